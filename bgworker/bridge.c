@@ -1,0 +1,180 @@
+/*
+ * bridge.c
+ *		The callbacks the Go library uses to reach PostgreSQL.
+ *
+ * Each one checks that it runs on the worker's main thread, and catches any
+ * ereport(ERROR) so that no longjmp crosses Go frames.
+ */
+#include "postgres.h"
+
+#include <pthread.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include "access/xlog.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/interrupt.h"
+#include "postmaster/postmaster.h"
+#include "storage/latch.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/ps_status.h"
+
+#include "pg_keeper.h"
+
+static pthread_t main_thread;
+
+#define REQUIRE_MAIN_THREAD() \
+	do { \
+		if (!pthread_equal(pthread_self(), main_thread)) \
+			return PGK_ERR_THREAD; \
+	} while (0)
+
+/*
+ * Report an error caught by PG_CATCH to the log and forget it, as the
+ * server's own long-lived processes do.
+ */
+static void
+log_caught_error(MemoryContext oldcontext)
+{
+	MemoryContextSwitchTo(oldcontext);
+	EmitErrorReport();
+	FlushErrorState();
+}
+
+static int
+bridge_log(int level, const char *msg)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	int			elevel;
+	volatile int rc = PGK_OK;
+
+	REQUIRE_MAIN_THREAD();
+
+	switch (level)
+	{
+		case PGK_LEVEL_DEBUG:
+			elevel = DEBUG1;
+			break;
+		case PGK_LEVEL_WARNING:
+			elevel = WARNING;
+			break;
+		case PGK_LEVEL_ERROR:
+			elevel = ERROR;
+			break;
+		default:
+			elevel = LOG;
+			break;
+	}
+
+	PG_TRY();
+	{
+		/* An ERROR lands in PG_CATCH, which logs it without aborting. */
+		ereport(elevel, (errmsg_internal("%s", msg)));
+	}
+	PG_CATCH();
+	{
+		log_caught_error(oldcontext);
+		if (elevel != ERROR)
+			rc = PGK_ERR_PG;
+	}
+	PG_END_TRY();
+	return rc;
+}
+
+static int
+bridge_set_title(const char *title)
+{
+	REQUIRE_MAIN_THREAD();
+	set_ps_display(title);
+	return PGK_OK;
+}
+
+static int
+bridge_wait(int fd, long timeout_ms)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	volatile int result = 0;
+
+	REQUIRE_MAIN_THREAD();
+
+	PG_TRY();
+	{
+		int			events = WL_LATCH_SET | WL_TIMEOUT | WL_POSTMASTER_DEATH;
+		int			rc;
+
+		if (fd >= 0)
+			events |= WL_SOCKET_READABLE;
+		rc = WaitLatchOrSocket(MyLatch, events, fd, Max(timeout_ms, 0),
+							   PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+
+		if (rc & WL_LATCH_SET)
+			result |= PGK_WAKE_LATCH;
+		if (rc & WL_SOCKET_READABLE)
+			result |= PGK_WAKE_SOCKET;
+		if (rc & WL_TIMEOUT)
+			result |= PGK_WAKE_TIMEOUT;
+		if ((rc & WL_POSTMASTER_DEATH) || ShutdownRequestPending)
+			result |= PGK_WAKE_SHUTDOWN;
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			result |= PGK_WAKE_RELOAD;
+		}
+	}
+	PG_CATCH();
+	{
+		log_caught_error(oldcontext);
+		result = PGK_ERR_PG;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+static int
+bridge_config(PgkConfig *out)
+{
+	static char os_user[NAMEDATALEN];
+	struct passwd *pw;
+
+	REQUIRE_MAIN_THREAD();
+
+	out->partner_conninfo = pgk_partner_conninfo ? pgk_partner_conninfo : "";
+	out->my_conninfo = pgk_my_conninfo ? pgk_my_conninfo : "";
+	out->after_command = pgk_after_command ? pgk_after_command : "";
+	out->keepalives_time = pgk_keepalives_time;
+	out->keepalives_count = pgk_keepalives_count;
+	out->after_command_timeout = pgk_after_command_timeout;
+
+	out->port = PostPortNumber;
+	out->socket_dirs = Unix_socket_directories ? Unix_socket_directories : "";
+	if (os_user[0] == '\0' && (pw = getpwuid(geteuid())) != NULL)
+		strlcpy(os_user, pw->pw_name, sizeof(os_user));
+	out->os_user = os_user;
+	out->data_dir = DataDir;
+	return PGK_OK;
+}
+
+static int
+bridge_in_recovery(void)
+{
+	REQUIRE_MAIN_THREAD();
+	return RecoveryInProgress() ? 1 : 0;
+}
+
+void
+pgk_bridge_init(PgkBridge *bridge)
+{
+	main_thread = pthread_self();
+
+	memset(bridge, 0, sizeof(*bridge));
+	bridge->version = PGK_BRIDGE_VERSION;
+	bridge->log = bridge_log;
+	bridge->set_title = bridge_set_title;
+	bridge->wait = bridge_wait;
+	bridge->config = bridge_config;
+	bridge->in_recovery = bridge_in_recovery;
+}

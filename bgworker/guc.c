@@ -1,0 +1,89 @@
+/*
+ * guc.c
+ *		pg_keeper's settings.
+ *
+ * The names, defaults and meanings are those of the C pg_keeper 1.x, so an
+ * existing postgresql.conf keeps working.  keepalives_time is a real number
+ * in seconds: "5" still means five seconds, and "200ms" works too (an integer
+ * GUC in seconds would round 200ms to 0).
+ */
+#include "postgres.h"
+
+#include "utils/guc.h"
+
+#include "pg_keeper.h"
+
+char	   *pgk_partner_conninfo = NULL;
+char	   *pgk_my_conninfo = NULL;
+char	   *pgk_after_command = NULL;
+double		pgk_keepalives_time = 5.0;
+int			pgk_keepalives_count = 4;
+int			pgk_after_command_timeout = 60;
+
+void
+pgk_define_gucs(void)
+{
+	DefineCustomStringVariable("pg_keeper.partner_conninfo",
+							   "Connection string to the partner server (the other node of the pair).",
+							   "Used for the heartbeat: the master polls the standby, the standby polls the master.",
+							   &pgk_partner_conninfo,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_keeper.my_conninfo",
+							   "Connection string pg_keeper uses to reach its own server.",
+							   "Empty means the first unix_socket_directories entry, this server's port, "
+							   "database postgres, as the OS user running the server.",
+							   &pgk_my_conninfo,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomRealVariable("pg_keeper.keepalives_time",
+							 "Interval between two heartbeats to the partner.",
+							 "Also the deadline of each heartbeat. A number without unit is in seconds.",
+							 &pgk_keepalives_time,
+							 5.0,
+							 0.01,
+							 3600.0,
+							 PGC_SIGHUP,
+							 GUC_UNIT_S,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_keeper.keepalives_count",
+							"Consecutive failed heartbeats after which the partner is declared lost.",
+							NULL,
+							&pgk_keepalives_count,
+							4,
+							1,
+							1000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_keeper.after_command",
+							   "Shell command run after this standby promoted itself (for example STONITH).",
+							   NULL,
+							   &pgk_after_command,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_keeper.after_command_timeout",
+							"Time after which after_command is killed.",
+							NULL,
+							&pgk_after_command_timeout,
+							60,
+							1,
+							86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	/* Report typos such as pg_keeper.keepalive_time in postgresql.conf. */
+	MarkGUCPrefixReserved("pg_keeper");
+}

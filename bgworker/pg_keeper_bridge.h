@@ -1,0 +1,83 @@
+/*
+ * pg_keeper_bridge.h
+ *		The contract between the C shim and the Go library.
+ *
+ * The shim hands the Go entry point a table of callbacks.  Go never links
+ * against the server's symbols: everything it needs from PostgreSQL goes
+ * through this table, so the boundary is one small, reviewable surface.
+ *
+ * Every callback may only run on the worker's main thread (PostgreSQL is
+ * single-threaded); called from any other thread it does nothing and returns
+ * PGK_ERR_THREAD.  No callback lets an ereport(ERROR) escape: a longjmp across
+ * Go frames is undefined behaviour, so errors come back as PGK_ERR_PG.
+ *
+ * This header is plain C with no server includes: cgo compiles it too.
+ */
+#ifndef PG_KEEPER_BRIDGE_H
+#define PG_KEEPER_BRIDGE_H
+
+#define PGK_BRIDGE_VERSION 1
+
+/* Name of the Go library inside $libdir and of its entry point. */
+#define PGK_GO_LIBRARY "pg_keeper_go.so"
+#define PGK_GO_ENTRY "PgKeeperRun"
+
+/* Return codes of the callbacks (wait returns a PGK_WAKE_* mask on success). */
+#define PGK_OK 0
+#define PGK_ERR_THREAD (-1)
+#define PGK_ERR_PG (-2)
+
+/* Log levels, mapped to elevels by the shim. */
+#define PGK_LEVEL_LOG 0
+#define PGK_LEVEL_DEBUG 1
+#define PGK_LEVEL_WARNING 2
+#define PGK_LEVEL_ERROR 3		/* logged as ERROR, never thrown */
+
+/* What ended a wait. */
+#define PGK_WAKE_LATCH 0x01
+#define PGK_WAKE_SOCKET 0x02
+#define PGK_WAKE_TIMEOUT 0x04
+#define PGK_WAKE_SHUTDOWN 0x08	/* SIGTERM, or the postmaster died */
+#define PGK_WAKE_RELOAD 0x10	/* SIGHUP: settings were re-read */
+
+/*
+ * A snapshot of the settings.  The strings point into the server's GUC
+ * storage and stay valid only until the next wait (which may re-read the
+ * configuration): the Go side copies them at once.
+ */
+typedef struct PgkConfig
+{
+	const char *partner_conninfo;
+	const char *my_conninfo;
+	const char *after_command;
+	double		keepalives_time;	/* seconds */
+	int			keepalives_count;
+	int			after_command_timeout;	/* seconds */
+
+	/* Facts about this server, for building the default my_conninfo. */
+	int			port;
+	const char *socket_dirs;	/* unix_socket_directories, comma list */
+	const char *os_user;		/* the OS user running the server */
+	const char *data_dir;
+} PgkConfig;
+
+typedef struct PgkBridge
+{
+	int			version;
+	int			(*log) (int level, const char *msg);
+	int			(*set_title) (const char *title);
+
+	/*
+	 * Wait for the latch, for fd to become readable (fd < 0: no socket), or
+	 * for timeout_ms.  Handles SIGHUP itself (re-reads the configuration) and
+	 * reports what happened as a PGK_WAKE_* mask.
+	 */
+	int			(*wait) (int fd, long timeout_ms);
+	int			(*config) (PgkConfig *out);
+	int			(*in_recovery) (void);	/* 1, 0, or an error code */
+} PgkBridge;
+
+/* The Go entry point: runs the keeper, returns the worker's exit code. */
+typedef int (*PgkEntry) (const PgkBridge *bridge);
+
+#endif							/* PG_KEEPER_BRIDGE_H */

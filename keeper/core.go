@@ -1,0 +1,155 @@
+package keeper
+
+import (
+	"fmt"
+	"time"
+)
+
+// EventKind tells which of Event's fields are set.
+type EventKind int
+
+const (
+	ProbeEvent         EventKind = iota // Probe
+	ActionEvent                         // Action, Err, Detail
+	RecoveryEndedEvent                  // the local server is no longer in recovery
+)
+
+// Event is an input to the core. Time enters only through At.
+type Event struct {
+	Kind   EventKind
+	At     time.Time
+	Probe  ProbeResult
+	Action ActionKind
+	Err    string   // why the action failed; empty on success
+	Detail string   // what the action did
+	Output []string // after_command's output, logged by the runner
+}
+
+// LogLine is a line the core wants in the server log.
+type LogLine struct {
+	Level Level
+	Msg   string
+}
+
+// Output is what one step asks of the runner.
+type Output struct {
+	Actions []ActionKind
+	Logs    []LogLine
+}
+
+// Core holds the keeper's decisions: a deterministic state machine with no
+// I/O, driven by Step. The runner feeds it events and carries out its actions.
+type Core struct {
+	state       State
+	threshold   int
+	failures    int
+	inFlight    ActionKind
+	lastTrigger Trigger
+	lastLogged  string // the last failure reason logged, to log repeats once
+
+	LastSuccess time.Time
+	LastFailure time.Time
+	LastReason  string
+}
+
+// NewCore starts in the ready state of mode.
+func NewCore(mode Mode, threshold int) *Core {
+	c := &Core{state: StandbyReady, threshold: max(threshold, 1), lastTrigger: -1}
+	if mode == MasterMode {
+		c.state = MasterReady
+	}
+	return c
+}
+
+func (c *Core) State() State       { return c.state }
+func (c *Core) Failures() int      { return c.failures }
+func (c *Core) SetThreshold(n int) { c.threshold = max(n, 1) }
+
+// Step applies one event and returns the actions and log lines it causes.
+func (c *Core) Step(ev Event) Output {
+	var out Output
+	var trig Trigger
+	var extra string
+
+	switch ev.Kind {
+	case ProbeEvent:
+		trig, extra = c.probe(ev, &out)
+	case ActionEvent:
+		if ev.Action == RunAfterCommand {
+			// Fire and forget: its result is reported, it decides nothing.
+			lvl, msg := Info, "after_command finished: "+ev.Detail
+			if ev.Err != "" {
+				lvl, msg = Warning, "after_command failed: "+ev.Err
+			}
+			out.Logs = append(out.Logs, LogLine{lvl, msg})
+			return out
+		}
+		if ev.Action != c.inFlight {
+			out.Logs = append(out.Logs, LogLine{Warning, fmt.Sprintf(
+				"ignored result of action %s in state %s", ev.Action, c.state)})
+			return out
+		}
+		c.inFlight = NoAction
+		trig, extra = ActionDone, ev.Detail
+		if ev.Err != "" {
+			trig, extra = ActionFailed, ev.Err
+		}
+	case RecoveryEndedEvent:
+		trig = RecoveryEnded
+	}
+
+	t := transitionIndex[c.state][trig]
+	if t.Why != "" && (t.To != t.From || trig != c.lastTrigger) {
+		msg := t.Why
+		if extra != "" {
+			msg += " (" + extra + ")"
+		}
+		out.Logs = append(out.Logs, LogLine{t.Level, msg})
+	}
+	c.lastTrigger = trig
+	if trig == ActionFailed {
+		// One more failed heartbeat retries the action; a good one cancels it.
+		c.failures = c.threshold - 1
+	}
+	if t.Do != NoAction {
+		out.Actions = append(out.Actions, t.Do)
+		if t.Do != RunAfterCommand {
+			c.inFlight = t.Do
+		}
+	}
+	c.state = t.To
+	return out
+}
+
+// probe counts a heartbeat against the threshold and names the trigger.
+func (c *Core) probe(ev Event, out *Output) (Trigger, string) {
+	partner := c.state.Mode().partner()
+	p := ev.Probe
+	if p.OK {
+		if c.failures > 0 {
+			out.Logs = append(out.Logs, LogLine{Info, fmt.Sprintf(
+				"heartbeat to %s succeeded after %d failed", partner, c.failures)})
+		}
+		c.failures, c.lastLogged = 0, ""
+		c.LastSuccess = ev.At
+		return PartnerUp, ""
+	}
+
+	c.failures++
+	c.LastFailure = ev.At
+	c.LastReason = p.Class.String() + ": " + p.Detail
+	// Log every failure up to the threshold, then only a change of reason.
+	if c.failures <= c.threshold || c.LastReason != c.lastLogged {
+		out.Logs = append(out.Logs, LogLine{Warning, fmt.Sprintf(
+			"heartbeat to %s failed (%d/%d): %s", partner, c.failures, c.threshold, c.LastReason)})
+		c.lastLogged = c.LastReason
+	}
+	switch {
+	case c.failures < c.threshold:
+		return PartnerDown, ""
+	case p.ReplicationAlive:
+		return HeartbeatLost, ""
+	default:
+		return PartnerLost, fmt.Sprintf("%d failed heartbeats in a row", c.failures)
+	}
+}

@@ -1,0 +1,53 @@
+package keeper
+
+import "time"
+
+// Level is the severity of a log line; the host maps it to the server's own.
+// The values match PGK_LEVEL_* in bgworker/pg_keeper_bridge.h.
+type Level int
+
+const (
+	Info  Level = iota // LOG in the server log; the zero value
+	Debug              // DEBUG1
+	Warning
+	Error // logged with ERROR severity, never thrown
+)
+
+// Wake says what ended a Host.Wait.
+type Wake int
+
+const (
+	WakeLatch    Wake = 0x01
+	WakeSocket   Wake = 0x02
+	WakeTimeout  Wake = 0x04
+	WakeShutdown Wake = 0x08 // SIGTERM, or the postmaster died
+	WakeReload   Wake = 0x10 // SIGHUP: the settings were re-read
+)
+
+// RawSettings are the GUC values as the server holds them.
+type RawSettings struct {
+	PartnerConninfo     string
+	MyConninfo          string
+	AfterCommand        string
+	KeepalivesTime      float64 // seconds
+	KeepalivesCount     int
+	AfterCommandTimeout int // seconds
+
+	Port       int
+	SocketDirs string
+	OSUser     string
+	DataDir    string
+}
+
+// Host is what the keeper needs from the server it runs in. Every method
+// must be called from the goroutine that Run was called on: in the real
+// worker that is PostgreSQL's only thread (see pgext).
+type Host interface {
+	Log(level Level, msg string)
+	SetTitle(title string)
+	// Wait returns when the latch is set, fd is readable, timeout passed, a
+	// shutdown was requested or the settings were reloaded.
+	Wait(fd int, timeout time.Duration) (Wake, error)
+	Settings() (RawSettings, error)
+	InRecovery() (bool, error)
+}

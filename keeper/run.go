@@ -1,0 +1,281 @@
+package keeper
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// logPrefix starts every line the keeper writes to the server log.
+const logPrefix = "pg_keeper: "
+
+// Run is the keeper's main loop. It must run on the goroutine that owns
+// host (the worker's main thread) and returns the worker's exit code. It
+// never panics: a panic here would abort the server process.
+func Run(host Host) (code int) {
+	defer func() {
+		if p := recover(); p != nil {
+			host.Log(Error, fmt.Sprintf("%sinternal error, the worker restarts: %v\n%s", logPrefix, p, debug.Stack()))
+			code = 1
+		}
+	}()
+	r, err := newRunner(host)
+	if err != nil {
+		host.Log(Error, logPrefix+err.Error())
+		return 1
+	}
+	defer r.close()
+	return r.loop()
+}
+
+type runner struct {
+	host     Host
+	settings Settings
+	core     *Core
+	events   chan Event
+	wakeR    int // the main loop waits on this end of a pipe...
+	wakeW    int // ...that goroutines write a byte to after sending an event
+	ctx      context.Context
+	cancel   context.CancelFunc
+
+	probing   bool
+	nextProbe time.Time
+	title     string
+}
+
+func newRunner(host Host) (*runner, error) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		return nil, fmt.Errorf("could not create a pipe: %v", err)
+	}
+	r := &runner{host: host, events: make(chan Event, 16), wakeR: p[0], wakeW: p[1]}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+
+	r.loadSettings(false)
+	inRecovery, err := host.InRecovery()
+	if err != nil {
+		r.close()
+		return nil, fmt.Errorf("could not tell whether the server is in recovery: %v", err)
+	}
+	mode := MasterMode
+	if inRecovery {
+		mode = StandbyMode
+	}
+	r.core = NewCore(mode, r.settings.Count)
+	r.log(Info, fmt.Sprintf("started in %s mode: partner %q, keepalives_time %s, keepalives_count %d",
+		mode, r.settings.PartnerDisplay, r.settings.Interval, r.settings.Count))
+	r.setTitle()
+	return r, nil
+}
+
+func (r *runner) close() {
+	r.cancel()
+	unix.Close(r.wakeR)
+	// wakeW stays open: a goroutine still running may write to it.
+}
+
+func (r *runner) loop() int {
+	for {
+		now := time.Now()
+		if !r.probing && !now.Before(r.nextProbe) {
+			r.tick(now)
+		}
+		timeout := time.Until(r.nextProbe)
+		if r.probing {
+			timeout = r.settings.Interval // the probe's result wakes us earlier
+		}
+		wake, err := r.host.Wait(r.wakeR, max(timeout, 0))
+		if err != nil {
+			r.log(Error, "waiting failed, the worker restarts: "+err.Error())
+			return 1
+		}
+		if wake&WakeShutdown != 0 {
+			r.log(Info, "stopping")
+			return 0
+		}
+		if wake&WakeReload != 0 {
+			r.loadSettings(true)
+		}
+		if wake&WakeSocket != 0 {
+			drain(r.wakeR)
+		}
+		r.handleEvents()
+	}
+}
+
+// tick starts a heartbeat, after checking whether the server left recovery.
+func (r *runner) tick(now time.Time) {
+	r.nextProbe = now.Add(r.settings.Interval)
+	mode := r.core.State().Mode()
+	if mode == StandbyMode {
+		if inRecovery, err := r.host.InRecovery(); err == nil && !inRecovery {
+			r.step(Event{Kind: RecoveryEndedEvent, At: now})
+			mode = r.core.State().Mode()
+		}
+	}
+	partner, local := r.settings.Partner, r.settings.Local
+	if partner == nil {
+		return // logged when the settings were read; a bad setting is no failure of the partner
+	}
+	interval := r.settings.Interval
+	// Replication is checked only when the answer can change a decision.
+	checkReplication := r.core.Failures()+1 >= r.settings.Count
+	r.probing = true
+	r.spawn(Event{Kind: ProbeEvent, Probe: ProbeResult{Class: FailOther}}, func() Event {
+		ctx, cancel := context.WithTimeout(r.ctx, interval)
+		res := Probe(ctx, partner)
+		cancel()
+		if !res.OK && checkReplication {
+			ctx, cancel := context.WithTimeout(r.ctx, max(interval, 100*time.Millisecond))
+			res.ReplicationAlive, _ = ReplicationAlive(ctx, local, mode)
+			cancel()
+		}
+		return Event{Kind: ProbeEvent, At: time.Now(), Probe: res}
+	})
+}
+
+func (r *runner) handleEvents() {
+	for {
+		select {
+		case ev := <-r.events:
+			if ev.Kind == ProbeEvent {
+				r.probing = false
+			}
+			for _, line := range ev.Output {
+				r.log(Info, "after_command: "+line)
+			}
+			r.step(ev)
+		default:
+			return
+		}
+	}
+}
+
+func (r *runner) step(ev Event) {
+	out := r.core.Step(ev)
+	for _, l := range out.Logs {
+		r.log(l.Level, l.Msg)
+	}
+	for _, a := range out.Actions {
+		r.start(a)
+	}
+	r.setTitle()
+}
+
+// start carries out an action in a goroutine; its result comes back as an event.
+func (r *runner) start(a ActionKind) {
+	local := r.settings.Local
+	switch a {
+	case Promote:
+		r.spawn(Event{Kind: ActionEvent, Action: a}, func() Event {
+			ctx, cancel := context.WithTimeout(r.ctx, 70*time.Second)
+			defer cancel()
+			return actionEvent(a)(promote(ctx, local))
+		})
+	case SwitchAsync:
+		r.spawn(Event{Kind: ActionEvent, Action: a}, func() Event {
+			ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+			defer cancel()
+			return actionEvent(a)(switchAsync(ctx, local))
+		})
+	case RunAfterCommand:
+		r.runAfterCommand()
+	}
+}
+
+func (r *runner) runAfterCommand() {
+	cmdline, timeout := r.settings.AfterCommand, r.settings.CommandTimeout
+	if cmdline == "" {
+		r.log(Info, "pg_keeper.after_command is not set: nothing to run after the promotion")
+		return
+	}
+	env := []string{
+		"PG_KEEPER_EVENT=promote",
+		"PG_KEEPER_OLD_PRIMARY=" + r.settings.PartnerDisplay,
+		"PG_KEEPER_DATA_DIR=" + r.settings.DataDir,
+	}
+	r.log(Info, fmt.Sprintf("running after_command (timeout %s): %s", timeout, cmdline))
+	r.spawn(Event{Kind: ActionEvent, Action: RunAfterCommand}, func() Event {
+		res := runCommand(cmdline, timeout, env)
+		ev := Event{Kind: ActionEvent, At: time.Now(), Action: RunAfterCommand, Output: res.Output}
+		ev.Detail = fmt.Sprintf("exit status 0 after %d ms", res.Duration.Milliseconds())
+		if res.Err != nil {
+			ev.Err = fmt.Sprintf("%v after %d ms", res.Err, res.Duration.Milliseconds())
+		}
+		return ev
+	})
+}
+
+func actionEvent(a ActionKind) func(string, error) Event {
+	return func(detail string, err error) Event {
+		ev := Event{Kind: ActionEvent, At: time.Now(), Action: a, Detail: detail}
+		if err != nil {
+			ev.Err = err.Error()
+		}
+		return ev
+	}
+}
+
+// spawn runs f in a goroutine that cannot take the server down: a panic
+// becomes the fallback event, with the panic as its error.
+func (r *runner) spawn(fallback Event, f func() Event) {
+	go func() {
+		var ev Event
+		defer func() {
+			if p := recover(); p != nil {
+				ev = fallback
+				ev.At = time.Now()
+				msg := fmt.Sprintf("internal error: %v", p)
+				ev.Err, ev.Probe.Detail = msg, msg
+			}
+			r.events <- ev
+			_, _ = unix.Write(r.wakeW, []byte{0})
+		}()
+		ev = f()
+	}()
+}
+
+func (r *runner) loadSettings(reload bool) {
+	raw, err := r.host.Settings()
+	if err != nil {
+		r.log(Error, "could not read the settings: "+err.Error())
+		return
+	}
+	s, errs := ParseSettings(raw)
+	for _, e := range errs {
+		r.log(Error, e.Error())
+	}
+	if reload {
+		old := r.settings
+		if s.Interval != old.Interval || s.Count != old.Count || s.PartnerDisplay != old.PartnerDisplay {
+			r.log(Info, fmt.Sprintf("settings reloaded: partner %q, keepalives_time %s, keepalives_count %d",
+				s.PartnerDisplay, s.Interval, s.Count))
+		}
+		if next := time.Now().Add(s.Interval); next.Before(r.nextProbe) {
+			r.nextProbe = next
+		}
+		r.core.SetThreshold(s.Count)
+	}
+	r.settings = s
+}
+
+func (r *runner) log(level Level, msg string) { r.host.Log(level, logPrefix+msg) }
+
+func (r *runner) setTitle() {
+	if t := r.core.State().Title(); t != r.title {
+		r.host.SetTitle(t)
+		r.title = t
+	}
+}
+
+func drain(fd int) {
+	var buf [64]byte
+	for {
+		if n, err := unix.Read(fd, buf[:]); n <= 0 || err != nil {
+			return
+		}
+	}
+}

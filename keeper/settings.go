@@ -1,0 +1,119 @@
+package keeper
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Settings are the GUCs, checked and ready to use.
+type Settings struct {
+	Partner        *pgx.ConnConfig // nil when partner_conninfo is unusable
+	PartnerDisplay string          // partner_conninfo with the password masked
+	Local          *pgx.ConnConfig // nil when my_conninfo is unusable
+	AfterCommand   string
+	Interval       time.Duration
+	Count          int
+	CommandTimeout time.Duration
+	DataDir        string
+}
+
+// applicationName marks pg_keeper's sessions in the partner's pg_stat_activity.
+const applicationName = "pg_keeper"
+
+// ParseSettings checks raw GUC values. Problems come back as errors naming
+// the GUC; the keeper logs them and keeps running with what is usable.
+func ParseSettings(raw RawSettings) (Settings, []error) {
+	var errs []error
+	s := Settings{
+		PartnerDisplay: MaskPassword(raw.PartnerConninfo),
+		AfterCommand:   strings.TrimSpace(raw.AfterCommand),
+		Interval:       time.Duration(raw.KeepalivesTime * float64(time.Second)),
+		Count:          raw.KeepalivesCount,
+		CommandTimeout: time.Duration(raw.AfterCommandTimeout) * time.Second,
+		DataDir:        raw.DataDir,
+	}
+	// The server enforces the GUCs' ranges; these guard a host that does not.
+	if s.Interval < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("pg_keeper.keepalives_time must be at least 10ms, using 5s"))
+		s.Interval = 5 * time.Second
+	}
+	if s.Count < 1 {
+		errs = append(errs, fmt.Errorf("pg_keeper.keepalives_count must be at least 1, using 4"))
+		s.Count = 4
+	}
+	if s.CommandTimeout <= 0 {
+		s.CommandTimeout = 60 * time.Second
+	}
+
+	if strings.TrimSpace(raw.PartnerConninfo) == "" {
+		errs = append(errs, errors.New("pg_keeper.partner_conninfo is not set: set it to a connection string that reaches the other server"))
+	} else if cfg, err := connConfig(raw.PartnerConninfo); err != nil {
+		errs = append(errs, fmt.Errorf("pg_keeper.partner_conninfo is invalid: %s", MaskPassword(err.Error())))
+	} else {
+		s.Partner = cfg
+	}
+
+	local := raw.MyConninfo
+	if strings.TrimSpace(local) == "" {
+		local = defaultLocalConninfo(raw)
+	}
+	if cfg, err := connConfig(local); err != nil {
+		errs = append(errs, fmt.Errorf("pg_keeper.my_conninfo is invalid: %s", MaskPassword(err.Error())))
+	} else {
+		s.Local = cfg
+	}
+	return s, errs
+}
+
+// defaultLocalConninfo reaches this server through its first unix socket,
+// as the OS user that runs it (initdb's default superuser).
+func defaultLocalConninfo(raw RawSettings) string {
+	host := "localhost"
+	if dir := strings.TrimSpace(strings.Split(raw.SocketDirs, ",")[0]); dir != "" {
+		host = dir
+	}
+	user := raw.OSUser
+	if user == "" {
+		user = "postgres"
+	}
+	return fmt.Sprintf("host='%s' port=%d user='%s' dbname=postgres sslmode=disable",
+		quote(host), raw.Port, quote(user))
+}
+
+func quote(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s)
+}
+
+func connConfig(conninfo string) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(conninfo)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
+		cfg.RuntimeParams["application_name"] = applicationName
+	}
+	// One round trip per statement, nothing cached between short sessions.
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	cfg.StatementCacheCapacity = 0
+	cfg.DescriptionCacheCapacity = 0
+	return cfg, nil
+}
+
+var (
+	kvPassword  = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]*)`)
+	uriPassword = regexp.MustCompile(`(?i)(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)@`)
+	pwQuery     = regexp.MustCompile(`(?i)([?&]password=)[^&\s]*`)
+)
+
+// MaskPassword hides passwords in a conninfo string or in an error text that
+// quotes one: a password must never reach the server log.
+func MaskPassword(s string) string {
+	s = kvPassword.ReplaceAllString(s, "${1}********")
+	s = uriPassword.ReplaceAllString(s, "${1}********@")
+	return pwQuery.ReplaceAllString(s, "${1}********")
+}

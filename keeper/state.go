@@ -1,0 +1,111 @@
+package keeper
+
+// Mode is the role the keeper plays, found from the server itself: in
+// recovery means standby mode, otherwise master mode.
+type Mode int
+
+const (
+	StandbyMode Mode = iota
+	MasterMode
+)
+
+func (m Mode) String() string {
+	if m == StandbyMode {
+		return "standby"
+	}
+	return "master"
+}
+
+// partner names the other node from this mode's point of view.
+func (m Mode) partner() string {
+	if m == StandbyMode {
+		return "master"
+	}
+	return "standby"
+}
+
+// State is the keeper's state. Each state belongs to one mode.
+type State int
+
+const (
+	StandbyReady         State = iota // the master was not reached yet
+	StandbyConnected                  // the last heartbeat to the master succeeded
+	StandbyHeartbeatLost              // heartbeats fail but replication from the master is alive
+	StandbyPromoting                  // pg_promote() is under way
+	MasterReady                       // the standby was not reached yet
+	MasterConnected                   // the last heartbeat to the standby succeeded
+	MasterHeartbeatLost               // heartbeats fail but the standby still streams
+	MasterSwitching                   // synchronous_standby_names is being cleared
+	MasterAsync                       // replication was switched to asynchronous
+	numStates
+)
+
+var stateInfo = [numStates]struct {
+	mode Mode
+	name string
+}{
+	StandbyReady:         {StandbyMode, "ready"},
+	StandbyConnected:     {StandbyMode, "connected"},
+	StandbyHeartbeatLost: {StandbyMode, "heartbeat-lost"},
+	StandbyPromoting:     {StandbyMode, "promoting"},
+	MasterReady:          {MasterMode, "ready"},
+	MasterConnected:      {MasterMode, "connected"},
+	MasterHeartbeatLost:  {MasterMode, "heartbeat-lost"},
+	MasterSwitching:      {MasterMode, "switching"},
+	MasterAsync:          {MasterMode, "async"},
+}
+
+func (s State) Mode() Mode     { return stateInfo[s].mode }
+func (s State) String() string { return s.Mode().String() + ":" + stateInfo[s].name }
+
+// Title is the process title shown in ps, as the C pg_keeper showed it:
+// "postgres: bgworker: pg_keeper (standby mode:connected)".
+func (s State) Title() string {
+	return "(" + s.Mode().String() + " mode:" + stateInfo[s].name + ")"
+}
+
+// Trigger is an event as the transition table sees it, after the core has
+// counted failures against the threshold.
+type Trigger int
+
+const (
+	PartnerUp     Trigger = iota // a heartbeat succeeded
+	PartnerDown                  // a heartbeat failed, fewer than keepalives_count in a row
+	HeartbeatLost                // keepalives_count failures, but replication shows the partner alive
+	PartnerLost                  // keepalives_count failures and replication is down too
+	ActionDone                   // the action this state started succeeded
+	ActionFailed                 // the action this state started failed
+	RecoveryEnded                // the local server left recovery
+	numTriggers
+)
+
+var triggerNames = [numTriggers]string{
+	PartnerUp:     "partner-up",
+	PartnerDown:   "partner-down",
+	HeartbeatLost: "heartbeat-lost",
+	PartnerLost:   "partner-lost",
+	ActionDone:    "action-done",
+	ActionFailed:  "action-failed",
+	RecoveryEnded: "recovery-ended",
+}
+
+func (t Trigger) String() string { return triggerNames[t] }
+
+// ActionKind is work the core asks the runner to carry out.
+type ActionKind int
+
+const (
+	NoAction        ActionKind = iota
+	Promote                    // SELECT pg_promote() on the local server
+	SwitchAsync                // ALTER SYSTEM SET synchronous_standby_names = ''; reload
+	RunAfterCommand            // run pg_keeper.after_command
+)
+
+var actionNames = [...]string{
+	NoAction:        "none",
+	Promote:         "promote",
+	SwitchAsync:     "switch-async",
+	RunAfterCommand: "after_command",
+}
+
+func (a ActionKind) String() string { return actionNames[a] }

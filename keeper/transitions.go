@@ -1,0 +1,139 @@
+package keeper
+
+// Transition is one row of the keeper's state machine. The table below is
+// the single description of the keeper's behaviour: the core follows it, the
+// tests check that it covers every state and trigger, and `go test -run
+// TestPrintTable -v` prints it for the README.
+type Transition struct {
+	From State
+	On   Trigger
+	To   State
+	Do   ActionKind
+	// Why is the log line for the transition; empty for a silent one.
+	Why   string
+	Level Level
+	// Unexpected marks a trigger that cannot happen in this state when the
+	// runner works as designed: it is logged loudly and changes nothing.
+	Unexpected bool
+}
+
+// Rows that every state shares unless the table says otherwise.
+func stay(s State, on Trigger) Transition { return Transition{From: s, On: on, To: s} }
+
+func unexpected(s State, on Trigger) Transition {
+	return Transition{From: s, On: on, To: s, Unexpected: true, Level: Warning,
+		Why: "ignored unexpected event " + on.String() + " in state " + s.String()}
+}
+
+// Transitions lists every (state, trigger) pair exactly once.
+var Transitions = []Transition{
+	// Standby mode: poll the master, promote when it is gone for good.
+	{From: StandbyReady, On: PartnerUp, To: StandbyConnected, Why: "connected to master"},
+	stay(StandbyReady, PartnerDown),
+	{From: StandbyReady, On: HeartbeatLost, To: StandbyHeartbeatLost, Level: Warning,
+		Why: "heartbeat to master lost but replication from it is alive: not promoting"},
+	// Never promote without having seen the master since start: this standby
+	// may be far behind a master that is merely unreachable from here.
+	{From: StandbyReady, On: PartnerLost, To: StandbyReady, Level: Warning,
+		Why: "master unreachable and not reached once since start: not promoting"},
+	unexpected(StandbyReady, ActionDone),
+	unexpected(StandbyReady, ActionFailed),
+	{From: StandbyReady, On: RecoveryEnded, To: MasterReady, Level: Warning,
+		Why: "server left recovery without pg_keeper: switching to master mode"},
+
+	stay(StandbyConnected, PartnerUp),
+	stay(StandbyConnected, PartnerDown),
+	{From: StandbyConnected, On: HeartbeatLost, To: StandbyHeartbeatLost, Level: Warning,
+		Why: "heartbeat to master lost but replication from it is alive: not promoting"},
+	{From: StandbyConnected, On: PartnerLost, To: StandbyPromoting, Do: Promote, Level: Warning,
+		Why: "master lost: promoting this standby"},
+	unexpected(StandbyConnected, ActionDone),
+	unexpected(StandbyConnected, ActionFailed),
+	{From: StandbyConnected, On: RecoveryEnded, To: MasterReady, Level: Warning,
+		Why: "server left recovery without pg_keeper: switching to master mode"},
+
+	{From: StandbyHeartbeatLost, On: PartnerUp, To: StandbyConnected, Why: "heartbeat to master restored"},
+	stay(StandbyHeartbeatLost, PartnerDown),
+	stay(StandbyHeartbeatLost, HeartbeatLost),
+	{From: StandbyHeartbeatLost, On: PartnerLost, To: StandbyPromoting, Do: Promote, Level: Warning,
+		Why: "master lost: heartbeat and replication both down: promoting this standby"},
+	unexpected(StandbyHeartbeatLost, ActionDone),
+	unexpected(StandbyHeartbeatLost, ActionFailed),
+	{From: StandbyHeartbeatLost, On: RecoveryEnded, To: MasterReady, Level: Warning,
+		Why: "server left recovery without pg_keeper: switching to master mode"},
+
+	// A promotion cannot be taken back: heartbeats only wait for its result.
+	{From: StandbyPromoting, On: PartnerUp, To: StandbyPromoting, Level: Warning,
+		Why: "master answers again but the promotion is already under way"},
+	stay(StandbyPromoting, PartnerDown),
+	stay(StandbyPromoting, HeartbeatLost),
+	stay(StandbyPromoting, PartnerLost),
+	{From: StandbyPromoting, On: ActionDone, To: MasterReady, Do: RunAfterCommand, Level: Info,
+		Why: "promoted: this server is now the master"},
+	{From: StandbyPromoting, On: ActionFailed, To: StandbyConnected, Level: Warning,
+		Why: "promotion failed: retrying at the next failed heartbeat"},
+	// The action's own result decides; pg_promote() reports after recovery ended.
+	stay(StandbyPromoting, RecoveryEnded),
+
+	// Master mode: poll the standby, stop commits hanging when it is gone.
+	{From: MasterReady, On: PartnerUp, To: MasterConnected, Why: "connected to standby"},
+	stay(MasterReady, PartnerDown),
+	{From: MasterReady, On: HeartbeatLost, To: MasterHeartbeatLost, Level: Warning,
+		Why: "heartbeat to standby lost but it still streams: keeping synchronous replication"},
+	{From: MasterReady, On: PartnerLost, To: MasterSwitching, Do: SwitchAsync, Level: Warning,
+		Why: "standby lost: switching to asynchronous replication"},
+	unexpected(MasterReady, ActionDone),
+	unexpected(MasterReady, ActionFailed),
+	unexpected(MasterReady, RecoveryEnded),
+
+	stay(MasterConnected, PartnerUp),
+	stay(MasterConnected, PartnerDown),
+	{From: MasterConnected, On: HeartbeatLost, To: MasterHeartbeatLost, Level: Warning,
+		Why: "heartbeat to standby lost but it still streams: keeping synchronous replication"},
+	{From: MasterConnected, On: PartnerLost, To: MasterSwitching, Do: SwitchAsync, Level: Warning,
+		Why: "standby lost: switching to asynchronous replication"},
+	unexpected(MasterConnected, ActionDone),
+	unexpected(MasterConnected, ActionFailed),
+	unexpected(MasterConnected, RecoveryEnded),
+
+	{From: MasterHeartbeatLost, On: PartnerUp, To: MasterConnected, Why: "heartbeat to standby restored"},
+	stay(MasterHeartbeatLost, PartnerDown),
+	stay(MasterHeartbeatLost, HeartbeatLost),
+	{From: MasterHeartbeatLost, On: PartnerLost, To: MasterSwitching, Do: SwitchAsync, Level: Warning,
+		Why: "standby lost: heartbeat and replication both down: switching to asynchronous replication"},
+	unexpected(MasterHeartbeatLost, ActionDone),
+	unexpected(MasterHeartbeatLost, ActionFailed),
+	unexpected(MasterHeartbeatLost, RecoveryEnded),
+
+	stay(MasterSwitching, PartnerUp),
+	stay(MasterSwitching, PartnerDown),
+	stay(MasterSwitching, HeartbeatLost),
+	stay(MasterSwitching, PartnerLost),
+	{From: MasterSwitching, On: ActionDone, To: MasterAsync, Level: Info,
+		Why: "replication is now asynchronous: commits no longer wait for the standby"},
+	{From: MasterSwitching, On: ActionFailed, To: MasterReady, Level: Warning,
+		Why: "switch to asynchronous replication failed: retrying at the next failed heartbeat"},
+	unexpected(MasterSwitching, RecoveryEnded),
+
+	{From: MasterAsync, On: PartnerUp, To: MasterAsync, Level: Info,
+		Why: "standby reachable again; replication stays asynchronous"},
+	stay(MasterAsync, PartnerDown),
+	stay(MasterAsync, HeartbeatLost),
+	stay(MasterAsync, PartnerLost),
+	unexpected(MasterAsync, ActionDone),
+	unexpected(MasterAsync, ActionFailed),
+	unexpected(MasterAsync, RecoveryEnded),
+}
+
+// transitionIndex is Transitions keyed by state and trigger. It must not
+// panic: it runs when the server loads the library. TestTableIsComplete
+// checks that every pair has exactly one row.
+var transitionIndex = func() (idx [numStates][numTriggers]*Transition) {
+	for i := range Transitions {
+		t := &Transitions[i]
+		if idx[t.From][t.On] == nil {
+			idx[t.From][t.On] = t
+		}
+	}
+	return idx
+}()

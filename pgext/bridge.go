@@ -1,0 +1,132 @@
+// Package pgext is the only cgo package: it turns the C shim's callback
+// table (bgworker/pg_keeper_bridge.h) into a keeper.Host.
+//
+// PostgreSQL is single-threaded. A Bridge may only be used from the
+// goroutine that the C shim called into, which cgo keeps locked to the
+// worker's main thread. The C callbacks check the thread again and refuse
+// to work anywhere else.
+package pgext
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../bgworker
+#include <stdlib.h>
+#include "pg_keeper_bridge.h"
+
+// cgo cannot call C function pointers: these small helpers do.
+static int pgk_call_log(const PgkBridge *b, int level, const char *msg) { return b->log(level, msg); }
+static int pgk_call_set_title(const PgkBridge *b, const char *t) { return b->set_title(t); }
+static int pgk_call_wait(const PgkBridge *b, int fd, long ms) { return b->wait(fd, ms); }
+static int pgk_call_config(const PgkBridge *b, PgkConfig *c) { return b->config(c); }
+static int pgk_call_in_recovery(const PgkBridge *b) { return b->in_recovery(); }
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pg-keeper/pg_keeper/keeper"
+)
+
+// Bridge is a keeper.Host backed by the C shim.
+type Bridge struct {
+	b   *C.PgkBridge
+	tid int // the thread the shim called in on
+}
+
+var (
+	errThread = errors.New("called from a thread other than the worker's main thread")
+	errPG     = errors.New("PostgreSQL reported an error (see the previous log line)")
+)
+
+// New wraps the table the shim passed to the entry point. It must be called
+// on the entry point's goroutine.
+func New(p unsafe.Pointer) (*Bridge, error) {
+	b := (*C.PgkBridge)(p)
+	if b == nil || b.version != C.PGK_BRIDGE_VERSION {
+		return nil, fmt.Errorf("the C shim and the Go library do not match: reinstall pg_keeper and restart the server")
+	}
+	return &Bridge{b: b, tid: unix.Gettid()}, nil
+}
+
+func (b *Bridge) check(rc C.int) error {
+	switch rc {
+	case C.PGK_ERR_THREAD:
+		return errThread
+	case C.PGK_ERR_PG:
+		return errPG
+	}
+	return nil
+}
+
+// onMainThread saves a call into C that would be refused anyway.
+func (b *Bridge) onMainThread() bool { return unix.Gettid() == b.tid }
+
+func (b *Bridge) Log(level keeper.Level, msg string) {
+	if !b.onMainThread() {
+		return
+	}
+	cs := C.CString(msg)
+	defer C.free(unsafe.Pointer(cs))
+	C.pgk_call_log(b.b, C.int(level), cs)
+}
+
+func (b *Bridge) SetTitle(title string) {
+	if !b.onMainThread() {
+		return
+	}
+	cs := C.CString(title)
+	defer C.free(unsafe.Pointer(cs))
+	C.pgk_call_set_title(b.b, cs)
+}
+
+func (b *Bridge) Wait(fd int, timeout time.Duration) (keeper.Wake, error) {
+	if !b.onMainThread() {
+		return 0, errThread
+	}
+	// Round up: a 0 ms wait for a 0.4 ms remainder would spin.
+	ms := (timeout + time.Millisecond - 1) / time.Millisecond
+	rc := C.pgk_call_wait(b.b, C.int(fd), C.long(ms))
+	if rc < 0 {
+		return 0, b.check(rc)
+	}
+	return keeper.Wake(rc), nil
+}
+
+func (b *Bridge) Settings() (keeper.RawSettings, error) {
+	if !b.onMainThread() {
+		return keeper.RawSettings{}, errThread
+	}
+	var c C.PgkConfig
+	if err := b.check(C.pgk_call_config(b.b, &c)); err != nil {
+		return keeper.RawSettings{}, err
+	}
+	// Copy now: the strings belong to the server's GUC storage.
+	return keeper.RawSettings{
+		PartnerConninfo:     C.GoString(c.partner_conninfo),
+		MyConninfo:          C.GoString(c.my_conninfo),
+		AfterCommand:        C.GoString(c.after_command),
+		KeepalivesTime:      float64(c.keepalives_time),
+		KeepalivesCount:     int(c.keepalives_count),
+		AfterCommandTimeout: int(c.after_command_timeout),
+		Port:                int(c.port),
+		SocketDirs:          C.GoString(c.socket_dirs),
+		OSUser:              C.GoString(c.os_user),
+		DataDir:             C.GoString(c.data_dir),
+	}, nil
+}
+
+func (b *Bridge) InRecovery() (bool, error) {
+	if !b.onMainThread() {
+		return false, errThread
+	}
+	rc := C.pgk_call_in_recovery(b.b)
+	if rc < 0 {
+		return false, b.check(rc)
+	}
+	return rc == 1, nil
+}

@@ -1,0 +1,50 @@
+// Command lib is the Go library the worker loads (go build
+// -buildmode=c-shared). This file holds its only //export: the entry point
+// the C shim calls on the worker's main thread.
+package main
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../../bgworker
+#include "pg_keeper_bridge.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"runtime/debug"
+	"unsafe"
+
+	"github.com/pg-keeper/pg_keeper/keeper"
+	"github.com/pg-keeper/pg_keeper/pgext"
+)
+
+// PgKeeperRun runs the keeper and returns the worker's exit code. It must
+// not let a panic escape: that would abort the server process and make the
+// postmaster restart every session.
+//
+//export PgKeeperRun
+func PgKeeperRun(bridge *C.PgkBridge) (code C.int) {
+	host, err := pgext.New(unsafe.Pointer(bridge))
+	if err != nil {
+		return 1 // nothing to log with: the table is unusable
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			host.Log(keeper.Error, fmt.Sprintf("pg_keeper: internal error, the worker restarts: %v\n%s", p, debug.Stack()))
+			code = 1
+		}
+	}()
+	tune()
+	return C.int(keeper.Run(host))
+}
+
+// tune sets in code what the environment cannot: PostgreSQL empties the
+// worker's environment, so GOGC and friends never reach the runtime.
+func tune() {
+	// The keeper holds a few kilobytes of live data; collect often to keep
+	// the heap, and so the worker's RSS, small.
+	debug.SetGCPercent(50)
+	debug.SetMemoryLimit(32 << 20)
+}
+
+func main() {}

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# A real two-node pair on 127.0.0.1 with pg_keeper on both, and a failover
+# drill: installs what is needed, builds and installs pg_keeper, starts
+# node1 (master, port 25432) and node2 (synchronous standby, port 25433),
+# shows the keepers' process titles and log lines, kills node1's postmaster
+# with SIGKILL and shows node2 promote itself and take writes.
+#
+#   sudo scripts/demo.sh          run the demo, then stop and remove the pair
+#   sudo scripts/demo.sh --keep   leave the pair running in /tmp/pg_keeper_demo
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+
+KEEP=no
+[ "${1:-}" = "--keep" ] && KEEP=yes
+BASE=/tmp/pg_keeper_demo
+P1=25432
+P2=25433
+
+if [ "$(id -u)" != 0 ]; then
+	echo "run as root: it installs packages and pg_keeper, and runs the servers as user postgres" >&2
+	exit 1
+fi
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+as_pg() { runuser -u postgres -- "$@"; }
+
+step "Installing PostgreSQL 15 and build tools"
+scripts/install-deps.sh
+
+step "Building and installing pg_keeper"
+make -s USE_PGXS=1 >/dev/null
+make -s USE_PGXS=1 install >/dev/null
+BIN=$(pg_config --bindir)
+echo "installed into $(pg_config --pkglibdir)"
+
+stop_all() {
+	for n in node1 node2; do
+		[ -f "$BASE/$n/postmaster.pid" ] && as_pg "$BIN/pg_ctl" -D "$BASE/$n" stop -m immediate >/dev/null 2>&1 || true
+	done
+}
+stop_all
+rm -rf "$BASE"
+mkdir -p "$BASE"
+chown postgres: "$BASE"
+
+step "Creating node1 (master) on 127.0.0.1:$P1"
+as_pg "$BIN/initdb" -D "$BASE/node1" -U postgres -A trust --no-sync >/dev/null
+cat >>"$BASE/node1/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $P1
+unix_socket_directories = '$BASE'
+wal_level = replica
+hot_standby = on
+wal_receiver_timeout = 5s
+wal_sender_timeout = 5s
+synchronous_standby_names = 'node2'
+shared_preload_libraries = 'pg_keeper'
+pg_keeper.partner_conninfo = 'host=127.0.0.1 port=$P2 user=postgres dbname=postgres'
+pg_keeper.keepalives_time = '500ms'
+pg_keeper.keepalives_count = 4
+pg_keeper.after_command = 'echo "STONITH would fence the old master here (\$PG_KEEPER_OLD_PRIMARY)"'
+CONF
+as_pg "$BIN/pg_ctl" -D "$BASE/node1" -l "$BASE/node1.log" -w start >/dev/null
+
+step "Creating node2 (synchronous standby) on 127.0.0.1:$P2 with pg_basebackup"
+as_pg "$BIN/pg_basebackup" -h 127.0.0.1 -p $P1 -U postgres -D "$BASE/node2" -R -X stream -c fast >/dev/null
+cat >>"$BASE/node2/postgresql.conf" <<CONF
+port = $P2
+pg_keeper.partner_conninfo = 'host=127.0.0.1 port=$P1 user=postgres dbname=postgres'
+CONF
+# pg_basebackup -R wrote primary_conninfo here; name node2 for synchronous_standby_names.
+echo "primary_conninfo = 'host=127.0.0.1 port=$P1 user=postgres application_name=node2'" \
+	>>"$BASE/node2/postgresql.auto.conf"
+as_pg "$BIN/pg_ctl" -D "$BASE/node2" -l "$BASE/node2.log" -w start >/dev/null
+
+psql1() { psql -X -At -h 127.0.0.1 -p $P1 -U postgres -d postgres -c "$1"; }
+psql2() { psql -X -At -h 127.0.0.1 -p $P2 -U postgres -d postgres -c "$1"; }
+titles() { ps -eo args | grep '[p]g_keeper (' || true; }
+wait_for() { # seconds, description, command...
+	local secs=$1 what=$2; shift 2
+	for _ in $(seq $((secs * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+	echo "timed out waiting for $what" >&2
+	return 1
+}
+
+step "Both keepers connect to their partner"
+wait_for 30 "node1's keeper to connect" grep -q 'pg_keeper: connected to standby' "$BASE/node1.log"
+wait_for 30 "node2's keeper to connect" grep -q 'pg_keeper: connected to master' "$BASE/node2.log"
+titles
+echo "node1: sync_state of node2 = $(psql1 "SELECT sync_state FROM pg_stat_replication")"
+psql1 "CREATE TABLE drill (id int PRIMARY KEY, at timestamptz DEFAULT now())" >/dev/null
+psql1 "INSERT INTO drill (id) SELECT generate_series(1, 100)" >/dev/null
+echo "node1: 100 rows committed synchronously; node2 sees $(psql2 "SELECT count(*) FROM drill")"
+
+step "Failover drill: SIGKILL to node1's postmaster"
+kill -9 "$(head -1 "$BASE/node1/postmaster.pid")"
+start=$(date +%s.%N)
+wait_for 60 "node2 to promote" sh -c "psql -X -At -h 127.0.0.1 -p $P2 -U postgres -d postgres -c 'SELECT NOT pg_is_in_recovery()' | grep -q t"
+printf 'node2 promoted %.1f s after the kill\n' "$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo 0)"
+wait_for 30 "after_command" grep -q 'after_command finished' "$BASE/node2.log"
+titles
+psql2 "INSERT INTO drill (id) VALUES (101)" >/dev/null
+echo "node2 takes writes: $(psql2 "SELECT count(*) FROM drill") rows"
+echo "node2's log:"
+grep 'pg_keeper:' "$BASE/node2.log" | sed 's/^/  /'
+
+if [ "$KEEP" = yes ]; then
+	step "Left running: node2 on port $P2, logs in $BASE (stop with: runuser -u postgres -- $BIN/pg_ctl -D $BASE/node2 stop)"
+else
+	step "Stopping and removing the pair"
+	stop_all
+	rm -rf "$BASE"
+fi

@@ -1,0 +1,223 @@
+// Package cluster builds a real two-node PostgreSQL streaming-replication
+// cluster on 127.0.0.1 for pg_keeper's end-to-end tests: initdb,
+// pg_basebackup and pg_ctl, run as the postgres OS user when tests run as
+// root. Everything lives in one temp dir that t.Cleanup removes, after
+// killing every process of the cluster.
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Options chooses how New builds the cluster.
+type Options struct {
+	Preload   string            // shared_preload_libraries; "" = none
+	Settings  map[string]string // extra postgresql.conf lines for both nodes, values verbatim
+	Sync      bool              // master gets synchronous_standby_names = 'standby'
+	NoStandby bool              // only create the master
+}
+
+// Cluster is a master and (unless Options.NoStandby) a streaming standby.
+// After a failover the roles change but Master and Standby keep pointing at
+// the nodes as created ("node1", "node2").
+type Cluster struct {
+	Master, Standby *Node
+	Dir             string // temp base dir holding data dirs, logs and sockets
+
+	mu          sync.Mutex
+	nodes       []*Node
+	postmasters map[int]bool // every postmaster pid we started, for cleanup
+}
+
+// New builds the cluster (see the package doc) and registers its cleanup.
+// The standby is created with pg_basebackup -R from the running master and
+// New returns once the master shows it as streaming.
+func New(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	// Short path under /tmp: unix socket paths are limited to ~107 bytes.
+	dir, err := os.MkdirTemp("/tmp", "pgk-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{Dir: dir, postmasters: map[int]bool{}}
+	// Register cleanup before anything can start, so a failure half-way
+	// through New leaves nothing behind.
+	t.Cleanup(func() { c.cleanup(t) })
+	if err := chownPG(dir); err != nil {
+		t.Fatal(err)
+	}
+
+	m, err := c.addNode("node1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Master = m
+	if err := c.initMaster(m, opts); err != nil {
+		t.Fatal(err)
+	}
+	if opts.Sync {
+		m.SetConf("synchronous_standby_names", "'"+standbyAppName+"'")
+	}
+	m.Start(t)
+	if opts.NoStandby {
+		return c
+	}
+
+	s, err := c.addNode("node2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Standby = s
+	if err := s.basebackup(m); err != nil {
+		t.Fatal(err)
+	}
+	s.Start(t)
+	m.WaitStreaming(t, 60*time.Second)
+	return c
+}
+
+// Nodes returns the nodes in creation order.
+func (c *Cluster) Nodes() []*Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*Node(nil), c.nodes...)
+}
+
+// Other returns the node of the pair that is not n (nil if none).
+func (c *Cluster) Other(n *Node) *Node {
+	for _, o := range c.Nodes() {
+		if o != n {
+			return o
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) addNode(name string) (*Node, error) {
+	n, err := newNode(c, name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	c.mu.Lock()
+	c.nodes = append(c.nodes, n)
+	c.mu.Unlock()
+	return n, nil
+}
+
+func (c *Cluster) addPostmaster(pid int) {
+	c.mu.Lock()
+	c.postmasters[pid] = true
+	c.mu.Unlock()
+}
+
+// initMaster runs initdb for m and writes the shared configuration, which
+// the standby later inherits through pg_basebackup.
+func (c *Cluster) initMaster(m *Node, opts Options) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	if _, err := runPG(ctx, c.Dir, "initdb", "-D", m.DataDir, "-U", "postgres",
+		"--no-sync", "-A", "trust", "-E", "UTF8", "--locale=C"); err != nil {
+		return err
+	}
+	conf := sharedConf(opts)
+	f, err := os.OpenFile(filepath.Join(m.DataDir, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(conf); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	hba := "# written by test/cluster: trust everything on loopback\n" +
+		"local all         all              trust\n" +
+		"host  all         all 127.0.0.1/32 trust\n" +
+		"host  replication all 127.0.0.1/32 trust\n"
+	if err := os.WriteFile(filepath.Join(m.DataDir, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
+		return err
+	}
+	return m.writeConf()
+}
+
+// sharedConf is appended to the master's postgresql.conf. Per-node lines
+// (port, sockets) go to each node's include file, which comes last and so
+// wins over anything here.
+func sharedConf(opts Options) string {
+	lines := [][2]string{
+		{"listen_addresses", "'127.0.0.1'"},
+		{"wal_level", "replica"},
+		{"max_wal_senders", "10"},
+		{"max_replication_slots", "10"},
+		{"hot_standby", "on"},
+		{"wal_keep_size", "'256MB'"},
+		{"fsync", "off"}, // test speed; crash safety of the OS is not tested
+		{"synchronous_commit", "on"},
+		{"log_line_prefix", "'%m [%p] %b '"},
+		{"logging_collector", "off"},
+		{"shared_buffers", "'32MB'"},
+		{"max_connections", "50"},
+		{"wal_receiver_status_interval", "'1s'"},
+		{"wal_sender_timeout", "'10s'"},
+		{"wal_receiver_timeout", "'10s'"},
+		// A standby retries a lost primary every 5 s by default, which
+		// would dominate every test that restarts a primary.
+		{"wal_retrieve_retry_interval", "'1s'"},
+	}
+	if opts.Preload != "" {
+		lines = append(lines, [2]string{"shared_preload_libraries", "'" + opts.Preload + "'"})
+	}
+	keys := make([]string, 0, len(opts.Settings))
+	for k := range opts.Settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		lines = append(lines, [2]string{k, opts.Settings[k]})
+	}
+	s := "\n# ---- written by test/cluster ----\n"
+	for _, l := range lines {
+		s += l[0] + " = " + l[1] + "\n"
+	}
+	s += "include_if_exists = '" + confInclude + "'\n"
+	return s
+}
+
+// cleanup stops every node, kills whatever of ours survives, and removes
+// the temp dir. On failure it first logs each node's log tail.
+func (c *Cluster) cleanup(t testing.TB) {
+	nodes := c.Nodes()
+	if t.Failed() {
+		for _, n := range nodes {
+			t.Logf("--- %s (port %d) log tail ---\n%s", n.Name, n.Port, n.LogTail(60))
+		}
+	}
+	for _, n := range nodes {
+		if pid := n.PostmasterPID(); pid != 0 {
+			c.addPostmaster(pid)
+			if err := n.StopWithTimeout("immediate", 15*time.Second); err != nil {
+				t.Logf("cleanup: %v", err)
+			}
+		}
+	}
+	c.mu.Lock()
+	pms := make(map[int]bool, len(c.postmasters))
+	for pid := range c.postmasters {
+		pms[pid] = true
+	}
+	c.mu.Unlock()
+	if left := killLeftovers(c.Dir, pms); len(left) > 0 {
+		t.Errorf("cleanup: processes %v survived SIGKILL", left)
+	}
+	if err := os.RemoveAll(c.Dir); err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
+}

@@ -1,0 +1,126 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// PostgreSQL refuses to run as root, and CI runs the tests as root. So when
+// we are root every server-side command runs as the OS user "postgres" via
+// runuser, and every directory the servers use is chowned to that user.
+const pgOSUser = "postgres"
+
+var (
+	binDirOnce sync.Once
+	binDir     string
+	binDirErr  error
+)
+
+// pgBinDir returns the PostgreSQL binary directory from pg_config (or from
+// the pg_config named by $PG_CONFIG, to test against another installation).
+func pgBinDir() (string, error) {
+	binDirOnce.Do(func() {
+		pgConfig := os.Getenv("PG_CONFIG")
+		if pgConfig == "" {
+			pgConfig = "pg_config"
+		}
+		out, err := exec.Command(pgConfig, "--bindir").Output()
+		if err != nil {
+			binDirErr = fmt.Errorf("%s --bindir: %w", pgConfig, err)
+			return
+		}
+		binDir = strings.TrimSpace(string(out))
+	})
+	return binDir, binDirErr
+}
+
+func isRoot() bool { return os.Geteuid() == 0 }
+
+var (
+	pgUserOnce     sync.Once
+	pgUID, pgGID   int
+	pgUserLookupEr error
+)
+
+func pgUser() (uid, gid int, err error) {
+	pgUserOnce.Do(func() {
+		u, err := user.Lookup(pgOSUser)
+		if err != nil {
+			pgUserLookupEr = fmt.Errorf("look up OS user %q: %w", pgOSUser, err)
+			return
+		}
+		pgUID, _ = strconv.Atoi(u.Uid)
+		pgGID, _ = strconv.Atoi(u.Gid)
+	})
+	return pgUID, pgGID, pgUserLookupEr
+}
+
+// chownPG gives path (not recursively) to the postgres OS user when we run
+// as root; otherwise the files are ours already.
+func chownPG(path string) error {
+	if !isRoot() {
+		return nil
+	}
+	uid, gid, err := pgUser()
+	if err != nil {
+		return err
+	}
+	return os.Lchown(path, uid, gid)
+}
+
+// cleanEnv drops PG* variables of the caller so that libpq defaults in the
+// environment (PGHOST, PGPORT, PGDATA, ...) cannot redirect our commands.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "PG") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// runPG runs a PostgreSQL binary (by name, from pgBinDir) as the postgres
+// user, in dir, and returns its combined output. The command runs in its own
+// process group so that a timeout kills runuser and the tool under it
+// together instead of leaving a pg_ctl behind. (pg_ctl start detaches the
+// postmaster into its own session, so the server is not in that group.)
+func runPG(ctx context.Context, dir, tool string, args ...string) (string, error) {
+	bin, err := pgBinDir()
+	if err != nil {
+		return "", err
+	}
+	argv := append([]string{filepath.Join(bin, tool)}, args...)
+	if isRoot() {
+		argv = append([]string{"runuser", "-u", pgOSUser, "--"}, argv...)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Env = cleanEnv()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// A grandchild that inherited our output pipe must not hang Wait forever.
+	cmd.WaitDelay = 5 * time.Second
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	err = cmd.Run()
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		return out.String(), fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, out.String())
+	}
+	return out.String(), nil
+}
