@@ -138,6 +138,7 @@ static int
 bridge_config(PgkConfig *out)
 {
 	static char os_user[NAMEDATALEN];
+	static char os_home[MAXPGPATH];
 	struct passwd *pw;
 
 	REQUIRE_MAIN_THREAD();
@@ -152,8 +153,12 @@ bridge_config(PgkConfig *out)
 	out->port = PostPortNumber;
 	out->socket_dirs = Unix_socket_directories ? Unix_socket_directories : "";
 	if (os_user[0] == '\0' && (pw = getpwuid(geteuid())) != NULL)
+	{
 		strlcpy(os_user, pw->pw_name, sizeof(os_user));
+		strlcpy(os_home, pw->pw_dir ? pw->pw_dir : "", sizeof(os_home));
+	}
 	out->os_user = os_user;
+	out->os_home = os_home;
 	out->data_dir = DataDir;
 	return PGK_OK;
 }

@@ -58,6 +58,7 @@ typedef struct PgkConfig
 	int			port;
 	const char *socket_dirs;	/* unix_socket_directories, comma list */
 	const char *os_user;		/* the OS user running the server */
+	const char *os_home;		/* its home directory, for ~/.pgpass */
 	const char *data_dir;
 } PgkConfig;
 

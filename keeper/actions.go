@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,9 +41,14 @@ func promote(ctx context.Context, local *pgx.ConnConfig) (string, error) {
 	return fmt.Sprintf("pg_promote() took %d ms", time.Since(start).Milliseconds()), nil
 }
 
+// savedSyncFile remembers, in the data directory, the
+// synchronous_standby_names that switchAsync cleared, so that restoreSync
+// can put it back even after the master restarted.
+const savedSyncFile = "pg_keeper.synchronous_standby_names"
+
 // switchAsync clears synchronous_standby_names so that commits stop waiting
 // for a standby that is gone.
-func switchAsync(ctx context.Context, local *pgx.ConnConfig) (string, error) {
+func switchAsync(ctx context.Context, local *pgx.ConnConfig, dataDir string) (string, error) {
 	conn, err := connectLocal(ctx, local)
 	if err != nil {
 		return "", err
@@ -54,6 +62,9 @@ func switchAsync(ctx context.Context, local *pgx.ConnConfig) (string, error) {
 	if names == "" {
 		return "synchronous_standby_names was already empty", nil
 	}
+	if err := writeFileAtomic(filepath.Join(dataDir, savedSyncFile), names+"\n"); err != nil {
+		return "", fmt.Errorf("could not remember synchronous_standby_names: %w", err)
+	}
 	// ALTER SYSTEM cannot run in a transaction: two separate statements.
 	if _, err := conn.Exec(ctx, "ALTER SYSTEM SET synchronous_standby_names = ''"); err != nil {
 		return "", fmt.Errorf("ALTER SYSTEM failed: %w", err)
@@ -62,6 +73,59 @@ func switchAsync(ctx context.Context, local *pgx.ConnConfig) (string, error) {
 		return "", fmt.Errorf("pg_reload_conf() failed: %w", err)
 	}
 	return fmt.Sprintf("synchronous_standby_names was '%s', now ''", names), nil
+}
+
+// restoreSync puts back the synchronous_standby_names that switchAsync
+// cleared. When postgresql.conf holds that very value, it only removes the
+// override from postgresql.auto.conf, leaving the operator's file in charge.
+func restoreSync(ctx context.Context, local *pgx.ConnConfig, dataDir string) (string, error) {
+	path := filepath.Join(dataDir, savedSyncFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "no synchronous_standby_names saved: nothing to restore", nil
+	} else if err != nil {
+		return "", err
+	}
+	names := strings.TrimSpace(string(b))
+
+	conn, err := connectLocal(ctx, local)
+	if err != nil {
+		return "", err
+	}
+	defer closeConn(conn)
+
+	var inConf *string
+	err = conn.QueryRow(ctx, `SELECT setting FROM pg_file_settings
+		WHERE name = 'synchronous_standby_names' AND error IS NULL
+		  AND sourcefile !~ 'postgresql\.auto\.conf$'
+		ORDER BY seqno DESC LIMIT 1`).Scan(&inConf)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", err
+	}
+	stmt := "ALTER SYSTEM SET synchronous_standby_names = '" + strings.ReplaceAll(names, "'", "''") + "'"
+	if inConf != nil && *inConf == names {
+		stmt = "ALTER SYSTEM RESET synchronous_standby_names"
+	}
+	if _, err := conn.Exec(ctx, stmt); err != nil {
+		return "", fmt.Errorf("ALTER SYSTEM failed: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		return "", fmt.Errorf("pg_reload_conf() failed: %w", err)
+	}
+	if err := os.Remove(path); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("synchronous_standby_names is '%s' again", names), nil
+}
+
+// writeFileAtomic replaces path with content: a crash leaves the old file
+// or the new one, never half of it.
+func writeFileAtomic(path, content string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 func connectLocal(ctx context.Context, local *pgx.ConnConfig) (*pgx.Conn, error) {

@@ -132,6 +132,9 @@ func (c *Core) probe(ev Event, out *Output) (Trigger, string) {
 		}
 		c.failures, c.lastLogged = 0, ""
 		c.LastSuccess = ev.At
+		if p.CaughtUp && c.state.Mode() == MasterMode {
+			return PartnerCaughtUp, ""
+		}
 		return PartnerUp, ""
 	}
 

@@ -37,4 +37,8 @@ type ProbeResult struct {
 	// replication with the partner still works, so the partner is alive and
 	// only the heartbeat path is broken.
 	ReplicationAlive bool
+	// CaughtUp is set on a good heartbeat in master mode when the standby
+	// streams and has caught up (pg_stat_replication.state = 'streaming'),
+	// so that synchronous replication can be restored without a stall.
+	CaughtUp bool
 }

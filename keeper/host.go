@@ -36,6 +36,7 @@ type RawSettings struct {
 	Port       int
 	SocketDirs string
 	OSUser     string
+	OSHome     string
 	DataDir    string
 }
 

@@ -56,6 +56,20 @@ func ReplicationAlive(ctx context.Context, local *pgx.ConnConfig, mode Mode) (bo
 	return alive, err
 }
 
+// StandbyCaughtUp tells, on a master, whether a standby streams and has
+// caught up: PostgreSQL moves a walsender from 'catchup' to 'streaming'
+// once the standby has everything, and only then can it be synchronous.
+func StandbyCaughtUp(ctx context.Context, local *pgx.ConnConfig) (bool, error) {
+	conn, err := connectLocal(ctx, local)
+	if err != nil {
+		return false, err
+	}
+	defer closeConn(conn)
+	var ok bool
+	err = conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_stat_replication WHERE state = 'streaming')").Scan(&ok)
+	return ok, err
+}
+
 func closeConn(conn *pgx.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()

@@ -123,6 +123,7 @@ func (r *runner) tick(now time.Time) {
 	interval := r.settings.Interval
 	// Replication is checked only when the answer can change a decision.
 	checkReplication := r.core.Failures()+1 >= r.settings.Count
+	checkCaughtUp := r.core.State() == MasterAsync
 	r.probing = true
 	r.spawn(Event{Kind: ProbeEvent, Probe: ProbeResult{Class: FailOther}}, func() Event {
 		ctx, cancel := context.WithTimeout(r.ctx, interval)
@@ -131,6 +132,11 @@ func (r *runner) tick(now time.Time) {
 		if !res.OK && checkReplication {
 			ctx, cancel := context.WithTimeout(r.ctx, max(interval, 100*time.Millisecond))
 			res.ReplicationAlive, _ = ReplicationAlive(ctx, local, mode)
+			cancel()
+		}
+		if res.OK && checkCaughtUp {
+			ctx, cancel := context.WithTimeout(r.ctx, max(interval, 100*time.Millisecond))
+			res.CaughtUp, _ = StandbyCaughtUp(ctx, local)
 			cancel()
 		}
 		return Event{Kind: ProbeEvent, At: time.Now(), Probe: res}
@@ -167,7 +173,7 @@ func (r *runner) step(ev Event) {
 
 // start carries out an action in a goroutine; its result comes back as an event.
 func (r *runner) start(a ActionKind) {
-	local := r.settings.Local
+	local, dataDir := r.settings.Local, r.settings.DataDir
 	switch a {
 	case Promote:
 		r.spawn(Event{Kind: ActionEvent, Action: a}, func() Event {
@@ -179,7 +185,13 @@ func (r *runner) start(a ActionKind) {
 		r.spawn(Event{Kind: ActionEvent, Action: a}, func() Event {
 			ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
 			defer cancel()
-			return actionEvent(a)(switchAsync(ctx, local))
+			return actionEvent(a)(switchAsync(ctx, local, dataDir))
+		})
+	case RestoreSync:
+		r.spawn(Event{Kind: ActionEvent, Action: a}, func() Event {
+			ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+			defer cancel()
+			return actionEvent(a)(restoreSync(ctx, local, dataDir))
 		})
 	case RunAfterCommand:
 		r.runAfterCommand()

@@ -3,6 +3,8 @@ package keeper
 import (
 	"errors"
 	"fmt"
+	"math"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -32,7 +34,7 @@ func ParseSettings(raw RawSettings) (Settings, []error) {
 	s := Settings{
 		PartnerDisplay: MaskPassword(raw.PartnerConninfo),
 		AfterCommand:   strings.TrimSpace(raw.AfterCommand),
-		Interval:       time.Duration(raw.KeepalivesTime * float64(time.Second)),
+		Interval:       time.Duration(math.Round(raw.KeepalivesTime * float64(time.Second))),
 		Count:          raw.KeepalivesCount,
 		CommandTimeout: time.Duration(raw.AfterCommandTimeout) * time.Second,
 		DataDir:        raw.DataDir,
@@ -52,7 +54,7 @@ func ParseSettings(raw RawSettings) (Settings, []error) {
 
 	if strings.TrimSpace(raw.PartnerConninfo) == "" {
 		errs = append(errs, errors.New("pg_keeper.partner_conninfo is not set: set it to a connection string that reaches the other server"))
-	} else if cfg, err := connConfig(raw.PartnerConninfo); err != nil {
+	} else if cfg, err := connConfig(withPassfile(raw.PartnerConninfo, raw.OSHome)); err != nil {
 		errs = append(errs, fmt.Errorf("pg_keeper.partner_conninfo is invalid: %s", MaskPassword(err.Error())))
 	} else {
 		s.Partner = cfg
@@ -62,7 +64,7 @@ func ParseSettings(raw RawSettings) (Settings, []error) {
 	if strings.TrimSpace(local) == "" {
 		local = defaultLocalConninfo(raw)
 	}
-	if cfg, err := connConfig(local); err != nil {
+	if cfg, err := connConfig(withPassfile(local, raw.OSHome)); err != nil {
 		errs = append(errs, fmt.Errorf("pg_keeper.my_conninfo is invalid: %s", MaskPassword(err.Error())))
 	} else {
 		s.Local = cfg
@@ -83,6 +85,17 @@ func defaultLocalConninfo(raw RawSettings) string {
 	}
 	return fmt.Sprintf("host='%s' port=%d user='%s' dbname=postgres sslmode=disable",
 		quote(host), raw.Port, quote(user))
+}
+
+// withPassfile makes ~/.pgpass of the server's OS user the default password
+// file, as it is for libpq. pgx would look for it through $HOME, and the
+// worker has no environment. A passfile in conninfo still wins: in the
+// key=value form the last setting counts. URIs are left as they are.
+func withPassfile(conninfo, home string) string {
+	if home == "" || strings.Contains(conninfo, "://") {
+		return conninfo
+	}
+	return fmt.Sprintf("passfile='%s' %s", quote(filepath.Join(home, ".pgpass")), conninfo)
 }
 
 func quote(s string) string {

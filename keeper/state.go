@@ -37,6 +37,7 @@ const (
 	MasterHeartbeatLost               // heartbeats fail but the standby still streams
 	MasterSwitching                   // synchronous_standby_names is being cleared
 	MasterAsync                       // replication was switched to asynchronous
+	MasterRestoring                   // synchronous_standby_names is being restored
 	numStates
 )
 
@@ -53,6 +54,7 @@ var stateInfo = [numStates]struct {
 	MasterHeartbeatLost:  {MasterMode, "heartbeat-lost"},
 	MasterSwitching:      {MasterMode, "switching"},
 	MasterAsync:          {MasterMode, "async"},
+	MasterRestoring:      {MasterMode, "restoring"},
 }
 
 func (s State) Mode() Mode     { return stateInfo[s].mode }
@@ -69,24 +71,26 @@ func (s State) Title() string {
 type Trigger int
 
 const (
-	PartnerUp     Trigger = iota // a heartbeat succeeded
-	PartnerDown                  // a heartbeat failed, fewer than keepalives_count in a row
-	HeartbeatLost                // keepalives_count failures, but replication shows the partner alive
-	PartnerLost                  // keepalives_count failures and replication is down too
-	ActionDone                   // the action this state started succeeded
-	ActionFailed                 // the action this state started failed
-	RecoveryEnded                // the local server left recovery
+	PartnerUp       Trigger = iota // a heartbeat succeeded
+	PartnerCaughtUp                // a heartbeat succeeded and the standby streams, caught up
+	PartnerDown                    // a heartbeat failed, fewer than keepalives_count in a row
+	HeartbeatLost                  // keepalives_count failures, but replication shows the partner alive
+	PartnerLost                    // keepalives_count failures and replication is down too
+	ActionDone                     // the action this state started succeeded
+	ActionFailed                   // the action this state started failed
+	RecoveryEnded                  // the local server left recovery
 	numTriggers
 )
 
 var triggerNames = [numTriggers]string{
-	PartnerUp:     "partner-up",
-	PartnerDown:   "partner-down",
-	HeartbeatLost: "heartbeat-lost",
-	PartnerLost:   "partner-lost",
-	ActionDone:    "action-done",
-	ActionFailed:  "action-failed",
-	RecoveryEnded: "recovery-ended",
+	PartnerUp:       "partner-up",
+	PartnerCaughtUp: "partner-caught-up",
+	PartnerDown:     "partner-down",
+	HeartbeatLost:   "heartbeat-lost",
+	PartnerLost:     "partner-lost",
+	ActionDone:      "action-done",
+	ActionFailed:    "action-failed",
+	RecoveryEnded:   "recovery-ended",
 }
 
 func (t Trigger) String() string { return triggerNames[t] }
@@ -99,6 +103,7 @@ const (
 	Promote                    // SELECT pg_promote() on the local server
 	SwitchAsync                // ALTER SYSTEM SET synchronous_standby_names = ''; reload
 	RunAfterCommand            // run pg_keeper.after_command
+	RestoreSync                // put back the synchronous_standby_names that SwitchAsync cleared
 )
 
 var actionNames = [...]string{
@@ -106,6 +111,7 @@ var actionNames = [...]string{
 	Promote:         "promote",
 	SwitchAsync:     "switch-async",
 	RunAfterCommand: "after_command",
+	RestoreSync:     "restore-sync",
 }
 
 func (a ActionKind) String() string { return actionNames[a] }

@@ -29,6 +29,7 @@ func unexpected(s State, on Trigger) Transition {
 var Transitions = []Transition{
 	// Standby mode: poll the master, promote when it is gone for good.
 	{From: StandbyReady, On: PartnerUp, To: StandbyConnected, Why: "connected to master"},
+	unexpected(StandbyReady, PartnerCaughtUp),
 	stay(StandbyReady, PartnerDown),
 	{From: StandbyReady, On: HeartbeatLost, To: StandbyHeartbeatLost, Level: Warning,
 		Why: "heartbeat to master lost but replication from it is alive: not promoting"},
@@ -42,6 +43,7 @@ var Transitions = []Transition{
 		Why: "server left recovery without pg_keeper: switching to master mode"},
 
 	stay(StandbyConnected, PartnerUp),
+	unexpected(StandbyConnected, PartnerCaughtUp),
 	stay(StandbyConnected, PartnerDown),
 	{From: StandbyConnected, On: HeartbeatLost, To: StandbyHeartbeatLost, Level: Warning,
 		Why: "heartbeat to master lost but replication from it is alive: not promoting"},
@@ -53,6 +55,7 @@ var Transitions = []Transition{
 		Why: "server left recovery without pg_keeper: switching to master mode"},
 
 	{From: StandbyHeartbeatLost, On: PartnerUp, To: StandbyConnected, Why: "heartbeat to master restored"},
+	unexpected(StandbyHeartbeatLost, PartnerCaughtUp),
 	stay(StandbyHeartbeatLost, PartnerDown),
 	stay(StandbyHeartbeatLost, HeartbeatLost),
 	{From: StandbyHeartbeatLost, On: PartnerLost, To: StandbyPromoting, Do: Promote, Level: Warning,
@@ -65,6 +68,7 @@ var Transitions = []Transition{
 	// A promotion cannot be taken back: heartbeats only wait for its result.
 	{From: StandbyPromoting, On: PartnerUp, To: StandbyPromoting, Level: Warning,
 		Why: "master answers again but the promotion is already under way"},
+	unexpected(StandbyPromoting, PartnerCaughtUp),
 	stay(StandbyPromoting, PartnerDown),
 	stay(StandbyPromoting, HeartbeatLost),
 	stay(StandbyPromoting, PartnerLost),
@@ -77,16 +81,20 @@ var Transitions = []Transition{
 
 	// Master mode: poll the standby, stop commits hanging when it is gone.
 	{From: MasterReady, On: PartnerUp, To: MasterConnected, Why: "connected to standby"},
+	{From: MasterReady, On: PartnerCaughtUp, To: MasterConnected, Why: "connected to standby"},
 	stay(MasterReady, PartnerDown),
 	{From: MasterReady, On: HeartbeatLost, To: MasterHeartbeatLost, Level: Warning,
 		Why: "heartbeat to standby lost but it still streams: keeping synchronous replication"},
+	// A master started alone must not hang its commits; synchronous
+	// replication comes back once the standby has caught up.
 	{From: MasterReady, On: PartnerLost, To: MasterSwitching, Do: SwitchAsync, Level: Warning,
-		Why: "standby lost: switching to asynchronous replication"},
+		Why: "standby not reached since start: switching to asynchronous replication until it has caught up"},
 	unexpected(MasterReady, ActionDone),
 	unexpected(MasterReady, ActionFailed),
 	unexpected(MasterReady, RecoveryEnded),
 
 	stay(MasterConnected, PartnerUp),
+	stay(MasterConnected, PartnerCaughtUp),
 	stay(MasterConnected, PartnerDown),
 	{From: MasterConnected, On: HeartbeatLost, To: MasterHeartbeatLost, Level: Warning,
 		Why: "heartbeat to standby lost but it still streams: keeping synchronous replication"},
@@ -97,6 +105,7 @@ var Transitions = []Transition{
 	unexpected(MasterConnected, RecoveryEnded),
 
 	{From: MasterHeartbeatLost, On: PartnerUp, To: MasterConnected, Why: "heartbeat to standby restored"},
+	{From: MasterHeartbeatLost, On: PartnerCaughtUp, To: MasterConnected, Why: "heartbeat to standby restored"},
 	stay(MasterHeartbeatLost, PartnerDown),
 	stay(MasterHeartbeatLost, HeartbeatLost),
 	{From: MasterHeartbeatLost, On: PartnerLost, To: MasterSwitching, Do: SwitchAsync, Level: Warning,
@@ -106,6 +115,7 @@ var Transitions = []Transition{
 	unexpected(MasterHeartbeatLost, RecoveryEnded),
 
 	stay(MasterSwitching, PartnerUp),
+	stay(MasterSwitching, PartnerCaughtUp),
 	stay(MasterSwitching, PartnerDown),
 	stay(MasterSwitching, HeartbeatLost),
 	stay(MasterSwitching, PartnerLost),
@@ -115,14 +125,29 @@ var Transitions = []Transition{
 		Why: "switch to asynchronous replication failed: retrying at the next failed heartbeat"},
 	unexpected(MasterSwitching, RecoveryEnded),
 
+	// Synchronous replication comes back only once the standby has caught
+	// up: restoring it earlier would stall every commit until it has.
 	{From: MasterAsync, On: PartnerUp, To: MasterAsync, Level: Info,
-		Why: "standby reachable again; replication stays asynchronous"},
+		Why: "standby reachable again; waiting for it to stream and catch up before restoring synchronous replication"},
+	{From: MasterAsync, On: PartnerCaughtUp, To: MasterRestoring, Do: RestoreSync, Level: Info,
+		Why: "standby caught up: restoring synchronous replication"},
 	stay(MasterAsync, PartnerDown),
 	stay(MasterAsync, HeartbeatLost),
 	stay(MasterAsync, PartnerLost),
 	unexpected(MasterAsync, ActionDone),
 	unexpected(MasterAsync, ActionFailed),
 	unexpected(MasterAsync, RecoveryEnded),
+
+	stay(MasterRestoring, PartnerUp),
+	stay(MasterRestoring, PartnerCaughtUp),
+	stay(MasterRestoring, PartnerDown),
+	stay(MasterRestoring, HeartbeatLost),
+	stay(MasterRestoring, PartnerLost),
+	{From: MasterRestoring, On: ActionDone, To: MasterConnected, Level: Info,
+		Why: "synchronous replication restored: commits wait for the standby again"},
+	{From: MasterRestoring, On: ActionFailed, To: MasterAsync, Level: Warning,
+		Why: "restoring synchronous replication failed: retrying at the next heartbeat"},
+	unexpected(MasterRestoring, RecoveryEnded),
 }
 
 // transitionIndex is Transitions keyed by state and trigger. It must not
@@ -137,3 +162,7 @@ var transitionIndex = func() (idx [numStates][numTriggers]*Transition) {
 	}
 	return idx
 }()
+
+// Why is the log text of the transition from s on t: tests that run real
+// servers assert the server log against it, so each text is written once.
+func Why(s State, t Trigger) string { return transitionIndex[s][t].Why }

@@ -116,6 +116,7 @@ func (b *Bridge) Settings() (keeper.RawSettings, error) {
 		Port:                int(c.port),
 		SocketDirs:          C.GoString(c.socket_dirs),
 		OSUser:              C.GoString(c.os_user),
+		OSHome:              C.GoString(c.os_home),
 		DataDir:             C.GoString(c.data_dir),
 	}, nil
 }

@@ -22,6 +22,9 @@ type Options struct {
 	Settings  map[string]string // extra postgresql.conf lines for both nodes, values verbatim
 	Sync      bool              // master gets synchronous_standby_names = 'standby'
 	NoStandby bool              // only create the master
+	// Keeper preloads pg_keeper on both nodes and points each node's
+	// pg_keeper.partner_conninfo at the other one.
+	Keeper bool
 }
 
 // Cluster is a master and (unless Options.NoStandby) a streaming standby.
@@ -59,6 +62,22 @@ func New(t testing.TB, opts Options) *Cluster {
 		t.Fatal(err)
 	}
 	c.Master = m
+	var s *Node
+	if !opts.NoStandby {
+		// Both ports must be known before the master starts: its keeper
+		// needs the standby's address from the first moment.
+		if s, err = c.addNode("node2"); err != nil {
+			t.Fatal(err)
+		}
+		c.Standby = s
+	}
+	if opts.Keeper {
+		opts.Preload = "pg_keeper"
+		if s != nil {
+			m.SetConf("pg_keeper.partner_conninfo", "'"+s.KeeperConninfo()+"'")
+			s.SetConf("pg_keeper.partner_conninfo", "'"+m.KeeperConninfo()+"'")
+		}
+	}
 	if err := c.initMaster(m, opts); err != nil {
 		t.Fatal(err)
 	}
@@ -70,11 +89,6 @@ func New(t testing.TB, opts Options) *Cluster {
 		return c
 	}
 
-	s, err := c.addNode("node2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Standby = s
 	if err := s.basebackup(m); err != nil {
 		t.Fatal(err)
 	}
@@ -138,11 +152,7 @@ func (c *Cluster) initMaster(m *Node, opts Options) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	hba := "# written by test/cluster: trust everything on loopback\n" +
-		"local all         all              trust\n" +
-		"host  all         all 127.0.0.1/32 trust\n" +
-		"host  replication all 127.0.0.1/32 trust\n"
-	if err := os.WriteFile(filepath.Join(m.DataDir, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
+	if err := m.writeHBA(""); err != nil {
 		return err
 	}
 	return m.writeConf()

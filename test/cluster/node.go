@@ -77,6 +77,37 @@ func (n *Node) Conninfo(extra ...string) string {
 	return s
 }
 
+// KeeperConninfo is what a partner's pg_keeper.partner_conninfo holds to
+// reach n: like a production one, without connect_timeout (the keeper
+// bounds each heartbeat itself).
+func (n *Node) KeeperConninfo() string {
+	return fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres", n.Port)
+}
+
+// SetHBA rewrites n's pg_hba.conf with first before the harness's trust
+// lines (the first matching line wins) and reloads n if it runs.
+func (n *Node) SetHBA(t testing.TB, first string) {
+	t.Helper()
+	if err := n.writeHBA(first); err != nil {
+		t.Fatal(err)
+	}
+	if n.PostmasterPID() != 0 {
+		n.Reload(t)
+	}
+}
+
+func (n *Node) writeHBA(first string) error {
+	hba := "# written by test/cluster\n" + first + "\n" +
+		"local all         all              trust\n" +
+		"host  all         all 127.0.0.1/32 trust\n" +
+		"host  replication all 127.0.0.1/32 trust\n"
+	path := filepath.Join(n.DataDir, "pg_hba.conf")
+	if err := os.WriteFile(path, []byte(hba), 0o600); err != nil {
+		return err
+	}
+	return chownPG(path)
+}
+
 // SetConf sets key = value (written verbatim: quote strings yourself) in the
 // node's own include file. It takes effect on the next start or Reload.
 // It panics if the file cannot be written, which means the harness is broken.

@@ -1,0 +1,412 @@
+package keeper
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// testReason is the detail of every failed heartbeat the core tests make.
+const testReason = "connection refused"
+
+var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+
+func okProbe() Event {
+	return Event{Kind: ProbeEvent, At: t0, Probe: ProbeResult{OK: true}}
+}
+
+func failProbe(alive bool) Event {
+	return Event{Kind: ProbeEvent, At: t0, Probe: ProbeResult{
+		Class: FailRefused, Detail: testReason, ReplicationAlive: alive}}
+}
+
+func actionOK(a ActionKind, detail string) Event {
+	return Event{Kind: ActionEvent, At: t0, Action: a, Detail: detail}
+}
+
+func actionErr(a ActionKind, err string) Event {
+	return Event{Kind: ActionEvent, At: t0, Action: a, Err: err}
+}
+
+func caughtUpProbe() Event {
+	return Event{Kind: ProbeEvent, At: t0, Probe: ProbeResult{OK: true, CaughtUp: true}}
+}
+
+func recoveryEnded() Event { return Event{Kind: RecoveryEndedEvent, At: t0} }
+
+// inFlightOf is the action a core in state s waits for.
+func inFlightOf(s State) ActionKind {
+	switch s {
+	case StandbyPromoting:
+		return Promote
+	case MasterSwitching:
+		return SwitchAsync
+	case MasterRestoring:
+		return RestoreSync
+	}
+	return NoAction
+}
+
+// coreAt is a core in state s with failures failed heartbeats in a row,
+// its in-flight action consistent with s, and no trigger seen yet.
+func coreAt(s State, threshold, failures int) *Core {
+	c := NewCore(s.Mode(), threshold)
+	c.state, c.inFlight, c.failures = s, inFlightOf(s), failures
+	return c
+}
+
+// reach drives a new core into s through the events that lead there.
+func reach(t *testing.T, s State, threshold int) *Core {
+	t.Helper()
+	c := NewCore(s.Mode(), threshold)
+	failUntilThreshold := func(alive bool) {
+		for c.Failures() < threshold {
+			c.Step(failProbe(alive))
+		}
+	}
+	switch s {
+	case StandbyReady, MasterReady:
+	case StandbyConnected, MasterConnected:
+		c.Step(okProbe())
+	case StandbyHeartbeatLost, MasterHeartbeatLost:
+		c.Step(okProbe())
+		failUntilThreshold(true)
+	case StandbyPromoting, MasterSwitching:
+		c.Step(okProbe())
+		failUntilThreshold(false)
+	case MasterAsync:
+		c.Step(okProbe())
+		failUntilThreshold(false)
+		c.Step(actionOK(SwitchAsync, "done"))
+	case MasterRestoring:
+		c.Step(okProbe())
+		failUntilThreshold(false)
+		c.Step(actionOK(SwitchAsync, "done"))
+		c.Step(caughtUpProbe())
+	default:
+		t.Fatalf("no way to reach %s", s)
+	}
+	require.Equal(t, s, c.State())
+	require.Equal(t, inFlightOf(s), c.inFlight)
+	return c
+}
+
+func warn(msg string) LogLine { return LogLine{Warning, msg} }
+func info(msg string) LogLine { return LogLine{Info, msg} }
+
+func failLine(partner string, n, threshold int) LogLine {
+	return warn(fmt.Sprintf("heartbeat to %s failed (%d/%d): refused: %s", partner, n, threshold, testReason))
+}
+
+func TestNewCore(t *testing.T) {
+	c := NewCore(StandbyMode, 4)
+	require.Equal(t, StandbyReady, c.State())
+	require.Equal(t, 4, c.threshold)
+	require.Equal(t, 0, c.Failures())
+	require.Equal(t, NoAction, c.inFlight)
+	require.Equal(t, Trigger(-1), c.lastTrigger)
+
+	c = NewCore(MasterMode, 0)
+	require.Equal(t, MasterReady, c.State())
+	require.Equal(t, 1, c.threshold, "a threshold below 1 is raised to 1")
+
+	c = NewCore(MasterMode, -3)
+	require.Equal(t, 1, c.threshold)
+}
+
+func TestEveryStateIsReachableThroughEvents(t *testing.T) {
+	for s := range numStates {
+		t.Run(s.String(), func(t *testing.T) {
+			c := reach(t, s, 3)
+			require.Equal(t, s, c.State())
+		})
+	}
+}
+
+// eventFor sets up c so that the event it returns yields trigger on.
+func eventFor(c *Core, on Trigger) Event {
+	switch on {
+	case PartnerUp:
+		c.failures = 0
+		return okProbe()
+	case PartnerCaughtUp:
+		c.failures = 0
+		return caughtUpProbe()
+	case PartnerDown:
+		c.failures = 0
+		return failProbe(false)
+	case HeartbeatLost:
+		c.failures = c.threshold - 1
+		return failProbe(true)
+	case PartnerLost:
+		c.failures = c.threshold - 1
+		return failProbe(false)
+	case ActionDone:
+		c.failures = c.threshold
+		return actionOK(c.inFlight, "did it")
+	case ActionFailed:
+		c.failures = c.threshold
+		return actionErr(c.inFlight, "boom")
+	case RecoveryEnded:
+		c.failures = 1
+		return recoveryEnded()
+	}
+	panic("unknown trigger")
+}
+
+// probeLogs are the lines the heartbeat accounting adds before the row's own.
+func probeLogs(from State, on Trigger, threshold int) []LogLine {
+	partner := from.Mode().partner()
+	switch on {
+	case PartnerDown:
+		return []LogLine{failLine(partner, 1, threshold)}
+	case HeartbeatLost, PartnerLost:
+		return []LogLine{failLine(partner, threshold, threshold)}
+	}
+	return nil
+}
+
+func rowLog(row Transition, threshold int) LogLine {
+	msg := row.Why
+	switch row.On {
+	case PartnerLost:
+		msg += fmt.Sprintf(" (%d failed heartbeats in a row)", threshold)
+	case ActionDone:
+		msg += " (did it)"
+	case ActionFailed:
+		msg += " (boom)"
+	}
+	return LogLine{row.Level, msg}
+}
+
+// effective is the trigger the core really produces for the event eventFor
+// makes for on: a standby never checks whether its partner caught up, so a
+// good heartbeat is just that.
+func effective(from State, on Trigger) Trigger {
+	if on == PartnerCaughtUp && from.Mode() == StandbyMode {
+		return PartnerUp
+	}
+	return on
+}
+
+func wantFailuresAfter(on Trigger, threshold int) int {
+	return map[Trigger]int{
+		PartnerUp: 0, PartnerCaughtUp: 0, PartnerDown: 1, HeartbeatLost: threshold, PartnerLost: threshold,
+		ActionDone: threshold, ActionFailed: threshold - 1, RecoveryEnded: 1,
+	}[on]
+}
+
+// TestStepEveryRow runs every row of the table through Core.Step.
+func TestStepEveryRow(t *testing.T) {
+	const threshold = 3
+	for _, tableRow := range Transitions {
+		t.Run(tableRow.From.String()+"/"+tableRow.On.String(), func(t *testing.T) {
+			on := effective(tableRow.From, tableRow.On)
+			row := *transitionIndex[tableRow.From][on]
+			if on != tableRow.On {
+				// Step cannot produce this trigger: the row is only there to
+				// complete the table.
+				require.True(t, tableRow.Unexpected, "a row Step cannot reach must be marked unexpected")
+			}
+
+			c := coreAt(row.From, threshold, 0)
+			ev := eventFor(c, tableRow.On)
+			out := c.Step(ev)
+
+			require.Equal(t, row.To, c.State())
+			var wantActions []ActionKind
+			if row.Do != NoAction {
+				wantActions = []ActionKind{row.Do}
+			}
+			require.Equal(t, wantActions, out.Actions)
+
+			wantLogs := probeLogs(row.From, on, threshold)
+			if row.Why != "" {
+				wantLogs = append(wantLogs, rowLog(row, threshold))
+			}
+			require.Equal(t, wantLogs, out.Logs)
+
+			// The in-flight action always matches the state.
+			require.Equal(t, inFlightOf(row.To), c.inFlight)
+			require.Equal(t, on, c.lastTrigger)
+			require.Equal(t, wantFailuresAfter(on, threshold), c.Failures())
+		})
+	}
+}
+
+// TestStepEveryRowRepeated steps each row's trigger twice: a row that stays
+// in place logs its line only the first time in a row.
+func TestStepEveryRowRepeated(t *testing.T) {
+	const threshold = 3
+	for _, tableRow := range Transitions {
+		row := *transitionIndex[tableRow.From][effective(tableRow.From, tableRow.On)]
+		if row.To != row.From {
+			continue
+		}
+		t.Run(tableRow.From.String()+"/"+tableRow.On.String(), func(t *testing.T) {
+			c := coreAt(row.From, threshold, 0)
+			first := c.Step(eventFor(c, row.On))
+			if row.Why != "" {
+				require.Contains(t, first.Logs, rowLog(row, threshold))
+			}
+			second := c.Step(eventFor(c, row.On))
+			require.Equal(t, row.To, c.State())
+			require.Equal(t, probeLogs(row.From, row.On, threshold), second.Logs)
+			var wantActions []ActionKind
+			if row.Do != NoAction {
+				wantActions = []ActionKind{row.Do}
+			}
+			require.Equal(t, wantActions, second.Actions)
+		})
+	}
+}
+
+func TestStandbyIgnoresCaughtUp(t *testing.T) {
+	for _, s := range []State{StandbyReady, StandbyConnected, StandbyHeartbeatLost, StandbyPromoting} {
+		a, b := coreAt(s, 3, 2), coreAt(s, 3, 2)
+		outA, outB := a.Step(okProbe()), b.Step(caughtUpProbe())
+		require.Equal(t, outA, outB, s.String())
+		require.Equal(t, a.State(), b.State(), s.String())
+		require.Equal(t, PartnerUp, b.lastTrigger, s.String())
+	}
+}
+
+func TestPromotionRow(t *testing.T) {
+	c := reach(t, StandbyConnected, 4)
+	for i := 1; i <= 3; i++ {
+		out := c.Step(failProbe(false))
+		require.Nil(t, out.Actions)
+		require.Equal(t, StandbyConnected, c.State())
+	}
+	out := c.Step(failProbe(false))
+	require.Equal(t, StandbyPromoting, c.State())
+	require.Equal(t, []ActionKind{Promote}, out.Actions)
+	require.Equal(t, []LogLine{
+		failLine("master", 4, 4),
+		warn("master lost: promoting this standby (4 failed heartbeats in a row)"),
+	}, out.Logs)
+	require.Equal(t, Promote, c.inFlight)
+
+	out = c.Step(actionOK(Promote, "pg_promote() took 12 ms"))
+	require.Equal(t, MasterReady, c.State())
+	require.Equal(t, []ActionKind{RunAfterCommand}, out.Actions)
+	require.Equal(t, []LogLine{info("promoted: this server is now the master (pg_promote() took 12 ms)")}, out.Logs)
+	require.Equal(t, NoAction, c.inFlight, "after_command is never in flight")
+	require.Equal(t, "(master mode:ready)", c.State().Title())
+}
+
+func TestSwitchAsyncRow(t *testing.T) {
+	c := reach(t, MasterConnected, 2)
+	c.Step(failProbe(false))
+	out := c.Step(failProbe(false))
+	require.Equal(t, MasterSwitching, c.State())
+	require.Equal(t, []ActionKind{SwitchAsync}, out.Actions)
+	require.Equal(t, []LogLine{
+		failLine("standby", 2, 2),
+		warn("standby lost: switching to asynchronous replication (2 failed heartbeats in a row)"),
+	}, out.Logs)
+
+	out = c.Step(actionOK(SwitchAsync, "synchronous_standby_names was 'node2', now ''"))
+	require.Equal(t, MasterAsync, c.State())
+	require.Nil(t, out.Actions)
+	require.Equal(t, []LogLine{info("replication is now asynchronous: commits no longer wait for the standby " +
+		"(synchronous_standby_names was 'node2', now '')")}, out.Logs)
+	require.Equal(t, "(master mode:async)", c.State().Title())
+}
+
+func TestPromotionFailureRetriesAtNextFailedHeartbeat(t *testing.T) {
+	c := reach(t, StandbyPromoting, 4)
+	out := c.Step(actionErr(Promote, "could not connect"))
+	require.Equal(t, StandbyConnected, c.State())
+	require.Nil(t, out.Actions)
+	require.Equal(t, []LogLine{warn("promotion failed: retrying at the next failed heartbeat (could not connect)")}, out.Logs)
+	require.Equal(t, 3, c.Failures())
+	require.Equal(t, NoAction, c.inFlight)
+
+	out = c.Step(failProbe(false))
+	require.Equal(t, StandbyPromoting, c.State())
+	require.Equal(t, []ActionKind{Promote}, out.Actions)
+	require.Equal(t, []LogLine{
+		failLine("master", 4, 4),
+		warn("master lost: promoting this standby (4 failed heartbeats in a row)"),
+	}, out.Logs)
+}
+
+func TestPromotionFailureCancelledByGoodHeartbeat(t *testing.T) {
+	c := reach(t, StandbyPromoting, 4)
+	c.Step(actionErr(Promote, "could not connect"))
+	out := c.Step(okProbe())
+	require.Equal(t, StandbyConnected, c.State())
+	require.Nil(t, out.Actions)
+	require.Equal(t, []LogLine{info("heartbeat to master succeeded after 3 failed")}, out.Logs)
+	require.Equal(t, 0, c.Failures())
+
+	out = c.Step(failProbe(false))
+	require.Equal(t, StandbyConnected, c.State())
+	require.Nil(t, out.Actions)
+	require.Equal(t, []LogLine{failLine("master", 1, 4)}, out.Logs)
+}
+
+func TestSwitchFailureRetriesAtNextFailedHeartbeat(t *testing.T) {
+	c := reach(t, MasterSwitching, 3)
+	out := c.Step(actionErr(SwitchAsync, "ALTER SYSTEM failed"))
+	require.Equal(t, MasterReady, c.State())
+	require.Nil(t, out.Actions)
+	require.Equal(t, []LogLine{warn("switch to asynchronous replication failed: retrying at the next failed heartbeat (ALTER SYSTEM failed)")}, out.Logs)
+	require.Equal(t, 2, c.Failures())
+
+	out = c.Step(failProbe(false))
+	require.Equal(t, MasterSwitching, c.State())
+	require.Equal(t, []ActionKind{SwitchAsync}, out.Actions)
+	require.Equal(t, []LogLine{
+		failLine("standby", 3, 3),
+		warn("standby lost: switching to asynchronous replication (3 failed heartbeats in a row)"),
+	}, out.Logs)
+}
+
+func TestFailedHeartbeatWithReplicationAliveDoesNotAct(t *testing.T) {
+	c := reach(t, MasterConnected, 2)
+	c.Step(failProbe(true))
+	out := c.Step(failProbe(true))
+	require.Equal(t, MasterHeartbeatLost, c.State())
+	require.Nil(t, out.Actions)
+	require.Equal(t, []LogLine{
+		failLine("standby", 2, 2),
+		warn("heartbeat to standby lost but it still streams: keeping synchronous replication"),
+	}, out.Logs)
+
+	out = c.Step(failProbe(false))
+	require.Equal(t, MasterSwitching, c.State())
+	require.Equal(t, []ActionKind{SwitchAsync}, out.Actions)
+	// The third failure is past the threshold with the same reason: not logged again.
+	require.Equal(t, []LogLine{warn("standby lost: heartbeat and replication both down: " +
+		"switching to asynchronous replication (3 failed heartbeats in a row)")}, out.Logs)
+}
+
+func TestProbeRecordsTimesAndReason(t *testing.T) {
+	c := NewCore(StandbyMode, 3)
+	t1, t2 := t0.Add(time.Second), t0.Add(2*time.Second)
+	c.Step(Event{Kind: ProbeEvent, At: t1, Probe: ProbeResult{OK: true}})
+	require.Equal(t, t1, c.LastSuccess)
+	require.True(t, c.LastFailure.IsZero())
+	require.Equal(t, "", c.LastReason)
+
+	c.Step(Event{Kind: ProbeEvent, At: t2, Probe: ProbeResult{Class: FailTimeout, Detail: "no answer"}})
+	require.Equal(t, t1, c.LastSuccess)
+	require.Equal(t, t2, c.LastFailure)
+	require.Equal(t, "timeout: no answer", c.LastReason)
+}
+
+func TestUnexpectedEventIsLoggedOnceInARow(t *testing.T) {
+	c := reach(t, MasterConnected, 3)
+	out := c.Step(recoveryEnded())
+	require.Equal(t, MasterConnected, c.State())
+	require.Equal(t, []LogLine{warn("ignored unexpected event recovery-ended in state master:connected")}, out.Logs)
+	out = c.Step(recoveryEnded())
+	require.Nil(t, out.Logs)
+	c.Step(okProbe())
+	out = c.Step(recoveryEnded())
+	require.Equal(t, []LogLine{warn("ignored unexpected event recovery-ended in state master:connected")}, out.Logs)
+}

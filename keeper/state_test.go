@@ -1,0 +1,54 @@
+package keeper
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestModeNames(t *testing.T) {
+	require.Equal(t, "standby", StandbyMode.String())
+	require.Equal(t, "master", MasterMode.String())
+	require.Equal(t, "master", StandbyMode.partner())
+	require.Equal(t, "standby", MasterMode.partner())
+}
+
+func TestStateNamesAndTitles(t *testing.T) {
+	want := []struct {
+		mode  Mode
+		name  string
+		title string
+	}{
+		StandbyReady:         {StandbyMode, "standby:ready", "(standby mode:ready)"},
+		StandbyConnected:     {StandbyMode, "standby:connected", "(standby mode:connected)"},
+		StandbyHeartbeatLost: {StandbyMode, "standby:heartbeat-lost", "(standby mode:heartbeat-lost)"},
+		StandbyPromoting:     {StandbyMode, "standby:promoting", "(standby mode:promoting)"},
+		MasterReady:          {MasterMode, "master:ready", "(master mode:ready)"},
+		MasterConnected:      {MasterMode, "master:connected", "(master mode:connected)"},
+		MasterHeartbeatLost:  {MasterMode, "master:heartbeat-lost", "(master mode:heartbeat-lost)"},
+		MasterSwitching:      {MasterMode, "master:switching", "(master mode:switching)"},
+		MasterAsync:          {MasterMode, "master:async", "(master mode:async)"},
+	}
+	require.Len(t, want, int(numStates))
+	for s := range numStates {
+		require.Equal(t, want[s].mode, s.Mode(), "mode of %d", s)
+		require.Equal(t, want[s].name, s.String())
+		require.Equal(t, want[s].title, s.Title())
+	}
+}
+
+func TestTriggerActionAndFailureNames(t *testing.T) {
+	require.Equal(t, []string{"partner-up", "partner-down", "heartbeat-lost", "partner-lost",
+		"action-done", "action-failed", "recovery-ended"},
+		[]string{PartnerUp.String(), PartnerDown.String(), HeartbeatLost.String(), PartnerLost.String(),
+			ActionDone.String(), ActionFailed.String(), RecoveryEnded.String()})
+	for on := range numTriggers {
+		require.NotEmpty(t, on.String(), "trigger %d has no name", on)
+	}
+	require.Equal(t, []string{"none", "promote", "switch-async", "after_command"},
+		[]string{NoAction.String(), Promote.String(), SwitchAsync.String(), RunAfterCommand.String()})
+	require.Equal(t, []string{"other", "refused", "timeout", "authentication",
+		"server starting or stopping", "in recovery", "configuration"},
+		[]string{FailOther.String(), FailRefused.String(), FailTimeout.String(), FailAuth.String(),
+			FailStarting.String(), FailRecovery.String(), FailConfig.String()})
+}
