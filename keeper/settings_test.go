@@ -1,0 +1,295 @@
+package keeper
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+)
+
+// cleanPGEnv keeps the test's environment out of what pgx parses.
+func cleanPGEnv(t *testing.T) {
+	t.Helper()
+	for _, k := range []string{"PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD",
+		"PGAPPNAME", "PGCONNECT_TIMEOUT", "PGSSLMODE", "PGSSLCERT", "PGSSLKEY", "PGSSLROOTCERT",
+		"PGSSLPASSWORD", "PGSSLSNI", "PGSSLNEGOTIATION", "PGTARGETSESSIONATTRS", "PGSERVICE",
+		"PGSERVICEFILE", "PGOPTIONS", "PGTZ", "PGMINPROTOCOLVERSION", "PGMAXPROTOCOLVERSION"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("PGPASSFILE", filepath.Join(t.TempDir(), "no-such-pgpass"))
+}
+
+func validRaw() RawSettings {
+	return RawSettings{
+		PartnerConninfo:     "host=partner.example port=5433 user=rep dbname=postgres password=secret sslmode=disable",
+		AfterCommand:        "  /usr/local/bin/fence.sh --now \n",
+		KeepalivesTime:      0.2,
+		KeepalivesCount:     3,
+		AfterCommandTimeout: 7,
+		Port:                5432,
+		SocketDirs:          "/var/run/postgresql, /tmp",
+		OSUser:              "pgadmin",
+		DataDir:             "/data/pg",
+	}
+}
+
+func TestParseSettingsValid(t *testing.T) {
+	cleanPGEnv(t)
+	s, errs := ParseSettings(validRaw())
+	require.Nil(t, errs)
+
+	require.NotNil(t, s.Partner)
+	require.Equal(t, "partner.example", s.Partner.Host)
+	require.Equal(t, uint16(5433), s.Partner.Port)
+	require.Equal(t, "rep", s.Partner.User)
+	require.Equal(t, "postgres", s.Partner.Database)
+	require.Equal(t, "secret", s.Partner.Password)
+	require.Nil(t, s.Partner.TLSConfig)
+	require.Equal(t, "pg_keeper", s.Partner.RuntimeParams["application_name"])
+	require.Equal(t, pgx.QueryExecModeSimpleProtocol, s.Partner.DefaultQueryExecMode)
+	require.Equal(t, 0, s.Partner.StatementCacheCapacity)
+	require.Equal(t, 0, s.Partner.DescriptionCacheCapacity)
+	require.Equal(t, "host=partner.example port=5433 user=rep dbname=postgres password=******** sslmode=disable", s.PartnerDisplay)
+
+	require.NotNil(t, s.Local)
+	require.Equal(t, "/var/run/postgresql", s.Local.Host)
+	require.Equal(t, uint16(5432), s.Local.Port)
+	require.Equal(t, "pgadmin", s.Local.User)
+	require.Equal(t, "postgres", s.Local.Database)
+	require.Nil(t, s.Local.TLSConfig)
+	require.Equal(t, "pg_keeper", s.Local.RuntimeParams["application_name"])
+
+	require.Equal(t, "/usr/local/bin/fence.sh --now", s.AfterCommand)
+	require.Equal(t, 200*time.Millisecond, s.Interval)
+	require.Equal(t, 3, s.Count)
+	require.Equal(t, 7*time.Second, s.CommandTimeout)
+	require.Equal(t, "/data/pg", s.DataDir)
+}
+
+func TestParseSettingsEmptyPartner(t *testing.T) {
+	cleanPGEnv(t)
+	for _, ci := range []string{"", "   "} {
+		raw := validRaw()
+		raw.PartnerConninfo = ci
+		s, errs := ParseSettings(raw)
+		require.Len(t, errs, 1)
+		require.Equal(t, "pg_keeper.partner_conninfo is not set: set it to a connection string that reaches the other server", errs[0].Error())
+		require.Nil(t, s.Partner)
+		require.NotNil(t, s.Local, "my_conninfo is still usable")
+	}
+}
+
+func TestParseSettingsInvalidPartner(t *testing.T) {
+	cleanPGEnv(t)
+	raw := validRaw()
+	raw.PartnerConninfo = "host=x port=notaport"
+	s, errs := ParseSettings(raw)
+	require.Nil(t, s.Partner)
+	require.Len(t, errs, 1)
+	require.Equal(t, "pg_keeper.partner_conninfo is invalid: cannot parse `host=x port=notaport`: invalid port", errs[0].Error())
+
+	for _, tc := range []struct{ conninfo, password string }{
+		{"host=x password='unterminated", "password='unterminated"},
+		{"host=x password='hunter2", "hunter2"},
+		{"host=x port=notaport password=hunter2", "hunter2"},
+		{"host=x port=notaport password = 'se cret'", "se cret"},
+		{"host=x sslmode=bogus password=hunter2", "hunter2"},
+		{"postgresql://u:hunter2@h:notaport/db", "hunter2"},
+		{"postgresql://u@h/db?password=hunter2&port=bad", "hunter2"},
+	} {
+		raw.PartnerConninfo = tc.conninfo
+		s, errs := ParseSettings(raw)
+		require.Nil(t, s.Partner, tc.conninfo)
+		require.Len(t, errs, 1, tc.conninfo)
+		msg := errs[0].Error()
+		require.True(t, strings.HasPrefix(msg, "pg_keeper.partner_conninfo is invalid: cannot parse `"), msg)
+		require.NotContains(t, msg, tc.password)
+		require.Contains(t, msg, "********", msg)
+		require.NotContains(t, s.PartnerDisplay, tc.password)
+	}
+}
+
+func TestParseSettingsInvalidLocal(t *testing.T) {
+	cleanPGEnv(t)
+	raw := validRaw()
+	raw.MyConninfo = "host=/tmp port=bad password=hunter2"
+	s, errs := ParseSettings(raw)
+	require.NotNil(t, s.Partner)
+	require.Nil(t, s.Local)
+	require.Len(t, errs, 1)
+	require.True(t, strings.HasPrefix(errs[0].Error(), "pg_keeper.my_conninfo is invalid: cannot parse `"), errs[0].Error())
+	require.Contains(t, errs[0].Error(), "invalid port")
+	require.NotContains(t, errs[0].Error(), "hunter2")
+}
+
+func TestPartnerDisplayMasksPassword(t *testing.T) {
+	cleanPGEnv(t)
+	for _, tc := range []struct{ conninfo, display string }{
+		{"host=h password=secret", "host=h password=********"},
+		{"host=h password = 'se cret' user=u", "host=h password = ******** user=u"},
+		{`host=h password='it\'s secret' user=u`, "host=h password=******** user=u"},
+		{"host=h PASSWORD=secret", "host=h PASSWORD=********"},
+		{"postgresql://u:secret@h/db", "postgresql://u:********@h/db"},
+		{"postgres://u:secret@h:5433/db?sslmode=disable", "postgres://u:********@h:5433/db?sslmode=disable"},
+		{"postgresql://u@h/db?password=secret", "postgresql://u@h/db?password=********"},
+		{"host=h user=u", "host=h user=u"},
+	} {
+		require.Equal(t, tc.display, MaskPassword(tc.conninfo), tc.conninfo)
+		raw := validRaw()
+		raw.PartnerConninfo = tc.conninfo
+		s, _ := ParseSettings(raw)
+		require.Equal(t, tc.display, s.PartnerDisplay, tc.conninfo)
+	}
+}
+
+// BUG: a password fragment after a backslash-escaped space (valid in
+// key=value conninfo) or after a space in an unterminated quote survives
+// MaskPassword and reaches the server log.
+func TestMaskPasswordWithSpaceLeaksNothing(t *testing.T) {
+	t.Skip(`BUG: settings.go kvPassword: MaskPassword("host=h password=se\\ cret") gives "host=h password=******** cret"; an unterminated "password='se cret" leaks "cret" into the partner_conninfo error`)
+	cleanPGEnv(t)
+	raw := validRaw()
+	raw.PartnerConninfo = `host=h password=se\ cret`
+	s, errs := ParseSettings(raw)
+	require.Nil(t, errs)
+	require.Equal(t, "se cret", s.Partner.Password)
+	require.Equal(t, "host=h password=********", s.PartnerDisplay)
+
+	raw.PartnerConninfo = "host=h password='se cret"
+	_, errs = ParseSettings(raw)
+	require.Len(t, errs, 1)
+	require.NotContains(t, errs[0].Error(), "cret")
+}
+
+// BUG: the unquoted-value pattern runs to the next blank, so it also eats
+// what follows the password in a URI query or in pgx's error text.
+func TestMaskPasswordKeepsWhatFollows(t *testing.T) {
+	t.Skip("BUG: settings.go kvPassword: MaskPassword(\"postgresql://h/db?password=secret&sslmode=disable\") drops \"&sslmode=disable\"; in \"cannot parse `host=x password=secret`: invalid port\" it eats the closing \"`:\"")
+	require.Equal(t, "postgresql://h/db?password=********&sslmode=disable",
+		MaskPassword("postgresql://h/db?password=secret&sslmode=disable"))
+	require.Equal(t, "cannot parse `host=x password=********`: invalid port",
+		MaskPassword("cannot parse `host=x password=secret`: invalid port"))
+}
+
+func TestDefaultLocalConninfo(t *testing.T) {
+	require.Equal(t, "host='/var/run/postgresql' port=5432 user='pg' dbname=postgres sslmode=disable",
+		defaultLocalConninfo(RawSettings{SocketDirs: "/var/run/postgresql,/tmp", Port: 5432, OSUser: "pg"}))
+	require.Equal(t, "host='localhost' port=5433 user='postgres' dbname=postgres sslmode=disable",
+		defaultLocalConninfo(RawSettings{Port: 5433}))
+	require.Equal(t, "host='localhost' port=5433 user='postgres' dbname=postgres sslmode=disable",
+		defaultLocalConninfo(RawSettings{SocketDirs: " , /tmp", Port: 5433}))
+	require.Equal(t, `host='/tmp/it\'s dir' port=1 user='o\'\\b' dbname=postgres sslmode=disable`,
+		defaultLocalConninfo(RawSettings{SocketDirs: " /tmp/it's dir , /x", Port: 1, OSUser: `o'\b`}))
+}
+
+func TestParseSettingsDefaultLocalWithOddNames(t *testing.T) {
+	cleanPGEnv(t)
+	raw := validRaw()
+	raw.SocketDirs = " /tmp/it's dir , /x"
+	raw.OSUser = `o'\b`
+	raw.Port = 6543
+	s, errs := ParseSettings(raw)
+	require.Nil(t, errs)
+	require.Equal(t, "/tmp/it's dir", s.Local.Host)
+	require.Equal(t, `o'\b`, s.Local.User)
+	require.Equal(t, uint16(6543), s.Local.Port)
+}
+
+func TestApplicationName(t *testing.T) {
+	cleanPGEnv(t)
+	for _, tc := range []struct{ conninfo, want string }{
+		{"host=h", "pg_keeper"},
+		{"host=h application_name=mine", "mine"},
+		{"postgresql://h/db", "pg_keeper"},
+		{"postgresql://h/db?application_name=mine", "mine"},
+	} {
+		raw := validRaw()
+		raw.PartnerConninfo = tc.conninfo
+		raw.MyConninfo = tc.conninfo
+		s, errs := ParseSettings(raw)
+		require.Nil(t, errs, tc.conninfo)
+		require.Equal(t, tc.want, s.Partner.RuntimeParams["application_name"], tc.conninfo)
+		require.Equal(t, tc.want, s.Local.RuntimeParams["application_name"], tc.conninfo)
+	}
+}
+
+func TestParseSettingsRanges(t *testing.T) {
+	cleanPGEnv(t)
+	const timeErr = "pg_keeper.keepalives_time must be at least 10ms, using 5s"
+	const countErr = "pg_keeper.keepalives_count must be at least 1, using 4"
+	for _, tc := range []struct {
+		time     float64
+		count    int
+		interval time.Duration
+		want     int
+		errs     []string
+	}{
+		{0.2, 3, 200 * time.Millisecond, 3, nil},
+		{0.05, 1, 50 * time.Millisecond, 1, nil},
+		{0.01, 2, 10 * time.Millisecond, 2, nil},
+		{2.5, 10, 2500 * time.Millisecond, 10, nil},
+		{0.009, 2, 5 * time.Second, 2, []string{timeErr}},
+		{0, 2, 5 * time.Second, 2, []string{timeErr}},
+		{-1, 2, 5 * time.Second, 2, []string{timeErr}},
+		{1, 0, time.Second, 4, []string{countErr}},
+		{1, -5, time.Second, 4, []string{countErr}},
+		{0, 0, 5 * time.Second, 4, []string{timeErr, countErr}},
+	} {
+		raw := validRaw()
+		raw.KeepalivesTime, raw.KeepalivesCount = tc.time, tc.count
+		s, errs := ParseSettings(raw)
+		var msgs []string
+		for _, e := range errs {
+			msgs = append(msgs, e.Error())
+		}
+		require.Equal(t, tc.errs, msgs, "%v/%d", tc.time, tc.count)
+		require.Equal(t, tc.interval, s.Interval, "%v/%d", tc.time, tc.count)
+		require.Equal(t, tc.want, s.Count, "%v/%d", tc.time, tc.count)
+	}
+}
+
+func TestParseSettingsCommandTimeout(t *testing.T) {
+	cleanPGEnv(t)
+	raw := validRaw()
+	for _, tc := range []struct {
+		secs int
+		want time.Duration
+	}{{0, 60 * time.Second}, {-3, 60 * time.Second}, {1, time.Second}, {300, 5 * time.Minute}} {
+		raw.AfterCommandTimeout = tc.secs
+		s, errs := ParseSettings(raw)
+		require.Nil(t, errs)
+		require.Equal(t, tc.want, s.CommandTimeout, "%d", tc.secs)
+	}
+}
+
+func TestParseSettingsPassfileFromOSHome(t *testing.T) {
+	cleanPGEnv(t)
+	home := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(home, ".pgpass"),
+		[]byte("partner.example:5433:postgres:rep:frompgpass\n*:*:*:*:anyother\n"), 0o600))
+	raw := validRaw()
+	raw.OSHome = home
+	raw.PartnerConninfo = "host=partner.example port=5433 user=rep dbname=postgres sslmode=disable"
+	s, errs := ParseSettings(raw)
+	require.Nil(t, errs)
+	require.Equal(t, "frompgpass", s.Partner.Password)
+	require.Equal(t, "anyother", s.Local.Password)
+	require.Equal(t, raw.PartnerConninfo, s.PartnerDisplay, "the display shows the conninfo as written")
+
+	// A password in the conninfo wins over the file.
+	raw.PartnerConninfo += " password=given"
+	s, errs = ParseSettings(raw)
+	require.Nil(t, errs)
+	require.Equal(t, "given", s.Partner.Password)
+
+	// Without OSHome no password file is read.
+	raw = validRaw()
+	raw.PartnerConninfo = "host=partner.example port=5433 user=rep dbname=postgres sslmode=disable"
+	s, errs = ParseSettings(raw)
+	require.Nil(t, errs)
+	require.Equal(t, "", s.Partner.Password)
+}
