@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,3 +92,5 @@ func ctxTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 }
 
 func regexpOf(literal string) *regexp.Regexp { return regexp.MustCompile(regexp.QuoteMeta(literal)) }
+
+func itoa(i int) string { return strconv.Itoa(i) }

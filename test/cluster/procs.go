@@ -190,3 +190,27 @@ func countProcsUnder(dir string) int {
 	}
 	return n
 }
+
+// Freeze stops the postmaster and all its children with SIGSTOP, as a hung
+// machine would look from outside: connections are accepted by the kernel
+// but nothing answers. Thaw (also run at cleanup) resumes them.
+func (n *Node) Freeze(t testing.TB) {
+	t.Helper()
+	n.signalAll(t, syscall.SIGSTOP)
+	t.Cleanup(func() { n.signalAll(t, syscall.SIGCONT) })
+}
+
+// Thaw resumes a frozen node.
+func (n *Node) Thaw(t testing.TB) { n.signalAll(t, syscall.SIGCONT) }
+
+func (n *Node) signalAll(t testing.TB, sig syscall.Signal) {
+	pid := n.PostmasterPID()
+	if pid == 0 {
+		return
+	}
+	// The postmaster first, so that it forks nothing new meanwhile.
+	_ = syscall.Kill(pid, sig)
+	for _, p := range childrenOf(pid) {
+		_ = syscall.Kill(p.pid, sig)
+	}
+}
