@@ -20,6 +20,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/ps_status.h"
+#include "utils/timestamp.h"
 
 #include "pg_keeper.h"
 
@@ -160,6 +161,8 @@ bridge_config(PgkConfig *out)
 	out->os_user = os_user;
 	out->os_home = os_home;
 	out->data_dir = DataDir;
+	out->system_identifier = (unsigned long long) GetSystemIdentifier();
+	out->start_time = (long long) PgStartTime;
 	return PGK_OK;
 }
 

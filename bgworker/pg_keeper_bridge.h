@@ -60,6 +60,10 @@ typedef struct PgkConfig
 	const char *os_user;		/* the OS user running the server */
 	const char *os_home;		/* its home directory, for ~/.pgpass */
 	const char *data_dir;
+
+	/* Who this server is: a partner with the same two is this very server. */
+	unsigned long long system_identifier;
+	long long	start_time;		/* postmaster start, microseconds since 2000-01-01 UTC */
 } PgkConfig;
 
 typedef struct PgkBridge

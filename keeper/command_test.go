@@ -38,6 +38,7 @@ func TestRunCommandFailure(t *testing.T) {
 }
 
 func TestRunCommandTimeout(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	res := runCommand("echo before; sleep 30; echo after", 300*time.Millisecond, nil)
 	require.Less(t, time.Since(start), 5*time.Second)
@@ -72,6 +73,7 @@ func waitGone(t *testing.T, pid int) {
 }
 
 func TestRunCommandTimeoutKillsBackgroundChild(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	res := runCommand("sleep 30 & echo $!; echo started", 300*time.Millisecond, nil)
 	require.Less(t, time.Since(start), 900*time.Millisecond, "returns at the timeout, before WaitDelay")
@@ -84,6 +86,7 @@ func TestRunCommandTimeoutKillsBackgroundChild(t *testing.T) {
 }
 
 func TestRunCommandBackgroundChildDoesNotHoldUs(t *testing.T) {
+	t.Parallel()
 	// The child keeps the output pipe open; runCommand gives up on it after
 	// WaitDelay (1s) instead of waiting for it.
 	start := time.Now()

@@ -356,14 +356,81 @@ func TestSwitchFailureRetriesAtNextFailedHeartbeat(t *testing.T) {
 	require.Nil(t, out.Actions)
 	require.Equal(t, []LogLine{warn("switch to asynchronous replication failed: retrying at the next failed heartbeat (ALTER SYSTEM failed)")}, out.Logs)
 	require.Equal(t, 2, c.Failures())
+	require.Equal(t, NoAction, c.inFlight)
 
 	out = c.Step(failProbe(false))
 	require.Equal(t, MasterSwitching, c.State())
 	require.Equal(t, []ActionKind{SwitchAsync}, out.Actions)
 	require.Equal(t, []LogLine{
 		failLine("standby", 3, 3),
-		warn("standby lost: switching to asynchronous replication (3 failed heartbeats in a row)"),
+		warn(Why(MasterReady, PartnerLost) + " (3 failed heartbeats in a row)"),
 	}, out.Logs)
+	require.Equal(t, SwitchAsync, c.inFlight)
+}
+
+// BUG: a failed switch goes back to MasterReady, so its retry is logged as
+// if the standby had never been reached, though it was.
+func TestSwitchRetryDoesNotClaimStandbyNeverReached(t *testing.T) {
+	t.Skip("BUG: transitions.go MasterSwitching+ActionFailed -> MasterReady: the retry after a failed switch " +
+		"logs \"standby not reached since start: ...\" although the standby was connected before")
+	c := reach(t, MasterSwitching, 3) // reached through MasterConnected
+	c.Step(actionErr(SwitchAsync, "ALTER SYSTEM failed"))
+	out := c.Step(failProbe(false))
+	require.Equal(t, []ActionKind{SwitchAsync}, out.Actions)
+	require.Len(t, out.Logs, 2)
+	require.NotContains(t, out.Logs[1].Msg, "not reached since start")
+}
+
+func TestRestoreSyncRow(t *testing.T) {
+	c := reach(t, MasterAsync, 2)
+	// Reachable but not caught up: wait.
+	out := c.Step(okProbe())
+	require.Equal(t, MasterAsync, c.State())
+	require.Nil(t, out.Actions)
+	require.Equal(t, []LogLine{
+		info("heartbeat to standby succeeded after 2 failed"),
+		info(Why(MasterAsync, PartnerUp)),
+	}, out.Logs)
+
+	out = c.Step(caughtUpProbe())
+	require.Equal(t, MasterRestoring, c.State())
+	require.Equal(t, []ActionKind{RestoreSync}, out.Actions)
+	require.Equal(t, []LogLine{info("standby caught up: restoring synchronous replication")}, out.Logs)
+	require.Equal(t, RestoreSync, c.inFlight)
+	require.Equal(t, "(master mode:restoring)", c.State().Title())
+
+	out = c.Step(actionOK(RestoreSync, "synchronous_standby_names is 'node2' again"))
+	require.Equal(t, MasterConnected, c.State())
+	require.Nil(t, out.Actions)
+	require.Equal(t, []LogLine{info(Why(MasterRestoring, ActionDone) + " (synchronous_standby_names is 'node2' again)")}, out.Logs)
+	require.Equal(t, NoAction, c.inFlight)
+}
+
+func TestRestoreSyncFailureRetriesAtNextCaughtUp(t *testing.T) {
+	c := reach(t, MasterRestoring, 2)
+	out := c.Step(actionErr(RestoreSync, "ALTER SYSTEM failed"))
+	require.Equal(t, MasterAsync, c.State())
+	require.Nil(t, out.Actions)
+	require.Equal(t, []LogLine{warn(Why(MasterRestoring, ActionFailed) + " (ALTER SYSTEM failed)")}, out.Logs)
+
+	out = c.Step(caughtUpProbe())
+	require.Equal(t, MasterRestoring, c.State())
+	require.Equal(t, []ActionKind{RestoreSync}, out.Actions)
+}
+
+// BUG: ActionFailed sets failures to threshold-1 for every action. For
+// RestoreSync, whose retry waits for a good heartbeat, that invents failed
+// heartbeats: the next good one is logged as "succeeded after 1 failed" and
+// a single failed one is counted as the last before the threshold.
+func TestRestoreSyncFailureInventsNoFailedHeartbeats(t *testing.T) {
+	t.Skip("BUG: core.go Step: ActionFailed of RestoreSync sets failures = threshold-1 although no heartbeat failed; " +
+		"the next good heartbeat logs \"heartbeat to standby succeeded after 1 failed\"")
+	c := reach(t, MasterRestoring, 2)
+	require.Equal(t, 0, c.Failures())
+	c.Step(actionErr(RestoreSync, "ALTER SYSTEM failed"))
+	require.Equal(t, 0, c.Failures())
+	out := c.Step(okProbe())
+	require.Equal(t, []LogLine{info(Why(MasterAsync, PartnerUp))}, out.Logs)
 }
 
 func TestFailedHeartbeatWithReplicationAliveDoesNotAct(t *testing.T) {
@@ -409,4 +476,19 @@ func TestUnexpectedEventIsLoggedOnceInARow(t *testing.T) {
 	c.Step(okProbe())
 	out = c.Step(recoveryEnded())
 	require.Equal(t, []LogLine{warn("ignored unexpected event recovery-ended in state master:connected")}, out.Logs)
+}
+
+// BUG: the README says a standby that has not reached the master once since
+// it started never promotes, but one whose heartbeats failed from the start
+// while replication was alive goes through heartbeat-lost and promotes.
+func TestStandbyThatNeverReachedMasterNeverPromotes(t *testing.T) {
+	t.Skip("BUG: transitions.go StandbyReady+HeartbeatLost -> StandbyHeartbeatLost, then PartnerLost -> Promote: " +
+		"a standby that never reached the master promotes, contrary to README \"never promotes\"")
+	c := NewCore(StandbyMode, 2)
+	c.Step(failProbe(true))
+	c.Step(failProbe(true))
+	require.Equal(t, StandbyHeartbeatLost, c.State())
+	out := c.Step(failProbe(false))
+	require.Nil(t, out.Actions)
+	require.Equal(t, StandbyReady, c.State())
 }

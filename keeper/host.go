@@ -38,6 +38,8 @@ type RawSettings struct {
 	OSUser     string
 	OSHome     string
 	DataDir    string
+	SystemID   uint64    // pg_control_system().system_identifier
+	StartTime  time.Time // pg_postmaster_start_time()
 }
 
 // Host is what the keeper needs from the server it runs in. Every method

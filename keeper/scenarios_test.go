@@ -43,6 +43,7 @@ const (
 	masterConnected  = "(master mode:connected)"
 	masterSwitching  = "(master mode:switching)"
 	masterAsync      = "(master mode:async)"
+	masterRestoring  = "(master mode:restoring)"
 )
 
 func TestScenarioStandbyPromotesAfterThreshold(t *testing.T) {
@@ -157,21 +158,34 @@ func TestScenarioMasterLosesStandby(t *testing.T) {
 		{refused("x"), MasterConnected, masterConnected, nil, []LogLine{warn("heartbeat to standby failed (1/2): refused: x")}},
 		{refused("x"), MasterSwitching, masterSwitching, []ActionKind{SwitchAsync}, []LogLine{
 			warn("heartbeat to standby failed (2/2): refused: x"),
-			warn("standby lost: switching to asynchronous replication (2 failed heartbeats in a row)"),
+			warn(Why(MasterConnected, PartnerLost) + " (2 failed heartbeats in a row)"),
 		}},
 		{refused("x"), MasterSwitching, masterSwitching, nil, nil},
 		{actionOK(SwitchAsync, "synchronous_standby_names was 'a', now ''"), MasterAsync, masterAsync, nil, []LogLine{
-			info("replication is now asynchronous: commits no longer wait for the standby (synchronous_standby_names was 'a', now '')"),
+			info(Why(MasterSwitching, ActionDone) + " (synchronous_standby_names was 'a', now '')"),
 		}},
 		{refused("x"), MasterAsync, masterAsync, nil, nil},
 		{okProbe(), MasterAsync, masterAsync, nil, []LogLine{
 			info("heartbeat to standby succeeded after 4 failed"),
-			info("standby reachable again; replication stays asynchronous"),
+			info(Why(MasterAsync, PartnerUp)),
 		}},
 		{okProbe(), MasterAsync, masterAsync, nil, nil},
 		// Losing the standby again does nothing more: replication is asynchronous already.
 		{refused("x"), MasterAsync, masterAsync, nil, []LogLine{warn("heartbeat to standby failed (1/2): refused: x")}},
 		{refused("x"), MasterAsync, masterAsync, nil, []LogLine{warn("heartbeat to standby failed (2/2): refused: x")}},
+		// Once it streams and has caught up, synchronous replication comes back.
+		{okProbe(), MasterAsync, masterAsync, nil, []LogLine{
+			info("heartbeat to standby succeeded after 2 failed"),
+			info(Why(MasterAsync, PartnerUp)),
+		}},
+		{caughtUpProbe(), MasterRestoring, masterRestoring, []ActionKind{RestoreSync}, []LogLine{
+			info(Why(MasterAsync, PartnerCaughtUp)),
+		}},
+		{caughtUpProbe(), MasterRestoring, masterRestoring, nil, nil},
+		{actionOK(RestoreSync, "restored"), MasterConnected, masterConnected, nil, []LogLine{
+			info(Why(MasterRestoring, ActionDone) + " (restored)"),
+		}},
+		{caughtUpProbe(), MasterConnected, masterConnected, nil, nil},
 	})
 }
 
@@ -182,7 +196,7 @@ func TestScenarioLogDedupe(t *testing.T) {
 		{refused("a"), MasterConnected, masterConnected, nil, []LogLine{warn("heartbeat to standby failed (1/2): refused: a")}},
 		{refused("a"), MasterSwitching, masterSwitching, []ActionKind{SwitchAsync}, []LogLine{
 			warn("heartbeat to standby failed (2/2): refused: a"),
-			warn("standby lost: switching to asynchronous replication (2 failed heartbeats in a row)"),
+			warn(Why(MasterConnected, PartnerLost) + " (2 failed heartbeats in a row)"),
 		}},
 		{refused("a"), MasterSwitching, masterSwitching, nil, nil},
 		{refused("a"), MasterSwitching, masterSwitching, nil, nil},
@@ -202,7 +216,7 @@ func TestScenarioLogDedupe(t *testing.T) {
 }
 
 func TestScenarioAfterCommandResultOnlyLogs(t *testing.T) {
-	for _, s := range []State{StandbyConnected, StandbyPromoting, MasterReady, MasterSwitching, MasterAsync} {
+	for _, s := range []State{StandbyConnected, StandbyPromoting, MasterReady, MasterSwitching, MasterAsync, MasterRestoring} {
 		t.Run(s.String(), func(t *testing.T) {
 			c := reach(t, s, 2)
 			failures, inFlight, last := c.Failures(), c.inFlight, c.lastTrigger
@@ -290,5 +304,34 @@ func TestScenarioServerLeftRecoveryOnItsOwn(t *testing.T) {
 		{recoveryEnded(), MasterReady, masterReady, nil, []LogLine{
 			warn("server left recovery without pg_keeper: switching to master mode")}},
 		{okProbe(), MasterConnected, masterConnected, nil, []LogLine{info("connected to standby")}},
+	})
+}
+
+func TestScenarioMasterStartedAloneSwitchesUntilCaughtUp(t *testing.T) {
+	c := NewCore(MasterMode, 2)
+	replay(t, c, []step{
+		{refused("x"), MasterReady, masterReady, nil, []LogLine{warn("heartbeat to standby failed (1/2): refused: x")}},
+		{refused("x"), MasterSwitching, masterSwitching, []ActionKind{SwitchAsync}, []LogLine{
+			warn("heartbeat to standby failed (2/2): refused: x"),
+			warn("standby not reached since start: switching to asynchronous replication until it has caught up (2 failed heartbeats in a row)"),
+		}},
+		{actionOK(SwitchAsync, "done"), MasterAsync, masterAsync, nil, []LogLine{info(Why(MasterSwitching, ActionDone) + " (done)")}},
+		// The standby comes up but is still catching up.
+		{okProbe(), MasterAsync, masterAsync, nil, []LogLine{
+			info("heartbeat to standby succeeded after 2 failed"),
+			info(Why(MasterAsync, PartnerUp)),
+		}},
+		{okProbe(), MasterAsync, masterAsync, nil, nil},
+		{caughtUpProbe(), MasterRestoring, masterRestoring, []ActionKind{RestoreSync}, []LogLine{
+			info(Why(MasterAsync, PartnerCaughtUp)),
+		}},
+	})
+}
+
+func TestScenarioCaughtUpBeforeAnySwitch(t *testing.T) {
+	c := NewCore(MasterMode, 2)
+	replay(t, c, []step{
+		{caughtUpProbe(), MasterConnected, masterConnected, nil, []LogLine{info("connected to standby")}},
+		{caughtUpProbe(), MasterConnected, masterConnected, nil, nil},
 	})
 }

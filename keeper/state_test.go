@@ -28,6 +28,7 @@ func TestStateNamesAndTitles(t *testing.T) {
 		MasterHeartbeatLost:  {MasterMode, "master:heartbeat-lost", "(master mode:heartbeat-lost)"},
 		MasterSwitching:      {MasterMode, "master:switching", "(master mode:switching)"},
 		MasterAsync:          {MasterMode, "master:async", "(master mode:async)"},
+		MasterRestoring:      {MasterMode, "master:restoring", "(master mode:restoring)"},
 	}
 	require.Len(t, want, int(numStates))
 	for s := range numStates {
@@ -38,15 +39,15 @@ func TestStateNamesAndTitles(t *testing.T) {
 }
 
 func TestTriggerActionAndFailureNames(t *testing.T) {
-	require.Equal(t, []string{"partner-up", "partner-down", "heartbeat-lost", "partner-lost",
+	require.Equal(t, []string{"partner-up", "partner-caught-up", "partner-down", "heartbeat-lost", "partner-lost",
 		"action-done", "action-failed", "recovery-ended"},
-		[]string{PartnerUp.String(), PartnerDown.String(), HeartbeatLost.String(), PartnerLost.String(),
-			ActionDone.String(), ActionFailed.String(), RecoveryEnded.String()})
+		[]string{PartnerUp.String(), PartnerCaughtUp.String(), PartnerDown.String(), HeartbeatLost.String(),
+			PartnerLost.String(), ActionDone.String(), ActionFailed.String(), RecoveryEnded.String()})
 	for on := range numTriggers {
 		require.NotEmpty(t, on.String(), "trigger %d has no name", on)
 	}
-	require.Equal(t, []string{"none", "promote", "switch-async", "after_command"},
-		[]string{NoAction.String(), Promote.String(), SwitchAsync.String(), RunAfterCommand.String()})
+	require.Equal(t, []string{"none", "promote", "switch-async", "after_command", "restore-sync"},
+		[]string{NoAction.String(), Promote.String(), SwitchAsync.String(), RunAfterCommand.String(), RestoreSync.String()})
 	require.Equal(t, []string{"other", "refused", "timeout", "authentication",
 		"server starting or stopping", "in recovery", "configuration"},
 		[]string{FailOther.String(), FailRefused.String(), FailTimeout.String(), FailAuth.String(),

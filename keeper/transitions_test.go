@@ -2,6 +2,7 @@ package keeper
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -62,6 +63,7 @@ func TestOnlyDocumentedRowsChangeMode(t *testing.T) {
 func TestActionRows(t *testing.T) {
 	got := rowsWhere(func(r Transition) bool { return r.Do != NoAction })
 	require.Equal(t, []string{
+		"master:async --partner-caught-up--> master:restoring do restore-sync",
 		"master:connected --partner-lost--> master:switching do switch-async",
 		"master:heartbeat-lost --partner-lost--> master:switching do switch-async",
 		"master:ready --partner-lost--> master:switching do switch-async",
@@ -78,8 +80,13 @@ func TestActionRows(t *testing.T) {
 		// An action that reports back leads to the state that waits for it.
 		if r.Do != RunAfterCommand {
 			require.Equal(t, r.Do, inFlightOf(r.To), rowName(r))
-			require.Equal(t, Warning, r.Level, rowName(r))
 		}
+		// Giving up on the partner is a warning; restoring is good news.
+		wantLevel := Warning
+		if r.Do == RunAfterCommand || r.Do == RestoreSync {
+			wantLevel = Info
+		}
+		require.Equal(t, wantLevel, r.Level, rowName(r))
 	}
 }
 
@@ -93,10 +100,11 @@ func TestNoPromotionBeforeMasterWasReached(t *testing.T) {
 func TestUnexpectedRows(t *testing.T) {
 	for _, r := range Transitions {
 		// A trigger is unexpected exactly where the runner cannot produce it:
-		// an action result with no action in flight, or the end of recovery
-		// in master mode.
+		// an action result with no action in flight, the end of recovery
+		// in master mode, or a caught-up standby in standby mode.
 		cannotHappen := (r.On == ActionDone || r.On == ActionFailed) && inFlightOf(r.From) == NoAction ||
-			r.On == RecoveryEnded && r.From.Mode() == MasterMode
+			r.On == RecoveryEnded && r.From.Mode() == MasterMode ||
+			r.On == PartnerCaughtUp && r.From.Mode() == StandbyMode
 		require.Equal(t, cannotHappen, r.Unexpected, rowName(r))
 		if !r.Unexpected {
 			continue
@@ -106,7 +114,7 @@ func TestUnexpectedRows(t *testing.T) {
 		require.Equal(t, Warning, r.Level, rowName(r))
 		require.Equal(t, "ignored unexpected event "+r.On.String()+" in state "+r.From.String(), r.Why)
 	}
-	require.Len(t, rowsWhere(func(r Transition) bool { return r.Unexpected }), 22)
+	require.Len(t, rowsWhere(func(r Transition) bool { return r.Unexpected }), 24)
 }
 
 func TestSilentRowsStayInPlace(t *testing.T) {
@@ -157,8 +165,9 @@ func TestPrintTable(t *testing.T) {
 	require.Len(t, lines, 2+int(numStates)*int(numTriggers))
 	require.Equal(t, "| State | Event | Next state | Action | Log |", lines[0])
 	require.Equal(t, "| standby:ready | partner-up | standby:connected |  | LOG: connected to master |", lines[2])
+	promote := slices.IndexFunc(Transitions, func(r Transition) bool { return r.From == StandbyConnected && r.On == PartnerLost })
 	require.Equal(t, "| standby:connected | partner-lost | standby:promoting | `promote` | "+
-		"WARNING: master lost: promoting this standby |", lines[2+int(numTriggers)+int(PartnerLost)])
+		"WARNING: master lost: promoting this standby |", lines[2+promote])
 	for _, l := range lines {
 		// Every line has the table's 5 cells, so no text broke the table.
 		require.Equal(t, 6, strings.Count(l, "|"), l)

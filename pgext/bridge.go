@@ -38,6 +38,9 @@ type Bridge struct {
 	tid int // the thread the shim called in on
 }
 
+// pgEpoch is where PostgreSQL's timestamps count from.
+var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
 var (
 	errThread = errors.New("called from a thread other than the worker's main thread")
 	errPG     = errors.New("PostgreSQL reported an error (see the previous log line)")
@@ -118,6 +121,8 @@ func (b *Bridge) Settings() (keeper.RawSettings, error) {
 		OSUser:              C.GoString(c.os_user),
 		OSHome:              C.GoString(c.os_home),
 		DataDir:             C.GoString(c.data_dir),
+		SystemID:            uint64(c.system_identifier),
+		StartTime:           pgEpoch.Add(time.Duration(c.start_time) * time.Microsecond),
 	}, nil
 }
 
