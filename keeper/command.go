@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -51,6 +52,11 @@ func runCommand(cmdline string, timeout time.Duration, env []string) CommandResu
 	var err error
 	select {
 	case err = <-done:
+		// Exit status 0, but a background child still holds the output
+		// pipe: the command itself succeeded.
+		if errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState.Success() {
+			err = nil
+		}
 	case <-ctx.Done():
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done

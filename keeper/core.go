@@ -107,7 +107,7 @@ func (c *Core) Step(ev Event) Output {
 		out.Logs = append(out.Logs, LogLine{t.Level, msg})
 	}
 	c.lastTrigger = trig
-	if trig == ActionFailed {
+	if trig == ActionFailed && (ev.Action == Promote || ev.Action == SwitchAsync) {
 		// One more failed heartbeat retries the action; a good one cancels it.
 		c.failures = c.threshold - 1
 	}

@@ -51,7 +51,9 @@ func newRunner(host Host) (*runner, error) {
 	if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
 		return nil, fmt.Errorf("could not create a pipe: %v", err)
 	}
-	r := &runner{host: host, events: make(chan Event, 16), wakeR: p[0], wakeW: p[1]}
+	r := &runner{host: host, events: make(chan Event, 16), wakeR: p[0], wakeW: p[1],
+		// Used until the settings can be read: the loop must never spin.
+		settings: Settings{Interval: 5 * time.Second, Count: 4, CommandTimeout: time.Minute}}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 
 	r.loadSettings(false)

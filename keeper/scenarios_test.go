@@ -313,7 +313,7 @@ func TestScenarioMasterStartedAloneSwitchesUntilCaughtUp(t *testing.T) {
 		{refused("x"), MasterReady, masterReady, nil, []LogLine{warn("heartbeat to standby failed (1/2): refused: x")}},
 		{refused("x"), MasterSwitching, masterSwitching, []ActionKind{SwitchAsync}, []LogLine{
 			warn("heartbeat to standby failed (2/2): refused: x"),
-			warn("standby not reached since start: switching to asynchronous replication until it has caught up (2 failed heartbeats in a row)"),
+			warn(Why(MasterReady, PartnerLost) + " (2 failed heartbeats in a row)"),
 		}},
 		{actionOK(SwitchAsync, "done"), MasterAsync, masterAsync, nil, []LogLine{info(Why(MasterSwitching, ActionDone) + " (done)")}},
 		// The standby comes up but is still catching up.

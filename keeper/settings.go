@@ -55,7 +55,7 @@ func ParseSettings(raw RawSettings) (Settings, []error) {
 	if strings.TrimSpace(raw.PartnerConninfo) == "" {
 		errs = append(errs, errors.New("pg_keeper.partner_conninfo is not set: set it to a connection string that reaches the other server"))
 	} else if cfg, err := connConfig(withPassfile(raw.PartnerConninfo, raw.OSHome)); err != nil {
-		errs = append(errs, fmt.Errorf("pg_keeper.partner_conninfo is invalid: %s", MaskPassword(err.Error())))
+		errs = append(errs, fmt.Errorf("pg_keeper.partner_conninfo is invalid: %s", parseErrorReason(err, raw.PartnerConninfo)))
 	} else {
 		s.Partner = cfg
 	}
@@ -65,11 +65,22 @@ func ParseSettings(raw RawSettings) (Settings, []error) {
 		local = defaultLocalConninfo(raw)
 	}
 	if cfg, err := connConfig(withPassfile(local, raw.OSHome)); err != nil {
-		errs = append(errs, fmt.Errorf("pg_keeper.my_conninfo is invalid: %s", MaskPassword(err.Error())))
+		errs = append(errs, fmt.Errorf("pg_keeper.my_conninfo is invalid: %s", parseErrorReason(err, local)))
 	} else {
 		s.Local = cfg
 	}
 	return s, errs
+}
+
+// parseErrorReason is why pgx could not parse a conninfo, without pgx's copy
+// of the conninfo: pgx masks passwords its own way, which leaves part of an
+// unterminated quoted one in the text.
+func parseErrorReason(err error, conninfo string) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, "`: "); strings.HasPrefix(s, "cannot parse `") && i >= 0 {
+		s = s[i+3:]
+	}
+	return fmt.Sprintf("%s (in %q)", MaskPassword(s), MaskPassword(conninfo))
 }
 
 // defaultLocalConninfo reaches this server through its first unix socket,
@@ -118,7 +129,11 @@ func connConfig(conninfo string) (*pgx.ConnConfig, error) {
 }
 
 var (
-	kvPassword  = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]*)`)
+	// key=value: a quoted value (an unterminated one runs to the end), or an
+	// unquoted one with backslash escapes. A backquote followed by ':' or a
+	// blank ends it: that is pgx quoting the conninfo in an error text. The
+	// leading group keeps "?password=" of a URI query for pwQuery.
+	kvPassword  = regexp.MustCompile("(?i)((?:^|[^?&\\w])password\\s*=\\s*)('(?:[^'\\\\]|\\\\.)*'?|(?:[^\\s\\\\`]|\\\\.|`[^:\\s])*)")
 	uriPassword = regexp.MustCompile(`(?i)(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)@`)
 	pwQuery     = regexp.MustCompile(`(?i)([?&]password=)[^&\s]*`)
 )
@@ -126,7 +141,7 @@ var (
 // MaskPassword hides passwords in a conninfo string or in an error text that
 // quotes one: a password must never reach the server log.
 func MaskPassword(s string) string {
-	s = kvPassword.ReplaceAllString(s, "${1}********")
 	s = uriPassword.ReplaceAllString(s, "${1}********@")
-	return pwQuery.ReplaceAllString(s, "${1}********")
+	s = pwQuery.ReplaceAllString(s, "${1}********")
+	return kvPassword.ReplaceAllString(s, "${1}********")
 }

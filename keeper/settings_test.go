@@ -1,6 +1,7 @@
 package keeper
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,7 +91,7 @@ func TestParseSettingsInvalidPartner(t *testing.T) {
 	s, errs := ParseSettings(raw)
 	require.Nil(t, s.Partner)
 	require.Len(t, errs, 1)
-	require.Equal(t, "pg_keeper.partner_conninfo is invalid: cannot parse `host=x port=notaport`: invalid port", errs[0].Error())
+	require.Equal(t, `pg_keeper.partner_conninfo is invalid: invalid port (in "host=x port=notaport")`, errs[0].Error())
 
 	for _, tc := range []struct{ conninfo, password string }{
 		{"host=x password='unterminated", "password='unterminated"},
@@ -106,7 +107,8 @@ func TestParseSettingsInvalidPartner(t *testing.T) {
 		require.Nil(t, s.Partner, tc.conninfo)
 		require.Len(t, errs, 1, tc.conninfo)
 		msg := errs[0].Error()
-		require.True(t, strings.HasPrefix(msg, "pg_keeper.partner_conninfo is invalid: cannot parse `"), msg)
+		require.True(t, strings.HasPrefix(msg, "pg_keeper.partner_conninfo is invalid: "), msg)
+		require.True(t, strings.HasSuffix(msg, fmt.Sprintf(" (in %q)", MaskPassword(tc.conninfo))), msg)
 		require.NotContains(t, msg, tc.password)
 		require.Contains(t, msg, "********", msg)
 		require.NotContains(t, s.PartnerDisplay, tc.password)
@@ -121,8 +123,7 @@ func TestParseSettingsInvalidLocal(t *testing.T) {
 	require.NotNil(t, s.Partner)
 	require.Nil(t, s.Local)
 	require.Len(t, errs, 1)
-	require.True(t, strings.HasPrefix(errs[0].Error(), "pg_keeper.my_conninfo is invalid: cannot parse `"), errs[0].Error())
-	require.Contains(t, errs[0].Error(), "invalid port")
+	require.Equal(t, `pg_keeper.my_conninfo is invalid: invalid port (in "host=/tmp port=bad password=********")`, errs[0].Error())
 	require.NotContains(t, errs[0].Error(), "hunter2")
 }
 
@@ -150,7 +151,6 @@ func TestPartnerDisplayMasksPassword(t *testing.T) {
 // key=value conninfo) or after a space in an unterminated quote survives
 // MaskPassword and reaches the server log.
 func TestMaskPasswordWithSpaceLeaksNothing(t *testing.T) {
-	t.Skip(`BUG: settings.go kvPassword: MaskPassword("host=h password=se\\ cret") gives "host=h password=******** cret"; an unterminated "password='se cret" leaks "cret" into the partner_conninfo error`)
 	cleanPGEnv(t)
 	raw := validRaw()
 	raw.PartnerConninfo = `host=h password=se\ cret`
@@ -168,7 +168,6 @@ func TestMaskPasswordWithSpaceLeaksNothing(t *testing.T) {
 // BUG: the unquoted-value pattern runs to the next blank, so it also eats
 // what follows the password in a URI query or in pgx's error text.
 func TestMaskPasswordKeepsWhatFollows(t *testing.T) {
-	t.Skip("BUG: settings.go kvPassword: MaskPassword(\"postgresql://h/db?password=secret&sslmode=disable\") drops \"&sslmode=disable\"; in \"cannot parse `host=x password=secret`: invalid port\" it eats the closing \"`:\"")
 	require.Equal(t, "postgresql://h/db?password=********&sslmode=disable",
 		MaskPassword("postgresql://h/db?password=secret&sslmode=disable"))
 	require.Equal(t, "cannot parse `host=x password=********`: invalid port",

@@ -85,10 +85,10 @@ var Transitions = []Transition{
 	stay(MasterReady, PartnerDown),
 	{From: MasterReady, On: HeartbeatLost, To: MasterHeartbeatLost, Level: Warning,
 		Why: "heartbeat to standby lost but it still streams: keeping synchronous replication"},
-	// A master started alone must not hang its commits; synchronous
-	// replication comes back once the standby has caught up.
+	// A master started alone, or just promoted, must not hang its commits;
+	// synchronous replication comes back once the standby has caught up.
 	{From: MasterReady, On: PartnerLost, To: MasterSwitching, Do: SwitchAsync, Level: Warning,
-		Why: "standby not reached since start: switching to asynchronous replication until it has caught up"},
+		Why: "standby not reached: switching to asynchronous replication until it has caught up"},
 	unexpected(MasterReady, ActionDone),
 	unexpected(MasterReady, ActionFailed),
 	unexpected(MasterReady, RecoveryEnded),
@@ -121,7 +121,7 @@ var Transitions = []Transition{
 	stay(MasterSwitching, PartnerLost),
 	{From: MasterSwitching, On: ActionDone, To: MasterAsync, Level: Info,
 		Why: "replication is now asynchronous: commits no longer wait for the standby"},
-	{From: MasterSwitching, On: ActionFailed, To: MasterReady, Level: Warning,
+	{From: MasterSwitching, On: ActionFailed, To: MasterConnected, Level: Warning,
 		Why: "switch to asynchronous replication failed: retrying at the next failed heartbeat"},
 	unexpected(MasterSwitching, RecoveryEnded),
 
