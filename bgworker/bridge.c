@@ -150,6 +150,8 @@ bridge_config(PgkConfig *out)
 	out->keepalives_time = pgk_keepalives_time;
 	out->keepalives_count = pgk_keepalives_count;
 	out->after_command_timeout = pgk_after_command_timeout;
+	out->max_failover_lag = (long long) pgk_max_failover_lag;
+	out->failover_on_timeout = (pgk_on_partner_timeout == PGK_TIMEOUT_FAILOVER);
 
 	out->port = PostPortNumber;
 	out->socket_dirs = Unix_socket_directories ? Unix_socket_directories : "";

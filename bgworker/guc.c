@@ -9,6 +9,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "utils/guc.h"
 
 #include "pg_keeper.h"
@@ -19,6 +21,14 @@ char	   *pgk_after_command = NULL;
 double		pgk_keepalives_time = 5.0;
 int			pgk_keepalives_count = 4;
 int			pgk_after_command_timeout = 60;
+int			pgk_max_failover_lag = 0;
+int			pgk_on_partner_timeout = PGK_TIMEOUT_KEEP_MASTER;
+
+static const struct config_enum_entry on_partner_timeout_options[] = {
+	{"keep_master", PGK_TIMEOUT_KEEP_MASTER, false},
+	{"failover", PGK_TIMEOUT_FAILOVER, false},
+	{NULL, 0, false}
+};
 
 void
 pgk_define_gucs(void)
@@ -83,6 +93,30 @@ pgk_define_gucs(void)
 							PGC_SIGHUP,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_keeper.max_failover_lag",
+							"WAL a standby may lack and still promote when the master was not synchronous with it.",
+							"Measured against the master's position at the last good heartbeat. "
+							"0: promote only a standby that was synchronous, so no acknowledged commit is lost.",
+							&pgk_max_failover_lag,
+							0,
+							0,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("pg_keeper.on_partner_timeout",
+							 "What a partner that only times out means: keep_master or failover.",
+							 "keep_master: the master switches to asynchronous replication and keeps "
+							 "serving, the standby does not promote. failover: the standby promotes, "
+							 "the master keeps commits waiting. Set the same on both nodes.",
+							 &pgk_on_partner_timeout,
+							 PGK_TIMEOUT_KEEP_MASTER,
+							 on_partner_timeout_options,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 
 	/* Report typos such as pg_keeper.keepalive_time in postgresql.conf. */
 	MarkGUCPrefixReserved("pg_keeper");

@@ -14,6 +14,12 @@ extern char *pgk_after_command;
 extern double pgk_keepalives_time;
 extern int	pgk_keepalives_count;
 extern int	pgk_after_command_timeout;
+extern int	pgk_max_failover_lag;
+extern int	pgk_on_partner_timeout;
+
+/* Values of pg_keeper.on_partner_timeout. */
+#define PGK_TIMEOUT_KEEP_MASTER 0
+#define PGK_TIMEOUT_FAILOVER 1
 
 extern void pgk_define_gucs(void);
 

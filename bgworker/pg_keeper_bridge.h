@@ -53,6 +53,8 @@ typedef struct PgkConfig
 	double		keepalives_time;	/* seconds */
 	int			keepalives_count;
 	int			after_command_timeout;	/* seconds */
+	long long	max_failover_lag;	/* bytes */
+	int			failover_on_timeout;	/* on_partner_timeout = failover */
 
 	/* Facts about this server, for building the default my_conninfo. */
 	int			port;

@@ -42,6 +42,8 @@ type Output struct {
 type Core struct {
 	state       State
 	threshold   int
+	policy      Policy
+	lastFacts   *PartnerFacts // from the last good heartbeat; nil before the first
 	failures    int
 	inFlight    ActionKind
 	lastTrigger Trigger
@@ -50,6 +52,20 @@ type Core struct {
 	LastSuccess time.Time
 	LastFailure time.Time
 	LastReason  string
+}
+
+// Policy is how the core weighs a lost partner.
+type Policy struct {
+	// MaxLag is how many bytes of WAL a standby may lack, measured against
+	// the master's position at the last good heartbeat, and still promote
+	// when the master was not in synchronous replication with it. 0: never.
+	MaxLag int64
+	// FailoverOnTimeout: a partner that only times out (the ambiguous case:
+	// dead host or network partition) counts as dead. The standby then
+	// promotes and the master keeps its commits waiting instead of
+	// switching to asynchronous replication, so that only one side can
+	// acknowledge writes. Off: the master keeps serving, the standby waits.
+	FailoverOnTimeout bool
 }
 
 // NewCore starts in the ready state of mode.
@@ -64,6 +80,7 @@ func NewCore(mode Mode, threshold int) *Core {
 func (c *Core) State() State       { return c.state }
 func (c *Core) Failures() int      { return c.failures }
 func (c *Core) SetThreshold(n int) { c.threshold = max(n, 1) }
+func (c *Core) SetPolicy(p Policy) { c.policy = p }
 
 // Step applies one event and returns the actions and log lines it causes.
 func (c *Core) Step(ev Event) Output {
@@ -132,6 +149,8 @@ func (c *Core) probe(ev Event, out *Output) (Trigger, string) {
 		}
 		c.failures, c.lastLogged = 0, ""
 		c.LastSuccess = ev.At
+		facts := p.Partner
+		c.lastFacts = &facts
 		if p.CaughtUp && c.state.Mode() == MasterMode {
 			return PartnerCaughtUp, ""
 		}
@@ -143,16 +162,56 @@ func (c *Core) probe(ev Event, out *Output) (Trigger, string) {
 	c.LastReason = p.Class.String() + ": " + p.Detail
 	// Log every failure up to the threshold, then only a change of reason.
 	if c.failures <= c.threshold || c.LastReason != c.lastLogged {
-		out.Logs = append(out.Logs, LogLine{Warning, fmt.Sprintf(
+		level := Warning
+		if p.Class.Misconfigured() {
+			level = Error
+		}
+		out.Logs = append(out.Logs, LogLine{level, fmt.Sprintf(
 			"heartbeat to %s failed (%d/%d): %s", partner, c.failures, c.threshold, c.LastReason)})
 		c.lastLogged = c.LastReason
 	}
 	switch {
 	case c.failures < c.threshold:
 		return PartnerDown, ""
-	case p.ReplicationAlive:
+	case p.ReplicationAlive || p.Class.Answered():
 		return HeartbeatLost, ""
-	default:
-		return PartnerLost, fmt.Sprintf("%d failed heartbeats in a row", c.failures)
 	}
+	why := fmt.Sprintf("%d failed heartbeats in a row", c.failures)
+	if risk := c.risk(p); risk != "" {
+		return PartnerLostUnsafe, why + "; " + risk
+	}
+	return PartnerLost, why
+}
+
+// risk says why acting on a lost partner could lose acknowledged commits
+// or leave two primaries taking writes; "" when it cannot.
+func (c *Core) risk(p ProbeResult) string {
+	ambiguous := !p.Class.Certain()
+	if c.state.Mode() == MasterMode {
+		if ambiguous && c.policy.FailoverOnTimeout {
+			return fmt.Sprintf("%s is no proof the standby is down, and with pg_keeper.on_partner_timeout = failover it may be promoting itself", p.Class)
+		}
+		return ""
+	}
+	if p.Class == FailConfig {
+		return "the heartbeat could not even be tried, so nothing is known of the master: fix pg_keeper.partner_conninfo"
+	}
+	if ambiguous && !c.policy.FailoverOnTimeout {
+		return fmt.Sprintf("%s is no proof the master is down (pg_keeper.on_partner_timeout = keep_master); "+
+			"if it is, promote by hand: SELECT pg_promote()", p.Class)
+	}
+	if c.lastFacts == nil {
+		return "the master was not reached once since start"
+	}
+	f := c.lastFacts
+	if f.SyncStandby {
+		return "" // every acknowledged commit was flushed here before it was acknowledged
+	}
+	lag := f.LSN - p.LocalLSN
+	if c.policy.MaxLag > 0 && f.LSN >= 0 && p.LocalLSN >= 0 && lag <= c.policy.MaxLag {
+		return ""
+	}
+	return fmt.Sprintf("at the last good heartbeat the master was not in synchronous replication with this standby, "+
+		"so acknowledged commits may be missing here (master was at %s, this standby has %s); "+
+		"pg_keeper.max_failover_lag accepts losing up to that many bytes", FormatLSN(f.LSN), FormatLSN(p.LocalLSN))
 }

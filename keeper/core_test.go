@@ -13,13 +13,41 @@ const testReason = "connection refused"
 
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
-func okProbe() Event {
-	return Event{Kind: ProbeEvent, At: t0, Probe: ProbeResult{OK: true}}
+// masterLSN is the master's WAL position at the good heartbeats the tests make.
+const masterLSN = 0x3000060
+
+// syncMaster is what a good heartbeat learns from a master in synchronous
+// replication with this standby: losing it is safe to act on.
+var syncMaster = PartnerFacts{
+	Identity:    Identity{SystemID: 7300000000000000001, StartTime: t0.Add(-time.Hour)},
+	SyncStandby: true,
+	LSN:         masterLSN,
 }
 
+// asyncMaster is a master that was not in synchronous replication with
+// this standby at the last good heartbeat.
+var asyncMaster = PartnerFacts{
+	Identity: Identity{SystemID: 7300000000000000001, StartTime: t0.Add(-time.Hour)},
+	LSN:      masterLSN,
+}
+
+// okProbe is a good heartbeat from a synchronous master. The core ignores
+// the facts in master mode, so master tests use it too.
+func okProbe() Event { return okWith(syncMaster) }
+
+func okWith(f PartnerFacts) Event {
+	return Event{Kind: ProbeEvent, At: t0, Probe: ProbeResult{OK: true, Partner: f, LocalLSN: -1}}
+}
+
+// failProbe is a certain failure (refused), as Probe reports it.
 func failProbe(alive bool) Event {
 	return Event{Kind: ProbeEvent, At: t0, Probe: ProbeResult{
-		Class: FailRefused, Detail: testReason, ReplicationAlive: alive}}
+		Class: FailRefused, Detail: testReason, ReplicationAlive: alive, LocalLSN: -1}}
+}
+
+// failWith is a failed heartbeat of class with the standby's WAL position.
+func failWith(class FailureClass, detail string, localLSN int64) Event {
+	return Event{Kind: ProbeEvent, At: t0, Probe: ProbeResult{Class: class, Detail: detail, LocalLSN: localLSN}}
 }
 
 func actionOK(a ActionKind, detail string) Event {
@@ -30,8 +58,15 @@ func actionErr(a ActionKind, err string) Event {
 	return Event{Kind: ActionEvent, At: t0, Action: a, Err: err}
 }
 
+// standbyFacts is what a master learns from its standby.
+var standbyFacts = PartnerFacts{
+	InRecovery: true,
+	Identity:   Identity{SystemID: 7300000000000000001, StartTime: t0.Add(-time.Minute)},
+	LSN:        -1,
+}
+
 func caughtUpProbe() Event {
-	return Event{Kind: ProbeEvent, At: t0, Probe: ProbeResult{OK: true, CaughtUp: true}}
+	return Event{Kind: ProbeEvent, At: t0, Probe: ProbeResult{OK: true, Partner: standbyFacts, CaughtUp: true, LocalLSN: -1}}
 }
 
 func recoveryEnded() Event { return Event{Kind: RecoveryEndedEvent, At: t0} }
@@ -76,6 +111,15 @@ func reach(t *testing.T, s State, threshold int) *Core {
 	case StandbyPromoting, MasterSwitching:
 		c.Step(okProbe())
 		failUntilThreshold(false)
+	case StandbyHolding:
+		c.Step(okWith(asyncMaster))
+		failUntilThreshold(false)
+	case MasterHolding:
+		c.SetPolicy(Policy{FailoverOnTimeout: true})
+		c.Step(okProbe())
+		for c.Failures() < threshold {
+			c.Step(failWith(FailTimeout, "no answer", -1))
+		}
 	case MasterAsync:
 		c.Step(okProbe())
 		failUntilThreshold(false)
@@ -100,6 +144,30 @@ func failLine(partner string, n, threshold int) LogLine {
 	return warn(fmt.Sprintf("heartbeat to %s failed (%d/%d): refused: %s", partner, n, threshold, testReason))
 }
 
+// The risk texts Core.risk appends to a PartnerLostUnsafe row's log line.
+const (
+	riskStandbyTimeout = "timeout is no proof the master is down (pg_keeper.on_partner_timeout = keep_master); " +
+		"if it is, promote by hand: SELECT pg_promote()"
+	riskMasterTimeout = "timeout is no proof the standby is down, and with pg_keeper.on_partner_timeout = failover " +
+		"it may be promoting itself"
+	riskNeverReached = "the master was not reached once since start"
+)
+
+// riskLSN is the risk text of a standby whose master was not synchronous.
+func riskLSN(master, local string) string {
+	return "at the last good heartbeat the master was not in synchronous replication with this standby, " +
+		"so acknowledged commits may be missing here (master was at " + master + ", this standby has " + local + "); " +
+		"pg_keeper.max_failover_lag accepts losing up to that many bytes"
+}
+
+// unsafeRisk is the risk text eventFor's PartnerLostUnsafe event produces.
+func unsafeRisk(m Mode) string {
+	if m == MasterMode {
+		return riskMasterTimeout
+	}
+	return riskStandbyTimeout
+}
+
 func TestNewCore(t *testing.T) {
 	c := NewCore(StandbyMode, 4)
 	require.Equal(t, StandbyReady, c.State())
@@ -107,6 +175,8 @@ func TestNewCore(t *testing.T) {
 	require.Equal(t, 0, c.Failures())
 	require.Equal(t, NoAction, c.inFlight)
 	require.Equal(t, Trigger(-1), c.lastTrigger)
+	require.Equal(t, Policy{}, c.policy, "keep_master, no lag allowed")
+	require.Nil(t, c.lastFacts)
 
 	c = NewCore(MasterMode, 0)
 	require.Equal(t, MasterReady, c.State())
@@ -141,8 +211,19 @@ func eventFor(c *Core, on Trigger) Event {
 		c.failures = c.threshold - 1
 		return failProbe(true)
 	case PartnerLost:
+		// A certain failure of a master that was synchronous: safe to act on.
+		// (In StandbyReady no good heartbeat was seen, so the events alone
+		// never get there: see TestStandbyReadyNeverProducesPartnerLost.)
 		c.failures = c.threshold - 1
+		f := syncMaster
+		c.lastFacts = &f
 		return failProbe(false)
+	case PartnerLostUnsafe:
+		// A timeout: a standby keeping the master does not promote on it, a
+		// master under failover does not switch on it.
+		c.failures = c.threshold - 1
+		c.policy = Policy{FailoverOnTimeout: c.state.Mode() == MasterMode}
+		return failWith(FailTimeout, "no answer", -1)
 	case ActionDone:
 		c.failures = c.threshold
 		return actionOK(c.inFlight, "did it")
@@ -164,6 +245,8 @@ func probeLogs(from State, on Trigger, threshold int) []LogLine {
 		return []LogLine{failLine(partner, 1, threshold)}
 	case HeartbeatLost, PartnerLost:
 		return []LogLine{failLine(partner, threshold, threshold)}
+	case PartnerLostUnsafe:
+		return []LogLine{warn(fmt.Sprintf("heartbeat to %s failed (%d/%d): timeout: no answer", partner, threshold, threshold))}
 	}
 	return nil
 }
@@ -173,6 +256,8 @@ func rowLog(row Transition, threshold int) LogLine {
 	switch row.On {
 	case PartnerLost:
 		msg += fmt.Sprintf(" (%d failed heartbeats in a row)", threshold)
+	case PartnerLostUnsafe:
+		msg += fmt.Sprintf(" (%d failed heartbeats in a row; %s)", threshold, unsafeRisk(row.From.Mode()))
 	case ActionDone:
 		msg += " (did it)"
 	case ActionFailed:
@@ -197,7 +282,7 @@ func wantFailuresAfter(on Trigger, threshold int, inFlight ActionKind) int {
 	}
 	return map[Trigger]int{
 		PartnerUp: 0, PartnerCaughtUp: 0, PartnerDown: 1, HeartbeatLost: threshold, PartnerLost: threshold,
-		ActionDone: threshold, ActionFailed: threshold - 1, RecoveryEnded: 1,
+		PartnerLostUnsafe: threshold, ActionDone: threshold, ActionFailed: threshold - 1, RecoveryEnded: 1,
 	}[on]
 }
 
@@ -267,7 +352,7 @@ func TestStepEveryRowRepeated(t *testing.T) {
 }
 
 func TestStandbyIgnoresCaughtUp(t *testing.T) {
-	for _, s := range []State{StandbyReady, StandbyConnected, StandbyHeartbeatLost, StandbyPromoting} {
+	for _, s := range []State{StandbyReady, StandbyConnected, StandbyHeartbeatLost, StandbyPromoting, StandbyHolding} {
 		a, b := coreAt(s, 3, 2), coreAt(s, 3, 2)
 		outA, outB := a.Step(okProbe()), b.Step(caughtUpProbe())
 		require.Equal(t, outA, outB, s.String())
@@ -440,7 +525,7 @@ func TestFailedHeartbeatWithReplicationAliveDoesNotAct(t *testing.T) {
 	require.Nil(t, out.Actions)
 	require.Equal(t, []LogLine{
 		failLine("standby", 2, 2),
-		warn("heartbeat to standby lost but it still streams: keeping synchronous replication"),
+		warn("heartbeat to standby failing but it is alive: keeping synchronous replication"),
 	}, out.Logs)
 
 	out = c.Step(failProbe(false))
@@ -477,17 +562,34 @@ func TestUnexpectedEventIsLoggedOnceInARow(t *testing.T) {
 	require.Equal(t, []LogLine{warn("ignored unexpected event recovery-ended in state master:connected")}, out.Logs)
 }
 
-// BUG: the README says a standby that has not reached the master once since
-// it started never promotes, but one whose heartbeats failed from the start
-// while replication was alive goes through heartbeat-lost and promotes.
+// The README says a standby that has not reached the master once since it
+// started never promotes; one whose heartbeats failed from the start while
+// replication was alive goes through heartbeat-lost, and when replication
+// dies too it holds instead of promoting.
 func TestStandbyThatNeverReachedMasterNeverPromotes(t *testing.T) {
-	t.Skip("BUG: transitions.go StandbyReady+HeartbeatLost -> StandbyHeartbeatLost, then PartnerLost -> Promote: " +
-		"a standby that never reached the master promotes, contrary to README \"never promotes\"")
 	c := NewCore(StandbyMode, 2)
 	c.Step(failProbe(true))
-	c.Step(failProbe(true))
+	out := c.Step(failProbe(true))
 	require.Equal(t, StandbyHeartbeatLost, c.State())
-	out := c.Step(failProbe(false))
+	require.Equal(t, []LogLine{
+		failLine("master", 2, 2),
+		warn("heartbeat to master failing but the master is alive: not promoting"),
+	}, out.Logs)
+	require.Nil(t, c.lastFacts)
+
+	out = c.Step(failProbe(false))
 	require.Nil(t, out.Actions)
-	require.Equal(t, StandbyReady, c.State())
+	require.Equal(t, StandbyHolding, c.State())
+	require.Equal(t, "(standby mode:not-promoting)", c.State().Title())
+	require.Equal(t, []LogLine{warn("master lost, but promoting could lose acknowledged commits or make a second primary: " +
+		"not promoting (3 failed heartbeats in a row; the master was not reached once since start)")}, out.Logs)
+	require.Equal(t, NoAction, c.inFlight)
+
+	// It goes on holding, silently, whatever the failure.
+	for _, ev := range []Event{failProbe(false), failProbe(false), failWith(FailStarting, "shutting down", -1)} {
+		out = c.Step(ev)
+		require.Nil(t, out.Actions)
+		require.Equal(t, StandbyHolding, c.State())
+	}
+	require.Equal(t, []LogLine{warn("heartbeat to master failed (6/2): server starting or stopping: shutting down")}, out.Logs)
 }

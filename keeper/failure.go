@@ -1,44 +1,111 @@
 package keeper
 
+import (
+	"fmt"
+	"time"
+)
+
 // FailureClass says why a heartbeat failed. The probe classifies errors so
 // that the core, which never sees a pgx type, can tell a certain failure
-// (the partner's host answered that nothing listens) from an ambiguous one
-// (no answer in time).
+// (the partner's host answered that nothing listens), an ambiguous one (no
+// answer in time) and one that proves the partner alive (it answered, with
+// an error).
 type FailureClass int
 
 const (
-	FailOther    FailureClass = iota
-	FailRefused               // connection refused: the host is up, the server is not
-	FailTimeout               // no answer before the deadline
-	FailAuth                  // authentication or authorization failed
-	FailStarting              // the server is starting up or shutting down (SQLSTATE 57P03)
-	FailRecovery              // the partner is not in the role this mode expects
-	FailConfig                // the conninfo cannot be used at all
+	FailOther        FailureClass = iota
+	FailRefused                   // connection refused: the host is up, the server is not
+	FailTimeout                   // no answer before the deadline
+	FailAuth                      // authentication or authorization failed
+	FailStarting                  // the server is starting up or shutting down (SQLSTATE 57P0x)
+	FailRecovery                  // the partner is in recovery although this node is a standby
+	FailConfig                    // the conninfo cannot be used at all
+	FailRejected                  // the server answered the heartbeat with another error
+	FailWrongCluster              // the partner belongs to another cluster
+	FailSelf                      // the partner is this very server
+	FailBothPrimary               // the partner is a primary although this node is one
+	numFailureClasses
 )
 
-var failureNames = [...]string{
-	FailOther:    "other",
-	FailRefused:  "refused",
-	FailTimeout:  "timeout",
-	FailAuth:     "authentication",
-	FailStarting: "server starting or stopping",
-	FailRecovery: "in recovery",
-	FailConfig:   "configuration",
+var failureNames = [numFailureClasses]string{
+	FailOther:        "other",
+	FailRefused:      "refused",
+	FailTimeout:      "timeout",
+	FailAuth:         "authentication",
+	FailStarting:     "server starting or stopping",
+	FailRecovery:     "partner in recovery",
+	FailConfig:       "configuration",
+	FailRejected:     "rejected",
+	FailWrongCluster: "another cluster",
+	FailSelf:         "this server",
+	FailBothPrimary:  "two primaries",
 }
 
 func (f FailureClass) String() string { return failureNames[f] }
 
+// Answered: the partner's server answered, so it is alive and only the
+// heartbeat is failing. Such a failure never justifies a promotion or a
+// switch to asynchronous replication.
+func (f FailureClass) Answered() bool {
+	switch f {
+	case FailAuth, FailRecovery, FailRejected, FailWrongCluster, FailSelf, FailBothPrimary:
+		return true
+	}
+	return false
+}
+
+// Certain: the partner's server is down for sure, though its host answered.
+func (f FailureClass) Certain() bool { return f == FailRefused || f == FailStarting }
+
+// Misconfigured: an operator has to fix something; logged as ERROR.
+func (f FailureClass) Misconfigured() bool {
+	switch f {
+	case FailConfig, FailWrongCluster, FailSelf, FailBothPrimary, FailRecovery:
+		return true
+	}
+	return false
+}
+
+// Identity tells servers apart: a partner with the same two is this server.
+type Identity struct {
+	SystemID  uint64    // pg_control_system().system_identifier, shared by a primary and its standbys
+	StartTime time.Time // pg_postmaster_start_time()
+}
+
+// PartnerFacts are what a good heartbeat learnt about the partner.
+type PartnerFacts struct {
+	InRecovery bool
+	Identity   Identity
+	// SyncStandby: the partner is a master in synchronous replication with a
+	// standby that has sync_state 'sync' or 'quorum' (of a pair: this node).
+	SyncStandby bool
+	// LSN is the partner's current WAL position as a master, -1 otherwise.
+	LSN int64
+}
+
 // ProbeResult is the outcome of one heartbeat.
 type ProbeResult struct {
-	OK     bool
-	Class  FailureClass // when !OK
-	Detail string       // the error, with any password masked
+	OK      bool
+	Class   FailureClass // when !OK
+	Detail  string       // the error, with any password masked
+	Partner PartnerFacts // when OK
 	// ReplicationAlive is set on a failed heartbeat when streaming
 	// replication with the partner still works, so the partner is alive and
 	// only the heartbeat path is broken.
 	ReplicationAlive bool
+	// LocalLSN is, on a standby at a failed heartbeat, the WAL position it
+	// has received and flushed; -1 when unknown.
+	LocalLSN int64
 	// CaughtUp is set on a good heartbeat in master mode when the standby
 	// streams and has caught up (pg_stat_replication.state = 'streaming'),
 	// so that synchronous replication can be restored without a stall.
 	CaughtUp bool
+}
+
+// FormatLSN writes a WAL position as PostgreSQL does (0/3000060).
+func FormatLSN(lsn int64) string {
+	if lsn < 0 {
+		return "unknown"
+	}
+	return fmt.Sprintf("%X/%X", uint64(lsn)>>32, uint64(lsn)&0xffffffff)
 }

@@ -31,7 +31,9 @@ type RawSettings struct {
 	AfterCommand        string
 	KeepalivesTime      float64 // seconds
 	KeepalivesCount     int
-	AfterCommandTimeout int // seconds
+	AfterCommandTimeout int   // seconds
+	MaxFailoverLag      int64 // bytes
+	FailoverOnTimeout   bool  // pg_keeper.on_partner_timeout = failover
 
 	Port       int
 	SocketDirs string

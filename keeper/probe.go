@@ -3,6 +3,7 @@ package keeper
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"syscall"
@@ -12,48 +13,93 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Probe runs one heartbeat: connect to the partner and run SELECT 1, all
-// within ctx's deadline. A fresh session each time tests the whole path and
-// leaves nothing open that would hold up the partner's smart shutdown.
-func Probe(ctx context.Context, partner *pgx.ConnConfig) ProbeResult {
+// factsSQL is the heartbeat: one query that proves the partner answers
+// (what SELECT 1 did in the C pg_keeper) and says who and what it is.
+// pg_stat_replication's sync_state needs a superuser or pg_monitor; without
+// it the partner never looks synchronous and the standby will not promote.
+const factsSQL = `SELECT pg_is_in_recovery(),
+	(SELECT system_identifier FROM pg_control_system()),
+	pg_postmaster_start_time(),
+	current_setting('synchronous_standby_names') <> ''
+		AND EXISTS (SELECT 1 FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')),
+	CASE WHEN pg_is_in_recovery() THEN -1
+	     ELSE (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint END`
+
+// Probe runs one heartbeat within ctx's deadline. A fresh session each
+// time tests the whole path and leaves nothing open that would hold up the
+// partner's smart shutdown. A partner that answers but is not the partner
+// this node needs (another cluster, this server, a second primary) is a
+// failure too, of a class that says the partner answered.
+func Probe(ctx context.Context, partner *pgx.ConnConfig, self Identity, mode Mode) ProbeResult {
 	conn, err := pgx.ConnectConfig(ctx, partner)
 	if err != nil {
 		return failed(ctx, err, partner)
 	}
 	defer closeConn(conn)
-	if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
+	var f PartnerFacts
+	var sysid int64
+	err = conn.QueryRow(ctx, factsSQL).Scan(&f.InRecovery, &sysid, &f.Identity.StartTime, &f.SyncStandby, &f.LSN)
+	if err != nil {
 		return failed(ctx, err, partner)
 	}
-	return ProbeResult{OK: true}
+	f.Identity.SystemID = uint64(sysid)
+	if class, detail := checkPartner(f, self, mode); class != FailOther {
+		return ProbeResult{Class: class, Detail: detail, LocalLSN: -1}
+	}
+	return ProbeResult{OK: true, Partner: f, LocalLSN: -1}
+}
+
+// checkPartner refuses a partner that answers but cannot be this node's
+// partner; FailOther means it can.
+func checkPartner(f PartnerFacts, self Identity, mode Mode) (FailureClass, string) {
+	switch {
+	case self.SystemID == 0:
+		return FailOther, "" // this server's identity is unknown: nothing to compare
+	case f.Identity.SystemID != self.SystemID:
+		return FailWrongCluster, fmt.Sprintf("pg_keeper.partner_conninfo reaches a server of another cluster "+
+			"(system identifier %d, this cluster's is %d): point it at this server's replication partner",
+			f.Identity.SystemID, self.SystemID)
+	case f.Identity.StartTime.Equal(self.StartTime):
+		return FailSelf, "pg_keeper.partner_conninfo reaches this very server: point it at the other node"
+	case mode == StandbyMode && f.InRecovery:
+		return FailRecovery, "the partner is in recovery too: both nodes are standbys, there is no master to watch"
+	case mode == MasterMode && !f.InRecovery:
+		return FailBothPrimary, "the partner is a primary too: both nodes are primaries of one cluster; " +
+			"keep the one promoted last and rebuild the other as its standby (pg_rewind or pg_basebackup, standby.signal)"
+	}
+	return FailOther, ""
 }
 
 // replicationAliveSQL tells, on this server, whether streaming replication
-// with the partner still works. A connection that has not heard from its
-// peer within the server's own replication timeout counts as dead: the
-// server is about to drop it anyway.
+// with the partner still works, and on a standby how much WAL it has
+// received and flushed. A connection that has not heard from its peer
+// within the server's own replication timeout counts as dead: the server
+// is about to drop it anyway.
 var replicationAliveSQL = map[Mode]string{
 	StandbyMode: `SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver
 		WHERE status = 'streaming'
-		  AND last_msg_receipt_time > now() - current_setting('wal_receiver_timeout')::interval)`,
+		  AND last_msg_receipt_time > now() - current_setting('wal_receiver_timeout')::interval),
+		coalesce((pg_last_wal_receive_lsn() - '0/0'::pg_lsn)::bigint, -1)`,
 	MasterMode: `SELECT EXISTS (SELECT 1 FROM pg_stat_replication
 		WHERE state = 'streaming'
-		  AND reply_time > now() - current_setting('wal_sender_timeout')::interval)`,
+		  AND reply_time > now() - current_setting('wal_sender_timeout')::interval), -1::bigint`,
 }
 
 // ReplicationAlive asks the local server whether it still streams with the
-// partner. An error counts as not alive, as the C pg_keeper assumed.
-func ReplicationAlive(ctx context.Context, local *pgx.ConnConfig, mode Mode) (bool, error) {
-	if local == nil {
-		return false, errors.New("pg_keeper.my_conninfo is unusable")
-	}
-	conn, err := pgx.ConnectConfig(ctx, local)
+// partner, and returns its received WAL position (-1 on a master or when
+// unknown). An error counts as not alive, as the C pg_keeper assumed.
+func ReplicationAlive(ctx context.Context, local *pgx.ConnConfig, mode Mode) (bool, int64, error) {
+	conn, err := connectLocal(ctx, local)
 	if err != nil {
-		return false, err
+		return false, -1, err
 	}
 	defer closeConn(conn)
 	var alive bool
-	err = conn.QueryRow(ctx, replicationAliveSQL[mode]).Scan(&alive)
-	return alive, err
+	var lsn int64
+	if err := conn.QueryRow(ctx, replicationAliveSQL[mode]).Scan(&alive, &lsn); err != nil {
+		return false, -1, err
+	}
+	return alive, lsn, nil
 }
 
 // StandbyCaughtUp tells, on a master, whether a standby streams and has
@@ -77,7 +123,7 @@ func closeConn(conn *pgx.Conn) {
 }
 
 func failed(ctx context.Context, err error, cfg *pgx.ConnConfig) ProbeResult {
-	return ProbeResult{Class: Classify(ctx, err), Detail: errorText(err, cfg)}
+	return ProbeResult{Class: Classify(ctx, err), Detail: errorText(err, cfg), LocalLSN: -1}
 }
 
 // Classify names the kind of a heartbeat failure.
@@ -92,7 +138,7 @@ func Classify(ctx context.Context, err error) FailureClass {
 		case pgErr.Code == "3D000" || pgErr.Code == "42501": // no such database, no privilege
 			return FailAuth
 		}
-		return FailOther
+		return FailRejected
 	}
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return FailRefused

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/stretchr/testify/require"
 )
 
@@ -63,13 +66,16 @@ func TestProbeRefused(t *testing.T) {
 			require.NoError(t, err)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			res := Probe(ctx, cfg)
-			require.Equal(t, ProbeResult{
-				Class: FailRefused,
-				// With sslmode=prefer the error is not doubled.
-				Detail: fmt.Sprintf("failed to connect to `user=x database=y`: 127.0.0.1:%d (127.0.0.1): "+
-					"dial error: dial tcp 127.0.0.1:%d: connect: connection refused", port, port),
-			}, res)
+			for _, mode := range []Mode{StandbyMode, MasterMode} {
+				res := Probe(ctx, cfg, Identity{SystemID: 7300000000000000001, StartTime: t0}, mode)
+				require.Equal(t, ProbeResult{
+					Class: FailRefused,
+					// With sslmode=prefer the error is not doubled.
+					Detail: fmt.Sprintf("failed to connect to `user=x database=y`: 127.0.0.1:%d (127.0.0.1): "+
+						"dial error: dial tcp 127.0.0.1:%d: connect: connection refused", port, port),
+					LocalLSN: -1,
+				}, res)
+			}
 		})
 	}
 }
@@ -82,20 +88,25 @@ func TestProbeTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	res := Probe(ctx, cfg)
+	res := Probe(ctx, cfg, Identity{}, StandbyMode)
 	elapsed := time.Since(start)
-	require.False(t, res.OK)
-	require.Equal(t, FailTimeout, res.Class, res.Detail)
-	require.Equal(t, fmt.Sprintf("failed to connect to `user=x database=y`: 127.0.0.1:%d (127.0.0.1): "+
-		"failed to receive message: timeout: context deadline exceeded", port), res.Detail)
+	require.Equal(t, ProbeResult{
+		Class: FailTimeout,
+		Detail: fmt.Sprintf("failed to connect to `user=x database=y`: 127.0.0.1:%d (127.0.0.1): "+
+			"failed to receive message: timeout: context deadline exceeded", port),
+		LocalLSN: -1,
+	}, res)
 	require.GreaterOrEqual(t, elapsed, 150*time.Millisecond)
 	require.Less(t, elapsed, time.Second)
 }
 
 func TestReplicationAliveWithoutLocal(t *testing.T) {
-	alive, err := ReplicationAlive(context.Background(), nil, MasterMode)
-	require.False(t, alive)
-	require.EqualError(t, err, "pg_keeper.my_conninfo is unusable")
+	for _, mode := range []Mode{StandbyMode, MasterMode} {
+		alive, lsn, err := ReplicationAlive(context.Background(), nil, mode)
+		require.False(t, alive)
+		require.Equal(t, int64(-1), lsn)
+		require.EqualError(t, err, "pg_keeper.my_conninfo is unusable")
+	}
 }
 
 func TestReplicationAliveUnreachable(t *testing.T) {
@@ -104,9 +115,13 @@ func TestReplicationAliveUnreachable(t *testing.T) {
 	cfg, err := connConfig(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable", port))
 	require.NoError(t, err)
 	for _, mode := range []Mode{StandbyMode, MasterMode} {
-		alive, err := ReplicationAlive(context.Background(), cfg, mode)
+		alive, lsn, err := ReplicationAlive(context.Background(), cfg, mode)
 		require.False(t, alive)
-		require.True(t, errors.Is(err, syscall.ECONNREFUSED), "%v", err)
+		require.Equal(t, int64(-1), lsn)
+		// The error is text, with any password masked: it wraps nothing.
+		require.False(t, errors.Is(err, syscall.ECONNREFUSED), "%v", err)
+		require.EqualError(t, err, fmt.Sprintf("could not connect to this server (pg_keeper.my_conninfo): failed to connect to "+
+			"`user=x database=y`: 127.0.0.1:%d (127.0.0.1): dial error: dial tcp 127.0.0.1:%d: connect: connection refused", port, port))
 	}
 }
 
@@ -130,7 +145,13 @@ func TestClassify(t *testing.T) {
 		{"starting up", bg, pgErr("57P03"), FailStarting},
 		{"admin shutdown", bg, pgErr("57P01"), FailStarting},
 		{"crash shutdown", bg, pgErr("57P02"), FailStarting},
-		{"other SQL error", bg, pgErr("42P01"), FailOther},
+		{"undefined table", bg, pgErr("42P01"), FailRejected},
+		{"internal error", bg, pgErr("XX000"), FailRejected},
+		{"database dropped is no start or stop", bg, pgErr("57P04"), FailRejected},
+		{"idle session timeout is no start or stop", bg, pgErr("57P05"), FailRejected},
+		{"other privilege error", bg, pgErr("42502"), FailRejected},
+		{"a server's error counts even after the deadline", expired, pgErr("42P01"), FailRejected},
+		{"a bare PgError", bg, &pgconn.PgError{Code: "53300"}, FailRejected},
 		{"a server's answer counts even after the deadline", expired, pgErr("28P01"), FailAuth},
 		{"refused", bg, fmt.Errorf("dial: %w", syscall.ECONNREFUSED), FailRefused},
 		{"refused as net.OpError", bg, &net.OpError{Op: "dial", Net: "tcp",
@@ -179,4 +200,192 @@ func TestErrorText(t *testing.T) {
 
 	// Whitespace is folded before the attempts are deduplicated.
 	require.Equal(t, "failed `: dial refused", errorText(errors.New("failed `: dial refused\n dial  refused"), nil))
+}
+
+func TestCheckPartner(t *testing.T) {
+	self := Identity{SystemID: 7300000000000000001, StartTime: t0}
+	other := Identity{SystemID: 7300000000000000001, StartTime: t0.Add(time.Minute)}
+	master := PartnerFacts{Identity: other, SyncStandby: true, LSN: masterLSN}
+	standby := PartnerFacts{InRecovery: true, Identity: other, LSN: -1}
+	const (
+		wrongCluster = "pg_keeper.partner_conninfo reaches a server of another cluster (system identifier 42, " +
+			"this cluster's is 7300000000000000001): point it at this server's replication partner"
+		itself      = "pg_keeper.partner_conninfo reaches this very server: point it at the other node"
+		bothStandby = "the partner is in recovery too: both nodes are standbys, there is no master to watch"
+		bothPrimary = "the partner is a primary too: both nodes are primaries of one cluster; keep the one promoted " +
+			"last and rebuild the other as its standby (pg_rewind or pg_basebackup, standby.signal)"
+	)
+	with := func(f PartnerFacts, id Identity) PartnerFacts { f.Identity = id; return f }
+	for _, tc := range []struct {
+		name   string
+		facts  PartnerFacts
+		self   Identity
+		mode   Mode
+		class  FailureClass
+		detail string
+	}{
+		{"standby watching its master", master, self, StandbyMode, FailOther, ""},
+		{"master watching its standby", standby, self, MasterMode, FailOther, ""},
+		{"another cluster, standby mode", with(master, Identity{SystemID: 42, StartTime: t0}), self, StandbyMode, FailWrongCluster, wrongCluster},
+		{"another cluster, master mode", with(standby, Identity{SystemID: 42}), self, MasterMode, FailWrongCluster, wrongCluster},
+		// The cluster is checked first: the same start time in another cluster is another server.
+		{"another cluster with this start time", with(master, Identity{SystemID: 42, StartTime: t0}), self, MasterMode, FailWrongCluster, wrongCluster},
+		{"this server as standby", with(standby, self), self, StandbyMode, FailSelf, itself},
+		{"this server as master", with(master, self), self, MasterMode, FailSelf, itself},
+		{"this server, same instant in another zone", with(master, Identity{SystemID: self.SystemID, StartTime: t0.In(time.FixedZone("X", 3600))}),
+			self, StandbyMode, FailSelf, itself},
+		{"both standbys", standby, self, StandbyMode, FailRecovery, bothStandby},
+		{"both primaries", master, self, MasterMode, FailBothPrimary, bothPrimary},
+		{"this server's start time unknown", master, Identity{SystemID: self.SystemID}, StandbyMode, FailOther, ""},
+		{"this server's start time unknown, both primaries", master, Identity{SystemID: self.SystemID}, MasterMode, FailBothPrimary, bothPrimary},
+		// Without this server's identity nothing is compared, not even the roles.
+		{"no identity: another cluster", with(master, Identity{SystemID: 42}), Identity{}, StandbyMode, FailOther, ""},
+		{"no identity: same start time", with(master, Identity{StartTime: t0}), Identity{StartTime: t0}, StandbyMode, FailOther, ""},
+		{"no identity: both standbys", standby, Identity{}, StandbyMode, FailOther, ""},
+		{"no identity: both primaries", master, Identity{}, MasterMode, FailOther, ""},
+	} {
+		class, detail := checkPartner(tc.facts, tc.self, tc.mode)
+		require.Equal(t, tc.class, class, tc.name)
+		require.Equal(t, tc.detail, detail, tc.name)
+	}
+}
+
+// fakeStart is the start time the fake servers report, as PostgreSQL writes it.
+const fakeStartText = "2024-05-01 11:00:00.123456+00"
+
+var fakeStart = time.Date(2024, 5, 1, 11, 0, 0, 123456000, time.UTC)
+
+func fakeConfig(t *testing.T, port int) *pgx.ConnConfig {
+	t.Helper()
+	cfg, err := connConfig(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable", port))
+	require.NoError(t, err)
+	return cfg
+}
+
+func probeFake(t *testing.T, srv *fakePG, self Identity, mode Mode) ProbeResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return Probe(ctx, fakeConfig(t, srv.port), self, mode)
+}
+
+func TestProbeGoodPartner(t *testing.T) {
+	cleanPGEnv(t)
+	srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, true, "50331744")...)
+	res := probeFake(t, srv, Identity{SystemID: 7300000000000000001, StartTime: t0}, StandbyMode)
+	require.True(t, fakeStart.Equal(res.Partner.Identity.StartTime), "%v", res.Partner.Identity.StartTime)
+	res.Partner.Identity.StartTime = fakeStart
+	require.Equal(t, ProbeResult{OK: true, LocalLSN: -1, Partner: PartnerFacts{
+		Identity:    Identity{SystemID: 7300000000000000001, StartTime: fakeStart},
+		SyncStandby: true,
+		LSN:         0x3000060,
+	}}, res)
+	require.Equal(t, []string{factsSQL}, srv.received(), "one query per heartbeat")
+
+	// A standby as seen from its master; a system identifier above 2^63
+	// comes back as a negative bigint.
+	srv.set(func(s *fakePG) {
+		s.columns = factsRow(true, "-1", fakeStartText, false, "-1")
+	})
+	res = probeFake(t, srv, Identity{SystemID: 1<<64 - 1, StartTime: t0}, MasterMode)
+	res.Partner.Identity.StartTime = fakeStart
+	require.Equal(t, ProbeResult{OK: true, LocalLSN: -1, Partner: PartnerFacts{
+		InRecovery: true,
+		Identity:   Identity{SystemID: 1<<64 - 1, StartTime: fakeStart},
+		LSN:        -1,
+	}}, res)
+}
+
+func TestProbeWrongPartner(t *testing.T) {
+	cleanPGEnv(t)
+	srv := startFakePG(t)
+	sameID := Identity{SystemID: 7300000000000000001, StartTime: t0}
+	for _, tc := range []struct {
+		name   string
+		row    []fakeColumn
+		self   Identity
+		mode   Mode
+		class  FailureClass
+		detail string
+	}{
+		{"another cluster", factsRow(false, "42", fakeStartText, true, "1"), sameID, StandbyMode, FailWrongCluster,
+			"pg_keeper.partner_conninfo reaches a server of another cluster (system identifier 42, " +
+				"this cluster's is 7300000000000000001): point it at this server's replication partner"},
+		{"this server", factsRow(false, "7300000000000000001", fakeStartText, false, "1"),
+			Identity{SystemID: 7300000000000000001, StartTime: fakeStart}, MasterMode, FailSelf,
+			"pg_keeper.partner_conninfo reaches this very server: point it at the other node"},
+		{"both standbys", factsRow(true, "7300000000000000001", fakeStartText, false, "-1"), sameID, StandbyMode, FailRecovery,
+			"the partner is in recovery too: both nodes are standbys, there is no master to watch"},
+		{"both primaries", factsRow(false, "7300000000000000001", fakeStartText, false, "1"), sameID, MasterMode, FailBothPrimary,
+			"the partner is a primary too: both nodes are primaries of one cluster; keep the one promoted last and " +
+				"rebuild the other as its standby (pg_rewind or pg_basebackup, standby.signal)"},
+	} {
+		srv.set(func(s *fakePG) { s.columns = tc.row })
+		res := probeFake(t, srv, tc.self, tc.mode)
+		require.Equal(t, ProbeResult{Class: tc.class, Detail: tc.detail, LocalLSN: -1}, res, tc.name)
+	}
+}
+
+func TestProbeServerErrors(t *testing.T) {
+	cleanPGEnv(t)
+	srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, true, "1")...)
+	head := fmt.Sprintf("failed to connect to `user=x database=y`: 127.0.0.1:%d (127.0.0.1): server error: ", srv.port)
+	for _, tc := range []struct {
+		name       string
+		startupErr *pgproto3.ErrorResponse
+		queryErr   *pgproto3.ErrorResponse
+		class      FailureClass
+		detail     string
+	}{
+		{"starting up", &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P03", Message: "the database system is starting up"}, nil,
+			FailStarting, head + "FATAL: the database system is starting up (SQLSTATE 57P03)"},
+		{"bad password", &pgproto3.ErrorResponse{Severity: "FATAL", Code: "28P01", Message: "password authentication failed for user \"x\""}, nil,
+			FailAuth, head + "FATAL: password authentication failed for user \"x\" (SQLSTATE 28P01)"},
+		{"too many connections", &pgproto3.ErrorResponse{Severity: "FATAL", Code: "53300", Message: "sorry, too many clients already"}, nil,
+			FailRejected, head + "FATAL: sorry, too many clients already (SQLSTATE 53300)"},
+		{"heartbeat query fails", nil, &pgproto3.ErrorResponse{Severity: "ERROR", Code: "42501", Message: "permission denied for function pg_control_system"},
+			FailAuth, "ERROR: permission denied for function pg_control_system (SQLSTATE 42501)"},
+		{"heartbeat query rejected", nil, &pgproto3.ErrorResponse{Severity: "ERROR", Code: "42883", Message: "function pg_control_system() does not exist"},
+			FailRejected, "ERROR: function pg_control_system() does not exist (SQLSTATE 42883)"},
+		{"shutting down during the query", nil, &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P01", Message: "terminating connection due to administrator command"},
+			FailStarting, "FATAL: terminating connection due to administrator command (SQLSTATE 57P01)"},
+	} {
+		srv.set(func(s *fakePG) { s.startupErr, s.queryErr = tc.startupErr, tc.queryErr })
+		res := probeFake(t, srv, Identity{}, StandbyMode)
+		require.Equal(t, ProbeResult{Class: tc.class, Detail: tc.detail, LocalLSN: -1}, res, tc.name)
+	}
+}
+
+func TestReplicationAliveAnswers(t *testing.T) {
+	cleanPGEnv(t)
+	srv := startFakePG(t, fakeColumn{oidBool, "t"}, fakeColumn{oidInt8, "50331648"})
+	ctx := context.Background()
+	alive, lsn, err := ReplicationAlive(ctx, fakeConfig(t, srv.port), StandbyMode)
+	require.NoError(t, err)
+	require.True(t, alive)
+	require.Equal(t, int64(0x3000000), lsn)
+
+	srv.set(func(s *fakePG) { s.columns = []fakeColumn{{oidBool, "f"}, {oidInt8, "-1"}} })
+	alive, lsn, err = ReplicationAlive(ctx, fakeConfig(t, srv.port), MasterMode)
+	require.NoError(t, err)
+	require.False(t, alive)
+	require.Equal(t, int64(-1), lsn)
+	require.Equal(t, []string{replicationAliveSQL[StandbyMode], replicationAliveSQL[MasterMode]}, srv.received())
+
+	srv.set(func(s *fakePG) {
+		s.queryErr = &pgproto3.ErrorResponse{Severity: "ERROR", Code: "42501", Message: "permission denied"}
+	})
+	alive, lsn, err = ReplicationAlive(ctx, fakeConfig(t, srv.port), StandbyMode)
+	require.False(t, alive)
+	require.Equal(t, int64(-1), lsn)
+	require.EqualError(t, err, "ERROR: permission denied (SQLSTATE 42501)")
+}
+
+func TestReplicationAliveSQL(t *testing.T) {
+	// Both return (alive, lsn); only a standby knows a received position.
+	require.Len(t, replicationAliveSQL, 2)
+	require.Contains(t, replicationAliveSQL[StandbyMode], "pg_stat_wal_receiver")
+	require.Contains(t, replicationAliveSQL[StandbyMode], "coalesce((pg_last_wal_receive_lsn() - '0/0'::pg_lsn)::bigint, -1)")
+	require.Contains(t, replicationAliveSQL[MasterMode], "pg_stat_replication")
+	require.True(t, strings.HasSuffix(replicationAliveSQL[MasterMode], ", -1::bigint"), replicationAliveSQL[MasterMode])
 }

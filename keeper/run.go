@@ -67,6 +67,7 @@ func newRunner(host Host) (*runner, error) {
 		mode = StandbyMode
 	}
 	r.core = NewCore(mode, r.settings.Count)
+	r.core.SetPolicy(r.settings.Policy)
 	r.log(Info, fmt.Sprintf("started in %s mode: partner %q, keepalives_time %s, keepalives_count %d",
 		mode, r.settings.PartnerDisplay, r.settings.Interval, r.settings.Count))
 	r.setTitle()
@@ -122,18 +123,18 @@ func (r *runner) tick(now time.Time) {
 	if partner == nil {
 		return // logged when the settings were read; a bad setting is no failure of the partner
 	}
-	interval := r.settings.Interval
+	interval, self := r.settings.Interval, r.settings.Self
 	// Replication is checked only when the answer can change a decision.
 	checkReplication := r.core.Failures()+1 >= r.settings.Count
 	checkCaughtUp := r.core.State() == MasterAsync
 	r.probing = true
-	r.spawn(Event{Kind: ProbeEvent, Probe: ProbeResult{Class: FailOther}}, func() Event {
+	r.spawn(Event{Kind: ProbeEvent, Probe: ProbeResult{Class: FailOther, LocalLSN: -1}}, func() Event {
 		ctx, cancel := context.WithTimeout(r.ctx, interval)
-		res := Probe(ctx, partner)
+		res := Probe(ctx, partner, self, mode)
 		cancel()
 		if !res.OK && checkReplication {
 			ctx, cancel := context.WithTimeout(r.ctx, max(interval, 100*time.Millisecond))
-			res.ReplicationAlive, _ = ReplicationAlive(ctx, local, mode)
+			res.ReplicationAlive, res.LocalLSN, _ = ReplicationAlive(ctx, local, mode)
 			cancel()
 		}
 		if res.OK && checkCaughtUp {
@@ -264,7 +265,7 @@ func (r *runner) loadSettings(reload bool) {
 	}
 	if reload {
 		old := r.settings
-		if s.Interval != old.Interval || s.Count != old.Count || s.PartnerDisplay != old.PartnerDisplay {
+		if s.Interval != old.Interval || s.Count != old.Count || s.PartnerDisplay != old.PartnerDisplay || s.Policy != old.Policy {
 			r.log(Info, fmt.Sprintf("settings reloaded: partner %q, keepalives_time %s, keepalives_count %d",
 				s.PartnerDisplay, s.Interval, s.Count))
 		}
@@ -272,6 +273,7 @@ func (r *runner) loadSettings(reload bool) {
 			r.nextProbe = next
 		}
 		r.core.SetThreshold(s.Count)
+		r.core.SetPolicy(s.Policy)
 	}
 	r.settings = s
 }

@@ -1,8 +1,10 @@
 package keeper
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
@@ -528,4 +531,207 @@ func TestRunnerActionWithoutLocalFails(t *testing.T) {
 	require.Equal(t, warn("pg_keeper: "+Why(MasterSwitching, ActionFailed)+" (pg_keeper.my_conninfo is unusable)"),
 		logs[len(logs)-1])
 	require.Equal(t, []string{"(master mode:ready)", "(master mode:switching)", "(master mode:connected)"}, titles)
+}
+
+func TestRunnerSetsPolicyAtStartAndOnReload(t *testing.T) {
+	cleanPGEnv(t)
+	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw.MaxFailoverLag = 16 << 20
+	raw.FailoverOnTimeout = true
+	h := newFakeHost(raw)
+	r := newTestRunner(t, h)
+	require.Equal(t, Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, r.core.policy)
+	require.Equal(t, Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, r.settings.Policy)
+	require.Equal(t, Identity{}, r.settings.Self)
+	reloaded := info(fmt.Sprintf("pg_keeper: settings reloaded: partner %q, keepalives_time 50ms, keepalives_count 2", raw.PartnerConninfo))
+
+	reload := func(change func(raw *RawSettings)) []LogLine {
+		before, _ := h.snapshot()
+		h.set(func(h *fakeHost) { change(&h.raw) })
+		r.loadSettings(true)
+		logs, _ := h.snapshot()
+		return logs[len(before):]
+	}
+
+	// Nothing changed: quiet.
+	require.Empty(t, reload(func(raw *RawSettings) {}))
+	require.Equal(t, Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, r.core.policy)
+
+	// Only the policy changed: logged, and the core follows.
+	require.Equal(t, []LogLine{reloaded}, reload(func(raw *RawSettings) { raw.MaxFailoverLag = 1 << 20 }))
+	require.Equal(t, Policy{MaxLag: 1 << 20, FailoverOnTimeout: true}, r.core.policy)
+	require.Equal(t, []LogLine{reloaded}, reload(func(raw *RawSettings) { raw.FailoverOnTimeout = false }))
+	require.Equal(t, Policy{MaxLag: 1 << 20}, r.core.policy)
+	require.Equal(t, Policy{MaxLag: 1 << 20}, r.settings.Policy)
+
+	// Only this server's identity changed: taken, not logged.
+	start := time.Date(2024, 5, 1, 11, 0, 0, 0, time.UTC)
+	require.Empty(t, reload(func(raw *RawSettings) { raw.SystemID, raw.StartTime = 7300000000000000001, start }))
+	require.Equal(t, Identity{SystemID: 7300000000000000001, StartTime: start}, r.settings.Self)
+	require.Equal(t, Policy{MaxLag: 1 << 20}, r.core.policy)
+
+	// Settings that cannot be read change nothing.
+	h.set(func(h *fakeHost) { h.settingsErr = errors.New("no GUCs"); h.raw.MaxFailoverLag = 5 })
+	before, _ := h.snapshot()
+	r.loadSettings(true)
+	logs, _ := h.snapshot()
+	require.Equal(t, []LogLine{{Error, "pg_keeper: could not read the settings: no GUCs"}}, logs[len(before):])
+	require.Equal(t, Policy{MaxLag: 1 << 20}, r.core.policy)
+}
+
+func TestRunReloadOfPolicyOnly(t *testing.T) {
+	cleanPGEnv(t)
+	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw.KeepalivesCount = 1000
+	h := newFakeHost(raw)
+	done := startRun(t, h)
+	waitForLog(t, h, hasPrefix("pg_keeper: heartbeat to standby failed (1/1000): "))
+	h.set(func(h *fakeHost) {
+		h.raw.FailoverOnTimeout = true
+		h.reload = true
+	})
+	i := waitForLog(t, h, hasPrefix("pg_keeper: settings reloaded: "))
+	require.Equal(t, 0, stopAndWait(t, h, done))
+	logs, _ := h.snapshot()
+	require.Equal(t, info(fmt.Sprintf("pg_keeper: settings reloaded: partner %q, keepalives_time 50ms, keepalives_count 1000",
+		raw.PartnerConninfo)), logs[i])
+}
+
+// TestRunProbesWithIdentityAndMode runs the loop against a fake partner:
+// tick passes this server's identity and the mode on to Probe.
+func TestRunProbesWithIdentityAndMode(t *testing.T) {
+	cleanPGEnv(t)
+	t.Run("good standby", func(t *testing.T) {
+		srv := startFakePG(t, factsRow(true, "7300000000000000001", fakeStartText, false, "-1")...)
+		raw := runRaw(t, srv.port, closedPort(t))
+		raw.SystemID, raw.StartTime = 7300000000000000001, t0
+		h := newFakeHost(raw)
+		done := startRun(t, h)
+		waitForLog(t, h, func(l LogLine) bool { return l == info("pg_keeper: connected to standby") })
+		require.Equal(t, 0, stopAndWait(t, h, done))
+		logs, titles := h.snapshot()
+		require.Equal(t, info("pg_keeper: connected to standby"), logs[1], formatLogs(logs))
+		require.Equal(t, []string{"(master mode:ready)", "(master mode:connected)"}, titles)
+		for _, q := range srv.received() {
+			require.Equal(t, factsSQL, q)
+		}
+	})
+	t.Run("this server", func(t *testing.T) {
+		srv := startFakePG(t, factsRow(true, "7300000000000000001", fakeStartText, false, "-1")...)
+		raw := runRaw(t, srv.port, closedPort(t))
+		raw.SystemID, raw.StartTime = 7300000000000000001, fakeStart
+		h := newFakeHost(raw)
+		done := startRun(t, h)
+		waitForLog(t, h, hasPrefix("pg_keeper: heartbeat to standby failing"))
+		require.Equal(t, 0, stopAndWait(t, h, done))
+		logs, titles := h.snapshot()
+		const self = "this server: pg_keeper.partner_conninfo reaches this very server: point it at the other node"
+		require.Equal(t, []LogLine{
+			{Error, "pg_keeper: heartbeat to standby failed (1/2): " + self},
+			{Error, "pg_keeper: heartbeat to standby failed (2/2): " + self},
+			warn("pg_keeper: heartbeat to standby failing but it is alive: keeping synchronous replication"),
+		}, logs[1:4], formatLogs(logs))
+		require.Equal(t, []string{"(master mode:ready)", "(master mode:heartbeat-lost)"}, titles)
+	})
+	t.Run("both primaries", func(t *testing.T) {
+		srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, false, "1")...)
+		raw := runRaw(t, srv.port, closedPort(t))
+		raw.SystemID, raw.StartTime = 7300000000000000001, t0
+		h := newFakeHost(raw)
+		done := startRun(t, h)
+		i := waitForLog(t, h, hasPrefix("pg_keeper: heartbeat to standby failed (1/2): "))
+		require.Equal(t, 0, stopAndWait(t, h, done))
+		logs, _ := h.snapshot()
+		require.Equal(t, LogLine{Error, "pg_keeper: heartbeat to standby failed (1/2): two primaries: the partner is a primary too: " +
+			"both nodes are primaries of one cluster; keep the one promoted last and rebuild the other as its standby " +
+			"(pg_rewind or pg_basebackup, standby.signal)"}, logs[i])
+	})
+}
+
+// TestRunStandbyHoldsWithTheLSNs runs a standby against a fake master that
+// was not synchronous, then stops: the received position comes from
+// ReplicationAlive on the local server and ends up in the log.
+func TestRunStandbyHoldsWithTheLSNs(t *testing.T) {
+	cleanPGEnv(t)
+	partner := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, false, "50331744")...)
+	local := startFakePG(t, fakeColumn{oidBool, "f"}, fakeColumn{oidInt8, "50331648"})
+	raw := runRaw(t, partner.port, local.port)
+	raw.SystemID, raw.StartTime = 7300000000000000001, t0
+	h := newFakeHost(raw)
+	h.inRecovery = true
+	done := startRun(t, h)
+	waitForLog(t, h, func(l LogLine) bool { return l == info("pg_keeper: connected to master") })
+
+	partner.set(func(s *fakePG) {
+		s.startupErr = &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P01", Message: "terminating connection due to administrator command"}
+	})
+	i := waitForLog(t, h, hasPrefix("pg_keeper: heartbeat to master failed (1/2): "))
+	waitForLog(t, h, hasPrefix("pg_keeper: master lost"))
+	require.Equal(t, 0, stopAndWait(t, h, done))
+	logs, titles := h.snapshot()
+	failed := fmt.Sprintf("server starting or stopping: failed to connect to `user=x database=y`: 127.0.0.1:%d (127.0.0.1): "+
+		"server error: FATAL: terminating connection due to administrator command (SQLSTATE 57P01)", partner.port)
+	require.Equal(t, []LogLine{
+		warn("pg_keeper: heartbeat to master failed (1/2): " + failed),
+		warn("pg_keeper: heartbeat to master failed (2/2): " + failed),
+		warn("pg_keeper: master lost, but promoting could lose acknowledged commits or make a second primary: not promoting " +
+			"(2 failed heartbeats in a row; " + riskLSN("0/3000060", "0/3000000") + ")"),
+	}, logs[i:i+3], formatLogs(logs))
+	require.Equal(t, []string{"(standby mode:ready)", "(standby mode:connected)", "(standby mode:not-promoting)"}, titles)
+	// The local server was asked only once the threshold was near.
+	require.NotEmpty(t, local.received())
+	for _, q := range local.received() {
+		require.Equal(t, replicationAliveSQL[StandbyMode], q)
+	}
+}
+
+// TestRunnerProbePanicBecomesAFailure: a panic in the heartbeat goroutine
+// is a failed heartbeat of class other, which under keep_master is no
+// reason to promote.
+func TestRunnerProbePanicBecomesAFailure(t *testing.T) {
+	cleanPGEnv(t)
+	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw.KeepalivesCount = 1
+	h := newFakeHost(raw)
+	h.inRecovery = true
+	r := newTestRunner(t, h)
+	r.step(okProbe())
+	r.settings.Partner.DialFunc = func(context.Context, string, string) (net.Conn, error) { panic("dial exploded") }
+	before, _ := h.snapshot()
+	r.tick(time.Now())
+	awaitEvent(t, r)
+	require.False(t, r.probing)
+	require.Equal(t, StandbyHolding, r.core.State())
+	logs, _ := h.snapshot()
+	require.Equal(t, []LogLine{
+		warn("pg_keeper: heartbeat to master failed (1/1): other: internal error: dial exploded"),
+		warn("pg_keeper: master lost, but promoting could lose acknowledged commits or make a second primary: not promoting " +
+			"(1 failed heartbeats in a row; other is no proof the master is down (pg_keeper.on_partner_timeout = keep_master); " +
+			"if it is, promote by hand: SELECT pg_promote())"),
+	}, logs[len(before):])
+}
+
+// BUG: the event tick falls back on when the heartbeat goroutine panics has
+// LocalLSN 0, not -1 (unknown): Core.risk takes it for the position 0/0.
+func TestRunnerProbePanicLeavesLocalLSNUnknown(t *testing.T) {
+	cleanPGEnv(t)
+	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw.KeepalivesCount = 1
+	raw.FailoverOnTimeout = true
+	raw.MaxFailoverLag = 1 << 30
+	h := newFakeHost(raw)
+	h.inRecovery = true
+	r := newTestRunner(t, h)
+	r.step(okWith(asyncMaster))
+	r.settings.Partner.DialFunc = func(context.Context, string, string) (net.Conn, error) { panic("dial exploded") }
+	before, _ := h.snapshot()
+	r.tick(time.Now())
+	awaitEvent(t, r)
+	logs, _ := h.snapshot()
+	require.Equal(t, []LogLine{
+		warn("pg_keeper: heartbeat to master failed (1/1): other: internal error: dial exploded"),
+		warn("pg_keeper: master lost, but promoting could lose acknowledged commits or make a second primary: not promoting " +
+			"(1 failed heartbeats in a row; " + riskLSN("0/3000060", "unknown") + ")"),
+	}, logs[len(before):])
+	require.Equal(t, StandbyHolding, r.core.State())
 }

@@ -26,19 +26,18 @@ func replay(t *testing.T, c *Core, steps []step) {
 	}
 }
 
-func refused(detail string) Event {
-	return Event{Kind: ProbeEvent, At: t0, Probe: ProbeResult{Class: FailRefused, Detail: detail}}
-}
+func refused(detail string) Event { return failWith(FailRefused, detail, -1) }
 
-func timedOut(detail string) Event {
-	return Event{Kind: ProbeEvent, At: t0, Probe: ProbeResult{Class: FailTimeout, Detail: detail}}
-}
+func timedOut(detail string) Event { return failWith(FailTimeout, detail, -1) }
 
 const (
 	standbyConnected = "(standby mode:connected)"
 	standbyReady     = "(standby mode:ready)"
 	standbyPromoting = "(standby mode:promoting)"
 	standbyHBLost    = "(standby mode:heartbeat-lost)"
+	standbyHolding   = "(standby mode:not-promoting)"
+	masterHBLost     = "(master mode:heartbeat-lost)"
+	masterHolding    = "(master mode:keeping-sync)"
 	masterReady      = "(master mode:ready)"
 	masterConnected  = "(master mode:connected)"
 	masterSwitching  = "(master mode:switching)"
@@ -93,7 +92,8 @@ func TestScenarioStandbyThatNeverConnectedDoesNotPromote(t *testing.T) {
 		{refused("x"), StandbyReady, standbyReady, nil, []LogLine{warn("heartbeat to master failed (1/2): refused: x")}},
 		{refused("x"), StandbyReady, standbyReady, nil, []LogLine{
 			warn("heartbeat to master failed (2/2): refused: x"),
-			warn("master unreachable and not reached once since start: not promoting (2 failed heartbeats in a row)"),
+			warn("master unreachable and never reached since start: not promoting " +
+				"(2 failed heartbeats in a row; the master was not reached once since start)"),
 		}},
 		// Past the threshold with the same reason: nothing is logged again.
 		{refused("x"), StandbyReady, standbyReady, nil, nil},
@@ -123,7 +123,7 @@ func TestScenarioHeartbeatLostThenReplicationDies(t *testing.T) {
 		{refused("x"), StandbyConnected, standbyConnected, nil, []LogLine{warn("heartbeat to master failed (2/3): refused: x")}},
 		{alive(), StandbyHeartbeatLost, standbyHBLost, nil, []LogLine{
 			warn("heartbeat to master failed (3/3): refused: x"),
-			warn("heartbeat to master lost but replication from it is alive: not promoting"),
+			warn("heartbeat to master failing but the master is alive: not promoting"),
 		}},
 		{alive(), StandbyHeartbeatLost, standbyHBLost, nil, nil},
 		{alive(), StandbyHeartbeatLost, standbyHBLost, nil, nil},
@@ -139,9 +139,9 @@ func TestScenarioHeartbeatRestoredFromHeartbeatLost(t *testing.T) {
 	replay(t, c, []step{
 		{okProbe(), MasterConnected, masterConnected, nil, []LogLine{info("connected to standby")}},
 		{alive(), MasterConnected, masterConnected, nil, []LogLine{warn("heartbeat to standby failed (1/2): refused: x")}},
-		{alive(), MasterHeartbeatLost, "(master mode:heartbeat-lost)", nil, []LogLine{
+		{alive(), MasterHeartbeatLost, masterHBLost, nil, []LogLine{
 			warn("heartbeat to standby failed (2/2): refused: x"),
-			warn("heartbeat to standby lost but it still streams: keeping synchronous replication"),
+			warn("heartbeat to standby failing but it is alive: keeping synchronous replication"),
 		}},
 		{okProbe(), MasterConnected, masterConnected, nil, []LogLine{
 			info("heartbeat to standby succeeded after 2 failed"),
@@ -216,7 +216,8 @@ func TestScenarioLogDedupe(t *testing.T) {
 }
 
 func TestScenarioAfterCommandResultOnlyLogs(t *testing.T) {
-	for _, s := range []State{StandbyConnected, StandbyPromoting, MasterReady, MasterSwitching, MasterAsync, MasterRestoring} {
+	for _, s := range []State{StandbyConnected, StandbyPromoting, StandbyHolding, MasterReady, MasterSwitching,
+		MasterAsync, MasterRestoring, MasterHolding} {
 		t.Run(s.String(), func(t *testing.T) {
 			c := reach(t, s, 2)
 			failures, inFlight, last := c.Failures(), c.inFlight, c.lastTrigger
@@ -333,5 +334,221 @@ func TestScenarioCaughtUpBeforeAnySwitch(t *testing.T) {
 	replay(t, c, []step{
 		{caughtUpProbe(), MasterConnected, masterConnected, nil, []LogLine{info("connected to standby")}},
 		{caughtUpProbe(), MasterConnected, masterConnected, nil, nil},
+	})
+}
+
+const (
+	holdWhy       = "master lost, but promoting could lose acknowledged commits or make a second primary: not promoting"
+	masterHoldWhy = "standby unreachable and perhaps taking over: keeping synchronous replication, commits wait"
+)
+
+func TestScenarioStandbyHoldingPromotesOnceMaxLagAllows(t *testing.T) {
+	c := NewCore(StandbyMode, 2)
+	behind := func() Event { return failWith(FailRefused, "x", 0x3000000) }
+	replay(t, c, []step{
+		{okWith(asyncMaster), StandbyConnected, standbyConnected, nil, []LogLine{info("connected to master")}},
+		{behind(), StandbyConnected, standbyConnected, nil, []LogLine{warn("heartbeat to master failed (1/2): refused: x")}},
+		{behind(), StandbyHolding, standbyHolding, nil, []LogLine{
+			warn("heartbeat to master failed (2/2): refused: x"),
+			warn(holdWhy + " (2 failed heartbeats in a row; at the last good heartbeat the master was not in synchronous " +
+				"replication with this standby, so acknowledged commits may be missing here (master was at 0/3000060, " +
+				"this standby has 0/3000000); pg_keeper.max_failover_lag accepts losing up to that many bytes)"),
+		}},
+		// Holding is re-decided, silently, at each failed heartbeat.
+		{behind(), StandbyHolding, standbyHolding, nil, nil},
+	})
+	c.SetPolicy(Policy{MaxLag: 0x5F})
+	replay(t, c, []step{{behind(), StandbyHolding, standbyHolding, nil, nil}})
+	// A reload raised pg_keeper.max_failover_lag to the lag.
+	c.SetPolicy(Policy{MaxLag: 0x60})
+	replay(t, c, []step{
+		{behind(), StandbyPromoting, standbyPromoting, []ActionKind{Promote}, []LogLine{
+			warn("master lost: promoting this standby (5 failed heartbeats in a row)"),
+		}},
+		{actionOK(Promote, "pg_promote() took 9 ms"), MasterReady, masterReady, []ActionKind{RunAfterCommand},
+			[]LogLine{info("promoted: this server is now the master (pg_promote() took 9 ms)")}},
+	})
+}
+
+func TestScenarioStandbyHoldingPromotesOnACertainFailure(t *testing.T) {
+	c := NewCore(StandbyMode, 2) // on_partner_timeout = keep_master
+	replay(t, c, []step{
+		{okProbe(), StandbyConnected, standbyConnected, nil, []LogLine{info("connected to master")}},
+		{timedOut("t"), StandbyConnected, standbyConnected, nil, []LogLine{warn("heartbeat to master failed (1/2): timeout: t")}},
+		{timedOut("t"), StandbyHolding, standbyHolding, nil, []LogLine{
+			warn("heartbeat to master failed (2/2): timeout: t"),
+			warn(holdWhy + " (2 failed heartbeats in a row; timeout is no proof the master is down " +
+				"(pg_keeper.on_partner_timeout = keep_master); if it is, promote by hand: SELECT pg_promote())"),
+		}},
+		{timedOut("t"), StandbyHolding, standbyHolding, nil, nil},
+		// The master's host answers again, its server does not: promote.
+		{refused("r"), StandbyPromoting, standbyPromoting, []ActionKind{Promote}, []LogLine{
+			warn("heartbeat to master failed (4/2): refused: r"),
+			warn("master lost: promoting this standby (4 failed heartbeats in a row)"),
+		}},
+	})
+}
+
+func TestScenarioStandbyHoldingUnderFailoverPolicyChange(t *testing.T) {
+	c := NewCore(StandbyMode, 2)
+	replay(t, c, []step{
+		{okProbe(), StandbyConnected, standbyConnected, nil, []LogLine{info("connected to master")}},
+		{timedOut("t"), StandbyConnected, standbyConnected, nil, []LogLine{warn("heartbeat to master failed (1/2): timeout: t")}},
+		{timedOut("t"), StandbyHolding, standbyHolding, nil, []LogLine{
+			warn("heartbeat to master failed (2/2): timeout: t"),
+			warn(holdWhy + " (2 failed heartbeats in a row; " + riskStandbyTimeout + ")"),
+		}},
+	})
+	c.SetPolicy(Policy{FailoverOnTimeout: true})
+	replay(t, c, []step{
+		{timedOut("t"), StandbyPromoting, standbyPromoting, []ActionKind{Promote}, []LogLine{
+			warn("master lost: promoting this standby (3 failed heartbeats in a row)"),
+		}},
+	})
+}
+
+func TestScenarioStandbyHoldingLeavesWhenTheMasterShowsLife(t *testing.T) {
+	hold := func(t *testing.T) *Core {
+		c := reach(t, StandbyHolding, 2)
+		require.Equal(t, 2, c.Failures())
+		return c
+	}
+	t.Run("heartbeat", func(t *testing.T) {
+		replay(t, hold(t), []step{
+			{okProbe(), StandbyConnected, standbyConnected, nil, []LogLine{
+				info("heartbeat to master succeeded after 2 failed"),
+				info("master answers again"),
+			}},
+			{refused(testReason), StandbyConnected, standbyConnected, nil, []LogLine{failLine("master", 1, 2)}},
+			// The last heartbeat said synchronous: now it is safe.
+			{refused(testReason), StandbyPromoting, standbyPromoting, []ActionKind{Promote}, []LogLine{
+				failLine("master", 2, 2),
+				warn("master lost: promoting this standby (2 failed heartbeats in a row)"),
+			}},
+		})
+	})
+	t.Run("replication", func(t *testing.T) {
+		alive := failProbe(true)
+		replay(t, hold(t), []step{
+			{alive, StandbyHeartbeatLost, standbyHBLost, nil, []LogLine{
+				warn("heartbeat to master failing but the master is alive: not promoting"),
+			}},
+			// Replication dies again: the last heartbeat still says asynchronous.
+			{refused(testReason), StandbyHolding, standbyHolding, nil, []LogLine{
+				warn(holdWhy + " (4 failed heartbeats in a row; " + riskLSN("0/3000060", "unknown") + ")"),
+			}},
+		})
+	})
+	t.Run("answered", func(t *testing.T) {
+		replay(t, hold(t), []step{
+			{failWith(FailAuth, "password authentication failed", -1), StandbyHeartbeatLost, standbyHBLost, nil, []LogLine{
+				warn("heartbeat to master failed (3/2): authentication: password authentication failed"),
+				warn("heartbeat to master failing but the master is alive: not promoting"),
+			}},
+		})
+	})
+	t.Run("promoted by hand", func(t *testing.T) {
+		replay(t, hold(t), []step{
+			{recoveryEnded(), MasterReady, masterReady, nil, []LogLine{
+				warn("server left recovery without pg_keeper: switching to master mode"),
+			}},
+		})
+	})
+}
+
+func TestScenarioMasterKeepsSyncWhileTheStandbyMayTakeOver(t *testing.T) {
+	c := NewCore(MasterMode, 2)
+	c.SetPolicy(Policy{FailoverOnTimeout: true})
+	replay(t, c, []step{
+		{okProbe(), MasterConnected, masterConnected, nil, []LogLine{info("connected to standby")}},
+		{timedOut("t"), MasterConnected, masterConnected, nil, []LogLine{warn("heartbeat to standby failed (1/2): timeout: t")}},
+		{timedOut("t"), MasterHolding, masterHolding, nil, []LogLine{
+			warn("heartbeat to standby failed (2/2): timeout: t"),
+			warn(masterHoldWhy + " (2 failed heartbeats in a row; timeout is no proof the standby is down, " +
+				"and with pg_keeper.on_partner_timeout = failover it may be promoting itself)"),
+		}},
+		{timedOut("t"), MasterHolding, masterHolding, nil, nil},
+		{failWith(FailOther, "EOF", -1), MasterHolding, masterHolding, nil, []LogLine{
+			warn("heartbeat to standby failed (4/2): other: EOF"),
+		}},
+		// The standby's server is down for sure: it cannot take over.
+		{refused("r"), MasterSwitching, masterSwitching, []ActionKind{SwitchAsync}, []LogLine{
+			warn("heartbeat to standby failed (5/2): refused: r"),
+			warn("standby lost: switching to asynchronous replication (5 failed heartbeats in a row)"),
+		}},
+		{actionOK(SwitchAsync, "done"), MasterAsync, masterAsync, nil, []LogLine{info(Why(MasterSwitching, ActionDone) + " (done)")}},
+	})
+}
+
+func TestScenarioMasterHoldingLeaves(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		do   func(c *Core) step
+	}{
+		{"heartbeat", func(c *Core) step {
+			return step{okProbe(), MasterConnected, masterConnected, nil, []LogLine{
+				info("heartbeat to standby succeeded after 2 failed"), info("standby answers again")}}
+		}},
+		{"caught up", func(c *Core) step {
+			return step{caughtUpProbe(), MasterConnected, masterConnected, nil, []LogLine{
+				info("heartbeat to standby succeeded after 2 failed"), info("standby answers again")}}
+		}},
+		{"replication", func(c *Core) step {
+			return step{failProbe(true), MasterHeartbeatLost, masterHBLost, nil, []LogLine{
+				failLine("standby", 3, 2),
+				warn("heartbeat to standby failing but it is alive: keeping synchronous replication")}}
+		}},
+		{"policy changed to keep_master", func(c *Core) step {
+			c.SetPolicy(Policy{})
+			return step{timedOut("no answer"), MasterSwitching, masterSwitching, []ActionKind{SwitchAsync}, []LogLine{
+				warn("standby lost: switching to asynchronous replication (3 failed heartbeats in a row)")}}
+		}},
+		{"unexpected", func(c *Core) step {
+			return step{recoveryEnded(), MasterHolding, masterHolding, nil, []LogLine{
+				warn("ignored unexpected event recovery-ended in state master:keeping-sync")}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := reach(t, MasterHolding, 2)
+			replay(t, c, []step{tc.do(c)})
+		})
+	}
+}
+
+func TestScenarioLastGoodHeartbeatDecides(t *testing.T) {
+	c := NewCore(StandbyMode, 2)
+	replay(t, c, []step{
+		{okWith(syncMaster), StandbyConnected, standbyConnected, nil, []LogLine{info("connected to master")}},
+		// The master switched to asynchronous replication since.
+		{okWith(asyncMaster), StandbyConnected, standbyConnected, nil, nil},
+		{refused("x"), StandbyConnected, standbyConnected, nil, []LogLine{warn("heartbeat to master failed (1/2): refused: x")}},
+		{failWith(FailRefused, "x", masterLSN), StandbyHolding, standbyHolding, nil, []LogLine{
+			warn("heartbeat to master failed (2/2): refused: x"),
+			warn(holdWhy + " (2 failed heartbeats in a row; " + riskLSN("0/3000060", "0/3000060") + ")"),
+		}},
+		// Synchronous again.
+		{okWith(syncMaster), StandbyConnected, standbyConnected, nil, []LogLine{
+			info("heartbeat to master succeeded after 2 failed"),
+			info("master answers again"),
+		}},
+		{refused("x"), StandbyConnected, standbyConnected, nil, []LogLine{warn("heartbeat to master failed (1/2): refused: x")}},
+		{refused("x"), StandbyPromoting, standbyPromoting, []ActionKind{Promote}, []LogLine{
+			warn("heartbeat to master failed (2/2): refused: x"),
+			warn("master lost: promoting this standby (2 failed heartbeats in a row)"),
+		}},
+	})
+}
+
+func TestScenarioPromotionFailureThenUnsafe(t *testing.T) {
+	// A failed promotion is retried at the next failed heartbeat, which
+	// decides again: a timeout under keep_master no longer promotes.
+	c := reach(t, StandbyPromoting, 2)
+	replay(t, c, []step{
+		{actionErr(Promote, "could not connect"), StandbyConnected, standbyConnected, nil, []LogLine{
+			warn("promotion failed: retrying at the next failed heartbeat (could not connect)")}},
+		{timedOut("t"), StandbyHolding, standbyHolding, nil, []LogLine{
+			warn("heartbeat to master failed (2/2): timeout: t"),
+			warn(holdWhy + " (2 failed heartbeats in a row; " + riskStandbyTimeout + ")"),
+		}},
 	})
 }

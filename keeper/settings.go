@@ -22,6 +22,8 @@ type Settings struct {
 	Count          int
 	CommandTimeout time.Duration
 	DataDir        string
+	Policy         Policy
+	Self           Identity // this server, to recognise a partner that is not one
 }
 
 // applicationName marks pg_keeper's sessions in the partner's pg_stat_activity.
@@ -38,6 +40,8 @@ func ParseSettings(raw RawSettings) (Settings, []error) {
 		Count:          raw.KeepalivesCount,
 		CommandTimeout: time.Duration(raw.AfterCommandTimeout) * time.Second,
 		DataDir:        raw.DataDir,
+		Policy:         Policy{MaxLag: raw.MaxFailoverLag, FailoverOnTimeout: raw.FailoverOnTimeout},
+		Self:           Identity{SystemID: raw.SystemID, StartTime: raw.StartTime},
 	}
 	// The server enforces the GUCs' ranges; these guard a host that does not.
 	if s.Interval < 10*time.Millisecond {

@@ -35,6 +35,10 @@ func validRaw() RawSettings {
 		SocketDirs:          "/var/run/postgresql, /tmp",
 		OSUser:              "pgadmin",
 		DataDir:             "/data/pg",
+		MaxFailoverLag:      16 << 20,
+		FailoverOnTimeout:   true,
+		SystemID:            7300000000000000001,
+		StartTime:           time.Date(2024, 5, 1, 11, 0, 0, 123456000, time.UTC),
 	}
 }
 
@@ -69,6 +73,50 @@ func TestParseSettingsValid(t *testing.T) {
 	require.Equal(t, 3, s.Count)
 	require.Equal(t, 7*time.Second, s.CommandTimeout)
 	require.Equal(t, "/data/pg", s.DataDir)
+	require.Equal(t, Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, s.Policy)
+	require.Equal(t, Identity{SystemID: 7300000000000000001, StartTime: time.Date(2024, 5, 1, 11, 0, 0, 123456000, time.UTC)}, s.Self)
+}
+
+func TestParseSettingsPolicyAndSelf(t *testing.T) {
+	cleanPGEnv(t)
+	for _, tc := range []struct {
+		lag      int64
+		failover bool
+		want     Policy
+	}{
+		{0, false, Policy{}},
+		{1, false, Policy{MaxLag: 1}},
+		{0, true, Policy{FailoverOnTimeout: true}},
+		{1 << 31, true, Policy{MaxLag: 1 << 31, FailoverOnTimeout: true}},
+		// The server keeps the GUC at 0 or above; a negative value allows nothing.
+		{-5, false, Policy{MaxLag: -5}},
+	} {
+		raw := validRaw()
+		raw.MaxFailoverLag, raw.FailoverOnTimeout = tc.lag, tc.failover
+		s, errs := ParseSettings(raw)
+		require.Nil(t, errs)
+		require.Equal(t, tc.want, s.Policy, "%d/%v", tc.lag, tc.failover)
+	}
+
+	// The identity is passed on as the host gives it, zero when unknown.
+	raw := validRaw()
+	raw.SystemID, raw.StartTime = 0, time.Time{}
+	s, errs := ParseSettings(raw)
+	require.Nil(t, errs)
+	require.Equal(t, Identity{}, s.Self)
+
+	// Unusable conninfos and out-of-range values do not lose them.
+	raw = validRaw()
+	raw.PartnerConninfo, raw.MyConninfo, raw.KeepalivesTime, raw.KeepalivesCount = "", "port=bad", 0, 0
+	s, errs = ParseSettings(raw)
+	require.Len(t, errs, 4)
+	require.Equal(t, Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, s.Policy)
+	require.Equal(t, Identity{SystemID: 7300000000000000001, StartTime: time.Date(2024, 5, 1, 11, 0, 0, 123456000, time.UTC)}, s.Self)
+
+	// Everything unset: the zero policy, which keeps the master.
+	s, _ = ParseSettings(RawSettings{})
+	require.Equal(t, Policy{}, s.Policy)
+	require.Equal(t, Identity{}, s.Self)
 }
 
 func TestParseSettingsEmptyPartner(t *testing.T) {

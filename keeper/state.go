@@ -32,12 +32,14 @@ const (
 	StandbyConnected                  // the last heartbeat to the master succeeded
 	StandbyHeartbeatLost              // heartbeats fail but replication from the master is alive
 	StandbyPromoting                  // pg_promote() is under way
+	StandbyHolding                    // the master is lost, but promoting could lose data or make two primaries
 	MasterReady                       // the standby was not reached yet
 	MasterConnected                   // the last heartbeat to the standby succeeded
 	MasterHeartbeatLost               // heartbeats fail but the standby still streams
 	MasterSwitching                   // synchronous_standby_names is being cleared
 	MasterAsync                       // replication was switched to asynchronous
 	MasterRestoring                   // synchronous_standby_names is being restored
+	MasterHolding                     // the standby is unreachable and may be taking over: commits keep waiting
 	numStates
 )
 
@@ -49,12 +51,14 @@ var stateInfo = [numStates]struct {
 	StandbyConnected:     {StandbyMode, "connected"},
 	StandbyHeartbeatLost: {StandbyMode, "heartbeat-lost"},
 	StandbyPromoting:     {StandbyMode, "promoting"},
+	StandbyHolding:       {StandbyMode, "not-promoting"},
 	MasterReady:          {MasterMode, "ready"},
 	MasterConnected:      {MasterMode, "connected"},
 	MasterHeartbeatLost:  {MasterMode, "heartbeat-lost"},
 	MasterSwitching:      {MasterMode, "switching"},
 	MasterAsync:          {MasterMode, "async"},
 	MasterRestoring:      {MasterMode, "restoring"},
+	MasterHolding:        {MasterMode, "keeping-sync"},
 }
 
 func (s State) Mode() Mode     { return stateInfo[s].mode }
@@ -71,26 +75,28 @@ func (s State) Title() string {
 type Trigger int
 
 const (
-	PartnerUp       Trigger = iota // a heartbeat succeeded
-	PartnerCaughtUp                // a heartbeat succeeded and the standby streams, caught up
-	PartnerDown                    // a heartbeat failed, fewer than keepalives_count in a row
-	HeartbeatLost                  // keepalives_count failures, but replication shows the partner alive
-	PartnerLost                    // keepalives_count failures and replication is down too
-	ActionDone                     // the action this state started succeeded
-	ActionFailed                   // the action this state started failed
-	RecoveryEnded                  // the local server left recovery
+	PartnerUp         Trigger = iota // a heartbeat succeeded
+	PartnerCaughtUp                  // a heartbeat succeeded and the standby streams, caught up
+	PartnerDown                      // a heartbeat failed, fewer than keepalives_count in a row
+	HeartbeatLost                    // keepalives_count failures, but replication shows the partner alive
+	PartnerLost                      // keepalives_count failures and replication is down too
+	PartnerLostUnsafe                // partner lost, but acting on it could lose commits or make two primaries
+	ActionDone                       // the action this state started succeeded
+	ActionFailed                     // the action this state started failed
+	RecoveryEnded                    // the local server left recovery
 	numTriggers
 )
 
 var triggerNames = [numTriggers]string{
-	PartnerUp:       "partner-up",
-	PartnerCaughtUp: "partner-caught-up",
-	PartnerDown:     "partner-down",
-	HeartbeatLost:   "heartbeat-lost",
-	PartnerLost:     "partner-lost",
-	ActionDone:      "action-done",
-	ActionFailed:    "action-failed",
-	RecoveryEnded:   "recovery-ended",
+	PartnerUp:         "partner-up",
+	PartnerCaughtUp:   "partner-caught-up",
+	PartnerDown:       "partner-down",
+	HeartbeatLost:     "heartbeat-lost",
+	PartnerLost:       "partner-lost",
+	PartnerLostUnsafe: "partner-lost-unsafe",
+	ActionDone:        "action-done",
+	ActionFailed:      "action-failed",
+	RecoveryEnded:     "recovery-ended",
 }
 
 func (t Trigger) String() string { return triggerNames[t] }

@@ -23,14 +23,17 @@ func TestStateNamesAndTitles(t *testing.T) {
 		StandbyConnected:     {StandbyMode, "standby:connected", "(standby mode:connected)"},
 		StandbyHeartbeatLost: {StandbyMode, "standby:heartbeat-lost", "(standby mode:heartbeat-lost)"},
 		StandbyPromoting:     {StandbyMode, "standby:promoting", "(standby mode:promoting)"},
+		StandbyHolding:       {StandbyMode, "standby:not-promoting", "(standby mode:not-promoting)"},
 		MasterReady:          {MasterMode, "master:ready", "(master mode:ready)"},
 		MasterConnected:      {MasterMode, "master:connected", "(master mode:connected)"},
 		MasterHeartbeatLost:  {MasterMode, "master:heartbeat-lost", "(master mode:heartbeat-lost)"},
 		MasterSwitching:      {MasterMode, "master:switching", "(master mode:switching)"},
 		MasterAsync:          {MasterMode, "master:async", "(master mode:async)"},
 		MasterRestoring:      {MasterMode, "master:restoring", "(master mode:restoring)"},
+		MasterHolding:        {MasterMode, "master:keeping-sync", "(master mode:keeping-sync)"},
 	}
 	require.Len(t, want, int(numStates))
+	require.Equal(t, 12, int(numStates))
 	for s := range numStates {
 		require.Equal(t, want[s].mode, s.Mode(), "mode of %d", s)
 		require.Equal(t, want[s].name, s.String())
@@ -39,17 +42,14 @@ func TestStateNamesAndTitles(t *testing.T) {
 }
 
 func TestTriggerActionAndFailureNames(t *testing.T) {
+	require.Equal(t, 9, int(numTriggers))
 	require.Equal(t, []string{"partner-up", "partner-caught-up", "partner-down", "heartbeat-lost", "partner-lost",
-		"action-done", "action-failed", "recovery-ended"},
+		"partner-lost-unsafe", "action-done", "action-failed", "recovery-ended"},
 		[]string{PartnerUp.String(), PartnerCaughtUp.String(), PartnerDown.String(), HeartbeatLost.String(),
-			PartnerLost.String(), ActionDone.String(), ActionFailed.String(), RecoveryEnded.String()})
+			PartnerLost.String(), PartnerLostUnsafe.String(), ActionDone.String(), ActionFailed.String(), RecoveryEnded.String()})
 	for on := range numTriggers {
 		require.NotEmpty(t, on.String(), "trigger %d has no name", on)
 	}
 	require.Equal(t, []string{"none", "promote", "switch-async", "after_command", "restore-sync"},
 		[]string{NoAction.String(), Promote.String(), SwitchAsync.String(), RunAfterCommand.String(), RestoreSync.String()})
-	require.Equal(t, []string{"other", "refused", "timeout", "authentication",
-		"server starting or stopping", "in recovery", "configuration"},
-		[]string{FailOther.String(), FailRefused.String(), FailTimeout.String(), FailAuth.String(),
-			FailStarting.String(), FailRecovery.String(), FailConfig.String()})
 }

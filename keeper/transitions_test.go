@@ -31,6 +31,7 @@ func rowsWhere(keep func(Transition) bool) []string {
 
 func TestTableIsComplete(t *testing.T) {
 	require.Len(t, Transitions, int(numStates)*int(numTriggers))
+	require.Len(t, Transitions, 12*9)
 	var seen [numStates][numTriggers]int
 	for _, r := range Transitions {
 		require.True(t, r.From >= 0 && r.From < numStates, "bad From in %+v", r)
@@ -55,6 +56,7 @@ func TestOnlyDocumentedRowsChangeMode(t *testing.T) {
 	require.Equal(t, []string{
 		"standby:connected --recovery-ended--> master:ready",
 		"standby:heartbeat-lost --recovery-ended--> master:ready",
+		"standby:not-promoting --recovery-ended--> master:ready",
 		"standby:promoting --action-done--> master:ready do after_command",
 		"standby:ready --recovery-ended--> master:ready",
 	}, got)
@@ -66,9 +68,11 @@ func TestActionRows(t *testing.T) {
 		"master:async --partner-caught-up--> master:restoring do restore-sync",
 		"master:connected --partner-lost--> master:switching do switch-async",
 		"master:heartbeat-lost --partner-lost--> master:switching do switch-async",
+		"master:keeping-sync --partner-lost--> master:switching do switch-async",
 		"master:ready --partner-lost--> master:switching do switch-async",
 		"standby:connected --partner-lost--> standby:promoting do promote",
 		"standby:heartbeat-lost --partner-lost--> standby:promoting do promote",
+		"standby:not-promoting --partner-lost--> standby:promoting do promote",
 		"standby:promoting --action-done--> master:ready do after_command",
 	}, got)
 	for _, r := range Transitions {
@@ -91,20 +95,115 @@ func TestActionRows(t *testing.T) {
 }
 
 func TestNoPromotionBeforeMasterWasReached(t *testing.T) {
-	row := transitionIndex[StandbyReady][PartnerLost]
-	require.Equal(t, StandbyReady, row.To)
-	require.Equal(t, NoAction, row.Do)
-	require.Equal(t, Warning, row.Level)
+	// Core.risk never lets a standby that has not reached the master
+	// produce PartnerLost: that row is marked unexpected, and neither row
+	// promotes.
+	lost := transitionIndex[StandbyReady][PartnerLost]
+	require.Equal(t, StandbyReady, lost.To)
+	require.Equal(t, NoAction, lost.Do)
+	require.True(t, lost.Unexpected)
+	unsafe := transitionIndex[StandbyReady][PartnerLostUnsafe]
+	require.Equal(t, StandbyReady, unsafe.To)
+	require.Equal(t, NoAction, unsafe.Do)
+	require.Equal(t, Warning, unsafe.Level)
+	require.Equal(t, "master unreachable and never reached since start: not promoting", unsafe.Why)
+	require.False(t, unsafe.Unexpected)
+}
+
+// TestPartnerLostUnsafeRows lists what every state does when the partner
+// is lost but acting on it is unsafe: it never acts.
+func TestPartnerLostUnsafeRows(t *testing.T) {
+	const standbyHold = "master lost, but promoting could lose acknowledged commits or make a second primary: not promoting"
+	const masterHold = "standby unreachable and perhaps taking over: keeping synchronous replication, commits wait"
+	want := []Transition{
+		{From: StandbyReady, On: PartnerLostUnsafe, To: StandbyReady, Level: Warning,
+			Why: "master unreachable and never reached since start: not promoting"},
+		{From: StandbyConnected, On: PartnerLostUnsafe, To: StandbyHolding, Level: Warning, Why: standbyHold},
+		{From: StandbyHeartbeatLost, On: PartnerLostUnsafe, To: StandbyHolding, Level: Warning, Why: standbyHold},
+		{From: StandbyPromoting, On: PartnerLostUnsafe, To: StandbyPromoting},
+		{From: StandbyHolding, On: PartnerLostUnsafe, To: StandbyHolding},
+		{From: MasterReady, On: PartnerLostUnsafe, To: MasterHolding, Level: Warning, Why: masterHold},
+		{From: MasterConnected, On: PartnerLostUnsafe, To: MasterHolding, Level: Warning, Why: masterHold},
+		{From: MasterHeartbeatLost, On: PartnerLostUnsafe, To: MasterHolding, Level: Warning, Why: masterHold},
+		{From: MasterSwitching, On: PartnerLostUnsafe, To: MasterSwitching},
+		{From: MasterAsync, On: PartnerLostUnsafe, To: MasterAsync},
+		{From: MasterRestoring, On: PartnerLostUnsafe, To: MasterRestoring},
+		{From: MasterHolding, On: PartnerLostUnsafe, To: MasterHolding},
+	}
+	require.Len(t, want, int(numStates))
+	for _, w := range want {
+		require.Equal(t, w, *transitionIndex[w.From][PartnerLostUnsafe], w.From.String())
+	}
+}
+
+// TestHoldingStatesRows pins every row of the two new holding states.
+func TestHoldingStatesRows(t *testing.T) {
+	want := []Transition{
+		{From: StandbyHolding, On: PartnerUp, To: StandbyConnected, Why: "master answers again"},
+		{From: StandbyHolding, On: PartnerCaughtUp, To: StandbyHolding, Unexpected: true, Level: Warning,
+			Why: "ignored unexpected event partner-caught-up in state standby:not-promoting"},
+		{From: StandbyHolding, On: PartnerDown, To: StandbyHolding},
+		{From: StandbyHolding, On: HeartbeatLost, To: StandbyHeartbeatLost, Level: Warning,
+			Why: "heartbeat to master failing but the master is alive: not promoting"},
+		{From: StandbyHolding, On: PartnerLost, To: StandbyPromoting, Do: Promote, Level: Warning,
+			Why: "master lost: promoting this standby"},
+		{From: StandbyHolding, On: PartnerLostUnsafe, To: StandbyHolding},
+		{From: StandbyHolding, On: ActionDone, To: StandbyHolding, Unexpected: true, Level: Warning,
+			Why: "ignored unexpected event action-done in state standby:not-promoting"},
+		{From: StandbyHolding, On: ActionFailed, To: StandbyHolding, Unexpected: true, Level: Warning,
+			Why: "ignored unexpected event action-failed in state standby:not-promoting"},
+		{From: StandbyHolding, On: RecoveryEnded, To: MasterReady, Level: Warning,
+			Why: "server left recovery without pg_keeper: switching to master mode"},
+
+		{From: MasterHolding, On: PartnerUp, To: MasterConnected, Why: "standby answers again"},
+		{From: MasterHolding, On: PartnerCaughtUp, To: MasterConnected, Why: "standby answers again"},
+		{From: MasterHolding, On: PartnerDown, To: MasterHolding},
+		{From: MasterHolding, On: HeartbeatLost, To: MasterHeartbeatLost, Level: Warning,
+			Why: "heartbeat to standby failing but it is alive: keeping synchronous replication"},
+		{From: MasterHolding, On: PartnerLost, To: MasterSwitching, Do: SwitchAsync, Level: Warning,
+			Why: "standby lost: switching to asynchronous replication"},
+		{From: MasterHolding, On: PartnerLostUnsafe, To: MasterHolding},
+		{From: MasterHolding, On: ActionDone, To: MasterHolding, Unexpected: true, Level: Warning,
+			Why: "ignored unexpected event action-done in state master:keeping-sync"},
+		{From: MasterHolding, On: ActionFailed, To: MasterHolding, Unexpected: true, Level: Warning,
+			Why: "ignored unexpected event action-failed in state master:keeping-sync"},
+		{From: MasterHolding, On: RecoveryEnded, To: MasterHolding, Unexpected: true, Level: Warning,
+			Why: "ignored unexpected event recovery-ended in state master:keeping-sync"},
+	}
+	require.Len(t, want, 2*int(numTriggers))
+	for _, w := range want {
+		require.Equal(t, w, *transitionIndex[w.From][w.On], w.From.String()+"/"+w.On.String())
+	}
+	// Only these rows lead into a holding state.
+	require.Equal(t, []string{
+		"master:connected --partner-lost-unsafe--> master:keeping-sync",
+		"master:heartbeat-lost --partner-lost-unsafe--> master:keeping-sync",
+		"master:keeping-sync --action-done--> master:keeping-sync",
+		"master:keeping-sync --action-failed--> master:keeping-sync",
+		"master:keeping-sync --partner-down--> master:keeping-sync",
+		"master:keeping-sync --partner-lost-unsafe--> master:keeping-sync",
+		"master:keeping-sync --recovery-ended--> master:keeping-sync",
+		"master:ready --partner-lost-unsafe--> master:keeping-sync",
+		"standby:connected --partner-lost-unsafe--> standby:not-promoting",
+		"standby:heartbeat-lost --partner-lost-unsafe--> standby:not-promoting",
+		"standby:not-promoting --action-done--> standby:not-promoting",
+		"standby:not-promoting --action-failed--> standby:not-promoting",
+		"standby:not-promoting --partner-caught-up--> standby:not-promoting",
+		"standby:not-promoting --partner-down--> standby:not-promoting",
+		"standby:not-promoting --partner-lost-unsafe--> standby:not-promoting",
+	}, rowsWhere(func(r Transition) bool { return r.To == StandbyHolding || r.To == MasterHolding }))
 }
 
 func TestUnexpectedRows(t *testing.T) {
 	for _, r := range Transitions {
 		// A trigger is unexpected exactly where the runner cannot produce it:
 		// an action result with no action in flight, the end of recovery
-		// in master mode, or a caught-up standby in standby mode.
+		// in master mode, a caught-up standby in standby mode, or a safe
+		// loss of a master never reached.
 		cannotHappen := (r.On == ActionDone || r.On == ActionFailed) && inFlightOf(r.From) == NoAction ||
 			r.On == RecoveryEnded && r.From.Mode() == MasterMode ||
-			r.On == PartnerCaughtUp && r.From.Mode() == StandbyMode
+			r.On == PartnerCaughtUp && r.From.Mode() == StandbyMode ||
+			r.On == PartnerLost && r.From == StandbyReady
 		require.Equal(t, cannotHappen, r.Unexpected, rowName(r))
 		if !r.Unexpected {
 			continue
@@ -114,7 +213,7 @@ func TestUnexpectedRows(t *testing.T) {
 		require.Equal(t, Warning, r.Level, rowName(r))
 		require.Equal(t, "ignored unexpected event "+r.On.String()+" in state "+r.From.String(), r.Why)
 	}
-	require.Len(t, rowsWhere(func(r Transition) bool { return r.Unexpected }), 24)
+	require.Len(t, rowsWhere(func(r Transition) bool { return r.Unexpected }), 31)
 }
 
 func TestSilentRowsStayInPlace(t *testing.T) {
@@ -168,6 +267,14 @@ func TestPrintTable(t *testing.T) {
 	promote := slices.IndexFunc(Transitions, func(r Transition) bool { return r.From == StandbyConnected && r.On == PartnerLost })
 	require.Equal(t, "| standby:connected | partner-lost | standby:promoting | `promote` | "+
 		"WARNING: master lost: promoting this standby |", lines[2+promote])
+	unsafe := slices.IndexFunc(Transitions, func(r Transition) bool { return r.From == StandbyConnected && r.On == PartnerLostUnsafe })
+	require.Equal(t, "| standby:connected | partner-lost-unsafe | standby:not-promoting |  | "+
+		"WARNING: master lost, but promoting could lose acknowledged commits or make a second primary: not promoting |", lines[2+unsafe])
+	hold := slices.IndexFunc(Transitions, func(r Transition) bool { return r.From == MasterConnected && r.On == PartnerLostUnsafe })
+	require.Equal(t, "| master:connected | partner-lost-unsafe | master:keeping-sync |  | "+
+		"WARNING: standby unreachable and perhaps taking over: keeping synchronous replication, commits wait |", lines[2+hold])
+	require.Equal(t, "| master:keeping-sync | recovery-ended | master:keeping-sync |  | "+
+		"WARNING: ignored unexpected event recovery-ended in state master:keeping-sync |", lines[len(lines)-1])
 	for _, l := range lines {
 		// Every line has the table's 5 cells, so no text broke the table.
 		require.Equal(t, 6, strings.Count(l, "|"), l)

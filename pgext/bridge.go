@@ -116,6 +116,8 @@ func (b *Bridge) Settings() (keeper.RawSettings, error) {
 		KeepalivesTime:      float64(c.keepalives_time),
 		KeepalivesCount:     int(c.keepalives_count),
 		AfterCommandTimeout: int(c.after_command_timeout),
+		MaxFailoverLag:      int64(c.max_failover_lag),
+		FailoverOnTimeout:   c.failover_on_timeout != 0,
 		Port:                int(c.port),
 		SocketDirs:          C.GoString(c.socket_dirs),
 		OSUser:              C.GoString(c.os_user),
