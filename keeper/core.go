@@ -40,14 +40,20 @@ type Output struct {
 // Core holds the keeper's decisions: a deterministic state machine with no
 // I/O, driven by Step. The runner feeds it events and carries out its actions.
 type Core struct {
-	state       State
-	threshold   int
-	policy      Policy
-	lastFacts   *PartnerFacts // from the last good heartbeat; nil before the first
-	failures    int
-	inFlight    ActionKind
-	lastTrigger Trigger
-	lastLogged  string // the last failure reason logged, to log repeats once
+	state     State
+	threshold int
+	policy    Policy
+	lastFacts *PartnerFacts // from the last good heartbeat; nil before the first
+	// syncConfirmed: the master was seen synchronous with this standby and
+	// has not been seen asynchronous since. A good heartbeat that finds no
+	// synchronous walsender (the master dying, the standby reconnecting)
+	// does not clear it: with synchronous_standby_names set, no commit is
+	// acknowledged without this standby.
+	syncConfirmed bool
+	failures      int
+	inFlight      ActionKind
+	lastTrigger   Trigger
+	lastLogged    string // the last failure reason logged, to log repeats once
 
 	LastSuccess time.Time
 	LastFailure time.Time
@@ -151,6 +157,12 @@ func (c *Core) probe(ev Event, out *Output) (Trigger, string) {
 		c.LastSuccess = ev.At
 		facts := p.Partner
 		c.lastFacts = &facts
+		switch {
+		case facts.SyncStandby:
+			c.syncConfirmed = true
+		case !facts.SyncMode:
+			c.syncConfirmed = false
+		}
 		if p.CaughtUp && c.state.Mode() == MasterMode {
 			return PartnerCaughtUp, ""
 		}
@@ -204,7 +216,7 @@ func (c *Core) risk(p ProbeResult) string {
 		return "the master was not reached once since start"
 	}
 	f := c.lastFacts
-	if f.SyncStandby {
+	if c.syncConfirmed {
 		return "" // every acknowledged commit was flushed here before it was acknowledged
 	}
 	lag := f.LSN - p.LocalLSN

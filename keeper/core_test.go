@@ -20,6 +20,7 @@ const masterLSN = 0x3000060
 // replication with this standby: losing it is safe to act on.
 var syncMaster = PartnerFacts{
 	Identity:    Identity{SystemID: 7300000000000000001, StartTime: t0.Add(-time.Hour)},
+	SyncMode:    true,
 	SyncStandby: true,
 	LSN:         masterLSN,
 }
@@ -216,7 +217,7 @@ func eventFor(c *Core, on Trigger) Event {
 		// never get there: see TestStandbyReadyNeverProducesPartnerLost.)
 		c.failures = c.threshold - 1
 		f := syncMaster
-		c.lastFacts = &f
+		c.lastFacts, c.syncConfirmed = &f, true
 		return failProbe(false)
 	case PartnerLostUnsafe:
 		// A timeout: a standby keeping the master does not promote on it, a

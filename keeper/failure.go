@@ -76,8 +76,11 @@ type Identity struct {
 type PartnerFacts struct {
 	InRecovery bool
 	Identity   Identity
-	// SyncStandby: the partner is a master in synchronous replication with a
-	// standby that has sync_state 'sync' or 'quorum' (of a pair: this node).
+	// SyncMode: the partner has synchronous_standby_names set, so none of
+	// its commits is acknowledged without a synchronous standby.
+	SyncMode bool
+	// SyncStandby: SyncMode, and a standby has sync_state 'sync' or
+	// 'quorum' (of a pair: this node).
 	SyncStandby bool
 	// LSN is the partner's current WAL position as a master, -1 otherwise.
 	LSN int64

@@ -177,5 +177,5 @@ func factsRow(inRecovery bool, sysid, startTime string, sync bool, lsn string) [
 		}
 		return "f"
 	}
-	return []fakeColumn{{oidBool, b(inRecovery)}, {oidInt8, sysid}, {oidTimestamptz, startTime}, {oidBool, b(sync)}, {oidInt8, lsn}}
+	return []fakeColumn{{oidBool, b(inRecovery)}, {oidInt8, sysid}, {oidTimestamptz, startTime}, {oidBool, b(sync)}, {oidBool, b(sync)}, {oidInt8, lsn}}
 }

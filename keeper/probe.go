@@ -20,6 +20,7 @@ import (
 const factsSQL = `SELECT pg_is_in_recovery(),
 	(SELECT system_identifier FROM pg_control_system()),
 	pg_postmaster_start_time(),
+	current_setting('synchronous_standby_names') <> '',
 	current_setting('synchronous_standby_names') <> ''
 		AND EXISTS (SELECT 1 FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')),
 	CASE WHEN pg_is_in_recovery() THEN -1
@@ -38,7 +39,7 @@ func Probe(ctx context.Context, partner *pgx.ConnConfig, self Identity, mode Mod
 	defer closeConn(conn)
 	var f PartnerFacts
 	var sysid int64
-	err = conn.QueryRow(ctx, factsSQL).Scan(&f.InRecovery, &sysid, &f.Identity.StartTime, &f.SyncStandby, &f.LSN)
+	err = conn.QueryRow(ctx, factsSQL).Scan(&f.InRecovery, &sysid, &f.Identity.StartTime, &f.SyncMode, &f.SyncStandby, &f.LSN)
 	if err != nil {
 		return failed(ctx, err, partner)
 	}

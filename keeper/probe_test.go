@@ -277,6 +277,7 @@ func TestProbeGoodPartner(t *testing.T) {
 	res.Partner.Identity.StartTime = fakeStart
 	require.Equal(t, ProbeResult{OK: true, LocalLSN: -1, Partner: PartnerFacts{
 		Identity:    Identity{SystemID: 7300000000000000001, StartTime: fakeStart},
+		SyncMode:    true,
 		SyncStandby: true,
 		LSN:         0x3000060,
 	}}, res)

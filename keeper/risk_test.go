@@ -322,3 +322,24 @@ func TestStandbyReadyNeverProducesPartnerLost(t *testing.T) {
 		}
 	}
 }
+
+// A good heartbeat that finds the synchronous master without its walsender
+// (the master dying under it, or the standby reconnecting) keeps the
+// standby confirmed: with synchronous_standby_names set, nothing was
+// acknowledged without it. Only a master seen asynchronous clears it.
+func TestSyncConfirmedSurvivesMissingWalsender(t *testing.T) {
+	c := NewCore(StandbyMode, 1)
+	c.Step(okWith(syncMaster))
+	noWalsender := syncMaster
+	noWalsender.SyncStandby = false
+	c.Step(okWith(noWalsender))
+	out := c.Step(failProbe(false))
+	require.Equal(t, []ActionKind{Promote}, out.Actions)
+
+	c = NewCore(StandbyMode, 1)
+	c.Step(okWith(syncMaster))
+	c.Step(okWith(asyncMaster))
+	out = c.Step(failProbe(false))
+	require.Nil(t, out.Actions)
+	require.Equal(t, StandbyHolding, c.State())
+}
