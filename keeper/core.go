@@ -50,10 +50,15 @@ type Core struct {
 	// does not clear it: with synchronous_standby_names set, no commit is
 	// acknowledged without this standby.
 	syncConfirmed bool
-	failures      int
-	inFlight      ActionKind
-	lastTrigger   Trigger
-	lastLogged    string // the last failure reason logged, to log repeats once
+	// deposed: this node promoted itself because its partner, the old
+	// master, was lost. Until the partner answers again, losing it is no
+	// reason to keep commits waiting for it: it is the node that must not
+	// take writes.
+	deposed     bool
+	failures    int
+	inFlight    ActionKind
+	lastTrigger Trigger
+	lastLogged  string // the last failure reason logged, to log repeats once
 
 	LastSuccess time.Time
 	LastFailure time.Time
@@ -140,6 +145,9 @@ func (c *Core) Step(ev Event) Output {
 			c.inFlight = t.Do
 		}
 	}
+	if t.From == StandbyPromoting && t.To.Mode() == MasterMode {
+		c.deposed = true
+	}
 	c.state = t.To
 	return out
 }
@@ -153,7 +161,7 @@ func (c *Core) probe(ev Event, out *Output) (Trigger, string) {
 			out.Logs = append(out.Logs, LogLine{Info, fmt.Sprintf(
 				"heartbeat to %s succeeded after %d failed", partner, c.failures)})
 		}
-		c.failures, c.lastLogged = 0, ""
+		c.failures, c.lastLogged, c.deposed = 0, "", false
 		c.LastSuccess = ev.At
 		facts := p.Partner
 		c.lastFacts = &facts
@@ -200,7 +208,7 @@ func (c *Core) probe(ev Event, out *Output) (Trigger, string) {
 func (c *Core) risk(p ProbeResult) string {
 	ambiguous := !p.Class.Certain()
 	if c.state.Mode() == MasterMode {
-		if ambiguous && c.policy.FailoverOnTimeout {
+		if ambiguous && c.policy.FailoverOnTimeout && !c.deposed {
 			return fmt.Sprintf("%s is no proof the standby is down, and with pg_keeper.on_partner_timeout = failover it may be promoting itself", p.Class)
 		}
 		return ""

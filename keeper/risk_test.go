@@ -343,3 +343,26 @@ func TestSyncConfirmedSurvivesMissingWalsender(t *testing.T) {
 	require.Nil(t, out.Actions)
 	require.Equal(t, StandbyHolding, c.State())
 }
+
+// A standby that promoted itself under on_partner_timeout = failover does
+// not then keep its own commits waiting for the old master it replaced; once
+// that partner answers again, the policy applies as before.
+func TestPromotedNodeDoesNotWaitForDeposedMaster(t *testing.T) {
+	c := NewCore(StandbyMode, 1)
+	c.SetPolicy(Policy{FailoverOnTimeout: true})
+	c.Step(okWith(syncMaster))
+	timeout := Event{Kind: ProbeEvent, At: t0, Probe: ProbeResult{Class: FailTimeout, Detail: "deadline", LocalLSN: -1}}
+	out := c.Step(timeout)
+	require.Equal(t, []ActionKind{Promote}, out.Actions)
+	c.Step(actionOK(Promote, "pg_promote() took 1 ms"))
+	require.Equal(t, MasterReady, c.State())
+
+	out = c.Step(timeout)
+	require.Equal(t, []ActionKind{SwitchAsync}, out.Actions)
+	require.Equal(t, MasterSwitching, c.State())
+
+	require.True(t, c.deposed)
+	c.Step(actionOK(SwitchAsync, "done"))
+	c.Step(okWith(standbyFacts))
+	require.False(t, c.deposed, "the partner answered: the policy applies again")
+}

@@ -1,0 +1,63 @@
+package test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pg-keeper/pg_keeper/keeper"
+	"github.com/pg-keeper/pg_keeper/test/cluster"
+)
+
+// partner_conninfo pointing at the node itself, or at a server of another
+// cluster: an ERROR naming the problem and the setting, no action, and the
+// server keeps running.
+func TestPartnerIsSelfOrAnotherCluster(t *testing.T) {
+	c := newPair(t, nil)
+	standby := c.Standby
+	other := cluster.New(t, cluster.Options{NoStandby: true})
+
+	cases := []struct{ name, conninfo, want string }{
+		{"self", standby.KeeperConninfo(),
+			"ERROR:  pg_keeper: heartbeat to master failed (1/3): this server: pg_keeper.partner_conninfo reaches this very server: point it at the other node"},
+		{"another cluster", other.Master.KeeperConninfo(),
+			"ERROR:  pg_keeper: heartbeat to master failed (1/3): another cluster: pg_keeper.partner_conninfo reaches a server of another cluster (system identifier "},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			standby.SetConf("pg_keeper.partner_conninfo", "'"+c.Master.KeeperConninfo()+"'")
+			standby.Reload(t)
+			standby.WaitForTitle(t, title(keeper.StandbyConnected), startTimeout)
+
+			mark := standby.LogMark()
+			standby.SetConf("pg_keeper.partner_conninfo", "'"+tc.conninfo+"'")
+			standby.Reload(t)
+			standby.WaitForLog(t, mark, regexpOf(tc.want), startTimeout)
+			standby.WaitForTitle(t, title(keeper.StandbyHeartbeatLost), startTimeout)
+			time.Sleep(time.Second)
+			require.True(t, standby.InRecovery(t), "promoted on a misconfiguration")
+			require.Equal(t, "standby", c.Master.QueryString(t, "SHOW synchronous_standby_names"))
+		})
+	}
+}
+
+// Both nodes end up primaries of one cluster (someone promoted the standby
+// by hand): both keepers say so as an ERROR, and neither acts on it.
+func TestBothPrimaries(t *testing.T) {
+	c := newPair(t, nil)
+	master, standby := c.Master, c.Standby
+	mark, smark := master.LogMark(), standby.LogMark()
+	standby.Exec(t, "SELECT pg_promote()")
+
+	standby.WaitForLog(t, smark, transitionLine(keeper.StandbyConnected, keeper.RecoveryEnded), failoverTimeout)
+	const both = "two primaries: the partner is a primary too: both nodes are primaries of one cluster; " +
+		"keep the one promoted last and rebuild the other as its standby (pg_rewind or pg_basebackup, standby.signal)"
+	master.WaitForLog(t, mark, regexpOf("ERROR:  pg_keeper: heartbeat to standby failed (1/3): "+both), failoverTimeout)
+	standby.WaitForLog(t, smark, regexpOf("ERROR:  pg_keeper: heartbeat to standby failed (1/3): "+both), failoverTimeout)
+	master.WaitForTitle(t, title(keeper.MasterHeartbeatLost), failoverTimeout)
+	// The old master keeps waiting for its synchronous standby, which is
+	// gone: its commits hang rather than diverge further.
+	require.Equal(t, "standby", master.QueryString(t, "SHOW synchronous_standby_names"))
+	require.NotRegexp(t, logLine("replication is now asynchronous"), master.LogSince(mark))
+}
