@@ -15,30 +15,40 @@ import (
 // Actions are idempotent: the core may ask for one again after a failure,
 // and running it twice does no harm.
 
+// timelineSQL is the timeline a primary writes WAL on (pg_control_checkpoint
+// lags until the first checkpoint after a promotion).
+const timelineSQL = `SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int`
+
 // promote asks the local server to leave recovery and waits until it did.
-func promote(ctx context.Context, local *pgx.ConnConfig) (string, error) {
+// It returns what it did and the server's new timeline (0 if unknown).
+func promote(ctx context.Context, local *pgx.ConnConfig) (string, int, error) {
 	start := time.Now()
 	conn, err := connectLocal(ctx, local)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer closeConn(conn)
 
 	var inRecovery bool
 	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
-		return "", err
+		return "", 0, err
 	}
-	if !inRecovery {
-		return "the server was already out of recovery", nil
+	detail := "the server was already out of recovery"
+	if inRecovery {
+		var done bool
+		if err := conn.QueryRow(ctx, "SELECT pg_promote(true, 60)").Scan(&done); err != nil {
+			return "", 0, fmt.Errorf("pg_promote() failed: %w", err)
+		}
+		if !done {
+			return "", 0, errors.New("pg_promote() did not finish within 60 seconds")
+		}
+		detail = fmt.Sprintf("pg_promote() took %d ms", time.Since(start).Milliseconds())
 	}
-	var done bool
-	if err := conn.QueryRow(ctx, "SELECT pg_promote(true, 60)").Scan(&done); err != nil {
-		return "", fmt.Errorf("pg_promote() failed: %w", err)
+	var timeline int
+	if err := conn.QueryRow(ctx, timelineSQL).Scan(&timeline); err != nil {
+		timeline = 0 // only after_command's environment lacks it
 	}
-	if !done {
-		return "", errors.New("pg_promote() did not finish within 60 seconds")
-	}
-	return fmt.Sprintf("pg_promote() took %d ms", time.Since(start).Milliseconds()), nil
+	return detail, timeline, nil
 }
 
 // savedSyncFile remembers, in the data directory, the

@@ -13,7 +13,7 @@ import (
 func TestActionsWithoutLocal(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	_, err := promote(ctx, nil)
+	_, _, err := promote(ctx, nil)
 	require.EqualError(t, err, "pg_keeper.my_conninfo is unusable")
 	_, err = switchAsync(ctx, nil, dir)
 	require.EqualError(t, err, "pg_keeper.my_conninfo is unusable")
@@ -41,7 +41,7 @@ func TestActionsLocalUnreachable(t *testing.T) {
 		"`user=x database=postgres`: 127.0.0.1:%d (127.0.0.1): dial error: dial tcp 127.0.0.1:%d: connect: connection refused", port, port)
 	dir := t.TempDir()
 
-	_, err = promote(context.Background(), local)
+	_, _, err = promote(context.Background(), local)
 	require.EqualError(t, err, want)
 	_, err = switchAsync(context.Background(), local, dir)
 	require.EqualError(t, err, want)

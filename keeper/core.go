@@ -16,13 +16,14 @@ const (
 
 // Event is an input to the core. Time enters only through At.
 type Event struct {
-	Kind   EventKind
-	At     time.Time
-	Probe  ProbeResult
-	Action ActionKind
-	Err    string   // why the action failed; empty on success
-	Detail string   // what the action did
-	Output []string // after_command's output, logged by the runner
+	Kind     EventKind
+	At       time.Time
+	Probe    ProbeResult
+	Action   ActionKind
+	Err      string   // why the action failed; empty on success
+	Detail   string   // what the action did
+	Output   []string // after_command's output, logged by the runner
+	Timeline int      // the timeline after a promotion, for after_command
 }
 
 // LogLine is a line the core wants in the server log.

@@ -3,7 +3,9 @@ package keeper
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -44,6 +46,7 @@ type runner struct {
 	probing   bool
 	nextProbe time.Time
 	title     string
+	timeline  int // this server's timeline after it promoted itself
 }
 
 func newRunner(host Host) (*runner, error) {
@@ -153,6 +156,9 @@ func (r *runner) handleEvents() {
 			if ev.Kind == ProbeEvent {
 				r.probing = false
 			}
+			if ev.Action == Promote && ev.Err == "" {
+				r.timeline = ev.Timeline
+			}
 			for _, line := range ev.Output {
 				r.log(Info, "after_command: "+line)
 			}
@@ -182,7 +188,10 @@ func (r *runner) start(a ActionKind) {
 		r.spawn(Event{Kind: ActionEvent, Action: a}, func() Event {
 			ctx, cancel := context.WithTimeout(r.ctx, 70*time.Second)
 			defer cancel()
-			return actionEvent(a)(promote(ctx, local))
+			detail, timeline, err := promote(ctx, local)
+			ev := actionEvent(a)(detail, err)
+			ev.Timeline = timeline
+			return ev
 		})
 	case SwitchAsync:
 		r.spawn(Event{Kind: ActionEvent, Action: a}, func() Event {
@@ -207,9 +216,14 @@ func (r *runner) runAfterCommand() {
 		r.log(Info, "pg_keeper.after_command is not set: nothing to run after the promotion")
 		return
 	}
+	host, _ := os.Hostname()
 	env := []string{
 		"PG_KEEPER_EVENT=promote",
+		"PG_KEEPER_NODE=" + host,
+		"PG_KEEPER_PORT=" + strconv.Itoa(r.settings.Port),
+		"PG_KEEPER_NEW_PRIMARY=" + host + ":" + strconv.Itoa(r.settings.Port),
 		"PG_KEEPER_OLD_PRIMARY=" + r.settings.PartnerDisplay,
+		"PG_KEEPER_TIMELINE=" + strconv.Itoa(r.timeline),
 		"PG_KEEPER_DATA_DIR=" + r.settings.DataDir,
 	}
 	r.log(Info, fmt.Sprintf("running after_command (timeout %s): %s", timeout, cmdline))

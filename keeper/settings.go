@@ -22,6 +22,7 @@ type Settings struct {
 	Count          int
 	CommandTimeout time.Duration
 	DataDir        string
+	Port           int // this server's port
 	Policy         Policy
 	Self           Identity // this server, to recognise a partner that is not one
 }
@@ -40,6 +41,7 @@ func ParseSettings(raw RawSettings) (Settings, []error) {
 		Count:          raw.KeepalivesCount,
 		CommandTimeout: time.Duration(raw.AfterCommandTimeout) * time.Second,
 		DataDir:        raw.DataDir,
+		Port:           raw.Port,
 		Policy:         Policy{MaxLag: raw.MaxFailoverLag, FailoverOnTimeout: raw.FailoverOnTimeout},
 		Self:           Identity{SystemID: raw.SystemID, StartTime: raw.StartTime},
 	}

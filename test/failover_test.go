@@ -20,7 +20,7 @@ func TestMasterKilledStandbyPromotes(t *testing.T) {
 	marker := filepath.Join(os.TempDir(), fmt.Sprintf("pgk-after-%d", time.Now().UnixNano()))
 	t.Cleanup(func() { os.Remove(marker) })
 	c := newPair(t, map[string]string{
-		"pg_keeper.after_command": fmt.Sprintf(`'echo "$PG_KEEPER_EVENT $PG_KEEPER_OLD_PRIMARY" > %s; echo fenced'`, marker),
+		"pg_keeper.after_command": fmt.Sprintf(`'echo "$PG_KEEPER_EVENT|$PG_KEEPER_OLD_PRIMARY|$PG_KEEPER_TIMELINE|$PG_KEEPER_PORT" > %s; echo fenced'`, marker),
 	})
 	master, standby := c.Master, c.Standby
 
@@ -42,7 +42,7 @@ func TestMasterKilledStandbyPromotes(t *testing.T) {
 	standby.WaitForLog(t, mark, logLine("after_command: fenced"), failoverTimeout)
 	out, err := os.ReadFile(marker)
 	require.NoError(t, err)
-	require.Equal(t, "promote "+master.KeeperConninfo(), strings.TrimSpace(string(out)))
+	require.Equal(t, fmt.Sprintf("promote|%s|2|%d", master.KeeperConninfo(), standby.Port), strings.TrimSpace(string(out)))
 
 	requireAllPresent(t, standby, acked)
 	// The new master takes writes: its keeper cleared the synchronous
