@@ -72,3 +72,18 @@ func TestFrozenPartnerFailover(t *testing.T) {
 		c.Master.WaitForTitle(t, title(keeper.MasterConnected), failoverTimeout)
 	})
 }
+
+// Under keep_master, a master whose standby freezes switches to
+// asynchronous replication once replication has timed out too, and keeps
+// taking writes.
+func TestFrozenStandbyKeepMaster(t *testing.T) {
+	c := newPair(t, nil)
+	mark := c.Master.LogMark()
+	l := startLoad(t, c.Master)
+	c.Standby.Freeze(t)
+	c.Master.WaitForLog(t, mark, regexp.MustCompile(`WARNING:  pg_keeper: heartbeat to standby failed \(3/3\): timeout: `), failoverTimeout)
+	c.Master.WaitForLog(t, mark, regexp.MustCompile(`WARNING:  pg_keeper: standby lost: .*switching to asynchronous replication`), failoverTimeout)
+	c.Master.WaitForTitle(t, title(keeper.MasterAsync), failoverTimeout)
+	l.waitAcked(t, 50, failoverTimeout, "commits on the master did not resume")
+	require.Equal(t, "", c.Master.QueryString(t, "SHOW synchronous_standby_names"))
+}
