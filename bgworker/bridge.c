@@ -175,6 +175,20 @@ bridge_in_recovery(void)
 	return RecoveryInProgress() ? 1 : 0;
 }
 
+static int
+bridge_timeline(void)
+{
+	REQUIRE_MAIN_THREAD();
+	return RecoveryInProgress() ? 0 : (int) GetWALInsertionTimeLine();
+}
+
+static int
+bridge_set_fence(int state)
+{
+	REQUIRE_MAIN_THREAD();
+	return pgk_fence_set(state);
+}
+
 void
 pgk_bridge_init(PgkBridge *bridge)
 {
@@ -187,4 +201,6 @@ pgk_bridge_init(PgkBridge *bridge)
 	bridge->wait = bridge_wait;
 	bridge->config = bridge_config;
 	bridge->in_recovery = bridge_in_recovery;
+	bridge->timeline = bridge_timeline;
+	bridge->set_fence = bridge_set_fence;
 }

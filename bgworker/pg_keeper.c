@@ -34,6 +34,8 @@ _PG_init(void)
 		return;
 	}
 
+	pgk_fence_init();
+
 	memset(&worker, 0, sizeof(worker));
 	/* A connection to no database puts the worker in pg_stat_activity. */
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;

@@ -23,6 +23,10 @@ extern int	pgk_on_partner_timeout;
 
 extern void pgk_define_gucs(void);
 
+/* The fence that holds client connections (fence.c). */
+extern void pgk_fence_init(void);
+extern int	pgk_fence_set(int state);
+
 /* Callbacks handed to the Go library (bridge.c). */
 extern void pgk_bridge_init(PgkBridge *bridge);
 

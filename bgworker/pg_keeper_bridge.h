@@ -16,7 +16,7 @@
 #ifndef PG_KEEPER_BRIDGE_H
 #define PG_KEEPER_BRIDGE_H
 
-#define PGK_BRIDGE_VERSION 1
+#define PGK_BRIDGE_VERSION 2
 
 /* Name of the Go library inside $libdir and of its entry point. */
 #define PGK_GO_LIBRARY "pg_keeper_go.so"
@@ -32,6 +32,11 @@
 #define PGK_LEVEL_DEBUG 1
 #define PGK_LEVEL_WARNING 2
 #define PGK_LEVEL_ERROR 3		/* logged as ERROR, never thrown */
+
+/* The fence: whether client connections to a primary may proceed. */
+#define PGK_FENCE_UNCHECKED 0	/* the keeper has not checked its partner yet */
+#define PGK_FENCE_OPEN 1
+#define PGK_FENCE_FENCED 2		/* superseded: refuse connections, shut down */
 
 /* What ended a wait. */
 #define PGK_WAKE_LATCH 0x01
@@ -82,6 +87,8 @@ typedef struct PgkBridge
 	int			(*wait) (int fd, long timeout_ms);
 	int			(*config) (PgkConfig *out);
 	int			(*in_recovery) (void);	/* 1, 0, or an error code */
+	int			(*timeline) (void);	/* WAL insertion timeline; 0 in recovery */
+	int			(*set_fence) (int state);	/* a PGK_FENCE_* value */
 } PgkBridge;
 
 /* The Go entry point: runs the keeper, returns the worker's exit code. */

@@ -142,7 +142,7 @@ func (c *Core) Step(ev Event) Output {
 	}
 	if t.Do != NoAction {
 		out.Actions = append(out.Actions, t.Do)
-		if t.Do != RunAfterCommand {
+		if t.Do != RunAfterCommand && t.Do != FenceSelf { // fire and forget
 			c.inFlight = t.Do
 		}
 	}
@@ -192,6 +192,8 @@ func (c *Core) probe(ev Event, out *Output) (Trigger, string) {
 		c.lastLogged = c.LastReason
 	}
 	switch {
+	case p.Class == FailSuperseded:
+		return Superseded, "" // one answer from the new primary is proof enough
 	case c.failures < c.threshold:
 		return PartnerDown, ""
 	case p.ReplicationAlive || p.Class.Answered():

@@ -24,6 +24,7 @@ const (
 	FailWrongCluster              // the partner belongs to another cluster
 	FailSelf                      // the partner is this very server
 	FailBothPrimary               // the partner is a primary although this node is one
+	FailSuperseded                // the partner is a primary promoted after this one
 	numFailureClasses
 )
 
@@ -39,6 +40,7 @@ var failureNames = [numFailureClasses]string{
 	FailWrongCluster: "another cluster",
 	FailSelf:         "this server",
 	FailBothPrimary:  "two primaries",
+	FailSuperseded:   "superseded",
 }
 
 func (f FailureClass) String() string { return failureNames[f] }
@@ -48,7 +50,7 @@ func (f FailureClass) String() string { return failureNames[f] }
 // switch to asynchronous replication.
 func (f FailureClass) Answered() bool {
 	switch f {
-	case FailAuth, FailRecovery, FailRejected, FailWrongCluster, FailSelf, FailBothPrimary:
+	case FailAuth, FailRecovery, FailRejected, FailWrongCluster, FailSelf, FailBothPrimary, FailSuperseded:
 		return true
 	}
 	return false
@@ -60,7 +62,7 @@ func (f FailureClass) Certain() bool { return f == FailRefused || f == FailStart
 // Misconfigured: an operator has to fix something; logged as ERROR.
 func (f FailureClass) Misconfigured() bool {
 	switch f {
-	case FailConfig, FailWrongCluster, FailSelf, FailBothPrimary, FailRecovery:
+	case FailConfig, FailWrongCluster, FailSelf, FailBothPrimary, FailRecovery, FailSuperseded:
 		return true
 	}
 	return false
@@ -70,6 +72,9 @@ func (f FailureClass) Misconfigured() bool {
 type Identity struct {
 	SystemID  uint64    // pg_control_system().system_identifier, shared by a primary and its standbys
 	StartTime time.Time // pg_postmaster_start_time()
+	// Timeline this server writes WAL on (0 in recovery or unknown): of two
+	// primaries, the one on the newer timeline was promoted last.
+	Timeline int
 }
 
 // PartnerFacts are what a good heartbeat learnt about the partner.
@@ -84,6 +89,8 @@ type PartnerFacts struct {
 	SyncStandby bool
 	// LSN is the partner's current WAL position as a master, -1 otherwise.
 	LSN int64
+	// Timeline the partner writes WAL on as a master, 0 otherwise.
+	Timeline int
 }
 
 // ProbeResult is the outcome of one heartbeat.

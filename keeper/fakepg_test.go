@@ -13,6 +13,7 @@ import (
 const (
 	oidBool        = 16
 	oidInt8        = 20
+	oidInt4        = 23
 	oidTimestamptz = 1184
 )
 
@@ -27,6 +28,8 @@ type fakeColumn struct {
 // protocol for Probe, ReplicationAlive and StandbyCaughtUp: it accepts any
 // user without a password (or fails the startup with startupErr), and
 // answers every simple query with one row of columns (or with queryErr).
+// A query whose text is a key of answers or failures gets that row or
+// error instead.
 type fakePG struct {
 	port int
 	l    net.Listener
@@ -35,6 +38,8 @@ type fakePG struct {
 	startupErr *pgproto3.ErrorResponse
 	queryErr   *pgproto3.ErrorResponse
 	columns    []fakeColumn
+	answers    map[string][]fakeColumn
+	failures   map[string]*pgproto3.ErrorResponse
 	queries    []string
 	conns      []net.Conn
 	closed     bool
@@ -142,6 +147,12 @@ func (s *fakePG) serve(c net.Conn) {
 			s.mu.Lock()
 			s.queries = append(s.queries, m.String)
 			queryErr, columns := s.queryErr, append([]fakeColumn(nil), s.columns...)
+			if cols, ok := s.answers[m.String]; ok {
+				columns = append([]fakeColumn(nil), cols...)
+			}
+			if e, ok := s.failures[m.String]; ok {
+				queryErr = e
+			}
 			s.mu.Unlock()
 			if queryErr != nil {
 				be.Send(queryErr)
@@ -169,13 +180,15 @@ func (s *fakePG) serve(c net.Conn) {
 	}
 }
 
-// factsRow is the fake answer to factsSQL.
-func factsRow(inRecovery bool, sysid, startTime string, sync bool, lsn string) []fakeColumn {
+// factsRow is the fake answer to factsSQL: its seven columns, the last the
+// timeline the partner writes on (an int4, 0 in recovery).
+func factsRow(inRecovery bool, sysid, startTime string, sync bool, lsn, timeline string) []fakeColumn {
 	b := func(v bool) string {
 		if v {
 			return "t"
 		}
 		return "f"
 	}
-	return []fakeColumn{{oidBool, b(inRecovery)}, {oidInt8, sysid}, {oidTimestamptz, startTime}, {oidBool, b(sync)}, {oidBool, b(sync)}, {oidInt8, lsn}}
+	return []fakeColumn{{oidBool, b(inRecovery)}, {oidInt8, sysid}, {oidTimestamptz, startTime}, {oidBool, b(sync)}, {oidBool, b(sync)}, {oidInt8, lsn},
+		{oidInt4, timeline}}
 }

@@ -24,6 +24,16 @@ const (
 	WakeReload   Wake = 0x10 // SIGHUP: the settings were re-read
 )
 
+// Fence says whether client connections to a primary may proceed; the C
+// shim holds them while it is FenceUnchecked (values of PGK_FENCE_*).
+type Fence int
+
+const (
+	FenceUnchecked Fence = iota // the keeper has not checked its partner yet
+	FenceOpen
+	FenceFenced // superseded: refuse connections and shut the server down
+)
+
 // RawSettings are the GUC values as the server holds them.
 type RawSettings struct {
 	PartnerConninfo     string
@@ -55,4 +65,7 @@ type Host interface {
 	Wait(fd int, timeout time.Duration) (Wake, error)
 	Settings() (RawSettings, error)
 	InRecovery() (bool, error)
+	// Timeline is the timeline the server writes WAL on; 0 in recovery.
+	Timeline() (int, error)
+	SetFence(f Fence) error
 }

@@ -24,7 +24,9 @@ const factsSQL = `SELECT pg_is_in_recovery(),
 	current_setting('synchronous_standby_names') <> ''
 		AND EXISTS (SELECT 1 FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')),
 	CASE WHEN pg_is_in_recovery() THEN -1
-	     ELSE (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint END`
+	     ELSE (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint END,
+	CASE WHEN pg_is_in_recovery() THEN 0
+	     ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END`
 
 // Probe runs one heartbeat within ctx's deadline. A fresh session each
 // time tests the whole path and leaves nothing open that would hold up the
@@ -39,7 +41,7 @@ func Probe(ctx context.Context, partner *pgx.ConnConfig, self Identity, mode Mod
 	defer closeConn(conn)
 	var f PartnerFacts
 	var sysid int64
-	err = conn.QueryRow(ctx, factsSQL).Scan(&f.InRecovery, &sysid, &f.Identity.StartTime, &f.SyncMode, &f.SyncStandby, &f.LSN)
+	err = conn.QueryRow(ctx, factsSQL).Scan(&f.InRecovery, &sysid, &f.Identity.StartTime, &f.SyncMode, &f.SyncStandby, &f.LSN, &f.Timeline)
 	if err != nil {
 		return failed(ctx, err, partner)
 	}
@@ -64,6 +66,9 @@ func checkPartner(f PartnerFacts, self Identity, mode Mode) (FailureClass, strin
 		return FailSelf, "pg_keeper.partner_conninfo reaches this very server: point it at the other node"
 	case mode == StandbyMode && f.InRecovery:
 		return FailRecovery, "the partner is in recovery too: both nodes are standbys, there is no master to watch"
+	case mode == MasterMode && !f.InRecovery && self.Timeline > 0 && f.Timeline > self.Timeline:
+		return FailSuperseded, fmt.Sprintf("the partner is a primary promoted after this server "+
+			"(its timeline is %d, this server's %d): this server is the old master", f.Timeline, self.Timeline)
 	case mode == MasterMode && !f.InRecovery:
 		return FailBothPrimary, "the partner is a primary too: both nodes are primaries of one cluster; " +
 			"keep the one promoted last and rebuild the other as its standby (pg_rewind or pg_basebackup, standby.signal)"

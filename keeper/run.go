@@ -46,7 +46,8 @@ type runner struct {
 	probing   bool
 	nextProbe time.Time
 	title     string
-	timeline  int // this server's timeline after it promoted itself
+	timeline  int  // this server's timeline after it promoted itself
+	fenceOpen bool // client connections may proceed (see bgworker/fence.c)
 }
 
 func newRunner(host Host) (*runner, error) {
@@ -71,6 +72,9 @@ func newRunner(host Host) (*runner, error) {
 	}
 	r.core = NewCore(mode, r.settings.Count)
 	r.core.SetPolicy(r.settings.Policy)
+	if mode == StandbyMode {
+		r.openFence() // nothing to hold on a standby, nor once it is promoted
+	}
 	r.log(Info, fmt.Sprintf("started in %s mode: partner %q, keepalives_time %s, keepalives_count %d",
 		mode, r.settings.PartnerDisplay, r.settings.Interval, r.settings.Count))
 	r.setTitle()
@@ -124,9 +128,13 @@ func (r *runner) tick(now time.Time) {
 	}
 	partner, local := r.settings.Partner, r.settings.Local
 	if partner == nil {
-		return // logged when the settings were read; a bad setting is no failure of the partner
+		r.openFence() // nothing can be checked: do not hold clients for it
+		return        // logged when the settings were read; a bad setting is no failure of the partner
 	}
 	interval, self := r.settings.Interval, r.settings.Self
+	if mode == MasterMode {
+		self.Timeline, _ = r.host.Timeline()
+	}
 	// Replication is checked only when the answer can change a decision.
 	checkReplication := r.core.Failures()+1 >= r.settings.Count
 	checkCaughtUp := r.core.State() == MasterAsync
@@ -155,6 +163,7 @@ func (r *runner) handleEvents() {
 		case ev := <-r.events:
 			if ev.Kind == ProbeEvent {
 				r.probing = false
+				r.checkFence(ev.Probe)
 			}
 			if ev.Action == Promote && ev.Err == "" {
 				r.timeline = ev.Timeline
@@ -207,7 +216,45 @@ func (r *runner) start(a ActionKind) {
 		})
 	case RunAfterCommand:
 		r.runAfterCommand()
+	case FenceSelf:
+		r.fence()
 	}
+}
+
+// checkFence lets client connections through once a heartbeat has shown
+// that this server was not superseded, or that the partner cannot tell: it
+// answered as a standby, or it is lost.
+func (r *runner) checkFence(p ProbeResult) {
+	if r.fenceOpen || r.core.State() == MasterFenced || p.Class == FailSuperseded && !p.OK {
+		return
+	}
+	if p.OK || r.core.Failures() >= r.settings.Count {
+		r.openFence()
+	}
+}
+
+func (r *runner) openFence() {
+	if r.fenceOpen {
+		return
+	}
+	if err := r.host.SetFence(FenceOpen); err != nil {
+		r.log(Warning, "could not open the fence for client connections: "+err.Error())
+		return
+	}
+	r.fenceOpen = true
+}
+
+// fence refuses client connections and asks for a fast shutdown, and says
+// how to bring this server back as a standby of the new primary.
+func (r *runner) fence() {
+	if err := r.host.SetFence(FenceFenced); err != nil {
+		r.log(Error, "could not fence this server: "+err.Error())
+		return
+	}
+	r.fenceOpen = false
+	r.log(Error, fmt.Sprintf("to rejoin as a standby of the new primary: pg_rewind --target-pgdata=%s "+
+		"--source-server=%q (or a new pg_basebackup), then touch %s/standby.signal, set primary_conninfo "+
+		"to reach the new primary, and start this server", r.settings.DataDir, r.settings.PartnerDisplay, r.settings.DataDir))
 }
 
 func (r *runner) runAfterCommand() {

@@ -40,6 +40,7 @@ const (
 	MasterAsync                       // replication was switched to asynchronous
 	MasterRestoring                   // synchronous_standby_names is being restored
 	MasterHolding                     // the standby is unreachable and may be taking over: commits keep waiting
+	MasterFenced                      // superseded by the partner: connections refused, server shutting down
 	numStates
 )
 
@@ -59,6 +60,7 @@ var stateInfo = [numStates]struct {
 	MasterAsync:          {MasterMode, "async"},
 	MasterRestoring:      {MasterMode, "restoring"},
 	MasterHolding:        {MasterMode, "keeping-sync"},
+	MasterFenced:         {MasterMode, "fenced"},
 }
 
 func (s State) Mode() Mode     { return stateInfo[s].mode }
@@ -84,6 +86,7 @@ const (
 	ActionDone                       // the action this state started succeeded
 	ActionFailed                     // the action this state started failed
 	RecoveryEnded                    // the local server left recovery
+	Superseded                       // the partner is a primary promoted after this one
 	numTriggers
 )
 
@@ -97,6 +100,7 @@ var triggerNames = [numTriggers]string{
 	ActionDone:        "action-done",
 	ActionFailed:      "action-failed",
 	RecoveryEnded:     "recovery-ended",
+	Superseded:        "superseded",
 }
 
 func (t Trigger) String() string { return triggerNames[t] }
@@ -110,6 +114,7 @@ const (
 	SwitchAsync                // ALTER SYSTEM SET synchronous_standby_names = ''; reload
 	RunAfterCommand            // run pg_keeper.after_command
 	RestoreSync                // put back the synchronous_standby_names that SwitchAsync cleared
+	FenceSelf                  // refuse client connections and shut this server down
 )
 
 var actionNames = [...]string{
@@ -118,6 +123,7 @@ var actionNames = [...]string{
 	SwitchAsync:     "switch-async",
 	RunAfterCommand: "after_command",
 	RestoreSync:     "restore-sync",
+	FenceSelf:       "fence",
 }
 
 func (a ActionKind) String() string { return actionNames[a] }

@@ -191,7 +191,37 @@ var Transitions = []Transition{
 	unexpected(MasterHolding, ActionDone),
 	unexpected(MasterHolding, ActionFailed),
 	unexpected(MasterHolding, RecoveryEnded),
+
+	// The partner is a primary on a newer timeline: this server is the old
+	// master. Fencing comes before anything else, an action under way too.
+	unexpected(StandbyReady, Superseded),
+	unexpected(StandbyConnected, Superseded),
+	unexpected(StandbyHeartbeatLost, Superseded),
+	unexpected(StandbyPromoting, Superseded),
+	unexpected(StandbyHolding, Superseded),
+	{From: MasterReady, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
+	{From: MasterConnected, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
+	{From: MasterHeartbeatLost, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
+	{From: MasterSwitching, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
+	{From: MasterAsync, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
+	{From: MasterRestoring, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
+	{From: MasterHolding, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
+
+	// Fenced is the end: the server is shutting down.
+	stay(MasterFenced, PartnerUp),
+	stay(MasterFenced, PartnerCaughtUp),
+	stay(MasterFenced, PartnerDown),
+	stay(MasterFenced, HeartbeatLost),
+	stay(MasterFenced, PartnerLost),
+	stay(MasterFenced, PartnerLostUnsafe),
+	stay(MasterFenced, ActionDone),
+	stay(MasterFenced, ActionFailed),
+	stay(MasterFenced, Superseded),
+	unexpected(MasterFenced, RecoveryEnded),
 }
+
+const whySuperseded = "this server was superseded: its partner was promoted after it; " +
+	"fencing: refusing client connections and shutting down, so that this old master takes no writes"
 
 // transitionIndex is Transitions keyed by state and trigger. It must not
 // panic: it runs when the server loads the library. TestTableIsComplete

@@ -18,6 +18,8 @@ static int pgk_call_set_title(const PgkBridge *b, const char *t) { return b->set
 static int pgk_call_wait(const PgkBridge *b, int fd, long ms) { return b->wait(fd, ms); }
 static int pgk_call_config(const PgkBridge *b, PgkConfig *c) { return b->config(c); }
 static int pgk_call_in_recovery(const PgkBridge *b) { return b->in_recovery(); }
+static int pgk_call_timeline(const PgkBridge *b) { return b->timeline(); }
+static int pgk_call_set_fence(const PgkBridge *b, int f) { return b->set_fence(f); }
 */
 import "C"
 
@@ -137,4 +139,22 @@ func (b *Bridge) InRecovery() (bool, error) {
 		return false, b.check(rc)
 	}
 	return rc == 1, nil
+}
+
+func (b *Bridge) Timeline() (int, error) {
+	if !b.onMainThread() {
+		return 0, errThread
+	}
+	rc := C.pgk_call_timeline(b.b)
+	if rc < 0 {
+		return 0, b.check(rc)
+	}
+	return int(rc), nil
+}
+
+func (b *Bridge) SetFence(f keeper.Fence) error {
+	if !b.onMainThread() {
+		return errThread
+	}
+	return b.check(C.pgk_call_set_fence(b.b, C.int(f)))
 }
