@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -63,4 +64,35 @@ func TestWriteFileAtomic(t *testing.T) {
 	require.True(t, os.IsNotExist(err), "no temporary file is left")
 
 	require.Error(t, writeFileAtomic(filepath.Join(t.TempDir(), "missing-dir", "f"), "x"))
+}
+
+// TestPromoteReturnsTheTimeline runs promote against a fake local server:
+// it returns what it did and the timeline the server writes on after it.
+func TestPromoteReturnsTheTimeline(t *testing.T) {
+	cleanPGEnv(t)
+	srv := startFakePG(t)
+	srv.set(func(s *fakePG) {
+		s.answers = map[string][]fakeColumn{
+			"SELECT pg_is_in_recovery()":  {{oidBool, "t"}},
+			"SELECT pg_promote(true, 60)": {{oidBool, "t"}},
+			timelineSQL:                   {{oidInt4, "4"}},
+		}
+	})
+	ctx := context.Background()
+	detail, timeline, err := promote(ctx, fakeConfig(t, srv.port))
+	require.NoError(t, err)
+	require.Regexp(t, regexp.MustCompile(`^pg_promote\(\) took \d+ ms$`), detail)
+	require.Equal(t, 4, timeline)
+	require.Equal(t, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(true, 60)", timelineSQL}, srv.received())
+
+	// pg_promote() gave up: no timeline, and the timeline is not asked.
+	srv.set(func(s *fakePG) {
+		s.queries = nil
+		s.answers["SELECT pg_promote(true, 60)"] = []fakeColumn{{oidBool, "f"}}
+	})
+	detail, timeline, err = promote(ctx, fakeConfig(t, srv.port))
+	require.EqualError(t, err, "pg_promote() did not finish within 60 seconds")
+	require.Equal(t, "", detail)
+	require.Equal(t, 0, timeline)
+	require.Equal(t, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(true, 60)"}, srv.received())
 }

@@ -51,6 +51,20 @@ func failWith(class FailureClass, detail string, localLSN int64) Event {
 	return Event{Kind: ProbeEvent, At: t0, Probe: ProbeResult{Class: class, Detail: detail, LocalLSN: localLSN}}
 }
 
+// supersededDetail is what checkPartner says of a partner promoted after
+// this server.
+const supersededDetail = "the partner is a primary promoted after this server " +
+	"(its timeline is 3, this server's 2): this server is the old master"
+
+// supersededProbe is the heartbeat of a master whose partner is a primary
+// on a newer timeline, as Probe reports it.
+func supersededProbe() Event { return failWith(FailSuperseded, supersededDetail, -1) }
+
+// supersededLine is the failure line the core logs for supersededProbe.
+func supersededLine(partner string, n, threshold int) LogLine {
+	return LogLine{Error, fmt.Sprintf("heartbeat to %s failed (%d/%d): superseded: %s", partner, n, threshold, supersededDetail)}
+}
+
 func actionOK(a ActionKind, detail string) Event {
 	return Event{Kind: ActionEvent, At: t0, Action: a, Detail: detail}
 }
@@ -130,6 +144,9 @@ func reach(t *testing.T, s State, threshold int) *Core {
 		failUntilThreshold(false)
 		c.Step(actionOK(SwitchAsync, "done"))
 		c.Step(caughtUpProbe())
+	case MasterFenced:
+		c.Step(okProbe())
+		c.Step(supersededProbe())
 	default:
 		t.Fatalf("no way to reach %s", s)
 	}
@@ -234,6 +251,10 @@ func eventFor(c *Core, on Trigger) Event {
 	case RecoveryEnded:
 		c.failures = 1
 		return recoveryEnded()
+	case Superseded:
+		// The first failed heartbeat is enough: no count to reach.
+		c.failures = 0
+		return supersededProbe()
 	}
 	panic("unknown trigger")
 }
@@ -248,6 +269,8 @@ func probeLogs(from State, on Trigger, threshold int) []LogLine {
 		return []LogLine{failLine(partner, threshold, threshold)}
 	case PartnerLostUnsafe:
 		return []LogLine{warn(fmt.Sprintf("heartbeat to %s failed (%d/%d): timeout: no answer", partner, threshold, threshold))}
+	case Superseded:
+		return []LogLine{supersededLine(partner, 1, threshold)}
 	}
 	return nil
 }
@@ -284,6 +307,7 @@ func wantFailuresAfter(on Trigger, threshold int, inFlight ActionKind) int {
 	return map[Trigger]int{
 		PartnerUp: 0, PartnerCaughtUp: 0, PartnerDown: 1, HeartbeatLost: threshold, PartnerLost: threshold,
 		PartnerLostUnsafe: threshold, ActionDone: threshold, ActionFailed: threshold - 1, RecoveryEnded: 1,
+		Superseded: 1,
 	}[on]
 }
 
@@ -317,8 +341,14 @@ func TestStepEveryRow(t *testing.T) {
 			}
 			require.Equal(t, wantLogs, out.Logs)
 
-			// The in-flight action always matches the state.
-			require.Equal(t, inFlightOf(row.To), c.inFlight)
+			// The in-flight action always matches the state, except that
+			// fencing, fire and forget, leaves an action under way in
+			// flight: its late result is absorbed in MasterFenced.
+			wantInFlight := inFlightOf(row.To)
+			if row.Do == FenceSelf {
+				wantInFlight = inFlightOf(row.From)
+			}
+			require.Equal(t, wantInFlight, c.inFlight)
 			require.Equal(t, on, c.lastTrigger)
 			require.Equal(t, wantFailuresAfter(on, threshold, inFlightOf(row.From)), c.Failures())
 		})

@@ -23,9 +23,10 @@ func TestFailureClasses(t *testing.T) {
 		FailWrongCluster: {"another cluster", true, false, true},
 		FailSelf:         {"this server", true, false, true},
 		FailBothPrimary:  {"two primaries", true, false, true},
+		FailSuperseded:   {"superseded", true, false, true},
 	}
 	require.Len(t, want, int(numFailureClasses))
-	require.Equal(t, 11, int(numFailureClasses))
+	require.Equal(t, 12, int(numFailureClasses))
 	for f := range numFailureClasses {
 		w := want[f]
 		require.Equal(t, w.name, f.String(), "class %d", f)

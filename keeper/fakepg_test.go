@@ -14,6 +14,7 @@ const (
 	oidBool        = 16
 	oidInt8        = 20
 	oidInt4        = 23
+	oidText        = 25
 	oidTimestamptz = 1184
 )
 

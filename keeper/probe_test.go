@@ -271,7 +271,7 @@ func probeFake(t *testing.T, srv *fakePG, self Identity, mode Mode) ProbeResult 
 
 func TestProbeGoodPartner(t *testing.T) {
 	cleanPGEnv(t)
-	srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, true, "50331744")...)
+	srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "3")...)
 	res := probeFake(t, srv, Identity{SystemID: 7300000000000000001, StartTime: t0}, StandbyMode)
 	require.True(t, fakeStart.Equal(res.Partner.Identity.StartTime), "%v", res.Partner.Identity.StartTime)
 	res.Partner.Identity.StartTime = fakeStart
@@ -280,13 +280,14 @@ func TestProbeGoodPartner(t *testing.T) {
 		SyncMode:    true,
 		SyncStandby: true,
 		LSN:         0x3000060,
+		Timeline:    3,
 	}}, res)
 	require.Equal(t, []string{factsSQL}, srv.received(), "one query per heartbeat")
 
 	// A standby as seen from its master; a system identifier above 2^63
 	// comes back as a negative bigint.
 	srv.set(func(s *fakePG) {
-		s.columns = factsRow(true, "-1", fakeStartText, false, "-1")
+		s.columns = factsRow(true, "-1", fakeStartText, false, "-1", "0")
 	})
 	res = probeFake(t, srv, Identity{SystemID: 1<<64 - 1, StartTime: t0}, MasterMode)
 	res.Partner.Identity.StartTime = fakeStart
@@ -309,15 +310,15 @@ func TestProbeWrongPartner(t *testing.T) {
 		class  FailureClass
 		detail string
 	}{
-		{"another cluster", factsRow(false, "42", fakeStartText, true, "1"), sameID, StandbyMode, FailWrongCluster,
+		{"another cluster", factsRow(false, "42", fakeStartText, true, "1", "1"), sameID, StandbyMode, FailWrongCluster,
 			"pg_keeper.partner_conninfo reaches a server of another cluster (system identifier 42, " +
 				"this cluster's is 7300000000000000001): point it at this server's replication partner"},
-		{"this server", factsRow(false, "7300000000000000001", fakeStartText, false, "1"),
+		{"this server", factsRow(false, "7300000000000000001", fakeStartText, false, "1", "1"),
 			Identity{SystemID: 7300000000000000001, StartTime: fakeStart}, MasterMode, FailSelf,
 			"pg_keeper.partner_conninfo reaches this very server: point it at the other node"},
-		{"both standbys", factsRow(true, "7300000000000000001", fakeStartText, false, "-1"), sameID, StandbyMode, FailRecovery,
+		{"both standbys", factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"), sameID, StandbyMode, FailRecovery,
 			"the partner is in recovery too: both nodes are standbys, there is no master to watch"},
-		{"both primaries", factsRow(false, "7300000000000000001", fakeStartText, false, "1"), sameID, MasterMode, FailBothPrimary,
+		{"both primaries", factsRow(false, "7300000000000000001", fakeStartText, false, "1", "1"), sameID, MasterMode, FailBothPrimary,
 			"the partner is a primary too: both nodes are primaries of one cluster; keep the one promoted last and " +
 				"rebuild the other as its standby (pg_rewind or pg_basebackup, standby.signal)"},
 	} {
@@ -329,7 +330,7 @@ func TestProbeWrongPartner(t *testing.T) {
 
 func TestProbeServerErrors(t *testing.T) {
 	cleanPGEnv(t)
-	srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, true, "1")...)
+	srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, true, "1", "1")...)
 	head := fmt.Sprintf("failed to connect to `user=x database=y`: 127.0.0.1:%d (127.0.0.1): server error: ", srv.port)
 	for _, tc := range []struct {
 		name       string
@@ -389,4 +390,103 @@ func TestReplicationAliveSQL(t *testing.T) {
 	require.Contains(t, replicationAliveSQL[StandbyMode], "coalesce((pg_last_wal_receive_lsn() - '0/0'::pg_lsn)::bigint, -1)")
 	require.Contains(t, replicationAliveSQL[MasterMode], "pg_stat_replication")
 	require.True(t, strings.HasSuffix(replicationAliveSQL[MasterMode], ", -1::bigint"), replicationAliveSQL[MasterMode])
+}
+
+func TestCheckPartnerTimelines(t *testing.T) {
+	other := Identity{SystemID: 7300000000000000001, StartTime: t0.Add(time.Minute)}
+	self := func(timeline int) Identity {
+		return Identity{SystemID: 7300000000000000001, StartTime: t0, Timeline: timeline}
+	}
+	primary := func(timeline int) PartnerFacts {
+		return PartnerFacts{Identity: other, LSN: masterLSN, Timeline: timeline}
+	}
+	standby := PartnerFacts{InRecovery: true, Identity: other, LSN: -1}
+	const bothPrimary = "the partner is a primary too: both nodes are primaries of one cluster; keep the one promoted " +
+		"last and rebuild the other as its standby (pg_rewind or pg_basebackup, standby.signal)"
+	superseded := func(theirs, ours int) string {
+		return fmt.Sprintf("the partner is a primary promoted after this server (its timeline is %d, "+
+			"this server's %d): this server is the old master", theirs, ours)
+	}
+	for _, tc := range []struct {
+		name   string
+		facts  PartnerFacts
+		self   Identity
+		mode   Mode
+		class  FailureClass
+		detail string
+	}{
+		{"partner on the next timeline", primary(3), self(2), MasterMode, FailSuperseded, superseded(3, 2)},
+		{"partner many timelines ahead", primary(17), self(1), MasterMode, FailSuperseded, superseded(17, 1)},
+		{"partner on the same timeline", primary(2), self(2), MasterMode, FailBothPrimary, bothPrimary},
+		{"partner on an older timeline: it is the old master", primary(2), self(3), MasterMode, FailBothPrimary, bothPrimary},
+		{"this server's timeline unknown", primary(3), self(0), MasterMode, FailBothPrimary, bothPrimary},
+		{"partner's timeline unknown", primary(0), self(2), MasterMode, FailBothPrimary, bothPrimary},
+		{"a negative timeline of this server counts as unknown", primary(3), self(-1), MasterMode, FailBothPrimary, bothPrimary},
+		// A standby is never superseded, whatever the timelines say.
+		{"standby with its master ahead", primary(3), self(2), StandbyMode, FailOther, ""},
+		// A partner in recovery is a standby, even with a timeline set.
+		{"standby partner with a timeline", PartnerFacts{InRecovery: true, Identity: other, LSN: -1, Timeline: 9},
+			self(2), MasterMode, FailOther, ""},
+		{"standby partner", standby, self(2), MasterMode, FailOther, ""},
+		// Identity comes first: another cluster or this very server is no successor.
+		{"another cluster ahead", PartnerFacts{Identity: Identity{SystemID: 42}, Timeline: 9}, self(2), MasterMode, FailWrongCluster,
+			"pg_keeper.partner_conninfo reaches a server of another cluster (system identifier 42, " +
+				"this cluster's is 7300000000000000001): point it at this server's replication partner"},
+		{"this server ahead of itself", PartnerFacts{Identity: Identity{SystemID: 7300000000000000001, StartTime: t0}, Timeline: 9},
+			self(2), MasterMode, FailSelf, "pg_keeper.partner_conninfo reaches this very server: point it at the other node"},
+		{"no identity", primary(3), Identity{Timeline: 2}, MasterMode, FailOther, ""},
+	} {
+		class, detail := checkPartner(tc.facts, tc.self, tc.mode)
+		require.Equal(t, tc.class, class, tc.name)
+		require.Equal(t, tc.detail, detail, tc.name)
+	}
+}
+
+// TestProbeTimelineColumn runs the partner's timeline, the seventh column
+// of factsSQL, through Probe: it is scanned, and a master superseded by
+// its partner is told so.
+func TestProbeTimelineColumn(t *testing.T) {
+	cleanPGEnv(t)
+	require.Contains(t, factsSQL, "CASE WHEN pg_is_in_recovery() THEN 0\n\t     ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END")
+	require.True(t, strings.HasSuffix(factsSQL, "::bit(32)::int END"), "the timeline is the last column")
+	srv := startFakePG(t)
+	self := Identity{SystemID: 7300000000000000001, StartTime: t0, Timeline: 2}
+	for _, tc := range []struct {
+		name     string
+		row      []fakeColumn
+		mode     Mode
+		want     ProbeResult
+		timeline int // of the partner, on a good heartbeat
+	}{
+		{"new primary", factsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "3"), MasterMode,
+			ProbeResult{Class: FailSuperseded, LocalLSN: -1, Detail: "the partner is a primary promoted after this server " +
+				"(its timeline is 3, this server's 2): this server is the old master"}, 0},
+		{"negative timeline, as bit(32)::int gives past 2^31", factsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "-2"), MasterMode,
+			ProbeResult{Class: FailBothPrimary, LocalLSN: -1, Detail: "the partner is a primary too: both nodes are primaries of one cluster; " +
+				"keep the one promoted last and rebuild the other as its standby (pg_rewind or pg_basebackup, standby.signal)"}, 0},
+		{"old primary", factsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "1"), MasterMode,
+			ProbeResult{Class: FailBothPrimary, LocalLSN: -1, Detail: "the partner is a primary too: both nodes are primaries of one cluster; " +
+				"keep the one promoted last and rebuild the other as its standby (pg_rewind or pg_basebackup, standby.signal)"}, 0},
+		{"standby", factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"), MasterMode,
+			ProbeResult{OK: true, LocalLSN: -1}, 0},
+		{"master seen from its standby", factsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "5"), StandbyMode,
+			ProbeResult{OK: true, LocalLSN: -1}, 5},
+	} {
+		srv.set(func(s *fakePG) { s.columns = tc.row })
+		res := probeFake(t, srv, self, tc.mode)
+		if tc.want.OK {
+			require.True(t, res.OK, "%s: %+v", tc.name, res)
+			require.Equal(t, tc.timeline, res.Partner.Timeline, tc.name)
+			continue
+		}
+		require.Equal(t, tc.want, res, tc.name)
+	}
+
+	// A partner that answers only the six columns of old fails the heartbeat (class other).
+	srv.set(func(s *fakePG) {
+		s.columns = factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")[:6]
+	})
+	res := probeFake(t, srv, self, MasterMode)
+	require.Equal(t, ProbeResult{Class: FailOther, LocalLSN: -1,
+		Detail: "number of field descriptions must equal number of destinations, got 6 and 7"}, res)
 }

@@ -29,7 +29,13 @@ type fakeHost struct {
 	settingsErr error
 	inRecovery  bool
 	recoveryErr error
-	panicIn     string // a method name that panics with "boom"
+	timeline    int   // what Timeline returns
+	timelineErr error // what Timeline fails with, returning 0
+	timelines   int   // Timeline calls
+	fences      []Fence
+	fenceAt     []int               // len(logs) at each SetFence call
+	fenceErr    func(f Fence) error // what SetFence(f) fails with; nil: it succeeds
+	panicIn     string              // a method name that panics with "boom"
 	waitErr     error
 	reload      bool // the next Wait reports WakeReload
 	logs        []LogLine
@@ -89,6 +95,44 @@ func (h *fakeHost) InRecovery() (bool, error) {
 	defer h.mu.Unlock()
 	h.called("InRecovery")
 	return h.inRecovery, h.recoveryErr
+}
+
+func (h *fakeHost) Timeline() (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.called("Timeline")
+	h.timelines++
+	if h.timelineErr != nil {
+		return 0, h.timelineErr // as pgext's Bridge does
+	}
+	return h.timeline, nil
+}
+
+// SetFence records every call, the failed ones too.
+func (h *fakeHost) SetFence(f Fence) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.called("SetFence")
+	h.fences = append(h.fences, f)
+	h.fenceAt = append(h.fenceAt, len(h.logs))
+	if h.fenceErr != nil {
+		return h.fenceErr(f)
+	}
+	return nil
+}
+
+// timelineCalls is how often Timeline was called.
+func (h *fakeHost) timelineCalls() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.timelines
+}
+
+// fenceCalls is every SetFence call so far, in order.
+func (h *fakeHost) fenceCalls() []Fence {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Fence(nil), h.fences...)
 }
 
 // Wait polls fd for at most timeout, in short slices so that a shutdown
@@ -286,6 +330,7 @@ func TestRunStandbyLeavesRecovery(t *testing.T) {
 	waitForLog(t, h, hasPrefix("pg_keeper: heartbeat to master failed (1/1000): refused: "))
 	_, titles := h.snapshot()
 	require.Equal(t, []string{"(standby mode:ready)"}, titles)
+	require.Zero(t, h.timelineCalls(), "a standby has no timeline to tell")
 
 	h.set(func(h *fakeHost) { h.inRecovery = false })
 	left := waitForLog(t, h, func(l LogLine) bool {
@@ -294,6 +339,9 @@ func TestRunStandbyLeavesRecovery(t *testing.T) {
 	next := waitForLog(t, h, hasPrefix("pg_keeper: heartbeat to standby failed ("))
 	require.Greater(t, next, left)
 	require.Equal(t, 0, stopAndWait(t, h, done))
+	require.Positive(t, h.timelineCalls(), "in master mode each heartbeat needs the timeline")
+	// Opened at start in standby mode, and left open once in master mode.
+	require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
 
 	logs, titles := h.snapshot()
 	require.True(t, strings.HasPrefix(logs[0].Msg, "pg_keeper: started in standby mode: "), logs[0].Msg)
@@ -393,6 +441,11 @@ func TestRunWithBadPartnerDoesNotProbe(t *testing.T) {
 		info("pg_keeper: stopping"),
 	}, logs)
 	require.Equal(t, []string{"(master mode:ready)"}, titles)
+	// Nothing can be checked: clients are not held for it, and the fence
+	// is opened once, at the first tick.
+	require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
+	require.Equal(t, []int{2}, h.fenceAt)
+	require.Zero(t, h.timelines, "no heartbeat, no timeline")
 }
 
 // BUG: when the host cannot give the settings at start, the runner keeps a
@@ -602,7 +655,7 @@ func TestRunReloadOfPolicyOnly(t *testing.T) {
 func TestRunProbesWithIdentityAndMode(t *testing.T) {
 	cleanPGEnv(t)
 	t.Run("good standby", func(t *testing.T) {
-		srv := startFakePG(t, factsRow(true, "7300000000000000001", fakeStartText, false, "-1")...)
+		srv := startFakePG(t, factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
 		raw := runRaw(t, srv.port, closedPort(t))
 		raw.SystemID, raw.StartTime = 7300000000000000001, t0
 		h := newFakeHost(raw)
@@ -612,12 +665,13 @@ func TestRunProbesWithIdentityAndMode(t *testing.T) {
 		logs, titles := h.snapshot()
 		require.Equal(t, info("pg_keeper: connected to standby"), logs[1], formatLogs(logs))
 		require.Equal(t, []string{"(master mode:ready)", "(master mode:connected)"}, titles)
+		require.Equal(t, []Fence{FenceOpen}, h.fenceCalls(), "the first good heartbeat opens the fence")
 		for _, q := range srv.received() {
 			require.Equal(t, factsSQL, q)
 		}
 	})
 	t.Run("this server", func(t *testing.T) {
-		srv := startFakePG(t, factsRow(true, "7300000000000000001", fakeStartText, false, "-1")...)
+		srv := startFakePG(t, factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
 		raw := runRaw(t, srv.port, closedPort(t))
 		raw.SystemID, raw.StartTime = 7300000000000000001, fakeStart
 		h := newFakeHost(raw)
@@ -634,10 +688,11 @@ func TestRunProbesWithIdentityAndMode(t *testing.T) {
 		require.Equal(t, []string{"(master mode:ready)", "(master mode:heartbeat-lost)"}, titles)
 	})
 	t.Run("both primaries", func(t *testing.T) {
-		srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, false, "1")...)
+		srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, false, "1", "1")...)
 		raw := runRaw(t, srv.port, closedPort(t))
 		raw.SystemID, raw.StartTime = 7300000000000000001, t0
 		h := newFakeHost(raw)
+		h.timeline = 1 // the partner's too: neither was promoted after the other
 		done := startRun(t, h)
 		i := waitForLog(t, h, hasPrefix("pg_keeper: heartbeat to standby failed (1/2): "))
 		require.Equal(t, 0, stopAndWait(t, h, done))
@@ -653,7 +708,7 @@ func TestRunProbesWithIdentityAndMode(t *testing.T) {
 // ReplicationAlive on the local server and ends up in the log.
 func TestRunStandbyHoldsWithTheLSNs(t *testing.T) {
 	cleanPGEnv(t)
-	partner := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, false, "50331744")...)
+	partner := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "1")...)
 	local := startFakePG(t, fakeColumn{oidBool, "f"}, fakeColumn{oidInt8, "50331648"})
 	raw := runRaw(t, partner.port, local.port)
 	raw.SystemID, raw.StartTime = 7300000000000000001, t0

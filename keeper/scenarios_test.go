@@ -43,6 +43,7 @@ const (
 	masterSwitching  = "(master mode:switching)"
 	masterAsync      = "(master mode:async)"
 	masterRestoring  = "(master mode:restoring)"
+	masterFenced     = "(master mode:fenced)"
 )
 
 func TestScenarioStandbyPromotesAfterThreshold(t *testing.T) {
@@ -217,7 +218,7 @@ func TestScenarioLogDedupe(t *testing.T) {
 
 func TestScenarioAfterCommandResultOnlyLogs(t *testing.T) {
 	for _, s := range []State{StandbyConnected, StandbyPromoting, StandbyHolding, MasterReady, MasterSwitching,
-		MasterAsync, MasterRestoring, MasterHolding} {
+		MasterAsync, MasterRestoring, MasterHolding, MasterFenced} {
 		t.Run(s.String(), func(t *testing.T) {
 			c := reach(t, s, 2)
 			failures, inFlight, last := c.Failures(), c.inFlight, c.lastTrigger

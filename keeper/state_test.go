@@ -31,9 +31,10 @@ func TestStateNamesAndTitles(t *testing.T) {
 		MasterAsync:          {MasterMode, "master:async", "(master mode:async)"},
 		MasterRestoring:      {MasterMode, "master:restoring", "(master mode:restoring)"},
 		MasterHolding:        {MasterMode, "master:keeping-sync", "(master mode:keeping-sync)"},
+		MasterFenced:         {MasterMode, "master:fenced", "(master mode:fenced)"},
 	}
 	require.Len(t, want, int(numStates))
-	require.Equal(t, 12, int(numStates))
+	require.Equal(t, 13, int(numStates))
 	for s := range numStates {
 		require.Equal(t, want[s].mode, s.Mode(), "mode of %d", s)
 		require.Equal(t, want[s].name, s.String())
@@ -42,14 +43,24 @@ func TestStateNamesAndTitles(t *testing.T) {
 }
 
 func TestTriggerActionAndFailureNames(t *testing.T) {
-	require.Equal(t, 9, int(numTriggers))
+	require.Equal(t, 10, int(numTriggers))
 	require.Equal(t, []string{"partner-up", "partner-caught-up", "partner-down", "heartbeat-lost", "partner-lost",
-		"partner-lost-unsafe", "action-done", "action-failed", "recovery-ended"},
+		"partner-lost-unsafe", "action-done", "action-failed", "recovery-ended", "superseded"},
 		[]string{PartnerUp.String(), PartnerCaughtUp.String(), PartnerDown.String(), HeartbeatLost.String(),
-			PartnerLost.String(), PartnerLostUnsafe.String(), ActionDone.String(), ActionFailed.String(), RecoveryEnded.String()})
+			PartnerLost.String(), PartnerLostUnsafe.String(), ActionDone.String(), ActionFailed.String(), RecoveryEnded.String(),
+			Superseded.String()})
 	for on := range numTriggers {
 		require.NotEmpty(t, on.String(), "trigger %d has no name", on)
 	}
-	require.Equal(t, []string{"none", "promote", "switch-async", "after_command", "restore-sync"},
-		[]string{NoAction.String(), Promote.String(), SwitchAsync.String(), RunAfterCommand.String(), RestoreSync.String()})
+	require.Equal(t, []string{"none", "promote", "switch-async", "after_command", "restore-sync", "fence"},
+		[]string{NoAction.String(), Promote.String(), SwitchAsync.String(), RunAfterCommand.String(), RestoreSync.String(),
+			FenceSelf.String()})
+	require.Len(t, actionNames, int(FenceSelf)+1)
+}
+
+// TestFenceValues: the C shim reads the fence as PGK_FENCE_* (0, 1, 2).
+func TestFenceValues(t *testing.T) {
+	require.Equal(t, Fence(0), FenceUnchecked, "the zero value holds clients")
+	require.Equal(t, Fence(1), FenceOpen)
+	require.Equal(t, Fence(2), FenceFenced)
 }

@@ -31,7 +31,7 @@ func rowsWhere(keep func(Transition) bool) []string {
 
 func TestTableIsComplete(t *testing.T) {
 	require.Len(t, Transitions, int(numStates)*int(numTriggers))
-	require.Len(t, Transitions, 12*9)
+	require.Len(t, Transitions, 13*10)
 	var seen [numStates][numTriggers]int
 	for _, r := range Transitions {
 		require.True(t, r.From >= 0 && r.From < numStates, "bad From in %+v", r)
@@ -66,10 +66,17 @@ func TestActionRows(t *testing.T) {
 	got := rowsWhere(func(r Transition) bool { return r.Do != NoAction })
 	require.Equal(t, []string{
 		"master:async --partner-caught-up--> master:restoring do restore-sync",
+		"master:async --superseded--> master:fenced do fence",
 		"master:connected --partner-lost--> master:switching do switch-async",
+		"master:connected --superseded--> master:fenced do fence",
 		"master:heartbeat-lost --partner-lost--> master:switching do switch-async",
+		"master:heartbeat-lost --superseded--> master:fenced do fence",
 		"master:keeping-sync --partner-lost--> master:switching do switch-async",
+		"master:keeping-sync --superseded--> master:fenced do fence",
 		"master:ready --partner-lost--> master:switching do switch-async",
+		"master:ready --superseded--> master:fenced do fence",
+		"master:restoring --superseded--> master:fenced do fence",
+		"master:switching --superseded--> master:fenced do fence",
 		"standby:connected --partner-lost--> standby:promoting do promote",
 		"standby:heartbeat-lost --partner-lost--> standby:promoting do promote",
 		"standby:not-promoting --partner-lost--> standby:promoting do promote",
@@ -81,16 +88,27 @@ func TestActionRows(t *testing.T) {
 		}
 		require.NotEmpty(t, r.Why, "an action is always logged: %s", rowName(r))
 		require.False(t, r.Unexpected, rowName(r))
-		// An action that reports back leads to the state that waits for it.
-		if r.Do != RunAfterCommand {
+		// An action that reports back leads to the state that waits for it;
+		// after_command and fencing are fire and forget.
+		if r.Do != RunAfterCommand && r.Do != FenceSelf {
 			require.Equal(t, r.Do, inFlightOf(r.To), rowName(r))
 		}
-		// Giving up on the partner is a warning; restoring is good news.
+		// Giving up on the partner is a warning; restoring is good news;
+		// fencing this server is an error an operator must see.
 		wantLevel := Warning
-		if r.Do == RunAfterCommand || r.Do == RestoreSync {
+		switch r.Do {
+		case RunAfterCommand, RestoreSync:
 			wantLevel = Info
+		case FenceSelf:
+			wantLevel = Error
 		}
 		require.Equal(t, wantLevel, r.Level, rowName(r))
+		// Fencing is done on Superseded only, always into MasterFenced.
+		require.Equal(t, r.Do == FenceSelf, r.On == Superseded, rowName(r))
+		if r.Do == FenceSelf {
+			require.Equal(t, MasterFenced, r.To, rowName(r))
+			require.Equal(t, whySuperseded, r.Why, rowName(r))
+		}
 	}
 }
 
@@ -129,6 +147,7 @@ func TestPartnerLostUnsafeRows(t *testing.T) {
 		{From: MasterAsync, On: PartnerLostUnsafe, To: MasterAsync},
 		{From: MasterRestoring, On: PartnerLostUnsafe, To: MasterRestoring},
 		{From: MasterHolding, On: PartnerLostUnsafe, To: MasterHolding},
+		{From: MasterFenced, On: PartnerLostUnsafe, To: MasterFenced},
 	}
 	require.Len(t, want, int(numStates))
 	for _, w := range want {
@@ -154,6 +173,8 @@ func TestHoldingStatesRows(t *testing.T) {
 			Why: "ignored unexpected event action-failed in state standby:not-promoting"},
 		{From: StandbyHolding, On: RecoveryEnded, To: MasterReady, Level: Warning,
 			Why: "server left recovery without pg_keeper: switching to master mode"},
+		{From: StandbyHolding, On: Superseded, To: StandbyHolding, Unexpected: true, Level: Warning,
+			Why: "ignored unexpected event superseded in state standby:not-promoting"},
 
 		{From: MasterHolding, On: PartnerUp, To: MasterConnected, Why: "standby answers again"},
 		{From: MasterHolding, On: PartnerCaughtUp, To: MasterConnected, Why: "standby answers again"},
@@ -169,6 +190,7 @@ func TestHoldingStatesRows(t *testing.T) {
 			Why: "ignored unexpected event action-failed in state master:keeping-sync"},
 		{From: MasterHolding, On: RecoveryEnded, To: MasterHolding, Unexpected: true, Level: Warning,
 			Why: "ignored unexpected event recovery-ended in state master:keeping-sync"},
+		{From: MasterHolding, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
 	}
 	require.Len(t, want, 2*int(numTriggers))
 	for _, w := range want {
@@ -191,18 +213,21 @@ func TestHoldingStatesRows(t *testing.T) {
 		"standby:not-promoting --partner-caught-up--> standby:not-promoting",
 		"standby:not-promoting --partner-down--> standby:not-promoting",
 		"standby:not-promoting --partner-lost-unsafe--> standby:not-promoting",
+		"standby:not-promoting --superseded--> standby:not-promoting",
 	}, rowsWhere(func(r Transition) bool { return r.To == StandbyHolding || r.To == MasterHolding }))
 }
 
 func TestUnexpectedRows(t *testing.T) {
 	for _, r := range Transitions {
 		// A trigger is unexpected exactly where the runner cannot produce it:
-		// an action result with no action in flight, the end of recovery
-		// in master mode, a caught-up standby in standby mode, or a safe
-		// loss of a master never reached.
-		cannotHappen := (r.On == ActionDone || r.On == ActionFailed) && inFlightOf(r.From) == NoAction ||
+		// an action result with no action in flight (but MasterFenced
+		// absorbs the result of an action the fence overtook), the end of
+		// recovery in master mode, a caught-up standby or a superseded
+		// master in standby mode, or a safe loss of a master never reached.
+		cannotHappen := (r.On == ActionDone || r.On == ActionFailed) && inFlightOf(r.From) == NoAction && r.From != MasterFenced ||
 			r.On == RecoveryEnded && r.From.Mode() == MasterMode ||
 			r.On == PartnerCaughtUp && r.From.Mode() == StandbyMode ||
+			r.On == Superseded && r.From.Mode() == StandbyMode ||
 			r.On == PartnerLost && r.From == StandbyReady
 		require.Equal(t, cannotHappen, r.Unexpected, rowName(r))
 		if !r.Unexpected {
@@ -213,7 +238,7 @@ func TestUnexpectedRows(t *testing.T) {
 		require.Equal(t, Warning, r.Level, rowName(r))
 		require.Equal(t, "ignored unexpected event "+r.On.String()+" in state "+r.From.String(), r.Why)
 	}
-	require.Len(t, rowsWhere(func(r Transition) bool { return r.Unexpected }), 31)
+	require.Len(t, rowsWhere(func(r Transition) bool { return r.Unexpected }), 37)
 }
 
 func TestSilentRowsStayInPlace(t *testing.T) {
@@ -273,10 +298,74 @@ func TestPrintTable(t *testing.T) {
 	hold := slices.IndexFunc(Transitions, func(r Transition) bool { return r.From == MasterConnected && r.On == PartnerLostUnsafe })
 	require.Equal(t, "| master:connected | partner-lost-unsafe | master:keeping-sync |  | "+
 		"WARNING: standby unreachable and perhaps taking over: keeping synchronous replication, commits wait |", lines[2+hold])
-	require.Equal(t, "| master:keeping-sync | recovery-ended | master:keeping-sync |  | "+
-		"WARNING: ignored unexpected event recovery-ended in state master:keeping-sync |", lines[len(lines)-1])
+	fence := slices.IndexFunc(Transitions, func(r Transition) bool { return r.From == MasterConnected && r.On == Superseded })
+	require.Equal(t, "| master:connected | superseded | master:fenced | `fence` | "+
+		"ERROR: this server was superseded: its partner was promoted after it; fencing: refusing client connections "+
+		"and shutting down, so that this old master takes no writes |", lines[2+fence])
+	fencedUp := slices.IndexFunc(Transitions, func(r Transition) bool { return r.From == MasterFenced && r.On == PartnerUp })
+	require.Equal(t, "| master:fenced | partner-up | master:fenced |  |  |", lines[2+fencedUp])
+	require.Equal(t, "| master:fenced | recovery-ended | master:fenced |  | "+
+		"WARNING: ignored unexpected event recovery-ended in state master:fenced |", lines[len(lines)-1])
 	for _, l := range lines {
 		// Every line has the table's 5 cells, so no text broke the table.
 		require.Equal(t, 6, strings.Count(l, "|"), l)
 	}
+}
+
+// TestSupersededAndFencedRows pins every row of the Superseded trigger and
+// of the MasterFenced state.
+func TestSupersededAndFencedRows(t *testing.T) {
+	const why = "this server was superseded: its partner was promoted after it; " +
+		"fencing: refusing client connections and shutting down, so that this old master takes no writes"
+	require.Equal(t, why, whySuperseded)
+	ignored := func(s State, on Trigger) Transition {
+		return Transition{From: s, On: on, To: s, Unexpected: true, Level: Warning,
+			Why: "ignored unexpected event " + on.String() + " in state " + s.String()}
+	}
+	fence := func(s State) Transition {
+		return Transition{From: s, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: why}
+	}
+	silent := func(on Trigger) Transition { return Transition{From: MasterFenced, On: on, To: MasterFenced} }
+	want := []Transition{
+		ignored(StandbyReady, Superseded),
+		ignored(StandbyConnected, Superseded),
+		ignored(StandbyHeartbeatLost, Superseded),
+		ignored(StandbyPromoting, Superseded),
+		ignored(StandbyHolding, Superseded),
+		fence(MasterReady),
+		fence(MasterConnected),
+		fence(MasterHeartbeatLost),
+		fence(MasterSwitching),
+		fence(MasterAsync),
+		fence(MasterRestoring),
+		fence(MasterHolding),
+		silent(Superseded),
+
+		silent(PartnerUp),
+		silent(PartnerCaughtUp),
+		silent(PartnerDown),
+		silent(HeartbeatLost),
+		silent(PartnerLost),
+		silent(PartnerLostUnsafe),
+		silent(ActionDone),
+		silent(ActionFailed),
+		ignored(MasterFenced, RecoveryEnded),
+	}
+	require.Len(t, want, int(numStates)+int(numTriggers)-1)
+	for _, w := range want {
+		require.Equal(t, w, *transitionIndex[w.From][w.On], w.From.String()+"/"+w.On.String())
+	}
+	// Only the fencing rows lead into MasterFenced, and none leads out.
+	require.Equal(t, []string{
+		"master:async --superseded--> master:fenced do fence",
+		"master:connected --superseded--> master:fenced do fence",
+		"master:heartbeat-lost --superseded--> master:fenced do fence",
+		"master:keeping-sync --superseded--> master:fenced do fence",
+		"master:ready --superseded--> master:fenced do fence",
+		"master:restoring --superseded--> master:fenced do fence",
+		"master:switching --superseded--> master:fenced do fence",
+	}, rowsWhere(func(r Transition) bool { return r.To == MasterFenced && r.From != MasterFenced }))
+	require.Empty(t, rowsWhere(func(r Transition) bool { return r.From == MasterFenced && r.To != MasterFenced }))
+	require.Equal(t, "", Why(MasterFenced, Superseded), "a fenced server is not fenced again")
+	require.Equal(t, why, Why(MasterSwitching, Superseded))
 }
