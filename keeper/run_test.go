@@ -479,11 +479,25 @@ func newTestRunner(t *testing.T, h *fakeHost) *runner {
 // awaitEvent waits for a spawned goroutine's event and handles it.
 func awaitEvent(t *testing.T, r *runner) {
 	t.Helper()
-	n, err := unix.Poll([]unix.PollFd{{Fd: int32(r.wakeR), Events: unix.POLLIN}}, 5000)
-	require.NoError(t, err)
-	require.Equal(t, 1, n, "no event within 5s")
+	require.Equal(t, 1, pollWake(t, r, 5*time.Second), "no event within 5s")
 	drain(r.wakeR)
 	r.handleEvents()
+}
+
+// pollWake waits up to timeout for the runner's wake pipe to be readable
+// and returns poll's count (0 or 1).
+func pollWake(t *testing.T, r *runner, timeout time.Duration) int {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ms := max(int(time.Until(deadline)/time.Millisecond), 0)
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(r.wakeR), Events: unix.POLLIN}}, ms)
+		if errors.Is(err, unix.EINTR) {
+			continue // the Go runtime's preemption signal interrupted poll
+		}
+		require.NoError(t, err)
+		return n
+	}
 }
 
 var msRe = regexp.MustCompile(`after \d+ ms`)
@@ -544,9 +558,7 @@ func TestRunnerAfterCommandNotSet(t *testing.T) {
 	logs, _ := h.snapshot()
 	require.Equal(t, []LogLine{info("pg_keeper: pg_keeper.after_command is not set: nothing to run after the promotion")},
 		logs[len(before):])
-	n, err := unix.Poll([]unix.PollFd{{Fd: int32(r.wakeR), Events: unix.POLLIN}}, 50)
-	require.NoError(t, err)
-	require.Equal(t, 0, n, "nothing was started")
+	require.Equal(t, 0, pollWake(t, r, 50*time.Millisecond), "nothing was started")
 }
 
 func TestRunnerSpawnTurnsPanicIntoFallbackEvent(t *testing.T) {

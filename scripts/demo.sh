@@ -3,7 +3,8 @@
 # drill: installs what is needed, builds and installs pg_keeper, starts
 # node1 (master, port 25432) and node2 (synchronous standby, port 25433),
 # shows the keepers' process titles and log lines, kills node1's postmaster
-# with SIGKILL and shows node2 promote itself and take writes.
+# with SIGKILL and shows node2 promote itself and take writes, then starts
+# node1 again as it was and shows it refuse writes and fence itself.
 #
 #   sudo scripts/demo.sh          run the demo, then stop and remove the pair
 #   sudo scripts/demo.sh --keep   leave the pair running in /tmp/pg_keeper_demo
@@ -104,6 +105,18 @@ psql2 "INSERT INTO drill (id) VALUES (101)" >/dev/null
 echo "node2 takes writes: $(psql2 "SELECT count(*) FROM drill") rows"
 echo "node2's log:"
 grep 'pg_keeper:' "$BASE/node2.log" | sed 's/^/  /'
+
+step "The old master comes back as it was: it must not take writes"
+mark=$(wc -l <"$BASE/node1.log")
+as_pg "$BIN/pg_ctl" -D "$BASE/node1" -l "$BASE/node1.log" start >/dev/null 2>&1
+if out=$(psql -X -At -h 127.0.0.1 -p $P1 -U postgres -d postgres -c "INSERT INTO drill (id) VALUES (999)" 2>&1); then
+	echo "node1 accepted a write: $out" >&2
+	exit 1
+fi
+echo "node1 refused the write: $(echo "$out" | head -1)"
+wait_for 30 "node1 to shut itself down" sh -c "! test -f '$BASE/node1/postmaster.pid'"
+echo "node1's log:"
+tail -n +"$((mark + 1))" "$BASE/node1.log" | grep 'pg_keeper:' | grep -v 'heartbeat to standby failed' | sed 's/^/  /'
 
 if [ "$KEEP" = yes ]; then
 	step "Left running: node2 on port $P2, logs in $BASE (stop with: runuser -u postgres -- $BIN/pg_ctl -D $BASE/node2 stop)"
