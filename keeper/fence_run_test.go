@@ -156,11 +156,7 @@ func TestRunnerMasterOpensTheFenceAfterTheCount(t *testing.T) {
 	}
 }
 
-const bugFenceLate = "BUG: handleEvents calls checkFence before r.step, so r.core.Failures() does not yet count " +
-	"the failure being handled: the fence opens at keepalives_count+1 failures, not at keepalives_count"
-
 func TestRunnerMasterOpensTheFenceExactlyAtTheCount(t *testing.T) {
-	t.Skip(bugFenceLate)
 	cleanPGEnv(t)
 	for _, class := range failingClasses() {
 		raw := runRaw(t, closedPort(t), closedPort(t))
@@ -215,9 +211,6 @@ func TestRunMasterStartedAloneOpensTheFence(t *testing.T) {
 // asynchronous replication fails (here: the local server is down), which
 // sets the core's failures back to keepalives_count-1 for the retry.
 func TestRunMasterWithFailingSwitchOpensTheFence(t *testing.T) {
-	t.Skip(bugFenceLate + "; and since a failed SwitchAsync sets the failures back to keepalives_count-1 before the " +
-		"next heartbeat, checkFence then always sees count-1: a master whose standby is down and whose switch keeps " +
-		"failing never opens the fence, clients wait for the C shim's keepalives_time × (keepalives_count+2) deadline")
 	cleanPGEnv(t)
 	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
 	done := startRun(t, h)

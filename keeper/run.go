@@ -163,7 +163,6 @@ func (r *runner) handleEvents() {
 		case ev := <-r.events:
 			if ev.Kind == ProbeEvent {
 				r.probing = false
-				r.checkFence(ev.Probe)
 			}
 			if ev.Action == Promote && ev.Err == "" {
 				r.timeline = ev.Timeline
@@ -172,6 +171,9 @@ func (r *runner) handleEvents() {
 				r.log(Info, "after_command: "+line)
 			}
 			r.step(ev)
+			if ev.Kind == ProbeEvent {
+				r.checkFence(ev.Probe) // after the step: the core has counted this heartbeat
+			}
 		default:
 			return
 		}
