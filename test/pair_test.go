@@ -51,16 +51,22 @@ func newPair(t *testing.T, extra map[string]string) *cluster.Cluster {
 	c := cluster.New(t, cluster.Options{Keeper: true, Sync: true, Settings: settings})
 	c.Master.WaitForTitle(t, title(keeper.MasterConnected), startTimeout)
 	c.Standby.WaitForTitle(t, title(keeper.StandbyConnected), startTimeout)
-	// The master may have started alone and only now restored synchronous
-	// replication. The standby promotes only if its last good heartbeat saw
-	// the master synchronous with it: let it see that (a heartbeat is every
-	// 200 ms) before a test kills the master.
+	waitSyncSeen(t, c)
+	return c
+}
+
+// waitSyncSeen waits until the standby has seen the master synchronous
+// with it. The master may have started alone and only now restored
+// synchronous replication, and the standby promotes only if a good
+// heartbeat saw the master synchronous: let it see that (a heartbeat is
+// every 200 ms) before a test kills the master.
+func waitSyncSeen(t *testing.T, c *cluster.Cluster) {
+	t.Helper()
 	cluster.Eventually(t, startTimeout, 50*time.Millisecond, func() bool {
 		s, err := c.Master.TryQueryString(context.Background(), "SELECT sync_state FROM pg_stat_replication")
 		return err == nil && s == "sync"
 	}, "the standby never became synchronous")
 	time.Sleep(time.Second)
-	return c
 }
 
 // requireInstalled fails early, with the fix, when pg_keeper is not installed.

@@ -25,6 +25,9 @@ type Options struct {
 	// Keeper preloads pg_keeper on both nodes and points each node's
 	// pg_keeper.partner_conninfo at the other one.
 	Keeper bool
+	// Netns runs each node in a network namespace of its own, joined by a
+	// veth pair, so that tests can cut the network between them (root only).
+	Netns bool
 }
 
 // Cluster is a master and (unless Options.NoStandby) a streaming standby.
@@ -37,6 +40,7 @@ type Cluster struct {
 	mu          sync.Mutex
 	nodes       []*Node
 	postmasters map[int]bool // every postmaster pid we started, for cleanup
+	netns       []string     // namespaces made for Options.Netns
 }
 
 // New builds the cluster (see the package doc) and registers its cleanup.
@@ -70,6 +74,11 @@ func New(t testing.TB, opts Options) *Cluster {
 			t.Fatal(err)
 		}
 		c.Standby = s
+		if opts.Netns {
+			if err := c.setupNetns(m, s); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	if opts.Keeper {
 		opts.Preload = "pg_keeper"
@@ -228,6 +237,7 @@ func (c *Cluster) cleanup(t testing.TB) {
 	if left := killLeftovers(c.Dir, pms); len(left) > 0 {
 		t.Errorf("cleanup: processes %v survived SIGKILL", left)
 	}
+	c.removeNetns()
 	if err := os.RemoveAll(c.Dir); err != nil {
 		t.Errorf("cleanup: %v", err)
 	}

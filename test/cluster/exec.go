@@ -97,6 +97,12 @@ func cleanEnv() []string {
 // together instead of leaving a pg_ctl behind. (pg_ctl start detaches the
 // postmaster into its own session, so the server is not in that group.)
 func runPG(ctx context.Context, dir, tool string, args ...string) (string, error) {
+	return runPGIn(ctx, "", dir, tool, args...)
+}
+
+// runPGIn is runPG inside network namespace netns ("" for none): a server
+// started there listens on, and reaches, that namespace's addresses only.
+func runPGIn(ctx context.Context, netns, dir, tool string, args ...string) (string, error) {
 	bin, err := pgBinDir()
 	if err != nil {
 		return "", err
@@ -104,6 +110,9 @@ func runPG(ctx context.Context, dir, tool string, args ...string) (string, error
 	argv := append([]string{filepath.Join(bin, tool)}, args...)
 	if isRoot() {
 		argv = append([]string{"runuser", "-u", pgOSUser, "--"}, argv...)
+	}
+	if netns != "" {
+		argv = append([]string{"ip", "netns", "exec", netns}, argv...)
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = dir

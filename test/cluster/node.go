@@ -33,6 +33,11 @@ type Node struct {
 	DataDir string
 	LogFile string // server log (pg_ctl -l, appended to), kept for the whole test
 	SockDir string // unix_socket_directories of this node
+	// In a cluster with Options.Netns, the node runs in network namespace
+	// Netns; Addr is its address for clients and heartbeats, ReplAddr a
+	// second one that its standby streams from, so that a test can cut
+	// one path and not the other. Otherwise both are 127.0.0.1.
+	Netns, Addr, ReplAddr string
 
 	c *Cluster
 
@@ -54,6 +59,7 @@ func newNode(c *Cluster, name string) (*Node, error) {
 		SockDir: filepath.Join(c.Dir, "sock-"+name),
 		c:       c,
 		conf:    map[string]string{},
+		Addr:    "127.0.0.1", ReplAddr: "127.0.0.1",
 	}
 	if err := os.Mkdir(n.SockDir, 0o700); err != nil {
 		return nil, err
@@ -67,10 +73,16 @@ func newNode(c *Cluster, name string) (*Node, error) {
 	return n, nil
 }
 
-// Conninfo returns a libpq conninfo reaching n over TCP on 127.0.0.1, with
-// extra "key=value" items appended.
+// Conninfo returns a libpq conninfo reaching n over TCP on 127.0.0.1 (over
+// its unix socket when it runs in a network namespace: sockets are files,
+// reachable from here whatever the network does), with extra "key=value"
+// items appended.
 func (n *Node) Conninfo(extra ...string) string {
-	s := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres connect_timeout=2", n.Port)
+	host := "127.0.0.1"
+	if n.Netns != "" {
+		host = n.SockDir
+	}
+	s := fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=2", host, n.Port)
 	for _, e := range extra {
 		s += " " + e
 	}
@@ -81,7 +93,7 @@ func (n *Node) Conninfo(extra ...string) string {
 // reach n: like a production one, without connect_timeout (the keeper
 // bounds each heartbeat itself).
 func (n *Node) KeeperConninfo() string {
-	return fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres", n.Port)
+	return fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres", n.Addr, n.Port)
 }
 
 // SetHBA rewrites n's pg_hba.conf with first before the harness's trust
@@ -99,8 +111,11 @@ func (n *Node) SetHBA(t testing.TB, first string) {
 func (n *Node) writeHBA(first string) error {
 	hba := "# written by test/cluster\n" + first + "\n" +
 		"local all         all              trust\n" +
+		"local replication all              trust\n" +
 		"host  all         all 127.0.0.1/32 trust\n" +
-		"host  replication all 127.0.0.1/32 trust\n"
+		"host  replication all 127.0.0.1/32 trust\n" +
+		"host  all         all " + netnsSubnet + " trust\n" +
+		"host  replication all " + netnsSubnet + " trust\n"
 	path := filepath.Join(n.DataDir, "pg_hba.conf")
 	if err := os.WriteFile(path, []byte(hba), 0o600); err != nil {
 		return err
@@ -150,7 +165,7 @@ func (n *Node) TryStart() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	_, err := runPG(ctx, n.c.Dir, "pg_ctl", "start", "-w", "-t", "60",
+	_, err := runPGIn(ctx, n.Netns, n.c.Dir, "pg_ctl", "start", "-w", "-t", "60",
 		"-D", n.DataDir, "-l", n.LogFile)
 	// Remember the postmaster even if it is not ready yet, so cleanup can
 	// find its children.
@@ -313,7 +328,8 @@ func (n *Node) PortOpen() bool {
 func (n *Node) basebackup(primary *Node) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	if _, err := runPG(ctx, n.c.Dir, "pg_basebackup", "-h", "127.0.0.1",
+	// Through the primary's unix socket: it may be in another namespace.
+	if _, err := runPG(ctx, n.c.Dir, "pg_basebackup", "-h", primary.SockDir,
 		"-p", strconv.Itoa(primary.Port), "-U", "postgres", "-D", n.DataDir,
 		"-R", "-X", "stream", "-c", "fast", "--no-sync"); err != nil {
 		return fmt.Errorf("%s: base backup from %s: %w", n.Name, primary.Name, err)
@@ -335,8 +351,8 @@ func (n *Node) basebackup(primary *Node) error {
 			lines = append(lines, l)
 		}
 	}
-	lines = append(lines, fmt.Sprintf("primary_conninfo = 'host=127.0.0.1 port=%d user=postgres application_name=%s'",
-		primary.Port, standbyAppName))
+	lines = append(lines, fmt.Sprintf("primary_conninfo = 'host=%s port=%d user=postgres application_name=%s'",
+		primary.ReplAddr, primary.Port, standbyAppName))
 	if err := os.WriteFile(auto, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		return err
 	}

@@ -1,0 +1,111 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// netnsSubnet holds the addresses of the test hosts the harness makes in
+// network namespaces of its own; nothing outside them is ever addressed.
+const netnsSubnet = "10.213.0.0/16"
+
+// setupNetns puts m and s into two new network namespaces joined by a veth
+// pair: node1 has 10.213.N.1 (clients, heartbeats) and 10.213.N.11
+// (replication), node2 10.213.N.2 and 10.213.N.12.
+func (c *Cluster) setupNetns(m, s *Node) error {
+	var b [3]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	tag := hex.EncodeToString(b[:])
+	subnet := fmt.Sprintf("10.213.%d", 1+int(b[0])%250)
+	m.Netns, s.Netns = "pgk-"+tag+"-1", "pgk-"+tag+"-2"
+	m.Addr, m.ReplAddr = subnet+".1", subnet+".11"
+	s.Addr, s.ReplAddr = subnet+".2", subnet+".12"
+	v1, v2 := "pgk"+tag+"a", "pgk"+tag+"b"
+	c.netns = []string{m.Netns, s.Netns}
+	cmds := [][]string{
+		{"ip", "netns", "add", m.Netns},
+		{"ip", "netns", "add", s.Netns},
+		{"ip", "link", "add", v1, "type", "veth", "peer", "name", v2},
+		{"ip", "link", "set", v1, "netns", m.Netns},
+		{"ip", "link", "set", v2, "netns", s.Netns},
+	}
+	for _, n := range []struct {
+		node *Node
+		dev  string
+	}{{m, v1}, {s, v2}} {
+		cmds = append(cmds,
+			[]string{"ip", "-n", n.node.Netns, "addr", "add", n.node.Addr + "/24", "dev", n.dev},
+			[]string{"ip", "-n", n.node.Netns, "addr", "add", n.node.ReplAddr + "/24", "dev", n.dev},
+			[]string{"ip", "-n", n.node.Netns, "link", "set", n.dev, "up"},
+			[]string{"ip", "-n", n.node.Netns, "link", "set", "lo", "up"})
+	}
+	for _, argv := range cmds {
+		if err := run(argv...); err != nil {
+			return err
+		}
+	}
+	for _, n := range []*Node{m, s} {
+		n.SetConf("listen_addresses", "'"+n.Addr+","+n.ReplAddr+"'")
+	}
+	return nil
+}
+
+// Drop makes n's namespace drop every packet from the given addresses
+// (without a reply, as a cut cable or a dead host would: the sender sees
+// timeouts).
+func (n *Node) Drop(t testing.TB, from ...string) {
+	t.Helper()
+	for _, a := range from {
+		if err := run("ip", "netns", "exec", n.Netns, "iptables", "-A", "INPUT", "-s", a, "-j", "DROP"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// DropTo makes n's namespace drop every packet addressed to one of its own
+// addresses, e.g. ReplAddr to cut only the replication path.
+func (n *Node) DropTo(t testing.TB, addr string) {
+	t.Helper()
+	if err := run("ip", "netns", "exec", n.Netns, "iptables", "-A", "INPUT", "-d", addr, "-j", "DROP"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Heal removes every drop rule of n's namespace.
+func (n *Node) Heal(t testing.TB) {
+	t.Helper()
+	if err := run("ip", "netns", "exec", n.Netns, "iptables", "-F", "INPUT"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Partition cuts the network between the two nodes both ways.
+func (c *Cluster) Partition(t testing.TB) {
+	t.Helper()
+	c.Master.Drop(t, c.Standby.Addr, c.Standby.ReplAddr)
+	c.Standby.Drop(t, c.Master.Addr, c.Master.ReplAddr)
+}
+
+func (c *Cluster) removeNetns() {
+	for _, ns := range c.netns {
+		_ = run("ip", "netns", "del", ns)
+	}
+}
+
+func run(argv ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, out)
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+package test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pg-keeper/pg_keeper/keeper"
+	"github.com/pg-keeper/pg_keeper/test/cluster"
+)
+
+// newNetnsPair is newPair with each node in a network namespace of its own.
+func newNetnsPair(t *testing.T, extra map[string]string) *cluster.Cluster {
+	t.Helper()
+	requireInstalled(t)
+	settings := map[string]string{}
+	for k, v := range fastSettings {
+		settings[k] = v
+	}
+	for k, v := range extra {
+		settings[k] = v
+	}
+	c := cluster.New(t, cluster.Options{Keeper: true, Sync: true, Netns: true, Settings: settings})
+	c.Master.WaitForTitle(t, title(keeper.MasterConnected), startTimeout)
+	c.Standby.WaitForTitle(t, title(keeper.StandbyConnected), startTimeout)
+	waitSyncSeen(t, c)
+	return c
+}
+
+// A full network partition under the default on_partner_timeout =
+// keep_master: the master goes asynchronous and keeps taking writes, the
+// standby does not promote. After the network heals, synchronous
+// replication comes back.
+func TestFullPartitionKeepMaster(t *testing.T) {
+	c := newNetnsPair(t, nil)
+	master, standby := c.Master, c.Standby
+	l := startLoad(t, master)
+	l.waitAcked(t, 50, 30*time.Second, "load on the master")
+
+	c.Partition(t)
+	master.WaitForTitle(t, title(keeper.MasterAsync), failoverTimeout)
+	standby.WaitForTitle(t, title(keeper.StandbyHolding), failoverTimeout)
+	l.waitAcked(t, 50, failoverTimeout, "the master stopped taking writes")
+	for i := 0; i < 5; i++ {
+		time.Sleep(400 * time.Millisecond)
+		require.True(t, standby.InRecovery(t), "the standby promoted during a partition")
+		require.False(t, master.InRecovery(t))
+	}
+
+	master.Heal(t)
+	standby.Heal(t)
+	master.WaitForTitle(t, title(keeper.MasterConnected), failoverTimeout)
+	standby.WaitForTitle(t, title(keeper.StandbyConnected), failoverTimeout)
+	require.Equal(t, "standby", master.QueryString(t, "SHOW synchronous_standby_names"))
+}
+
+// A full network partition under on_partner_timeout = failover: the
+// standby promotes, the old master keeps its commits waiting (none is
+// acknowledged), and when the network heals the old master finds the new
+// one on a newer timeline and fences itself.
+func TestFullPartitionFailover(t *testing.T) {
+	c := newNetnsPair(t, map[string]string{"pg_keeper.on_partner_timeout": "failover"})
+	master, standby := c.Master, c.Standby
+	l := startLoad(t, master)
+	l.waitAcked(t, 50, 30*time.Second, "load on the master")
+
+	c.Partition(t)
+	standby.WaitForLog(t, 0, transitionLine(keeper.StandbyPromoting, keeper.ActionDone), failoverTimeout)
+	master.WaitForTitle(t, title(keeper.MasterHolding), failoverTimeout)
+	// The old master acknowledges nothing more: its commits wait for the
+	// synchronous standby that is gone.
+	before := len(l.ackedIDs())
+	time.Sleep(2 * time.Second)
+	require.Equal(t, before, len(l.ackedIDs()), "the old master acknowledged commits during the partition")
+	acked := l.ackedIDs()
+	standby.Exec(t, "INSERT INTO acked (id) VALUES (-1)")
+
+	master.Heal(t)
+	standby.Heal(t)
+	master.WaitForLog(t, 0, transitionLine(keeper.MasterHolding, keeper.Superseded), failoverTimeout)
+	cluster.Eventually(t, failoverTimeout, 50*time.Millisecond, func() bool { return master.PostmasterPID() == 0 },
+		"the old master did not shut down")
+	l.stop()
+	requireAllPresent(t, standby, acked)
+}
