@@ -25,6 +25,7 @@ const (
 	FailSelf                      // the partner is this very server
 	FailBothPrimary               // the partner is a primary although this node is one
 	FailSuperseded                // the partner is a primary promoted after this one
+	FailNotStreaming              // the standby answers but does not stream: commits would hang
 	numFailureClasses
 )
 
@@ -41,6 +42,7 @@ var failureNames = [numFailureClasses]string{
 	FailSelf:         "this server",
 	FailBothPrimary:  "two primaries",
 	FailSuperseded:   "superseded",
+	FailNotStreaming: "not streaming",
 }
 
 func (f FailureClass) String() string { return failureNames[f] }
@@ -56,8 +58,12 @@ func (f FailureClass) Answered() bool {
 	return false
 }
 
-// Certain: the partner's server is down for sure, though its host answered.
-func (f FailureClass) Certain() bool { return f == FailRefused || f == FailStarting }
+// Certain: the partner's server is down for sure, though its host answered;
+// or, for a master, its standby answers but does not stream, so it is not
+// about to promote itself and commits would wait for it in vain.
+func (f FailureClass) Certain() bool {
+	return f == FailRefused || f == FailStarting || f == FailNotStreaming
+}
 
 // Misconfigured: an operator has to fix something; logged as ERROR.
 func (f FailureClass) Misconfigured() bool {

@@ -24,9 +24,10 @@ func TestFailureClasses(t *testing.T) {
 		FailSelf:         {"this server", true, false, true},
 		FailBothPrimary:  {"two primaries", true, false, true},
 		FailSuperseded:   {"superseded", true, false, true},
+		FailNotStreaming: {"not streaming", false, true, false},
 	}
 	require.Len(t, want, int(numFailureClasses))
-	require.Equal(t, 12, int(numFailureClasses))
+	require.Equal(t, 13, int(numFailureClasses))
 	for f := range numFailureClasses {
 		w := want[f]
 		require.Equal(t, w.name, f.String(), "class %d", f)

@@ -148,10 +148,20 @@ func (r *runner) tick(now time.Time) {
 			res.ReplicationAlive, res.LocalLSN, _ = ReplicationAlive(ctx, local, mode)
 			cancel()
 		}
-		if res.OK && checkCaughtUp {
+		if res.OK && mode == MasterMode {
 			ctx, cancel := context.WithTimeout(r.ctx, max(interval, 100*time.Millisecond))
-			res.CaughtUp, _ = StandbyCaughtUp(ctx, local)
+			streaming, err := StandbyCaughtUp(ctx, local)
 			cancel()
+			switch {
+			case err != nil: // this server cannot tell: the heartbeat stands
+			case checkCaughtUp:
+				res.CaughtUp = streaming
+			case !streaming:
+				// Heartbeats get through but replication does not: with
+				// synchronous replication every commit would hang.
+				res = ProbeResult{Class: FailNotStreaming, LocalLSN: -1, Partner: res.Partner,
+					Detail: "the standby answers but no walsender streams to it"}
+			}
 		}
 		return Event{Kind: ProbeEvent, At: time.Now(), Probe: res}
 	})

@@ -84,3 +84,29 @@ func TestFullPartitionFailover(t *testing.T) {
 	l.stop()
 	requireAllPresent(t, standby, acked)
 }
+
+// Only the replication path is cut (the standby streams from the master's
+// second address): heartbeats still get through both ways. Commits would
+// hang on a synchronous standby that receives nothing, so the master counts
+// "answers but does not stream" as a failed heartbeat and goes
+// asynchronous; the standby, which still reaches the master, does nothing.
+// When replication is back, synchronous replication is restored.
+func TestReplicationPathLost(t *testing.T) {
+	c := newNetnsPair(t, nil)
+	master, standby := c.Master, c.Standby
+	l := startLoad(t, master)
+	l.waitAcked(t, 50, 30*time.Second, "load on the master")
+
+	mark := master.LogMark()
+	master.DropTo(t, master.ReplAddr)
+	master.WaitForLog(t, mark, logLine("heartbeat to standby failed (1/3): not streaming: the standby answers but no walsender streams to it"), failoverTimeout)
+	master.WaitForTitle(t, title(keeper.MasterAsync), failoverTimeout)
+	l.waitAcked(t, 50, failoverTimeout, "commits on the master did not resume")
+	require.True(t, standby.InRecovery(t))
+	require.Equal(t, []string{"postgres: bgworker: pg_keeper " + keeper.StandbyConnected.Title()},
+		standby.ProcessTitles("postgres: bgworker: pg_keeper"))
+
+	master.Heal(t)
+	master.WaitForTitle(t, title(keeper.MasterConnected), failoverTimeout)
+	require.Equal(t, "standby", master.QueryString(t, "SHOW synchronous_standby_names"))
+}
