@@ -125,10 +125,13 @@ func TestRunnerMasterHoldsTheFenceUntilAGoodHeartbeat(t *testing.T) {
 
 // failingClasses are the classes of a failed heartbeat that leave the
 // fence to the count: every one but superseded.
+// failingClasses are the classes that say nothing of the partner's role:
+// superseded fences, and not streaming is a standby's answer (see
+// TestRunnerNotStreamingOpensTheFence).
 func failingClasses() []FailureClass {
 	var cs []FailureClass
 	for f := range numFailureClasses {
-		if f != FailSuperseded {
+		if f != FailSuperseded && f != FailNotStreaming {
 			cs = append(cs, f)
 		}
 	}
@@ -548,4 +551,17 @@ func TestRunnerFailedPromotionKeepsNoTimeline(t *testing.T) {
 	// A result of another action does not set it either.
 	deliver(r, Event{Kind: ActionEvent, Action: SwitchAsync, Detail: "x", Timeline: 9})
 	require.Equal(t, 0, r.timeline)
+}
+
+// A standby that answers but does not stream has shown this master was not
+// superseded: the fence opens at once.
+func TestRunnerNotStreamingOpensTheFence(t *testing.T) {
+	cleanPGEnv(t)
+	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+	r := newTestRunner(t, h)
+	ev := Event{Kind: ProbeEvent, At: t0, Probe: ProbeResult{Class: FailNotStreaming, Detail: "x", LocalLSN: -1}}
+	r.step(ev)
+	r.checkFence(ev.Probe)
+	require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
+	require.Equal(t, 1, r.core.Failures())
 }

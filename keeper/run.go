@@ -235,12 +235,12 @@ func (r *runner) start(a ActionKind) {
 
 // checkFence lets client connections through once a heartbeat has shown
 // that this server was not superseded, or that the partner cannot tell: it
-// answered as a standby, or it is lost.
+// answered as a standby (streaming or not), or it is lost.
 func (r *runner) checkFence(p ProbeResult) {
 	if r.fenceOpen || r.core.State() == MasterFenced || p.Class == FailSuperseded && !p.OK {
 		return
 	}
-	if p.OK || r.core.Failures() >= r.settings.Count {
+	if p.OK || p.Class == FailNotStreaming || r.core.Failures() >= r.settings.Count {
 		r.openFence()
 	}
 }
