@@ -4,7 +4,7 @@
  *
  * When a primary starts, client connections wait here until the keeper has
  * checked its partner (or for keepalives_time × (keepalives_count + 2) at
- * most). If the keeper finds that the partner was promoted after this
+ * most, and less than authentication_timeout). If the keeper finds that the partner was promoted after this
  * server, it fences it: connections are refused and the server shuts down.
  *
  * The flag lives in shared memory so that every backend sees the keeper's
@@ -19,6 +19,7 @@
 #include "libpq/libpq-be.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
+#include "postmaster/postmaster.h"
 #include "replication/walsender.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
@@ -83,9 +84,10 @@ fence_client_auth(Port *port, int status)
 	if (status != STATUS_OK || shared == NULL || exempt(port))
 		return;
 
+	/* Stay within authentication_timeout, which would end the wait rudely. */
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 										   (int) Min(pgk_keepalives_time * (pgk_keepalives_count + 2) * 1000.0,
-													 600 * 1000.0));
+													 Max(AuthenticationTimeout - 1, 1) * 1000.0));
 	while (pg_atomic_read_u32(&shared->fence) == PGK_FENCE_UNCHECKED)
 	{
 		/* A standby cannot be written to: nothing to hold back. */
