@@ -390,3 +390,12 @@ func (n *Node) WaitStreaming(t testing.TB, timeout time.Duration) {
 		return err == nil && s != "0"
 	}, n.Name+": standby not streaming")
 }
+
+// RemoveStandbySignal deletes standby.signal, so that n starts as a primary
+// (for tests of misconfigured pairs). n must be stopped.
+func (n *Node) RemoveStandbySignal(t testing.TB) {
+	t.Helper()
+	if err := os.Remove(filepath.Join(n.DataDir, "standby.signal")); err != nil {
+		t.Fatal(err)
+	}
+}
