@@ -23,7 +23,7 @@ ifdef USE_PGXS
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
-else
+else ifneq ($(MAKECMDGOALS),bench)
 $(error pg_keeper builds only against an installed server: use make USE_PGXS=1)
 endif
 
@@ -44,3 +44,9 @@ uninstall-golib:
 	rm -f '$(DESTDIR)$(pkglibdir)/$(GOLIB)'
 
 .PHONY: install-golib uninstall-golib
+
+# Failover, commit stall, sync restore, worker RSS/threads/CPU on real
+# servers (needs root and an installed pg_keeper). Prints figures only.
+bench:
+	$(GO) test ./test -run '^$$' -bench . -benchtime 5x -timeout 30m
+.PHONY: bench

@@ -22,12 +22,13 @@ type load struct {
 
 	mu    sync.Mutex
 	acked []int64
+	at    []time.Time // when each acked commit was acknowledged
 	errs  int
 }
 
 const ackedTable = "CREATE TABLE IF NOT EXISTS acked (id bigint PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())"
 
-func startLoad(t *testing.T, n *cluster.Node) *load {
+func startLoad(t testing.TB, n *cluster.Node) *load {
 	t.Helper()
 	n.Exec(t, ackedTable)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -67,6 +68,7 @@ func (l *load) run(ctx context.Context) {
 		}
 		l.mu.Lock()
 		l.acked = append(l.acked, id)
+		l.at = append(l.at, time.Now())
 		l.mu.Unlock()
 	}
 }
@@ -89,8 +91,25 @@ func (l *load) ackedIDs() []int64 {
 	return append([]int64(nil), l.acked...)
 }
 
+// longestGapSince is the longest wait between two acknowledgements after
+// t (counting from t itself): how long commits stalled.
+func (l *load) longestGapSince(t time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var gap time.Duration
+	prev := t
+	for _, a := range l.at {
+		if a.Before(t) {
+			continue
+		}
+		gap = max(gap, a.Sub(prev))
+		prev = a
+	}
+	return gap
+}
+
 // waitAcked waits until at least n more commits than now were acknowledged.
-func (l *load) waitAcked(t *testing.T, n int, timeout time.Duration, msg string) {
+func (l *load) waitAcked(t testing.TB, n int, timeout time.Duration, msg string) {
 	t.Helper()
 	base := len(l.ackedIDs())
 	cluster.Eventually(t, timeout, 20*time.Millisecond, func() bool {
@@ -99,7 +118,7 @@ func (l *load) waitAcked(t *testing.T, n int, timeout time.Duration, msg string)
 }
 
 // requireAllPresent checks that every id acknowledged by the load is on n.
-func requireAllPresent(t *testing.T, n *cluster.Node, ids []int64) {
+func requireAllPresent(t testing.TB, n *cluster.Node, ids []int64) {
 	t.Helper()
 	require.NotEmpty(t, ids, "the load acknowledged no commit")
 	ctx, cancel := ctxTimeout(10 * time.Second)

@@ -38,7 +38,7 @@ const (
 // newPair builds a synchronous pair with pg_keeper on both nodes, waits
 // until both keepers are connected, and returns it. extra overrides
 // fastSettings.
-func newPair(t *testing.T, extra map[string]string) *cluster.Cluster {
+func newPair(t testing.TB, extra map[string]string) *cluster.Cluster {
 	t.Helper()
 	requireInstalled(t)
 	settings := map[string]string{}
@@ -60,7 +60,7 @@ func newPair(t *testing.T, extra map[string]string) *cluster.Cluster {
 // synchronous replication, and the standby promotes only if a good
 // heartbeat saw the master synchronous: let it see that (a heartbeat is
 // every 200 ms) before a test kills the master.
-func waitSyncSeen(t *testing.T, c *cluster.Cluster) {
+func waitSyncSeen(t testing.TB, c *cluster.Cluster) {
 	t.Helper()
 	cluster.Eventually(t, startTimeout, 50*time.Millisecond, func() bool {
 		s, err := c.Master.TryQueryString(context.Background(), "SELECT sync_state FROM pg_stat_replication")
@@ -70,7 +70,7 @@ func waitSyncSeen(t *testing.T, c *cluster.Cluster) {
 }
 
 // requireInstalled fails early, with the fix, when pg_keeper is not installed.
-func requireInstalled(t *testing.T) {
+func requireInstalled(t testing.TB) {
 	t.Helper()
 	out, err := exec.Command(pgConfig(), "--pkglibdir").Output()
 	require.NoError(t, err, "pg_config --pkglibdir")
