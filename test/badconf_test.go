@@ -4,13 +4,13 @@ import (
 	"net"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/pg-keeper/pg_keeper/keeper"
+	"github.com/pg-keeper/pg_keeper/test/cluster"
 )
 
 // A partner_conninfo that cannot work is logged clearly, never with the
@@ -61,15 +61,7 @@ func TestBadPartnerConninfo(t *testing.T) {
 // reloaded setting's new value, password included ("parameter ... changed
 // to"), as it does for primary_conninfo: the README says to keep passwords
 // in a password file.
-func keeperLines(log string) string {
-	var b strings.Builder
-	for _, l := range strings.Split(log, "\n") {
-		if strings.Contains(l, "pg_keeper: ") {
-			b.WriteString(l + "\n")
-		}
-	}
-	return b.String()
-}
+func keeperLines(log string) string { return cluster.KeeperLines(log, -1) }
 
 func workerPID(t *testing.T, n interface {
 	QueryString(testing.TB, string, ...any) string

@@ -17,6 +17,7 @@ import (
 // witness for "no acknowledged commit is lost".
 type load struct {
 	node   *cluster.Node
+	pause  time.Duration // between two commits; 0: as fast as it goes
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -30,9 +31,17 @@ const ackedTable = "CREATE TABLE IF NOT EXISTS acked (id bigint PRIMARY KEY, at 
 
 func startLoad(t testing.TB, n *cluster.Node) *load {
 	t.Helper()
+	return startPacedLoad(t, n, 0)
+}
+
+// startPacedLoad is startLoad with a pause after each commit: a steady
+// load rather than one that saturates a small machine once replication is
+// asynchronous.
+func startPacedLoad(t testing.TB, n *cluster.Node, pause time.Duration) *load {
+	t.Helper()
 	n.Exec(t, ackedTable)
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &load{node: n, cancel: cancel, done: make(chan struct{})}
+	l := &load{node: n, pause: pause, cancel: cancel, done: make(chan struct{})}
 	go l.run(ctx)
 	t.Cleanup(l.stop)
 	return l
@@ -70,6 +79,7 @@ func (l *load) run(ctx context.Context) {
 		l.acked = append(l.acked, id)
 		l.at = append(l.at, time.Now())
 		l.mu.Unlock()
+		time.Sleep(l.pause)
 	}
 }
 

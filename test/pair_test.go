@@ -40,15 +40,22 @@ const (
 // fastSettings.
 func newPair(t testing.TB, extra map[string]string) *cluster.Cluster {
 	t.Helper()
+	return startPair(t, cluster.Options{}, extra)
+}
+
+// startPair is newPair with other cluster options (Keeper and Sync are set).
+func startPair(t testing.TB, opts cluster.Options, extra map[string]string) *cluster.Cluster {
+	t.Helper()
 	requireInstalled(t)
-	settings := map[string]string{}
+	opts.Keeper, opts.Sync = true, true
+	opts.Settings = map[string]string{}
 	for k, v := range fastSettings {
-		settings[k] = v
+		opts.Settings[k] = v
 	}
 	for k, v := range extra {
-		settings[k] = v
+		opts.Settings[k] = v
 	}
-	c := cluster.New(t, cluster.Options{Keeper: true, Sync: true, Settings: settings})
+	c := cluster.New(t, opts)
 	c.Master.WaitForTitle(t, title(keeper.MasterConnected), startTimeout)
 	c.Standby.WaitForTitle(t, title(keeper.StandbyConnected), startTimeout)
 	waitSyncSeen(t, c)

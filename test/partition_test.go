@@ -13,19 +13,7 @@ import (
 // newNetnsPair is newPair with each node in a network namespace of its own.
 func newNetnsPair(t *testing.T, extra map[string]string) *cluster.Cluster {
 	t.Helper()
-	requireInstalled(t)
-	settings := map[string]string{}
-	for k, v := range fastSettings {
-		settings[k] = v
-	}
-	for k, v := range extra {
-		settings[k] = v
-	}
-	c := cluster.New(t, cluster.Options{Keeper: true, Sync: true, Netns: true, Settings: settings})
-	c.Master.WaitForTitle(t, title(keeper.MasterConnected), startTimeout)
-	c.Standby.WaitForTitle(t, title(keeper.StandbyConnected), startTimeout)
-	waitSyncSeen(t, c)
-	return c
+	return startPair(t, cluster.Options{Netns: true}, extra)
 }
 
 // A full network partition under the default on_partner_timeout =

@@ -217,7 +217,7 @@ func (c *Cluster) cleanup(t testing.TB) {
 	if t.Failed() {
 		for _, n := range nodes {
 			t.Logf("--- %s (port %d) log tail ---\n%s", n.Name, n.Port, n.LogTail(60))
-			t.Logf("--- %s (port %d) pg_keeper lines ---\n%s", n.Name, n.Port, keeperLines(n.Log(), 40))
+			t.Logf("--- %s (port %d) pg_keeper lines ---\n%s", n.Name, n.Port, KeeperLines(n.Log(), 40))
 		}
 	}
 	for _, n := range nodes {

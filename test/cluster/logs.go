@@ -70,14 +70,18 @@ func findLine(s string, re *regexp.Regexp) (string, bool) {
 	return "", false
 }
 
-// keeperLines returns the last n lines pg_keeper wrote, which a busy
-// server's own lines (a WAL receiver retrying, say) push out of a tail.
-func keeperLines(log string, n int) string {
+// KeeperLines returns the last n lines pg_keeper wrote (all of them when n
+// is negative), which a busy server's own lines (a WAL receiver retrying,
+// say) push out of a tail.
+func KeeperLines(log string, n int) string {
 	var lines []string
 	for _, l := range strings.Split(log, "\n") {
 		if strings.Contains(l, "pg_keeper: ") {
 			lines = append(lines, l)
 		}
 	}
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+	if n >= 0 {
+		lines = lines[max(0, len(lines)-n):]
+	}
+	return strings.Join(lines, "\n")
 }
