@@ -53,7 +53,9 @@ func TestTwoPrimariesSameTimeline(t *testing.T) {
 		`both nodes are primaries of one cluster; keep the one promoted last and rebuild the other as its standby`)
 	master.WaitForLog(t, mark, both, failoverTimeout)
 	standby.WaitForLog(t, smark, both, failoverTimeout)
-	master.WaitForTitle(t, title(keeper.MasterHeartbeatLost), failoverTimeout)
+	// node2 starts in master mode and only ever sees node1 as a second
+	// primary; node1's state depends on what it saw while node2 restarted
+	// (it may have gone async meanwhile), so only node2's title is fixed.
 	standby.WaitForTitle(t, title(keeper.MasterHeartbeatLost), failoverTimeout)
 	time.Sleep(time.Second)
 	require.NotZero(t, master.PostmasterPID())
