@@ -75,7 +75,7 @@ func TestPromoteReturnsTheTimeline(t *testing.T) {
 		s.answers = map[string][]fakeColumn{
 			"SELECT pg_is_in_recovery()":  {{oidBool, "t"}},
 			"SELECT pg_promote(true, 60)": {{oidBool, "t"}},
-			timelineSQL:                   {{oidInt4, "4"}},
+			"SELECT " + timelineExpr:      {{oidInt4, "4"}},
 		}
 	})
 	ctx := context.Background()
@@ -83,7 +83,7 @@ func TestPromoteReturnsTheTimeline(t *testing.T) {
 	require.NoError(t, err)
 	require.Regexp(t, regexp.MustCompile(`^pg_promote\(\) took \d+ ms$`), detail)
 	require.Equal(t, 4, timeline)
-	require.Equal(t, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(true, 60)", timelineSQL}, srv.received())
+	require.Equal(t, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(true, 60)", timelineQuery}, srv.received())
 
 	// pg_promote() gave up: no timeline, and the timeline is not asked.
 	srv.set(func(s *fakePG) {
@@ -96,3 +96,6 @@ func TestPromoteReturnsTheTimeline(t *testing.T) {
 	require.Equal(t, 0, timeline)
 	require.Equal(t, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(true, 60)"}, srv.received())
 }
+
+// timelineQuery is what promote sends to read the new timeline.
+const timelineQuery = "SELECT " + timelineExpr

@@ -479,20 +479,20 @@ func TestRunnerAfterCommandAfterPromotion(t *testing.T) {
 		{"promoted", map[string][]fakeColumn{
 			"SELECT pg_is_in_recovery()":  {{oidBool, "t"}},
 			"SELECT pg_promote(true, 60)": {{oidBool, "t"}},
-			timelineSQL:                   {{oidInt4, "3"}},
-		}, nil, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(true, 60)", timelineSQL},
+			timelineQuery:                 {{oidInt4, "3"}},
+		}, nil, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(true, 60)", timelineQuery},
 			"pg_promote() took N ms", "3"},
 		{"already out of recovery", map[string][]fakeColumn{
 			"SELECT pg_is_in_recovery()": {{oidBool, "f"}},
-			timelineSQL:                  {{oidInt4, "12"}},
-		}, nil, []string{"SELECT pg_is_in_recovery()", timelineSQL},
+			timelineQuery:                {{oidInt4, "12"}},
+		}, nil, []string{"SELECT pg_is_in_recovery()", timelineQuery},
 			"the server was already out of recovery", "12"},
 		{"timeline unknown", map[string][]fakeColumn{
 			"SELECT pg_is_in_recovery()":  {{oidBool, "t"}},
 			"SELECT pg_promote(true, 60)": {{oidBool, "t"}},
 		}, map[string]*pgproto3.ErrorResponse{
-			timelineSQL: {Severity: "ERROR", Code: "55000", Message: "recovery is in progress"},
-		}, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(true, 60)", timelineSQL},
+			timelineQuery: {Severity: "ERROR", Code: "55000", Message: "recovery is in progress"},
+		}, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(true, 60)", timelineQuery},
 			"pg_promote() took N ms", "0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

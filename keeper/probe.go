@@ -25,8 +25,7 @@ const factsSQL = `SELECT pg_is_in_recovery(),
 		AND EXISTS (SELECT 1 FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')),
 	CASE WHEN pg_is_in_recovery() THEN -1
 	     ELSE (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint END,
-	CASE WHEN pg_is_in_recovery() THEN 0
-	     ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END`
+	CASE WHEN pg_is_in_recovery() THEN 0 ELSE ` + timelineExpr + ` END`
 
 // Probe runs one heartbeat within ctx's deadline. A fresh session each
 // time tests the whole path and leaves nothing open that would hold up the

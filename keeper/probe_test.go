@@ -447,7 +447,7 @@ func TestCheckPartnerTimelines(t *testing.T) {
 // its partner is told so.
 func TestProbeTimelineColumn(t *testing.T) {
 	cleanPGEnv(t)
-	require.Contains(t, factsSQL, "CASE WHEN pg_is_in_recovery() THEN 0\n\t     ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END")
+	require.Contains(t, factsSQL, "CASE WHEN pg_is_in_recovery() THEN 0 ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END")
 	require.True(t, strings.HasSuffix(factsSQL, "::bit(32)::int END"), "the timeline is the last column")
 	srv := startFakePG(t)
 	self := Identity{SystemID: 7300000000000000001, StartTime: t0, Timeline: 2}
