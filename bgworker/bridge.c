@@ -147,9 +147,11 @@ bridge_config(PgkConfig *out)
 	out->partner_conninfo = pgk_partner_conninfo ? pgk_partner_conninfo : "";
 	out->my_conninfo = pgk_my_conninfo ? pgk_my_conninfo : "";
 	out->after_command = pgk_after_command ? pgk_after_command : "";
+	out->state_change_command = pgk_state_change_command ? pgk_state_change_command : "";
 	out->keepalives_time = pgk_keepalives_time;
 	out->keepalives_count = pgk_keepalives_count;
 	out->after_command_timeout = pgk_after_command_timeout;
+	out->state_change_command_timeout = pgk_state_change_command_timeout;
 	out->max_failover_lag = (long long) pgk_max_failover_lag;
 	out->failover_on_timeout = (pgk_on_partner_timeout == PGK_TIMEOUT_FAILOVER);
 
@@ -189,6 +191,27 @@ bridge_set_fence(int state)
 	return pgk_fence_set(state);
 }
 
+static int
+bridge_publish_status(const char *json)
+{
+	REQUIRE_MAIN_THREAD();
+	return pgk_publish_status(json);
+}
+
+static int
+bridge_add_event(const char *json)
+{
+	REQUIRE_MAIN_THREAD();
+	return pgk_add_event(json);
+}
+
+static int
+bridge_reset_events(void)
+{
+	REQUIRE_MAIN_THREAD();
+	return pgk_reset_events();
+}
+
 void
 pgk_bridge_init(PgkBridge *bridge)
 {
@@ -203,4 +226,7 @@ pgk_bridge_init(PgkBridge *bridge)
 	bridge->in_recovery = bridge_in_recovery;
 	bridge->timeline = bridge_timeline;
 	bridge->set_fence = bridge_set_fence;
+	bridge->publish_status = bridge_publish_status;
+	bridge->add_event = bridge_add_event;
+	bridge->reset_events = bridge_reset_events;
 }

@@ -7,8 +7,8 @@
  * most, and less than authentication_timeout). If the keeper finds that the partner was promoted after this
  * server, it fences it: connections are refused and the server shuts down.
  *
- * The flag lives in shared memory so that every backend sees the keeper's
- * verdict; a crash restart of the server re-creates it unchecked.
+ * The flag lives in shared memory (shared.c) so that every backend sees the
+ * keeper's verdict; a crash restart of the server re-creates it unchecked.
  */
 #include "postgres.h"
 
@@ -21,45 +21,11 @@
 #include "port/atomics.h"
 #include "postmaster/postmaster.h"
 #include "replication/walsender.h"
-#include "storage/ipc.h"
-#include "storage/lwlock.h"
-#include "storage/shmem.h"
 #include "utils/timestamp.h"
 
 #include "pg_keeper.h"
 
-typedef struct PgkShared
-{
-	pg_atomic_uint32 fence;		/* PGK_FENCE_* */
-} PgkShared;
-
-static PgkShared *shared = NULL;
-
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
-
-static void
-fence_shmem_request(void)
-{
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(PgkShared)));
-}
-
-static void
-fence_shmem_startup(void)
-{
-	bool		found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	shared = ShmemInitStruct("pg_keeper", sizeof(PgkShared), &found);
-	if (!found)
-		pg_atomic_init_u32(&shared->fence, PGK_FENCE_UNCHECKED);
-	LWLockRelease(AddinShmemInitLock);
-}
 
 /*
  * Exempt: replication connections (a walsender cannot write), and sessions
@@ -77,6 +43,7 @@ exempt(Port *port)
 static void
 fence_client_auth(Port *port, int status)
 {
+	PgkShared  *shared = pgk_shared();
 	TimestampTz deadline;
 
 	if (prev_client_auth_hook)
@@ -107,10 +74,6 @@ fence_client_auth(Port *port, int status)
 void
 pgk_fence_init(void)
 {
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = fence_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = fence_shmem_startup;
 	prev_client_auth_hook = ClientAuthentication_hook;
 	ClientAuthentication_hook = fence_client_auth;
 }
@@ -119,6 +82,8 @@ pgk_fence_init(void)
 int
 pgk_fence_set(int state)
 {
+	PgkShared  *shared = pgk_shared();
+
 	if (shared == NULL)
 		return PGK_ERR_PG;
 	pg_atomic_write_u32(&shared->fence, (uint32) state);

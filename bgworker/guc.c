@@ -23,6 +23,8 @@ int			pgk_keepalives_count = 4;
 int			pgk_after_command_timeout = 60;
 int			pgk_max_failover_lag = 0;
 int			pgk_on_partner_timeout = PGK_TIMEOUT_KEEP_MASTER;
+char	   *pgk_state_change_command = NULL;
+int			pgk_state_change_command_timeout = 30;
 
 static const struct config_enum_entry on_partner_timeout_options[] = {
 	{"keep_master", PGK_TIMEOUT_KEEP_MASTER, false},
@@ -117,6 +119,27 @@ pgk_define_gucs(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_keeper.state_change_command",
+							   "Shell command run after every change of the keeper's state.",
+							   "For example to re-point a connection pooler at the new primary. "
+							   "The environment describes the change (PG_KEEPER_OLD_STATE, PG_KEEPER_NEW_STATE, ...).",
+							   &pgk_state_change_command,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_keeper.state_change_command_timeout",
+							"Time after which state_change_command is killed.",
+							NULL,
+							&pgk_state_change_command_timeout,
+							30,
+							1,
+							3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
 
 	/* Report typos such as pg_keeper.keepalive_time in postgresql.conf. */
 	MarkGUCPrefixReserved("pg_keeper");

@@ -34,6 +34,7 @@ _PG_init(void)
 		return;
 	}
 
+	pgk_shared_init();
 	pgk_fence_init();
 
 	memset(&worker, 0, sizeof(worker));

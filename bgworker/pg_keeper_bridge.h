@@ -16,7 +16,7 @@
 #ifndef PG_KEEPER_BRIDGE_H
 #define PG_KEEPER_BRIDGE_H
 
-#define PGK_BRIDGE_VERSION 2
+#define PGK_BRIDGE_VERSION 3
 
 /* Name of the Go library inside $libdir and of its entry point. */
 #define PGK_GO_LIBRARY "pg_keeper_go.so"
@@ -38,6 +38,14 @@
 #define PGK_FENCE_OPEN 1
 #define PGK_FENCE_FENCED 2		/* superseded: refuse connections, shut down */
 
+/*
+ * Sizes of what the keeper publishes for SQL (pg_keeper.status() and
+ * pg_keeper.events()), terminating NUL included.
+ */
+#define PGK_STATUS_MAX 4096
+#define PGK_EVENT_MAX 1024
+#define PGK_EVENT_SLOTS 128		/* events kept in shared memory */
+
 /* What ended a wait. */
 #define PGK_WAKE_LATCH 0x01
 #define PGK_WAKE_SOCKET 0x02
@@ -55,9 +63,11 @@ typedef struct PgkConfig
 	const char *partner_conninfo;
 	const char *my_conninfo;
 	const char *after_command;
+	const char *state_change_command;
 	double		keepalives_time;	/* seconds */
 	int			keepalives_count;
 	int			after_command_timeout;	/* seconds */
+	int			state_change_command_timeout;	/* seconds */
 	long long	max_failover_lag;	/* bytes */
 	int			failover_on_timeout;	/* on_partner_timeout = failover */
 
@@ -89,6 +99,11 @@ typedef struct PgkBridge
 	int			(*in_recovery) (void);	/* 1, 0, or an error code */
 	int			(*timeline) (void);	/* WAL insertion timeline; 0 in recovery */
 	int			(*set_fence) (int state);	/* a PGK_FENCE_* value */
+
+	/* JSON texts for SQL; longer than PGK_*_MAX - 1 is refused. */
+	int			(*publish_status) (const char *json);
+	int			(*add_event) (const char *json);
+	int			(*reset_events) (void);
 } PgkBridge;
 
 /* The Go entry point: runs the keeper, returns the worker's exit code. */

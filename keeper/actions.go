@@ -131,12 +131,38 @@ func restoreSync(ctx context.Context, local *pgx.ConnConfig, dataDir string) (st
 
 // writeFileAtomic replaces path with content: a crash leaves the old file
 // or the new one, never half of it.
+// writeFileAtomic replaces path with content, durably: a reader sees the
+// old file or the new one, and after a crash of the machine the new one.
 func writeFileAtomic(path, content string) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	_, err = f.WriteString(content)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 func connectLocal(ctx context.Context, local *pgx.ConnConfig) (*pgx.Conn, error) {

@@ -19,11 +19,12 @@ const commandPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // maxOutputLines bounds what a chatty command can put into the server log.
 const maxOutputLines = 50
 
-// CommandResult is how after_command ended.
+// CommandResult is how after_command or state_change_command ended.
 type CommandResult struct {
 	Output   []string // its lines of stdout and stderr, at most maxOutputLines
 	Duration time.Duration
 	Err      error // nil when it exited with status 0
+	ExitCode int   // -1 when it did not exit by itself (not started, killed)
 }
 
 // runCommand runs cmdline with /bin/sh in a process group of its own, so
@@ -44,7 +45,7 @@ func runCommand(cmdline string, timeout time.Duration, env []string) CommandResu
 
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return CommandResult{Err: err}
+		return CommandResult{Err: err, ExitCode: -1}
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -62,8 +63,8 @@ func runCommand(cmdline string, timeout time.Duration, env []string) CommandResu
 		<-done
 		err = fmt.Errorf("killed after the timeout of %s (pg_keeper.after_command_timeout)", timeout)
 	}
-	res := CommandResult{Duration: time.Since(start), Err: err, Output: lines(out.String())}
-	return res
+	return CommandResult{Duration: time.Since(start), Err: err, Output: lines(out.String()),
+		ExitCode: cmd.ProcessState.ExitCode()}
 }
 
 func lines(s string) []string {

@@ -12,6 +12,9 @@ const (
 	ProbeEvent         EventKind = iota // Probe
 	ActionEvent                         // Action, Err, Detail
 	RecoveryEndedEvent                  // the local server is no longer in recovery
+	// Events for the runner alone, never given to the core:
+	HookEvent   // a state-change command ended: Command, Output, Detail
+	NoticeEvent // a goroutine has something to log: Detail
 )
 
 // Event is an input to the core. Time enters only through At.
@@ -24,6 +27,7 @@ type Event struct {
 	Detail   string   // what the action did
 	Output   []string // after_command's output, logged by the runner
 	Timeline int      // the timeline after a promotion, for after_command
+	Command  CommandResult
 }
 
 // LogLine is a line the core wants in the server log.
@@ -36,6 +40,15 @@ type LogLine struct {
 type Output struct {
 	Actions []ActionKind
 	Logs    []LogLine
+	Change  *Change // the state changed; nil otherwise
+}
+
+// Change is a transition between two different states, for the events
+// history and the state-change command.
+type Change struct {
+	From, To State
+	On       Trigger
+	Reason   string // the transition's log line, or the trigger if it has none
 }
 
 // Core holds the keeper's decisions: a deterministic state machine with no
@@ -63,7 +76,8 @@ type Core struct {
 
 	LastSuccess time.Time
 	LastFailure time.Time
-	LastReason  string
+	LastClass   FailureClass // of the last failed heartbeat
+	LastReason  string       // class and detail of the last failed heartbeat
 }
 
 // Policy is how the core weighs a lost partner.
@@ -125,15 +139,24 @@ func (c *Core) Step(ev Event) Output {
 		}
 	case RecoveryEndedEvent:
 		trig = RecoveryEnded
+	default:
+		out.Logs = append(out.Logs, LogLine{Warning, fmt.Sprintf("ignored event of kind %d", ev.Kind)})
+		return out
 	}
 
 	t := transitionIndex[c.state][trig]
-	if t.Why != "" && (t.To != t.From || trig != c.lastTrigger) {
-		msg := t.Why
-		if extra != "" {
-			msg += " (" + extra + ")"
-		}
+	msg := t.Why
+	if msg != "" && extra != "" {
+		msg += " (" + extra + ")"
+	}
+	if msg != "" && (t.To != t.From || trig != c.lastTrigger) {
 		out.Logs = append(out.Logs, LogLine{t.Level, msg})
+	}
+	if t.To != t.From {
+		if msg == "" {
+			msg = trig.String()
+		}
+		out.Change = &Change{From: t.From, To: t.To, On: trig, Reason: msg}
 	}
 	c.lastTrigger = trig
 	if trig == ActionFailed && (ev.Action == Promote || ev.Action == SwitchAsync) {
@@ -180,6 +203,7 @@ func (c *Core) probe(ev Event, out *Output) (Trigger, string) {
 
 	c.failures++
 	c.LastFailure = ev.At
+	c.LastClass = p.Class
 	c.LastReason = p.Class.String() + ": " + p.Detail
 	// Log every failure up to the threshold, then only a change of reason.
 	if c.failures <= c.threshold || c.LastReason != c.lastLogged {
@@ -237,4 +261,40 @@ func (c *Core) risk(p ProbeResult) string {
 	return fmt.Sprintf("at the last good heartbeat the master was not in synchronous replication with this standby, "+
 		"so acknowledged commits may be missing here (master was at %s, this standby has %s); "+
 		"pg_keeper.max_failover_lag accepts losing up to that many bytes", FormatLSN(f.LSN), FormatLSN(p.LocalLSN))
+}
+
+// View is what the core knows, for pg_keeper.status().
+type View struct {
+	State     State
+	Failures  int
+	Threshold int
+	InFlight  ActionKind
+	// SyncConfirmed: on a standby, the master was last seen synchronous
+	// with it, so a promotion loses no acknowledged commit.
+	SyncConfirmed bool
+	PartnerLSN    int64 // the master's WAL position at the last good heartbeat; -1 unknown
+	// NextAction is what the keeper does if the partner stays down for
+	// Threshold - Failures more heartbeats (NoAction: nothing), and
+	// Blocked why it would not, on a standby, although the master is gone.
+	NextAction ActionKind
+	Blocked    string
+}
+
+// View reports the core's state without changing it.
+func (c *Core) View() View {
+	v := View{State: c.state, Failures: c.failures, Threshold: c.threshold, InFlight: c.inFlight,
+		SyncConfirmed: c.syncConfirmed, PartnerLSN: -1}
+	if c.lastFacts != nil {
+		v.PartnerLSN = c.lastFacts.LSN
+	}
+	if c.failures >= c.threshold {
+		return v // already decided: only a good heartbeat changes course
+	}
+	// Suppose the partner refuses connections, the one failure that proves it down.
+	if risk := c.risk(ProbeResult{Class: FailRefused, LocalLSN: -1}); risk != "" && c.state.Mode() == StandbyMode {
+		v.Blocked = risk
+		return v
+	}
+	v.NextAction = transitionIndex[c.state][PartnerLost].Do
+	return v
 }

@@ -88,7 +88,7 @@ func TestRunnerStandbyOpensTheFenceAtStart(t *testing.T) {
 	r := newTestRunner(t, h)
 	require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
 	require.Equal(t, []int{0}, h.fenceAt, "opened before anything is logged")
-	require.True(t, r.fenceOpen)
+	require.Equal(t, FenceOpen, r.fenceState)
 
 	// Nothing a standby sees, nor its promotion, touches the fence again.
 	deliver(r, okProbe(), aliveFailure(FailRefused), aliveFailure(FailRefused), aliveFailure(FailRefused), recoveryEnded())
@@ -105,7 +105,7 @@ func TestRunnerMasterHoldsTheFenceUntilAGoodHeartbeat(t *testing.T) {
 	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
 	r := newTestRunner(t, h)
 	require.Nil(t, h.fenceCalls(), "master mode starts with the fence unchecked")
-	require.False(t, r.fenceOpen)
+	require.NotEqual(t, FenceOpen, r.fenceState)
 
 	deliver(r, aliveFailure(FailRefused))
 	require.Nil(t, h.fenceCalls(), "one failure is not enough")
@@ -115,7 +115,7 @@ func TestRunnerMasterHoldsTheFenceUntilAGoodHeartbeat(t *testing.T) {
 	require.Equal(t, []LogLine{info("pg_keeper: heartbeat to standby succeeded after 1 failed"),
 		info("pg_keeper: connected to standby")}, logsSince(h, n))
 	requireFencedWhileHandling(t, h, 0, n)
-	require.True(t, r.fenceOpen)
+	require.Equal(t, FenceOpen, r.fenceState)
 
 	// Open stays open: no more calls.
 	deliver(r, okWith(standbyFacts), aliveFailure(FailRefused), aliveFailure(FailRefused), aliveFailure(FailRefused),
@@ -153,7 +153,7 @@ func TestRunnerMasterOpensTheFenceAfterTheCount(t *testing.T) {
 		require.Nil(t, h.fenceCalls(), "%s: not before the count", class)
 		deliver(r, aliveFailure(class), aliveFailure(class))
 		require.Equal(t, []Fence{FenceOpen}, h.fenceCalls(), class.String())
-		require.True(t, r.fenceOpen, class.String())
+		require.Equal(t, FenceOpen, r.fenceState, class.String())
 		deliver(r, aliveFailure(class), okWith(standbyFacts))
 		require.Equal(t, []Fence{FenceOpen}, h.fenceCalls(), class.String())
 	}
@@ -261,7 +261,7 @@ func TestRunnerFenceOpenErrorIsLoggedAndRetried(t *testing.T) {
 		require.Equal(t, warn("pg_keeper: could not open the fence for client connections: no shared memory"), logs[0])
 		require.True(t, hasPrefix("pg_keeper: started in standby mode: ")(logs[1]), logs[1].Msg)
 		require.Len(t, logs, 2)
-		require.False(t, r.fenceOpen)
+		require.NotEqual(t, FenceOpen, r.fenceState)
 
 		// Each heartbeat tries again until it works.
 		n := logCount(h)
@@ -274,7 +274,7 @@ func TestRunnerFenceOpenErrorIsLoggedAndRetried(t *testing.T) {
 		n = logCount(h)
 		deliver(r, okProbe(), okProbe())
 		require.Empty(t, logsSince(h, n))
-		require.True(t, r.fenceOpen)
+		require.Equal(t, FenceOpen, r.fenceState)
 		require.Equal(t, []Fence{FenceOpen, FenceOpen, FenceOpen}, h.fenceCalls())
 	})
 	t.Run("master without a usable partner", func(t *testing.T) {
@@ -291,7 +291,7 @@ func TestRunnerFenceOpenErrorIsLoggedAndRetried(t *testing.T) {
 			warn("pg_keeper: could not open the fence for client connections: no shared memory"),
 		}, logsSince(h, n))
 		require.Equal(t, []Fence{FenceOpen, FenceOpen}, h.fenceCalls())
-		require.False(t, r.fenceOpen)
+		require.NotEqual(t, FenceOpen, r.fenceState)
 	})
 }
 
@@ -320,7 +320,7 @@ func TestRunnerFencesWhenSuperseded(t *testing.T) {
 	h.mu.Lock()
 	require.Equal(t, n+2, h.fenceAt[1], "fenced once the transition was logged, before the hint")
 	h.mu.Unlock()
-	require.False(t, r.fenceOpen)
+	require.NotEqual(t, FenceOpen, r.fenceState)
 
 	// Nothing opens it again: good heartbeats, failures past the count.
 	n = logCount(h)

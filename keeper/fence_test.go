@@ -30,6 +30,7 @@ func TestSupersededFencesOnTheFirstFailure(t *testing.T) {
 				require.Equal(t, Output{
 					Actions: []ActionKind{FenceSelf},
 					Logs:    []LogLine{supersededLine("standby", failures+1, threshold), {Error, whySuperseded}},
+					Change:  &Change{From: s, To: MasterFenced, On: Superseded, Reason: whySuperseded},
 				}, out, name)
 				require.Equal(t, MasterFenced, c.State(), name)
 				require.Equal(t, masterFenced, c.State().Title(), name)

@@ -41,7 +41,9 @@ type RawSettings struct {
 	AfterCommand        string
 	KeepalivesTime      float64 // seconds
 	KeepalivesCount     int
-	AfterCommandTimeout int   // seconds
+	AfterCommandTimeout int // seconds
+	StateChangeCommand  string
+	StateChangeTimeout  int   // seconds
 	MaxFailoverLag      int64 // bytes
 	FailoverOnTimeout   bool  // pg_keeper.on_partner_timeout = failover
 
@@ -68,4 +70,19 @@ type Host interface {
 	// Timeline is the timeline the server writes WAL on; 0 in recovery.
 	Timeline() (int, error)
 	SetFence(f Fence) error
+	// PublishStatus replaces what pg_keeper.status() shows: a JSON object
+	// shorter than StatusMax bytes.
+	PublishStatus(json []byte) error
+	// AddEvent appends a JSON object shorter than EventMax bytes to what
+	// pg_keeper.events() shows (the last EventSlots); ResetEvents empties it.
+	AddEvent(json []byte) error
+	ResetEvents() error
 }
+
+// Sizes of the shared memory behind pg_keeper.status() and events(); they
+// match PGK_STATUS_MAX, PGK_EVENT_MAX and PGK_EVENT_SLOTS, NUL included.
+const (
+	StatusMax  = 4096
+	EventMax   = 1024
+	EventSlots = 128
+)

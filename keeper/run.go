@@ -2,6 +2,7 @@ package keeper
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime/debug"
@@ -43,11 +44,18 @@ type runner struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 
-	probing   bool
-	nextProbe time.Time
-	title     string
-	timeline  int  // this server's timeline after it promoted itself
-	fenceOpen bool // client connections may proceed (see bgworker/fence.c)
+	probing    bool
+	nextProbe  time.Time
+	title      string
+	timeline   int   // this server's timeline after it promoted itself
+	fenceState Fence // whether client connections may proceed (see bgworker/fence.c)
+
+	startedAt     time.Time
+	node          string // host:port, naming this server in pg_keeper.events()
+	hist          *history
+	actionStarted map[ActionKind]time.Time
+	hooks         chan hookJob // state-change commands waiting to run; nil before the first
+	statusFailed  bool
 }
 
 func newRunner(host Host) (*runner, error) {
@@ -57,10 +65,14 @@ func newRunner(host Host) (*runner, error) {
 	}
 	r := &runner{host: host, events: make(chan Event, 16), wakeR: p[0], wakeW: p[1],
 		// Used until the settings can be read: the loop must never spin.
-		settings: Settings{Interval: 5 * time.Second, Count: 4, CommandTimeout: time.Minute}}
+		settings:  Settings{Interval: 5 * time.Second, Count: 4, CommandTimeout: time.Minute},
+		startedAt: time.Now(), actionStarted: map[ActionKind]time.Time{}}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 
 	r.loadSettings(false)
+	hostname, _ := os.Hostname()
+	r.node = hostname + ":" + strconv.Itoa(r.settings.Port)
+	r.openHistory()
 	inRecovery, err := host.InRecovery()
 	if err != nil {
 		r.close()
@@ -75,13 +87,18 @@ func newRunner(host Host) (*runner, error) {
 	if mode == StandbyMode {
 		r.openFence() // nothing to hold on a standby, nor once it is promoted
 	}
-	r.log(Info, fmt.Sprintf("started in %s mode: partner %q, keepalives_time %s, keepalives_count %d",
-		mode, r.settings.PartnerDisplay, r.settings.Interval, r.settings.Count))
+	started := fmt.Sprintf("started in %s mode: partner %q, keepalives_time %s, keepalives_count %d",
+		mode, r.settings.PartnerDisplay, r.settings.Interval, r.settings.Count)
+	r.log(Info, started)
+	r.record(Record{Kind: KindStart, To: r.core.State().String(), Detail: started})
 	r.setTitle()
 	return r, nil
 }
 
 func (r *runner) close() {
+	if r.hist != nil {
+		r.hist.close(2 * time.Second)
+	}
 	r.cancel()
 	unix.Close(r.wakeR)
 	// wakeW stays open: a goroutine still running may write to it.
@@ -104,6 +121,7 @@ func (r *runner) loop() int {
 		}
 		if wake&WakeShutdown != 0 {
 			r.log(Info, "stopping")
+			r.record(Record{Kind: KindStop, From: r.core.State().String(), Detail: "the server is stopping"})
 			return 0
 		}
 		if wake&WakeReload != 0 {
@@ -113,6 +131,7 @@ func (r *runner) loop() int {
 			drain(r.wakeR)
 		}
 		r.handleEvents()
+		r.publishStatus(time.Now())
 	}
 }
 
@@ -171,8 +190,17 @@ func (r *runner) handleEvents() {
 	for {
 		select {
 		case ev := <-r.events:
-			if ev.Kind == ProbeEvent {
+			switch ev.Kind {
+			case HookEvent:
+				r.hookDone(ev)
+				continue
+			case NoticeEvent:
+				r.log(Warning, ev.Detail)
+				continue
+			case ProbeEvent:
 				r.probing = false
+			case ActionEvent:
+				r.actionDone(ev)
 			}
 			if ev.Action == Promote && ev.Err == "" {
 				r.timeline = ev.Timeline
@@ -195,6 +223,9 @@ func (r *runner) step(ev Event) {
 	for _, l := range out.Logs {
 		r.log(l.Level, l.Msg)
 	}
+	if out.Change != nil {
+		r.stateChanged(out.Change)
+	}
 	for _, a := range out.Actions {
 		r.start(a)
 	}
@@ -204,6 +235,7 @@ func (r *runner) step(ev Event) {
 // start carries out an action in a goroutine; its result comes back as an event.
 func (r *runner) start(a ActionKind) {
 	local, dataDir := r.settings.Local, r.settings.DataDir
+	r.actionStarted[a] = time.Now()
 	switch a {
 	case Promote:
 		r.spawn(Event{Kind: ActionEvent, Action: a}, func() Event {
@@ -229,7 +261,7 @@ func (r *runner) start(a ActionKind) {
 	case RunAfterCommand:
 		r.runAfterCommand()
 	case FenceSelf:
-		r.fence()
+		r.fenceSelf()
 	}
 }
 
@@ -237,7 +269,7 @@ func (r *runner) start(a ActionKind) {
 // that this server was not superseded, or that the partner cannot tell: it
 // answered as a standby (streaming or not), or it is lost.
 func (r *runner) checkFence(p ProbeResult) {
-	if r.fenceOpen || r.core.State() == MasterFenced || p.Class == FailSuperseded && !p.OK {
+	if r.fenceState == FenceOpen || r.core.State() == MasterFenced || p.Class == FailSuperseded && !p.OK {
 		return
 	}
 	if p.OK || p.Class == FailNotStreaming || r.core.Failures() >= r.settings.Count {
@@ -246,24 +278,27 @@ func (r *runner) checkFence(p ProbeResult) {
 }
 
 func (r *runner) openFence() {
-	if r.fenceOpen {
+	if r.fenceState == FenceOpen {
 		return
 	}
 	if err := r.host.SetFence(FenceOpen); err != nil {
 		r.log(Warning, "could not open the fence for client connections: "+err.Error())
 		return
 	}
-	r.fenceOpen = true
+	r.fenceState = FenceOpen
 }
 
 // fence refuses client connections and asks for a fast shutdown, and says
 // how to bring this server back as a standby of the new primary.
-func (r *runner) fence() {
+func (r *runner) fenceSelf() {
 	if err := r.host.SetFence(FenceFenced); err != nil {
 		r.log(Error, "could not fence this server: "+err.Error())
+		r.record(Record{Kind: KindAction, Action: FenceSelf.String(), OK: ptr(false), Detail: err.Error()})
 		return
 	}
-	r.fenceOpen = false
+	r.fenceState = FenceFenced
+	r.record(Record{Kind: KindAction, Action: FenceSelf.String(), OK: ptr(true),
+		Detail: "connections refused, fast shutdown requested"})
 	r.log(Error, fmt.Sprintf("to rejoin as a standby of the new primary: pg_rewind --target-pgdata=%s "+
 		"--source-server=%q (or a new pg_basebackup), then touch %s/standby.signal, set primary_conninfo "+
 		"to reach the new primary, and start this server", r.settings.DataDir, r.settings.PartnerDisplay, r.settings.DataDir))
@@ -288,7 +323,7 @@ func (r *runner) runAfterCommand() {
 	r.log(Info, fmt.Sprintf("running after_command (timeout %s): %s", timeout, cmdline))
 	r.spawn(Event{Kind: ActionEvent, Action: RunAfterCommand}, func() Event {
 		res := runCommand(cmdline, timeout, env)
-		ev := Event{Kind: ActionEvent, At: time.Now(), Action: RunAfterCommand, Output: res.Output}
+		ev := Event{Kind: ActionEvent, At: time.Now(), Action: RunAfterCommand, Output: res.Output, Command: res}
 		ev.Detail = fmt.Sprintf("exit status 0 after %d ms", res.Duration.Milliseconds())
 		if res.Err != nil {
 			ev.Err = fmt.Sprintf("%v after %d ms", res.Err, res.Duration.Milliseconds())
@@ -309,22 +344,26 @@ func actionEvent(a ActionKind) func(string, error) Event {
 
 // spawn runs f in a goroutine that cannot take the server down: a panic
 // becomes the fallback event, with the panic as its error.
-func (r *runner) spawn(fallback Event, f func() Event) {
-	go func() {
-		var ev Event
-		defer func() {
-			if p := recover(); p != nil {
-				ev = fallback
-				ev.At = time.Now()
-				msg := fmt.Sprintf("internal error: %v", p)
-				ev.Err, ev.Probe.Detail = msg, msg
-			}
-			r.events <- ev
-			_, _ = unix.Write(r.wakeW, []byte{0})
-		}()
-		ev = f()
+func (r *runner) spawn(fallback Event, f func() Event) { go r.deliver(fallback, f) }
+
+// deliver runs f and hands its event to the main loop.
+func (r *runner) deliver(fallback Event, f func() Event) {
+	var ev Event
+	defer func() {
+		if p := recover(); p != nil {
+			ev = fallback
+			ev.At = time.Now()
+			msg := fmt.Sprintf("internal error: %v", p)
+			ev.Err, ev.Probe.Detail = msg, msg
+			ev.Command = CommandResult{Err: errors.New(msg), ExitCode: -1}
+		}
+		r.events <- ev
+		r.wake()
 	}()
+	ev = f()
 }
+
+func (r *runner) wake() { _, _ = unix.Write(r.wakeW, []byte{0}) }
 
 func (r *runner) loadSettings(reload bool) {
 	raw, err := r.host.Settings()

@@ -43,6 +43,8 @@ type fakeHost struct {
 	waits       []time.Duration
 	goroutine   uint64 // the goroutine of the first call
 	strayCalls  []string
+	statuses    [][]byte // what PublishStatus got, in order
+	events      [][]byte // what pg_keeper.events() would show
 }
 
 func newFakeHost(raw RawSettings) *fakeHost {
@@ -122,6 +124,33 @@ func (h *fakeHost) SetFence(f Fence) error {
 }
 
 // timelineCalls is how often Timeline was called.
+func (h *fakeHost) PublishStatus(json []byte) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.called("PublishStatus")
+	h.statuses = append(h.statuses, append([]byte(nil), json...))
+	return nil
+}
+
+func (h *fakeHost) AddEvent(json []byte) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.called("AddEvent")
+	h.events = append(h.events, append([]byte(nil), json...))
+	if len(h.events) > EventSlots {
+		h.events = h.events[len(h.events)-EventSlots:]
+	}
+	return nil
+}
+
+func (h *fakeHost) ResetEvents() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.called("ResetEvents")
+	h.events = nil
+	return nil
+}
+
 func (h *fakeHost) timelineCalls() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()

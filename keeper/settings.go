@@ -18,13 +18,16 @@ type Settings struct {
 	PartnerDisplay string          // partner_conninfo with the password masked
 	Local          *pgx.ConnConfig // nil when my_conninfo is unusable
 	AfterCommand   string
-	Interval       time.Duration
-	Count          int
-	CommandTimeout time.Duration
-	DataDir        string
-	Port           int // this server's port
-	Policy         Policy
-	Self           Identity // this server, to recognise a partner that is not one
+	// StateChange is run after every change of state, StateChangeTimeout at most.
+	StateChange        string
+	StateChangeTimeout time.Duration
+	Interval           time.Duration
+	Count              int
+	CommandTimeout     time.Duration
+	DataDir            string
+	Port               int // this server's port
+	Policy             Policy
+	Self               Identity // this server, to recognise a partner that is not one
 }
 
 // applicationName marks pg_keeper's sessions in the partner's pg_stat_activity.
@@ -35,15 +38,17 @@ const applicationName = "pg_keeper"
 func ParseSettings(raw RawSettings) (Settings, []error) {
 	var errs []error
 	s := Settings{
-		PartnerDisplay: MaskPassword(raw.PartnerConninfo),
-		AfterCommand:   strings.TrimSpace(raw.AfterCommand),
-		Interval:       time.Duration(math.Round(raw.KeepalivesTime * float64(time.Second))),
-		Count:          raw.KeepalivesCount,
-		CommandTimeout: time.Duration(raw.AfterCommandTimeout) * time.Second,
-		DataDir:        raw.DataDir,
-		Port:           raw.Port,
-		Policy:         Policy{MaxLag: raw.MaxFailoverLag, FailoverOnTimeout: raw.FailoverOnTimeout},
-		Self:           Identity{SystemID: raw.SystemID, StartTime: raw.StartTime},
+		PartnerDisplay:     MaskPassword(raw.PartnerConninfo),
+		AfterCommand:       strings.TrimSpace(raw.AfterCommand),
+		StateChange:        strings.TrimSpace(raw.StateChangeCommand),
+		StateChangeTimeout: time.Duration(raw.StateChangeTimeout) * time.Second,
+		Interval:           time.Duration(math.Round(raw.KeepalivesTime * float64(time.Second))),
+		Count:              raw.KeepalivesCount,
+		CommandTimeout:     time.Duration(raw.AfterCommandTimeout) * time.Second,
+		DataDir:            raw.DataDir,
+		Port:               raw.Port,
+		Policy:             Policy{MaxLag: raw.MaxFailoverLag, FailoverOnTimeout: raw.FailoverOnTimeout},
+		Self:               Identity{SystemID: raw.SystemID, StartTime: raw.StartTime},
 	}
 	// The server enforces the GUCs' ranges; these guard a host that does not.
 	if s.Interval < 10*time.Millisecond {
@@ -56,6 +61,9 @@ func ParseSettings(raw RawSettings) (Settings, []error) {
 	}
 	if s.CommandTimeout <= 0 {
 		s.CommandTimeout = 60 * time.Second
+	}
+	if s.StateChangeTimeout <= 0 {
+		s.StateChangeTimeout = 30 * time.Second
 	}
 
 	if strings.TrimSpace(raw.PartnerConninfo) == "" {

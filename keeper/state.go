@@ -64,6 +64,7 @@ var stateInfo = [numStates]struct {
 }
 
 func (s State) Mode() Mode     { return stateInfo[s].mode }
+func (s State) Name() string   { return stateInfo[s].name }
 func (s State) String() string { return s.Mode().String() + ":" + stateInfo[s].name }
 
 // Title is the process title shown in ps, as the C pg_keeper showed it:

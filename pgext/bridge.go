@@ -20,6 +20,9 @@ static int pgk_call_config(const PgkBridge *b, PgkConfig *c) { return b->config(
 static int pgk_call_in_recovery(const PgkBridge *b) { return b->in_recovery(); }
 static int pgk_call_timeline(const PgkBridge *b) { return b->timeline(); }
 static int pgk_call_set_fence(const PgkBridge *b, int f) { return b->set_fence(f); }
+static int pgk_call_publish_status(const PgkBridge *b, const char *j) { return b->publish_status(j); }
+static int pgk_call_add_event(const PgkBridge *b, const char *j) { return b->add_event(j); }
+static int pgk_call_reset_events(const PgkBridge *b) { return b->reset_events(); }
 */
 import "C"
 
@@ -52,7 +55,8 @@ var (
 // on the entry point's goroutine.
 func New(p unsafe.Pointer) (*Bridge, error) {
 	b := (*C.PgkBridge)(p)
-	if b == nil || b.version != C.PGK_BRIDGE_VERSION {
+	if b == nil || b.version != C.PGK_BRIDGE_VERSION || C.PGK_STATUS_MAX != keeper.StatusMax ||
+		C.PGK_EVENT_MAX != keeper.EventMax || C.PGK_EVENT_SLOTS != keeper.EventSlots {
 		return nil, fmt.Errorf("the C shim and the Go library do not match: reinstall pg_keeper and restart the server")
 	}
 	return &Bridge{b: b, tid: unix.Gettid()}, nil
@@ -118,6 +122,8 @@ func (b *Bridge) Settings() (keeper.RawSettings, error) {
 		KeepalivesTime:      float64(c.keepalives_time),
 		KeepalivesCount:     int(c.keepalives_count),
 		AfterCommandTimeout: int(c.after_command_timeout),
+		StateChangeCommand:  C.GoString(c.state_change_command),
+		StateChangeTimeout:  int(c.state_change_command_timeout),
 		MaxFailoverLag:      int64(c.max_failover_lag),
 		FailoverOnTimeout:   c.failover_on_timeout != 0,
 		Port:                int(c.port),
@@ -157,4 +163,28 @@ func (b *Bridge) SetFence(f keeper.Fence) error {
 		return errThread
 	}
 	return b.check(C.pgk_call_set_fence(b.b, C.int(f)))
+}
+
+func (b *Bridge) PublishStatus(json []byte) error {
+	return b.callWithText(json, func(cs *C.char) C.int { return C.pgk_call_publish_status(b.b, cs) })
+}
+
+func (b *Bridge) AddEvent(json []byte) error {
+	return b.callWithText(json, func(cs *C.char) C.int { return C.pgk_call_add_event(b.b, cs) })
+}
+
+func (b *Bridge) ResetEvents() error {
+	if !b.onMainThread() {
+		return errThread
+	}
+	return b.check(C.pgk_call_reset_events(b.b))
+}
+
+func (b *Bridge) callWithText(text []byte, call func(*C.char) C.int) error {
+	if !b.onMainThread() {
+		return errThread
+	}
+	cs := C.CString(string(text))
+	defer C.free(unsafe.Pointer(cs))
+	return b.check(call(cs))
 }

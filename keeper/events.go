@@ -1,0 +1,75 @@
+package keeper
+
+import (
+	"fmt"
+	"time"
+)
+
+// openHistory puts the events saved in the data directory back into
+// pg_keeper.events() and starts saving new ones. Shared memory outlives a
+// restart of the worker but not of the server: it is refilled either way.
+func (r *runner) openHistory() {
+	if err := r.host.ResetEvents(); err != nil {
+		r.log(Warning, "could not reset pg_keeper.events(): "+err.Error())
+	}
+	if r.settings.DataDir == "" {
+		return
+	}
+	recs, err := loadHistory(r.settings.DataDir)
+	if err != nil {
+		r.log(Warning, "could not read the saved events: "+err.Error())
+	}
+	for _, rec := range recs {
+		if err := r.host.AddEvent(rec); err != nil {
+			r.log(Warning, "could not restore the saved events: "+err.Error())
+			break
+		}
+	}
+	r.hist = startHistory(r.settings.DataDir, recs, r.notice)
+}
+
+// notice logs err from any goroutine, through the main loop.
+func (r *runner) notice(err error) {
+	select {
+	case r.events <- Event{Kind: NoticeEvent, Detail: err.Error()}:
+		r.wake()
+	default: // the main loop is far behind or gone: drop it
+	}
+}
+
+// record adds an event to pg_keeper.events() and to the saved history.
+func (r *runner) record(rec Record) {
+	if rec.At.IsZero() {
+		rec.At = time.Now()
+	}
+	rec.Node = r.node
+	b := encodeRecord(rec)
+	if err := r.host.AddEvent(b); err != nil {
+		r.log(Warning, "could not add to pg_keeper.events(): "+err.Error())
+	}
+	if r.hist != nil {
+		r.hist.add(b)
+	}
+}
+
+// actionDone records how a promotion, switch or restore ended.
+func (r *runner) actionDone(ev Event) {
+	if ev.Action == RunAfterCommand {
+		rec := commandRecord(KindAfterCmd, ev.Command)
+		rec.At = ev.At
+		r.record(rec)
+		return
+	}
+	rec := Record{At: ev.At, Kind: KindAction, Action: ev.Action.String(), OK: ptr(ev.Err == ""), Detail: ev.Detail}
+	if ev.Err != "" {
+		rec.Detail = ev.Err
+	}
+	if started, ok := r.actionStarted[ev.Action]; ok {
+		rec.DurationMS = ptr(ev.At.Sub(started).Milliseconds())
+		delete(r.actionStarted, ev.Action)
+	}
+	if ev.Action == Promote && ev.Err == "" {
+		rec.Detail = fmt.Sprintf("%s; now on timeline %d", rec.Detail, ev.Timeline)
+	}
+	r.record(rec)
+}

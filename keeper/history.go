@@ -1,0 +1,167 @@
+package keeper
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+	"unicode/utf8"
+)
+
+// Record is one entry of pg_keeper.events(): what the keeper did and why.
+type Record struct {
+	At         time.Time `json:"at"`
+	Node       string    `json:"node"` // host:port of the server that recorded it
+	Kind       string    `json:"kind"` // one of the Kind* constants
+	From       string    `json:"from,omitempty"`
+	To         string    `json:"to,omitempty"`
+	Trigger    string    `json:"trigger,omitempty"`
+	Action     string    `json:"action,omitempty"`
+	OK         *bool     `json:"ok,omitempty"`
+	ExitStatus *int      `json:"exit_status,omitempty"`
+	DurationMS *int64    `json:"duration_ms,omitempty"`
+	Detail     string    `json:"detail,omitempty"`
+}
+
+// Kinds of Record.
+const (
+	KindStart       = "start" // the worker started
+	KindStop        = "stop"  // the worker stopped with the server
+	KindTransition  = "transition"
+	KindAction      = "action" // promote, switch-async, restore-sync, fence
+	KindAfterCmd    = "after_command"
+	KindStateChange = "state_change_command"
+)
+
+// historyFile keeps the events in the data directory, one JSON object per
+// line, so that they survive a restart of the server.
+const historyFile = "pg_keeper.events"
+
+// encodeRecord marshals rec, shortening Detail until it fits in EventMax.
+func encodeRecord(rec Record) []byte {
+	for {
+		b, err := json.Marshal(rec)
+		if err != nil { // cannot happen with these field types
+			b = []byte(fmt.Sprintf(`{"kind":"error","detail":%q}`, err.Error()))
+		}
+		if len(b) < EventMax || rec.Detail == "" {
+			return b
+		}
+		rec.Detail = truncate(rec.Detail, len(rec.Detail)-(len(b)-EventMax)-8)
+	}
+}
+
+// truncate cuts s to at most n bytes on a rune boundary and marks the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	n = max(n-len("..."), 0)
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}
+
+// history appends records to the file from a goroutine of its own: a slow
+// disk must not delay a failover. The file is rewritten with the last
+// EventSlots records when it has grown to twice that.
+type history struct {
+	path   string
+	writes chan []byte
+	done   chan struct{} // closed when the writer has finished
+	errs   func(error)   // reports a write error; called from the writer goroutine
+}
+
+// loadHistory reads the records kept in dataDir, the last EventSlots of them.
+// A damaged line (a crash during a write) is skipped.
+func loadHistory(dataDir string) ([][]byte, error) {
+	data, err := os.ReadFile(filepath.Join(dataDir, historyFile))
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var recs [][]byte
+	for _, line := range bytes.Split(data, []byte{'\n'}) {
+		if len(line) > 0 && len(line) < EventMax && json.Valid(line) {
+			recs = append(recs, line)
+		}
+	}
+	if len(recs) > EventSlots {
+		recs = recs[len(recs)-EventSlots:]
+	}
+	return recs, nil
+}
+
+// startHistory starts the writer with the records already in the file.
+func startHistory(dataDir string, recent [][]byte, errs func(error)) *history {
+	h := &history{path: filepath.Join(dataDir, historyFile), writes: make(chan []byte, EventSlots),
+		done: make(chan struct{}), errs: errs}
+	go h.writer(recent)
+	return h
+}
+
+// add queues rec for the file; it never blocks.
+func (h *history) add(rec []byte) {
+	select {
+	case h.writes <- rec:
+	default:
+		h.errs(fmt.Errorf("could not keep up writing %s: an event was not saved", h.path))
+	}
+}
+
+func (h *history) writer(recent [][]byte) {
+	defer close(h.done)
+	defer func() {
+		if p := recover(); p != nil {
+			h.errs(fmt.Errorf("internal error writing %s: %v", h.path, p))
+		}
+	}()
+	lines := 2 * EventSlots // the file's length is unknown: rewrite it at the first write
+	for rec := range h.writes {
+		recent = append(recent, rec)
+		if len(recent) > EventSlots {
+			recent = recent[len(recent)-EventSlots:]
+		}
+		var err error
+		if lines++; lines > 2*EventSlots {
+			err = writeFileAtomic(h.path, string(bytes.Join(recent, []byte{'\n'}))+"\n")
+			lines = len(recent)
+		} else {
+			err = appendLine(h.path, rec)
+		}
+		if err != nil {
+			h.errs(fmt.Errorf("could not save an event in %s: %v", h.path, err))
+		}
+	}
+}
+
+func appendLine(path string, line []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(line, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// close waits up to timeout for the queued records to reach the file.
+func (h *history) close(timeout time.Duration) {
+	close(h.writes)
+	select {
+	case <-h.done:
+	case <-time.After(timeout):
+	}
+}

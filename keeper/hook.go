@@ -1,0 +1,131 @@
+package keeper
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A state-change command runs after every change of state, one at a time
+// and in order: a pooler re-pointed by two commands racing could end up on
+// the wrong server.
+type hookJob struct {
+	cmdline string
+	timeout time.Duration
+	env     []string
+	change  string // "old -> new", for the log
+}
+
+// hookQueue bounds how far the commands may fall behind the keeper.
+const hookQueue = 32
+
+// stateChanged records a change of state and queues the state-change command.
+func (r *runner) stateChanged(ch *Change) {
+	r.record(Record{Kind: KindTransition, From: ch.From.String(), To: ch.To.String(),
+		Trigger: ch.On.String(), Detail: ch.Reason})
+	if r.settings.StateChange == "" {
+		return
+	}
+	job := hookJob{cmdline: r.settings.StateChange, timeout: r.settings.StateChangeTimeout,
+		env: r.hookEnv(ch), change: ch.From.String() + " -> " + ch.To.String()}
+	if r.hooks == nil {
+		r.hooks = make(chan hookJob, hookQueue)
+		go r.runHooks(r.hooks)
+	}
+	select {
+	case r.hooks <- job:
+	default:
+		r.log(Warning, fmt.Sprintf("state_change_command is %d changes behind: not running it for %s", hookQueue, job.change))
+	}
+}
+
+// runHooks runs the queued commands; each result comes back as an event.
+func (r *runner) runHooks(jobs <-chan hookJob) {
+	for job := range jobs {
+		r.deliver(Event{Kind: HookEvent, Detail: job.change}, func() Event {
+			res := runCommand(job.cmdline, job.timeout, job.env)
+			return Event{Kind: HookEvent, At: time.Now(), Detail: job.change, Output: res.Output, Command: res}
+		})
+	}
+}
+
+// hookEnv describes a change to the state-change command. The primary is
+// named only when this node knows it: itself once it acts as the master
+// (not while it waits for its first heartbeat, keeps commits waiting for a
+// standby that may be taking over, or is fenced), its partner while that
+// one is a live master.
+func (r *runner) hookEnv(ch *Change) []string {
+	host, _ := os.Hostname()
+	env := []string{
+		"PG_KEEPER_EVENT=state-change",
+		"PG_KEEPER_NODE=" + host,
+		"PG_KEEPER_PORT=" + strconv.Itoa(r.settings.Port),
+		"PG_KEEPER_DATA_DIR=" + r.settings.DataDir,
+		"PG_KEEPER_MODE=" + ch.To.Mode().String(),
+		"PG_KEEPER_OLD_STATE=" + ch.From.String(),
+		"PG_KEEPER_NEW_STATE=" + ch.To.String(),
+		"PG_KEEPER_TRIGGER=" + ch.On.String(),
+		"PG_KEEPER_REASON=" + ch.Reason,
+		"PG_KEEPER_PARTNER=" + r.settings.PartnerDisplay,
+	}
+	var primaryHost string
+	var primaryPort int
+	switch ch.To {
+	case MasterReady, MasterHolding, MasterFenced, StandbyReady, StandbyPromoting, StandbyHolding:
+	default:
+		if ch.To.Mode() == MasterMode {
+			primaryHost, primaryPort = r.selfHost(host), r.settings.Port
+		} else if p := r.settings.Partner; p != nil {
+			primaryHost, primaryPort = p.Host, int(p.Port)
+		}
+	}
+	timeline := 0
+	if ch.To.Mode() == MasterMode {
+		timeline, _ = r.host.Timeline()
+	}
+	if primaryHost != "" {
+		env = append(env, "PG_KEEPER_PRIMARY_HOST="+primaryHost, "PG_KEEPER_PRIMARY_PORT="+strconv.Itoa(primaryPort))
+	}
+	return append(env, "PG_KEEPER_TIMELINE="+strconv.Itoa(timeline))
+}
+
+// selfHost is the address others reach this server at: my_conninfo's
+// host when it is a network address, else the machine's name.
+func (r *runner) selfHost(hostname string) string {
+	if l := r.settings.Local; l != nil && l.Host != "" && !strings.HasPrefix(l.Host, "/") && l.Host != "localhost" {
+		return l.Host
+	}
+	return hostname
+}
+
+// hookDone logs and records how a state-change command ended.
+func (r *runner) hookDone(ev Event) {
+	for _, line := range ev.Output {
+		r.log(Info, "state_change_command: "+line)
+	}
+	res := ev.Command
+	rec := commandRecord(KindStateChange, res)
+	rec.Detail = ev.Detail + ": " + rec.Detail
+	if res.Err != nil {
+		r.log(Warning, fmt.Sprintf("state_change_command failed for %s: %s", ev.Detail, rec.Detail))
+	} else {
+		r.log(Info, fmt.Sprintf("state_change_command finished for %s: %s", ev.Detail, rec.Detail))
+	}
+	r.record(rec)
+}
+
+// commandRecord describes how a command ended, for pg_keeper.events().
+func commandRecord(kind string, res CommandResult) Record {
+	ms := res.Duration.Milliseconds()
+	rec := Record{Kind: kind, OK: ptr(res.Err == nil), DurationMS: &ms,
+		Detail: fmt.Sprintf("exit status 0 after %d ms", ms)}
+	if res.ExitCode >= 0 {
+		rec.ExitStatus = ptr(res.ExitCode)
+	}
+	if res.Err != nil {
+		rec.Detail = fmt.Sprintf("%v after %d ms", res.Err, ms)
+	}
+	return rec
+}

@@ -1,0 +1,119 @@
+package keeper
+
+import (
+	"encoding/json"
+	"os"
+	"time"
+)
+
+// Status is what pg_keeper.status() shows of the keeper; the extension's
+// SQL adds what the server itself knows (timeline, LSNs,
+// synchronous_standby_names), read when the query runs.
+type Status struct {
+	WorkerPID int       `json:"worker_pid"`
+	StartedAt time.Time `json:"started_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Mode      string    `json:"mode"`
+	State     string    `json:"state"`
+	Partner   string    `json:"partner"` // partner_conninfo, password masked
+	Fence     string    `json:"fence"`   // unchecked, open or fenced
+
+	Failures         int     `json:"consecutive_failures"`
+	KeepalivesCount  int     `json:"keepalives_count"`
+	KeepalivesTime   float64 `json:"keepalives_time"` // seconds
+	OnPartnerTimeout string  `json:"on_partner_timeout"`
+	MaxFailoverLag   int64   `json:"max_failover_lag"`
+
+	LastSuccess  *time.Time `json:"last_success"`
+	LastFailure  *time.Time `json:"last_failure"`
+	FailureClass string     `json:"last_failure_class,omitempty"`
+	FailureWhy   string     `json:"last_failure_reason,omitempty"`
+
+	// On a standby: whether the master was last seen synchronous with it,
+	// and its WAL position then.
+	MasterSync *bool  `json:"master_sync,omitempty"`
+	PartnerLSN string `json:"partner_lsn,omitempty"`
+
+	ActionRunning   string     `json:"action_running,omitempty"`
+	NextHeartbeatAt *time.Time `json:"next_heartbeat_at"`
+	// NextAction is what the keeper does if every heartbeat fails from now
+	// on, at NextActionAt at the latest; Blocked why a standby would not
+	// promote.
+	NextAction   string     `json:"next_action,omitempty"`
+	NextActionAt *time.Time `json:"next_action_at"`
+	Blocked      string     `json:"next_action_blocked,omitempty"`
+}
+
+var fenceNames = [...]string{FenceUnchecked: "unchecked", FenceOpen: "open", FenceFenced: "fenced"}
+
+func (r *runner) status(now time.Time) Status {
+	v := r.core.View()
+	s := Status{
+		WorkerPID:        os.Getpid(),
+		StartedAt:        r.startedAt,
+		UpdatedAt:        now,
+		Mode:             v.State.Mode().String(),
+		State:            v.State.Name(),
+		Partner:          r.settings.PartnerDisplay,
+		Fence:            fenceNames[r.fenceState],
+		Failures:         v.Failures,
+		KeepalivesCount:  v.Threshold,
+		KeepalivesTime:   r.settings.Interval.Seconds(),
+		MaxFailoverLag:   r.settings.Policy.MaxLag,
+		OnPartnerTimeout: map[bool]string{false: "keep_master", true: "failover"}[r.settings.Policy.FailoverOnTimeout],
+	}
+	if !r.core.LastSuccess.IsZero() {
+		s.LastSuccess = ptr(r.core.LastSuccess)
+	}
+	if !r.core.LastFailure.IsZero() {
+		s.LastFailure = ptr(r.core.LastFailure)
+		s.FailureClass, s.FailureWhy = r.core.LastClass.String(), r.core.LastReason
+	}
+	if v.State.Mode() == StandbyMode {
+		s.MasterSync = ptr(v.SyncConfirmed)
+		if v.PartnerLSN >= 0 {
+			s.PartnerLSN = FormatLSN(v.PartnerLSN)
+		}
+	}
+	if v.InFlight != NoAction {
+		s.ActionRunning = v.InFlight.String()
+	}
+	if r.settings.Partner != nil {
+		// A heartbeat under way ends by nextProbe; the next one starts then.
+		next := r.nextProbe
+		s.NextHeartbeatAt = ptr(next)
+		if v.NextAction != NoAction {
+			s.NextAction = v.NextAction.String()
+			// Each remaining heartbeat times out after an interval; the last
+			// one also checks replication, for up to another interval.
+			end := next
+			if !r.probing {
+				end = end.Add(r.settings.Interval)
+			}
+			end = end.Add(time.Duration(v.Threshold-v.Failures) * r.settings.Interval)
+			s.NextActionAt = ptr(end)
+		}
+	}
+	s.Blocked = v.Blocked
+	return s
+}
+
+// encodeStatus marshals s, shortening its free texts until it fits.
+func encodeStatus(s Status) []byte {
+	for n := 1024; ; n /= 2 {
+		b, _ := json.Marshal(s)
+		if len(b) < StatusMax || n < 16 {
+			return b
+		}
+		s.Partner, s.FailureWhy, s.Blocked = truncate(s.Partner, n), truncate(s.FailureWhy, n), truncate(s.Blocked, n)
+	}
+}
+
+// publishStatus updates pg_keeper.status(); a failure is logged once.
+func (r *runner) publishStatus(now time.Time) {
+	err := r.host.PublishStatus(encodeStatus(r.status(now)))
+	if err != nil && !r.statusFailed {
+		r.log(Warning, "could not publish the status for pg_keeper.status(): "+err.Error())
+	}
+	r.statusFailed = err != nil
+}
