@@ -15,7 +15,7 @@ func (r *runner) openHistory() {
 	if r.settings.DataDir == "" {
 		return
 	}
-	recs, err := loadHistory(r.settings.DataDir)
+	recs, err := loadHistory(r.settings.DataDir, r.node)
 	if err != nil {
 		r.log(Warning, "could not read the saved events: "+err.Error())
 	}

@@ -75,9 +75,11 @@ type history struct {
 	errs   func(error)   // reports a write error; called from the writer goroutine
 }
 
-// loadHistory reads the records kept in dataDir, the last EventSlots of them.
-// A damaged line (a crash during a write) is skipped.
-func loadHistory(dataDir string) ([][]byte, error) {
+// loadHistory reads the records that node kept in dataDir, the last
+// EventSlots of them. Records of another node came with a copy of its data
+// directory (pg_basebackup, pg_rewind) and are not this server's history. A
+// damaged line (a crash during a write) is skipped.
+func loadHistory(dataDir, node string) ([][]byte, error) {
 	data, err := os.ReadFile(filepath.Join(dataDir, historyFile))
 	if os.IsNotExist(err) {
 		return nil, nil
@@ -87,7 +89,8 @@ func loadHistory(dataDir string) ([][]byte, error) {
 	}
 	var recs [][]byte
 	for _, line := range bytes.Split(data, []byte{'\n'}) {
-		if len(line) > 0 && len(line) < EventMax && json.Valid(line) {
+		var rec struct{ Node string }
+		if len(line) < EventMax && json.Unmarshal(line, &rec) == nil && rec.Node == node {
 			recs = append(recs, line)
 		}
 	}
