@@ -105,14 +105,13 @@ func (r *runner) hookDone(ev Event) {
 	for _, line := range ev.Output {
 		r.log(Info, "state_change_command: "+line)
 	}
-	res := ev.Command
-	rec := commandRecord(KindStateChange, res)
-	rec.Detail = ev.Detail + ": " + rec.Detail
-	if res.Err != nil {
+	rec := commandRecord(KindStateChange, ev.Command)
+	if ev.Command.Err != nil {
 		r.log(Warning, fmt.Sprintf("state_change_command failed for %s: %s", ev.Detail, rec.Detail))
 	} else {
 		r.log(Info, fmt.Sprintf("state_change_command finished for %s: %s", ev.Detail, rec.Detail))
 	}
+	rec.Detail = ev.Detail + ": " + rec.Detail
 	r.record(rec)
 }
 

@@ -25,6 +25,10 @@ type Options struct {
 	// Keeper preloads pg_keeper on both nodes and points each node's
 	// pg_keeper.partner_conninfo at the other one.
 	Keeper bool
+	// KeeperAddr sets each node's pg_keeper.my_conninfo to its own TCP
+	// address, as an operator does when the keeper must tell a pooler where
+	// the primary is.
+	KeeperAddr bool
 	// Netns runs each node in a network namespace of its own, joined by a
 	// veth pair, so that tests can cut the network between them (root only).
 	Netns bool
@@ -85,6 +89,12 @@ func New(t testing.TB, opts Options) *Cluster {
 		if s != nil {
 			m.SetConf("pg_keeper.partner_conninfo", "'"+s.KeeperConninfo()+"'")
 			s.SetConf("pg_keeper.partner_conninfo", "'"+m.KeeperConninfo()+"'")
+		}
+		if opts.KeeperAddr {
+			m.SetConf("pg_keeper.my_conninfo", "'"+m.KeeperConninfo()+"'")
+			if s != nil {
+				s.SetConf("pg_keeper.my_conninfo", "'"+s.KeeperConninfo()+"'")
+			}
 		}
 	}
 	if err := c.initMaster(m, opts); err != nil {

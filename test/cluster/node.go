@@ -313,8 +313,10 @@ func (n *Node) Kill9(t testing.TB) {
 }
 
 // PortOpen reports whether something accepts TCP connections on n's port.
-func (n *Node) PortOpen() bool {
-	conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(n.Port)), 200*time.Millisecond)
+func (n *Node) PortOpen() bool { return portOpen("127.0.0.1", n.Port) }
+
+func portOpen(host string, port int) bool {
+	conn, err := net.DialTimeout("tcp", net.JoinHostPort(host, strconv.Itoa(port)), 200*time.Millisecond)
 	if err != nil {
 		return false
 	}
