@@ -74,4 +74,3 @@ func throughBouncer(t testing.TB, b *cluster.PgBouncer, timeout time.Duration, w
 	require.NoError(t, lastErr)
 	return got
 }
-
