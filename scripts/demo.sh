@@ -93,6 +93,13 @@ echo "node1: sync_state of node2 = $(psql1 "SELECT sync_state FROM pg_stat_repli
 psql1 "CREATE TABLE drill (id int PRIMARY KEY, at timestamptz DEFAULT now())" >/dev/null
 psql1 "INSERT INTO drill (id) SELECT generate_series(1, 100)" >/dev/null
 echo "node1: 100 rows committed synchronously; node2 sees $(psql2 "SELECT count(*) FROM drill")"
+psql1 "CREATE EXTENSION pg_keeper" >/dev/null
+wait_for 30 "the extension on node2" sh -c "psql -X -At -h 127.0.0.1 -p $P2 -U postgres -d postgres -c 'SELECT state FROM pg_keeper.status' >/dev/null 2>&1"
+status="SELECT mode, state, replication, consecutive_failures AS failures, next_action, next_action_in, next_action_blocked FROM pg_keeper.status"
+echo "node1: $status"
+psql -X -h 127.0.0.1 -p $P1 -U postgres -d postgres -c "$status" | sed 's/^/  /'
+echo "node2 (hot standby): the same"
+psql -X -h 127.0.0.1 -p $P2 -U postgres -d postgres -c "$status" | sed 's/^/  /'
 
 step "Failover drill: SIGKILL to node1's postmaster"
 kill -9 "$(head -1 "$BASE/node1/postmaster.pid")"
@@ -105,10 +112,16 @@ psql2 "INSERT INTO drill (id) VALUES (101)" >/dev/null
 echo "node2 takes writes: $(psql2 "SELECT count(*) FROM drill") rows"
 echo "node2's log:"
 grep 'pg_keeper:' "$BASE/node2.log" | sed 's/^/  /'
+echo "node2: SELECT ... FROM pg_keeper.events()"
+psql -X -h 127.0.0.1 -p $P2 -U postgres -d postgres \
+	-c "SELECT to_char(at, 'HH24:MI:SS.MS') AS at, kind, coalesce(from_state || ' -> ' || to_state, action) AS what, duration, left(detail, 60) AS detail FROM pg_keeper.events()" |
+	sed 's/^/  /'
 
 step "The old master comes back as it was: it must not take writes"
 mark=$(wc -l <"$BASE/node1.log")
-as_pg "$BIN/pg_ctl" -D "$BASE/node1" -l "$BASE/node1.log" start >/dev/null 2>&1
+# pg_ctl may report a failed start: the old master can fence itself and
+# shut down before pg_ctl has seen it ready.
+as_pg "$BIN/pg_ctl" -D "$BASE/node1" -l "$BASE/node1.log" start >/dev/null 2>&1 || true
 if out=$(psql -X -At -h 127.0.0.1 -p $P1 -U postgres -d postgres -c "INSERT INTO drill (id) VALUES (999)" 2>&1); then
 	echo "node1 accepted a write: $out" >&2
 	exit 1
