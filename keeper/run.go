@@ -204,6 +204,10 @@ func (r *runner) handleEvents() {
 			}
 			if ev.Action == Promote && ev.Err == "" {
 				r.timeline = ev.Timeline
+				// Check the old master again now, not an interval later: as
+				// long as it is lost, the new master's commits wait for it
+				// until the next heartbeat switches replication to async.
+				r.nextProbe = time.Now()
 			}
 			for _, line := range ev.Output {
 				r.log(Info, "after_command: "+line)

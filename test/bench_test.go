@@ -85,8 +85,12 @@ func BenchmarkIdleWorker(b *testing.B) {
 		const idle = 20 * time.Second
 		time.Sleep(idle)
 		cpu := float64(cpuTicks(b, pid)-cpu0) / 100 / idle.Seconds() * 100 // USER_HZ is 100 on Linux
-		fmt.Printf("%-48s %s\n", "worker RSS (master, idle)", procStatus(b, pid, "VmRSS"))
-		fmt.Printf("%-48s %s\n", "worker threads", procStatus(b, pid, "Threads"))
+		fmt.Printf("%-48s %s\n", "worker RSS (master, idle)", procStatus(b, pid, "status", "VmRSS"))
+		// RSS counts the server's and the libraries' code shared with every
+		// backend; these two are what the worker costs the machine.
+		fmt.Printf("%-48s %s\n", "worker PSS (its share of shared pages)", procStatus(b, pid, "smaps_rollup", "Pss"))
+		fmt.Printf("%-48s %s\n", "worker private dirty memory", procStatus(b, pid, "smaps_rollup", "Private_Dirty"))
+		fmt.Printf("%-48s %s\n", "worker threads", procStatus(b, pid, "status", "Threads"))
 		fmt.Printf("%-48s %.2f %% of one core over %s\n", "worker CPU (keepalives_time 5s)", cpu, idle)
 	}
 	out, err := exec.Command(pgConfig(), "--pkglibdir").Output()
@@ -149,8 +153,9 @@ func cpuTicks(b *testing.B, pid int) int {
 	return u + s
 }
 
-func procStatus(b *testing.B, pid int, key string) string {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// procStatus reads key from /proc/pid/file (status, smaps_rollup).
+func procStatus(b *testing.B, pid int, file, key string) string {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
 	if err != nil {
 		b.Fatal(err)
 	}
