@@ -31,7 +31,8 @@ type CommandResult struct {
 // that a timeout kills the command and everything it started. It is not
 // cancelled when the server stops: a STONITH half done is worse than one
 // that finishes.
-func runCommand(cmdline string, timeout time.Duration, env []string) CommandResult {
+// setting names the GUC that set the timeout, for the error.
+func runCommand(cmdline string, timeout time.Duration, setting string, env []string) CommandResult {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 
@@ -61,7 +62,7 @@ func runCommand(cmdline string, timeout time.Duration, env []string) CommandResu
 	case <-ctx.Done():
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
-		err = fmt.Errorf("killed after the timeout of %s (pg_keeper.after_command_timeout)", timeout)
+		err = fmt.Errorf("killed after the timeout of %s (%s)", timeout, setting)
 	}
 	return CommandResult{Duration: time.Since(start), Err: err, Output: lines(out.String()),
 		ExitCode: cmd.ProcessState.ExitCode()}

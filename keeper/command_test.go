@@ -15,7 +15,7 @@ import (
 )
 
 func TestRunCommandSuccess(t *testing.T) {
-	res := runCommand("echo one; echo two >&2; echo three", 5*time.Second, nil)
+	res := runCommand("echo one; echo two >&2; echo three", 5*time.Second, "pg_keeper.after_command_timeout", nil)
 	require.NoError(t, res.Err)
 	require.Equal(t, []string{"one", "two", "three"}, res.Output)
 	require.Greater(t, res.Duration, time.Duration(0))
@@ -23,13 +23,13 @@ func TestRunCommandSuccess(t *testing.T) {
 }
 
 func TestRunCommandNoOutput(t *testing.T) {
-	res := runCommand("true", 5*time.Second, nil)
+	res := runCommand("true", 5*time.Second, "pg_keeper.after_command_timeout", nil)
 	require.NoError(t, res.Err)
 	require.Nil(t, res.Output)
 }
 
 func TestRunCommandFailure(t *testing.T) {
-	res := runCommand("echo bad; exit 3", 5*time.Second, nil)
+	res := runCommand("echo bad; exit 3", 5*time.Second, "pg_keeper.after_command_timeout", nil)
 	require.EqualError(t, res.Err, "exit status 3")
 	var exitErr *exec.ExitError
 	require.True(t, errors.As(res.Err, &exitErr))
@@ -40,7 +40,7 @@ func TestRunCommandFailure(t *testing.T) {
 func TestRunCommandTimeout(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
-	res := runCommand("echo before; sleep 30; echo after", 300*time.Millisecond, nil)
+	res := runCommand("echo before; sleep 30; echo after", 300*time.Millisecond, "pg_keeper.after_command_timeout", nil)
 	elapsed := time.Since(start)
 	require.Less(t, elapsed, 5*time.Second)
 	// The timeout runs from before the command is started, Duration from
@@ -80,7 +80,7 @@ func waitGone(t *testing.T, pid int) {
 func TestRunCommandTimeoutKillsBackgroundChild(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
-	res := runCommand("sleep 30 & echo $!; echo started", 300*time.Millisecond, nil)
+	res := runCommand("sleep 30 & echo $!; echo started", 300*time.Millisecond, "pg_keeper.after_command_timeout", nil)
 	require.Less(t, time.Since(start), 900*time.Millisecond, "returns at the timeout, before WaitDelay")
 	require.EqualError(t, res.Err, "killed after the timeout of 300ms (pg_keeper.after_command_timeout)")
 	require.Len(t, res.Output, 2)
@@ -95,7 +95,7 @@ func TestRunCommandBackgroundChildDoesNotHoldUs(t *testing.T) {
 	// The child keeps the output pipe open; runCommand gives up on it after
 	// WaitDelay (1s) instead of waiting for it.
 	start := time.Now()
-	res := runCommand("sleep 30 & echo $!; echo started", 10*time.Second, nil)
+	res := runCommand("sleep 30 & echo $!; echo started", 10*time.Second, "pg_keeper.after_command_timeout", nil)
 	require.Less(t, time.Since(start), 3*time.Second)
 	require.Len(t, res.Output, 2)
 	pid, err := strconv.Atoi(res.Output[0])
@@ -107,7 +107,7 @@ func TestRunCommandBackgroundChildDoesNotHoldUs(t *testing.T) {
 // BUG: a command that exits with status 0 but leaves a background child
 // holding its output is reported as failed.
 func TestRunCommandBackgroundChildExitZeroIsSuccess(t *testing.T) {
-	res := runCommand("sleep 30 & echo $!; echo started", 10*time.Second, nil)
+	res := runCommand("sleep 30 & echo $!; echo started", 10*time.Second, "pg_keeper.after_command_timeout", nil)
 	if len(res.Output) > 0 {
 		if pid, err := strconv.Atoi(res.Output[0]); err == nil {
 			t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
@@ -119,7 +119,7 @@ func TestRunCommandBackgroundChildExitZeroIsSuccess(t *testing.T) {
 func TestRunCommandEnvironment(t *testing.T) {
 	t.Setenv("HOME", "/home/should-not-leak")
 	t.Setenv("PG_KEEPER_TEST_LEAK", "leaked")
-	res := runCommand("env", 5*time.Second, []string{
+	res := runCommand("env", 5*time.Second, "pg_keeper.after_command_timeout", []string{
 		"PG_KEEPER_EVENT=promote", "PG_KEEPER_DATA_DIR=/data/pg"})
 	require.NoError(t, res.Err)
 	require.Contains(t, res.Output, "PATH="+commandPath)
@@ -137,14 +137,14 @@ func TestRunCommandEnvironment(t *testing.T) {
 }
 
 func TestRunCommandOutputLimit(t *testing.T) {
-	res := runCommand("seq 1 100", 5*time.Second, nil)
+	res := runCommand("seq 1 100", 5*time.Second, "pg_keeper.after_command_timeout", nil)
 	require.NoError(t, res.Err)
 	require.Len(t, res.Output, maxOutputLines+1)
 	require.Equal(t, "1", res.Output[0])
 	require.Equal(t, strconv.Itoa(maxOutputLines), res.Output[maxOutputLines-1])
 	require.Equal(t, "(more output dropped)", res.Output[maxOutputLines])
 
-	res = runCommand(fmt.Sprintf("seq 1 %d", maxOutputLines), 5*time.Second, nil)
+	res = runCommand(fmt.Sprintf("seq 1 %d", maxOutputLines), 5*time.Second, "pg_keeper.after_command_timeout", nil)
 	require.NoError(t, res.Err)
 	require.Len(t, res.Output, maxOutputLines)
 	require.Equal(t, strconv.Itoa(maxOutputLines), res.Output[maxOutputLines-1])

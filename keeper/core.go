@@ -290,8 +290,15 @@ func (c *Core) View() View {
 	if c.failures >= c.threshold {
 		return v // already decided: only a good heartbeat changes course
 	}
-	// Suppose the partner refuses connections, the one failure that proves it down.
-	if risk := c.risk(ProbeResult{Class: FailRefused, LocalLSN: -1}); risk != "" && c.state.Mode() == StandbyMode {
+	// Suppose the partner refuses connections, the one failure that proves
+	// it down, and, when max_failover_lag may allow a promotion, that this
+	// standby has what the master had at the last good heartbeat (the core
+	// does not follow the standby's own position).
+	hypothetical := ProbeResult{Class: FailRefused, LocalLSN: -1}
+	if c.lastFacts != nil && c.policy.MaxLag > 0 {
+		hypothetical.LocalLSN = c.lastFacts.LSN
+	}
+	if risk := c.risk(hypothetical); risk != "" && c.state.Mode() == StandbyMode {
 		v.Blocked = risk
 		return v
 	}

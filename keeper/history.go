@@ -47,9 +47,16 @@ func encodeRecord(rec Record) []byte {
 			b = []byte(fmt.Sprintf(`{"kind":"error","detail":%q}`, err.Error()))
 		}
 		if len(b) < EventMax || rec.Detail == "" {
-			return b
+			return b // too long without a detail: the host refuses it, and says so
 		}
-		rec.Detail = truncate(rec.Detail, len(rec.Detail)-(len(b)-EventMax)-8)
+		// Escapes make the JSON longer than the text: cut at most half at
+		// a time, so that an escape-heavy detail keeps what fits.
+		n := max(len(rec.Detail)-(len(b)-EventMax)-8, len(rec.Detail)/2)
+		cut := truncate(rec.Detail, n)
+		if len(cut) >= len(rec.Detail) {
+			cut = ""
+		}
+		rec.Detail = cut
 	}
 }
 
@@ -132,8 +139,9 @@ func (h *history) writer(recent [][]byte) {
 		}
 		var err error
 		if lines++; lines > 2*EventSlots {
-			err = writeFileAtomic(h.path, string(bytes.Join(recent, []byte{'\n'}))+"\n")
-			lines = len(recent)
+			if err = writeFileAtomic(h.path, string(bytes.Join(recent, []byte{'\n'}))+"\n"); err == nil {
+				lines = len(recent)
+			}
 		} else {
 			err = appendLine(h.path, rec)
 		}

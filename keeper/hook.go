@@ -45,7 +45,7 @@ func (r *runner) stateChanged(ch *Change) {
 func (r *runner) runHooks(jobs <-chan hookJob) {
 	for job := range jobs {
 		r.deliver(Event{Kind: HookEvent, Detail: job.change}, func() Event {
-			res := runCommand(job.cmdline, job.timeout, job.env)
+			res := runCommand(job.cmdline, job.timeout, "pg_keeper.state_change_command_timeout", job.env)
 			return Event{Kind: HookEvent, At: time.Now(), Detail: job.change, Output: res.Output, Command: res}
 		})
 	}

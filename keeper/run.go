@@ -326,7 +326,7 @@ func (r *runner) runAfterCommand() {
 	}
 	r.log(Info, fmt.Sprintf("running after_command (timeout %s): %s", timeout, cmdline))
 	r.spawn(Event{Kind: ActionEvent, Action: RunAfterCommand}, func() Event {
-		res := runCommand(cmdline, timeout, env)
+		res := runCommand(cmdline, timeout, "pg_keeper.after_command_timeout", env)
 		ev := Event{Kind: ActionEvent, At: time.Now(), Action: RunAfterCommand, Output: res.Output, Command: res}
 		ev.Detail = fmt.Sprintf("exit status 0 after %d ms", res.Duration.Milliseconds())
 		if res.Err != nil {

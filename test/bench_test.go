@@ -32,10 +32,11 @@ const benchPause = time.Millisecond
 // insert load; time until the first write succeeds on the new master, and
 // acknowledged commits missing there.
 func BenchmarkMasterKill(b *testing.B) {
-	var took []time.Duration
+	var took, decided, promoted, async []time.Duration
 	lost := 0
 	for i := 0; i < b.N; i++ {
 		c := newPair(b, benchSettings)
+		c.Master.Exec(b, "CREATE EXTENSION pg_keeper")
 		l := startPacedLoad(b, c.Master, benchPause)
 		l.waitAcked(b, 100, 30*time.Second, "load")
 		kill := time.Now()
@@ -44,9 +45,16 @@ func BenchmarkMasterKill(b *testing.B) {
 		l.stop()
 		took = append(took, untilWrite(b, c.Standby, kill))
 		lost += countMissing(b, c.Standby, acked)
+		// Where the time went, from the new master's own history.
+		decided = append(decided, eventAt(b, c.Standby, "to_state = 'standby:promoting'").Sub(kill))
+		promoted = append(promoted, eventAt(b, c.Standby, "action = 'promote' AND ok").Sub(kill))
+		async = append(async, eventAt(b, c.Standby, "action = 'switch-async' AND ok").Sub(kill))
 	}
 	printRow("master kill -> first write on the new master", took,
 		fmt.Sprintf("predicted %s + pg_promote()", time.Duration(benchCount)*benchInterval))
+	printRow("  of which: kill -> promotion decided", decided, "")
+	printRow("            kill -> pg_promote() done", promoted, "")
+	printRow("            kill -> async (commits stop waiting)", async, "")
 	fmt.Printf("%-48s %d\n", "acknowledged commits lost", lost)
 }
 
@@ -107,7 +115,10 @@ func BenchmarkIdleWorker(b *testing.B) {
 func untilWrite(b *testing.B, n *cluster.Node, since time.Time) time.Duration {
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		// No short timeout: a commit cancelled while it waits for the
+		// synchronous standby is committed with a WARNING and looks like a
+		// success, so the write counts only once it is acknowledged.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		err := n.TryExec(ctx, "INSERT INTO acked (id) VALUES (-1 - floor(random() * 1e9)::bigint)")
 		cancel()
 		if err == nil {
@@ -117,6 +128,16 @@ func untilWrite(b *testing.B, n *cluster.Node, since time.Time) time.Duration {
 	}
 	b.Fatal("no write succeeded on the new master")
 	return 0
+}
+
+// eventAt is when n's keeper recorded the first event matching where.
+func eventAt(b *testing.B, n *cluster.Node, where string) time.Time {
+	s := n.QueryString(b, "SELECT extract(epoch FROM at) FROM pg_keeper.events() WHERE "+where+" ORDER BY at LIMIT 1")
+	sec, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		b.Fatalf("no event where %s: %v", where, err)
+	}
+	return time.Unix(0, int64(sec*1e9))
 }
 
 func countMissing(b *testing.B, n *cluster.Node, ids []int64) int {

@@ -15,11 +15,12 @@ import (
 // absent from the map.
 type row map[string]string
 
-// tryRows runs sql on n as user and returns its rows in text form.
-func tryRows(n *cluster.Node, user, sql string) ([]row, error) {
+// tryRows runs sql on n, connected with the conninfo settings extra
+// ("user=plain"), and returns its rows in text form.
+func tryRows(n *cluster.Node, extra, sql string) ([]row, error) {
 	ctx, cancel := ctxTimeout(10 * time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, n.Conninfo("user="+user))
+	conn, err := pgx.Connect(ctx, n.Conninfo(extra))
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +46,7 @@ func tryRows(n *cluster.Node, user, sql string) ([]row, error) {
 // rows is tryRows as the superuser, failing the test on error.
 func rows(t testing.TB, n *cluster.Node, sql string) []row {
 	t.Helper()
-	rs, err := tryRows(n, "postgres", sql)
+	rs, err := tryRows(n, "user=postgres", sql)
 	require.NoError(t, err, "%s: %s", n.Name, sql)
 	return rs
 }

@@ -2,6 +2,8 @@ package test
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,7 +26,7 @@ func TestStatusAndEvents(t *testing.T) {
 	standby.SetConf("pg_keeper.partner_conninfo", "'"+master.KeeperConninfo()+" password=s3cret'")
 	standby.Reload(t)
 	cluster.Eventually(t, startTimeout, 100*time.Millisecond, func() bool {
-		rs, err := tryRows(standby, "postgres", "SELECT partner FROM pg_keeper.status")
+		rs, err := tryRows(standby, "user=postgres", "SELECT partner FROM pg_keeper.status")
 		return err == nil && len(rs) == 1 && strings.Contains(rs[0]["partner"], "password=********")
 	}, "the extension never reached the standby, or the reload never reached its keeper")
 
@@ -78,7 +80,7 @@ func TestStatusAndEvents(t *testing.T) {
 	c.Master.Kill9(t)
 	standby.WaitForTitle(t, title(keeper.MasterAsync), failoverTimeout)
 	cluster.Eventually(t, failoverTimeout, 100*time.Millisecond, func() bool {
-		rs, err := tryRows(standby, "postgres", "SELECT state FROM pg_keeper.status")
+		rs, err := tryRows(standby, "user=postgres", "SELECT state FROM pg_keeper.status")
 		return err == nil && len(rs) == 1 && rs[0]["state"] == "async"
 	}, "status never showed the new master asynchronous")
 	standby.Stop(t, "fast")
@@ -127,23 +129,40 @@ func TestStatusPermissions(t *testing.T) {
 
 	for _, n := range c.Nodes() {
 		cluster.Eventually(t, startTimeout, 100*time.Millisecond, func() bool {
-			_, err := tryRows(n, "watcher", "SELECT * FROM pg_keeper.status")
+			_, err := tryRows(n, "user=watcher", "SELECT * FROM pg_keeper.status")
 			return err == nil
 		}, n.Name+": pg_monitor cannot read pg_keeper.status")
-		rs, err := tryRows(n, "watcher", "SELECT * FROM pg_keeper.events()")
+		rs, err := tryRows(n, "user=watcher", "SELECT * FROM pg_keeper.events()")
 		require.NoError(t, err, n.Name)
 		require.NotEmpty(t, rs, n.Name)
 		for _, q := range []string{"SELECT * FROM pg_keeper.status", "SELECT * FROM pg_keeper.status()",
 			"SELECT * FROM pg_keeper.events()", "SELECT pg_keeper._status()", "SELECT pg_keeper._events()"} {
-			_, err := tryRows(n, "plain", q)
+			_, err := tryRows(n, "user=plain", q)
 			require.ErrorContains(t, err, "permission denied", "%s: %s", n.Name, q)
 		}
 	}
-	_, err := tryRows(master, "watcher", "CREATE TABLE pg_keeper.t ()")
+	_, err := tryRows(master, "user=watcher", "CREATE TABLE pg_keeper.t ()")
 	require.ErrorContains(t, err, "permission denied")
-	_, err = tryRows(master, "watcher", "CREATE FUNCTION pg_keeper.f() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+	_, err = tryRows(master, "user=watcher", "CREATE FUNCTION pg_keeper.f() RETURNS int LANGUAGE sql AS 'SELECT 1'")
 	require.ErrorContains(t, err, "permission denied")
 	require.Equal(t, "pg_keeper", standby.QueryString(t, "SELECT nspname FROM pg_namespace WHERE nspname = 'pg_keeper'"))
+
+	// A dump recreates the schema through CREATE EXTENSION, and restores.
+	bindir, err := exec.Command(pgConfig(), "--bindir").Output()
+	require.NoError(t, err)
+	dump, err := exec.Command(filepath.Join(strings.TrimSpace(string(bindir)), "pg_dump"), master.Conninfo()).CombinedOutput()
+	require.NoError(t, err, string(dump))
+	require.Contains(t, string(dump), "CREATE EXTENSION IF NOT EXISTS pg_keeper WITH SCHEMA pg_catalog;")
+	require.NotContains(t, string(dump), "CREATE SCHEMA pg_keeper")
+	master.Exec(t, "CREATE DATABASE restored")
+	restore := exec.Command(filepath.Join(strings.TrimSpace(string(bindir)), "psql"), "-X", "-v", "ON_ERROR_STOP=1", "-q", master.Conninfo("dbname=restored"))
+	restore.Stdin = strings.NewReader(string(dump))
+	out, err := restore.CombinedOutput()
+	require.NoError(t, err, string(out))
+	rs, err := tryRows(master, "user=watcher dbname=restored", "SELECT mode FROM pg_keeper.status")
+	require.NoError(t, err)
+	require.Equal(t, "master", rs[0]["mode"])
+
 	master.Exec(t, "DROP EXTENSION pg_keeper")
 	require.Equal(t, "0", master.QueryString(t, "SELECT count(*) FROM pg_namespace WHERE nspname = 'pg_keeper'"))
 }

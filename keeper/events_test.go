@@ -1,0 +1,309 @@
+package keeper
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The runner's side of pg_keeper.events(): what it records, and how the
+// saved history comes back at start.
+
+// hostEvents is what pg_keeper.events() shows now.
+func hostEvents(h *fakeHost) [][]byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([][]byte(nil), h.events...)
+}
+
+// hostRecords is hostEvents decoded, each checked against the size of a slot.
+func hostRecords(t *testing.T, h *fakeHost) []Record {
+	t.Helper()
+	var recs []Record
+	for _, b := range hostEvents(h) {
+		require.Less(t, len(b), EventMax)
+		recs = append(recs, decodeRecord(t, b))
+	}
+	return recs
+}
+
+// recordsOf keeps the records of one kind.
+func recordsOf(recs []Record, kind string) []Record {
+	var out []Record
+	for _, r := range recs {
+		if r.Kind == kind {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// nodeName is how a runner on port names itself in the events.
+func nodeName(t *testing.T, port int) string {
+	t.Helper()
+	host, err := os.Hostname()
+	require.NoError(t, err)
+	return host + ":" + strconv.Itoa(port)
+}
+
+// openRunner is newTestRunner with a close the test can call itself, once:
+// closing the history twice would panic.
+func openRunner(t *testing.T, h *fakeHost) (*runner, func()) {
+	t.Helper()
+	r, err := newRunner(h)
+	require.NoError(t, err)
+	var once sync.Once
+	closeIt := func() { once.Do(r.close) }
+	t.Cleanup(closeIt)
+	return r, closeIt
+}
+
+// A restarted keeper shows the events it saved, not the partner's that
+// came with a copy of its data directory, nor what shared memory held.
+func TestRunnerRestoresItsOwnSavedEvents(t *testing.T) {
+	cleanPGEnv(t)
+	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw.Port = 5432
+	me := nodeName(t, 5432)
+	mine1, mine2 := eventLine(me, "one"), eventLine(me, "two")
+	writeHistory(t, raw.DataDir, mine1, eventLine("partner.example:5432", "the partner's"), []byte("{damaged"), mine2)
+
+	h := newFakeHost(raw)
+	h.events = [][]byte{[]byte(`{"stale":true}`)} // left by the previous worker
+	r, closeRunner := openRunner(t, h)
+	require.Equal(t, me, r.node)
+
+	events := hostEvents(h)
+	require.Len(t, events, 3)
+	require.Equal(t, [][]byte{mine1, mine2}, events[:2])
+	start := decodeRecord(t, events[2])
+	logs, _ := h.snapshot()
+	require.Equal(t, Record{At: start.At, Node: me, Kind: KindStart, To: "master:ready",
+		Detail: strings.TrimPrefix(logs[0].Msg, "pg_keeper: ")}, start)
+	require.WithinDuration(t, time.Now(), start.At, 5*time.Second)
+
+	closeRunner()
+	require.Equal(t, events, readHistory(t, raw.DataDir), "the file holds what pg_keeper.events() shows")
+}
+
+func TestRunnerWithUnreadableHistoryStillStarts(t *testing.T) {
+	cleanPGEnv(t)
+	raw := runRaw(t, closedPort(t), closedPort(t))
+	require.NoError(t, os.Mkdir(filepath.Join(raw.DataDir, historyFile), 0o700))
+	h := newFakeHost(raw)
+	r := newTestRunner(t, h)
+	logs, _ := h.snapshot()
+	require.Equal(t, Warning, logs[0].Level)
+	require.True(t, strings.HasPrefix(logs[0].Msg, "pg_keeper: could not read the saved events: read "), logs[0].Msg)
+	require.True(t, strings.HasPrefix(logs[1].Msg, "pg_keeper: started in master mode: "), logs[1].Msg)
+	require.Equal(t, []string{KindStart}, kinds(hostRecords(t, h)))
+	require.Equal(t, MasterReady, r.core.State())
+	// Nor can the start record be saved there: said through the main loop.
+	n := logCount(h)
+	awaitEvent(t, r)
+	logs = logsSince(h, n)
+	require.Len(t, logs, 1)
+	require.Equal(t, Warning, logs[0].Level)
+	require.True(t, strings.HasPrefix(logs[0].Msg, "pg_keeper: could not save an event in "+
+		filepath.Join(raw.DataDir, historyFile)+": "), logs[0].Msg)
+}
+
+func TestRunnerWithoutDataDirRecordsInMemoryOnly(t *testing.T) {
+	cleanPGEnv(t)
+	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw.DataDir = ""
+	h := newFakeHost(raw)
+	r := newTestRunner(t, h)
+	require.Nil(t, r.hist)
+	deliver(r, okWith(standbyFacts))
+	require.Equal(t, []string{KindStart, KindTransition}, kinds(hostRecords(t, h)))
+}
+
+func kinds(recs []Record) []string {
+	var ks []string
+	for _, r := range recs {
+		ks = append(ks, r.Kind)
+	}
+	return ks
+}
+
+// A run records its start, each change of state and its stop, in
+// pg_keeper.events() and in the file; the next start shows them again.
+func TestRunRecordsStartTransitionsAndStop(t *testing.T) {
+	cleanPGEnv(t)
+	srv := startFakePG(t, factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
+	raw := runRaw(t, srv.port, closedPort(t))
+	raw.SystemID, raw.StartTime = 7300000000000000001, t0
+	raw.Port = 5433
+	me := nodeName(t, 5433)
+	h := newFakeHost(raw)
+	done := startRun(t, h)
+	waitForLog(t, h, func(l LogLine) bool { return l == info("pg_keeper: connected to standby") })
+	require.Equal(t, 0, stopAndWait(t, h, done))
+
+	events := hostEvents(h)
+	recs := hostRecords(t, h)
+	require.Len(t, recs, 3)
+	for i, rec := range recs {
+		require.Equal(t, me, rec.Node)
+		require.False(t, rec.At.IsZero())
+		if i > 0 {
+			require.False(t, rec.At.Before(recs[i-1].At), "in order")
+		}
+	}
+	logs, _ := h.snapshot()
+	require.Equal(t, Record{At: recs[0].At, Node: me, Kind: KindStart, To: "master:ready",
+		Detail: strings.TrimPrefix(logs[0].Msg, "pg_keeper: ")}, recs[0])
+	require.Equal(t, Record{At: recs[1].At, Node: me, Kind: KindTransition, From: "master:ready", To: "master:connected",
+		Trigger: "partner-up", Detail: "connected to standby"}, recs[1])
+	require.Equal(t, Record{At: recs[2].At, Node: me, Kind: KindStop, From: "master:connected",
+		Detail: "the server is stopping"}, recs[2])
+	// Run waited for the writes before it returned.
+	require.Equal(t, events, readHistory(t, raw.DataDir))
+
+	// The server restarts: the new worker shows the old events first.
+	h2 := newFakeHost(raw)
+	h2.events = [][]byte{[]byte(`{"stale":true}`)}
+	newTestRunner(t, h2)
+	again := hostEvents(h2)
+	require.Len(t, again, 4)
+	require.Equal(t, events, again[:3])
+	require.Equal(t, KindStart, decodeRecord(t, again[3]).Kind)
+}
+
+// How promotions, switches and commands that ended are recorded.
+func TestRunnerActionDoneRecords(t *testing.T) {
+	cleanPGEnv(t)
+	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw.Port = 5432
+	me := nodeName(t, 5432)
+	h := newFakeHost(raw)
+	r := newTestRunner(t, h)
+	at := t0.Add(time.Minute)
+	for _, tc := range []struct {
+		name    string
+		started time.Duration // how long before the result the action started; 0: not known
+		ev      Event
+		want    Record
+	}{
+		{"promoted", 1500 * time.Millisecond,
+			Event{Kind: ActionEvent, At: at, Action: Promote, Detail: "pg_promote() took 1400 ms", Timeline: 3},
+			Record{Kind: KindAction, Action: "promote", OK: ptr(true), DurationMS: ptr(int64(1500)),
+				Detail: "pg_promote() took 1400 ms; now on timeline 3"}},
+		{"promotion failed", 70 * time.Second,
+			Event{Kind: ActionEvent, At: at, Action: Promote, Err: "could not connect", Timeline: 3},
+			Record{Kind: KindAction, Action: "promote", OK: ptr(false), DurationMS: ptr(int64(70_000)), Detail: "could not connect"}},
+		{"switched", 20 * time.Millisecond,
+			Event{Kind: ActionEvent, At: at, Action: SwitchAsync, Detail: "synchronous_standby_names was 'node2', now ''"},
+			Record{Kind: KindAction, Action: "switch-async", OK: ptr(true), DurationMS: ptr(int64(20)),
+				Detail: "synchronous_standby_names was 'node2', now ''"}},
+		{"restore failed, start unknown", 0,
+			Event{Kind: ActionEvent, At: at, Action: RestoreSync, Detail: "ignored", Err: "ALTER SYSTEM failed"},
+			Record{Kind: KindAction, Action: "restore-sync", OK: ptr(false), Detail: "ALTER SYSTEM failed"}},
+		{"after_command succeeded", time.Second,
+			Event{Kind: ActionEvent, At: at, Action: RunAfterCommand, Detail: "exit status 0 after 42 ms",
+				Command: CommandResult{Duration: 42 * time.Millisecond}},
+			Record{Kind: KindAfterCmd, OK: ptr(true), ExitStatus: ptr(0), DurationMS: ptr(int64(42)),
+				Detail: "exit status 0 after 42 ms"}},
+		{"after_command failed", 0,
+			Event{Kind: ActionEvent, At: at, Action: RunAfterCommand, Err: "exit status 2 after 7 ms",
+				Command: CommandResult{Duration: 7 * time.Millisecond, Err: errors.New("exit status 2"), ExitCode: 2}},
+			Record{Kind: KindAfterCmd, OK: ptr(false), ExitStatus: ptr(2), DurationMS: ptr(int64(7)),
+				Detail: "exit status 2 after 7 ms"}},
+		{"after_command killed", 0,
+			Event{Kind: ActionEvent, At: at, Action: RunAfterCommand,
+				Command: CommandResult{Duration: time.Minute, Err: errors.New("killed after the timeout of 1m0s"), ExitCode: -1}},
+			Record{Kind: KindAfterCmd, OK: ptr(false), DurationMS: ptr(int64(60_000)),
+				Detail: "killed after the timeout of 1m0s after 60000 ms"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.started > 0 {
+				r.actionStarted[tc.ev.Action] = at.Add(-tc.started)
+			}
+			r.actionDone(tc.ev)
+			events := hostEvents(h)
+			got := decodeRecord(t, events[len(events)-1])
+			require.True(t, got.At.Equal(at), "the time of the result: %s", got.At)
+			tc.want.At, tc.want.Node = got.At, me
+			require.Equal(t, tc.want, got)
+			if tc.ev.Action != RunAfterCommand {
+				require.NotContains(t, r.actionStarted, tc.ev.Action, "a start is used once")
+			}
+		})
+	}
+}
+
+// NoticeEvent and HookEvent are the runner's own: the core never sees them.
+func TestRunnerNoticeIsLoggedNotStepped(t *testing.T) {
+	cleanPGEnv(t)
+	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+	r := newTestRunner(t, h)
+	deliver(r, failProbe(false))
+	n := logCount(h)
+	r.notice(errors.New("could not save an event: disk full"))
+	awaitEvent(t, r)
+	require.Equal(t, []LogLine{warn("pg_keeper: could not save an event: disk full")}, logsSince(h, n))
+	require.Equal(t, MasterReady, r.core.State())
+	require.Equal(t, 1, r.core.Failures())
+}
+
+// notice never blocks: with the main loop far behind, the notice is dropped.
+func TestRunnerNoticeDropsWhenTheLoopIsBehind(t *testing.T) {
+	cleanPGEnv(t)
+	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+	r := newTestRunner(t, h)
+	for range cap(r.events) {
+		r.notice(errors.New("queued"))
+	}
+	finished := make(chan struct{})
+	go func() {
+		r.notice(errors.New("dropped"))
+		close(finished)
+	}()
+	select {
+	case <-finished:
+	case <-time.After(5 * time.Second):
+		t.Fatal("notice blocked")
+	}
+	n := logCount(h)
+	r.handleEvents()
+	logs := logsSince(h, n)
+	require.Len(t, logs, cap(r.events))
+	for _, l := range logs {
+		require.Equal(t, warn("pg_keeper: queued"), l)
+	}
+}
+
+// A history that cannot be written is said in the server log, through the
+// main loop, and the keeper goes on.
+func TestRunnerHistoryWriteErrorIsLogged(t *testing.T) {
+	cleanPGEnv(t)
+	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw.DataDir = filepath.Join(t.TempDir(), "data")
+	require.NoError(t, os.Mkdir(raw.DataDir, 0o700))
+	h := newFakeHost(raw)
+	r := newTestRunner(t, h)
+	waitFor(t, "the start record on disk", func() bool {
+		data, err := os.ReadFile(filepath.Join(raw.DataDir, historyFile))
+		return err == nil && strings.Count(string(data), "\n") == 1
+	})
+	require.NoError(t, os.RemoveAll(raw.DataDir))
+
+	n := logCount(h)
+	deliver(r, okWith(standbyFacts))
+	require.Equal(t, MasterConnected, r.core.State())
+	awaitEvent(t, r)
+	path := filepath.Join(raw.DataDir, historyFile)
+	require.Equal(t, []LogLine{
+		info("pg_keeper: connected to standby"),
+		warn("pg_keeper: could not save an event in " + path + ": open " + path + ": no such file or directory"),
+	}, logsSince(h, n))
+	require.Equal(t, []string{KindStart, KindTransition}, kinds(hostRecords(t, h)), "pg_keeper.events() has it all the same")
+}

@@ -1,0 +1,383 @@
+package keeper
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// pg_keeper.status(): what the runner publishes and how it is encoded.
+
+// statusKeys are the keys sql/pg_keeper--1.0.sql reads from the status.
+var statusKeys = []string{"worker_pid", "started_at", "updated_at", "mode", "state", "partner", "fence",
+	"consecutive_failures", "keepalives_count", "keepalives_time", "on_partner_timeout", "max_failover_lag",
+	"last_success", "last_failure", "last_failure_class", "last_failure_reason", "master_sync", "partner_lsn",
+	"action_running", "next_heartbeat_at", "next_action", "next_action_at", "next_action_blocked"}
+
+func hostStatuses(h *fakeHost) [][]byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([][]byte(nil), h.statuses...)
+}
+
+func decodeStatus(t *testing.T, b []byte) Status {
+	t.Helper()
+	require.Less(t, len(b), StatusMax)
+	var s Status
+	require.NoError(t, json.Unmarshal(b, &s), "%s", b)
+	return s
+}
+
+func TestStatusJSONHasTheKeysTheSQLReads(t *testing.T) {
+	now := t0
+	full := Status{WorkerPID: 1, StartedAt: now, UpdatedAt: now, Mode: "standby", State: "connected", Partner: "p",
+		Fence: "open", Failures: 1, KeepalivesCount: 3, KeepalivesTime: 0.5, OnPartnerTimeout: "failover", MaxFailoverLag: 1,
+		LastSuccess: &now, LastFailure: &now, FailureClass: "timeout", FailureWhy: "timeout: x", MasterSync: ptr(false),
+		PartnerLSN: "0/1", ActionRunning: "promote", NextHeartbeatAt: &now, NextAction: "promote", NextActionAt: &now,
+		Blocked: "b"}
+	require.Equal(t, sorted(statusKeys), jsonKeys(t, encodeStatus(full)))
+	require.Equal(t, full.MasterSync, decodeStatus(t, encodeStatus(full)).MasterSync)
+
+	// The times the SQL turns into intervals are null rather than absent
+	// when unknown; the texts are absent when empty.
+	require.Equal(t, sorted([]string{"worker_pid", "started_at", "updated_at", "mode", "state", "partner", "fence",
+		"consecutive_failures", "keepalives_count", "keepalives_time", "on_partner_timeout", "max_failover_lag",
+		"last_success", "last_failure", "next_heartbeat_at", "next_action_at"}),
+		jsonKeys(t, encodeStatus(Status{})))
+}
+
+// statusRunner is a runner whose next heartbeat is at next, as tick would
+// have left it.
+func statusRunner(t *testing.T, raw RawSettings, inRecovery bool, next time.Time) (*runner, *fakeHost) {
+	t.Helper()
+	h := newFakeHost(raw)
+	h.inRecovery = inRecovery
+	r := newTestRunner(t, h)
+	r.nextProbe = next
+	return r, h
+}
+
+// next_action_at: each heartbeat still to fail times out after an
+// interval, and the last also checks replication for up to one more. A
+// heartbeat under way ends by the next one's start.
+func TestRunnerStatusNextActionAt(t *testing.T) {
+	cleanPGEnv(t)
+	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw.KeepalivesCount = 4
+	const iv = 50 * time.Millisecond
+	next := t0.Add(time.Hour)
+	r, _ := statusRunner(t, raw, false, next)
+	for _, tc := range []struct {
+		failures int
+		probing  bool
+		want     time.Duration // from next
+	}{
+		{0, false, iv + 4*iv},
+		{0, true, 4 * iv},
+		{1, false, iv + 3*iv},
+		{1, true, 3 * iv},
+		{3, false, iv + iv},
+		{3, true, iv},
+	} {
+		t.Run(fmt.Sprintf("%d failed, probing %v", tc.failures, tc.probing), func(t *testing.T) {
+			r.core = NewCore(MasterMode, 4)
+			for range tc.failures {
+				r.core.Step(failProbe(false))
+			}
+			r.probing = tc.probing
+			s := r.status(t0)
+			require.Equal(t, tc.failures, s.Failures)
+			require.Equal(t, 4, s.KeepalivesCount)
+			require.Equal(t, &next, s.NextHeartbeatAt)
+			require.Equal(t, "switch-async", s.NextAction)
+			require.Equal(t, ptr(next.Add(tc.want)), s.NextActionAt)
+		})
+	}
+
+	// At the count the decision is taken: nothing more to wait for.
+	r.core.Step(failProbe(false))
+	s := r.status(t0)
+	require.Equal(t, "switching", s.State)
+	require.Equal(t, "switch-async", s.ActionRunning)
+	require.Equal(t, "", s.NextAction)
+	require.Nil(t, s.NextActionAt)
+	require.Equal(t, &next, s.NextHeartbeatAt)
+}
+
+func TestRunnerStatusFields(t *testing.T) {
+	cleanPGEnv(t)
+	next := t0.Add(time.Hour)
+	const iv = 50 * time.Millisecond
+	ok := okWith(standbyFacts)
+	ok.At = t0.Add(time.Second)
+	timeout := failWith(FailTimeout, "no answer", -1)
+	timeout.At = t0.Add(2 * time.Second)
+	for _, tc := range []struct {
+		name       string
+		setup      func(raw *RawSettings)
+		inRecovery bool
+		events     []Event // delivered as the runner's goroutines would
+		steps      []Event // given to the core alone: nothing is started
+		want       func(s *Status)
+	}{
+		{name: "master at start",
+			setup: func(raw *RawSettings) {
+				raw.PartnerConninfo = "host=partner.example port=5433 user=rep password=hunter2 dbname=postgres sslmode=disable"
+				raw.MaxFailoverLag, raw.FailoverOnTimeout = 16<<20, true
+			},
+			want: func(s *Status) {
+				s.Partner = "host=partner.example port=5433 user=rep password=******** dbname=postgres sslmode=disable"
+				s.MaxFailoverLag, s.OnPartnerTimeout = 16<<20, "failover"
+				s.NextAction, s.NextActionAt = "switch-async", ptr(next.Add(iv+2*iv))
+			}},
+		{name: "master after a good and a failed heartbeat",
+			events: []Event{ok, timeout},
+			want: func(s *Status) {
+				s.State, s.Fence, s.Failures = "connected", "open", 1
+				s.LastSuccess, s.LastFailure = ptr(ok.At), ptr(timeout.At)
+				s.FailureClass, s.FailureWhy = "timeout", "timeout: no answer"
+				s.NextAction, s.NextActionAt = "switch-async", ptr(next.Add(iv+iv))
+			}},
+		{name: "master switching",
+			steps: []Event{ok, failProbe(false), failProbe(false)},
+			want: func(s *Status) {
+				s.State, s.Failures, s.ActionRunning = "switching", 2, "switch-async"
+				s.LastSuccess, s.LastFailure = ptr(ok.At), ptr(t0)
+				s.FailureClass, s.FailureWhy = "refused", "refused: "+testReason
+			}},
+		{name: "master without a usable partner",
+			setup: func(raw *RawSettings) { raw.PartnerConninfo = "" },
+			want: func(s *Status) {
+				s.Partner, s.NextHeartbeatAt = "", nil // no heartbeat, no action to announce
+			}},
+		{name: "standby never reached", inRecovery: true,
+			want: func(s *Status) {
+				s.Mode, s.Fence, s.MasterSync = "standby", "open", ptr(false)
+				s.Blocked = riskNeverReached
+			}},
+		{name: "standby of a synchronous master", inRecovery: true,
+			events: []Event{okProbe()},
+			want: func(s *Status) {
+				s.Mode, s.State, s.Fence, s.MasterSync, s.PartnerLSN = "standby", "connected", "open", ptr(true), "0/3000060"
+				s.LastSuccess = ptr(t0)
+				s.NextAction, s.NextActionAt = "promote", ptr(next.Add(iv+2*iv))
+			}},
+		{name: "standby of an asynchronous master", inRecovery: true,
+			events: []Event{okWith(asyncMaster)},
+			want: func(s *Status) {
+				s.Mode, s.State, s.Fence, s.MasterSync, s.PartnerLSN = "standby", "connected", "open", ptr(false), "0/3000060"
+				s.LastSuccess = ptr(t0)
+				s.Blocked = riskLSN("0/3000060", "unknown")
+			}},
+		{name: "standby promoting", inRecovery: true,
+			steps: []Event{okProbe(), failProbe(false), failProbe(false)},
+			want: func(s *Status) {
+				s.Mode, s.State, s.Fence, s.MasterSync, s.PartnerLSN = "standby", "promoting", "open", ptr(true), "0/3000060"
+				s.Failures, s.ActionRunning = 2, "promote"
+				s.LastSuccess, s.LastFailure = ptr(t0), ptr(t0)
+				s.FailureClass, s.FailureWhy = "refused", "refused: "+testReason
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := runRaw(t, closedPort(t), closedPort(t))
+			if tc.setup != nil {
+				tc.setup(&raw)
+			}
+			r, _ := statusRunner(t, raw, tc.inRecovery, next)
+			deliver(r, tc.events...)
+			for _, ev := range tc.steps {
+				r.core.Step(ev)
+			}
+			now := t0.Add(time.Minute)
+			want := Status{WorkerPID: os.Getpid(), StartedAt: r.startedAt, UpdatedAt: now, Mode: "master", State: "ready",
+				Partner: raw.PartnerConninfo, Fence: "unchecked", KeepalivesCount: 2, KeepalivesTime: 0.05,
+				OnPartnerTimeout: "keep_master", NextHeartbeatAt: &next}
+			tc.want(&want)
+			got := r.status(now)
+			require.Equal(t, want, got)
+			decoded := decodeStatus(t, encodeStatus(got))
+			require.True(t, decoded.StartedAt.Equal(got.StartedAt))
+			decoded.StartedAt = got.StartedAt // without its monotonic reading and location
+			require.Equal(t, want, decoded, "the JSON round trip loses nothing")
+		})
+	}
+}
+
+// The free texts are shortened until the status fits in shared memory
+// (StatusMax, NUL included); the rest is left alone.
+func TestEncodeStatusFitsStatusMax(t *testing.T) {
+	now := t0
+	base := Status{WorkerPID: 4242, StartedAt: now, UpdatedAt: now, Mode: "standby", State: "not-promoting",
+		Fence: "open", Failures: 9, KeepalivesCount: 3, KeepalivesTime: 1, OnPartnerTimeout: "failover",
+		LastFailure: &now, FailureClass: "timeout", MasterSync: ptr(false), PartnerLSN: "0/3000060",
+		NextHeartbeatAt: &now}
+	want, err := json.Marshal(base)
+	require.NoError(t, err)
+	require.Equal(t, string(want), string(encodeStatus(base)), "what fits is not touched")
+
+	long := map[string]string{
+		"ascii":   strings.Repeat("host=partner.example ", 500),
+		"runes":   strings.Repeat("日本🐘é", 1000),
+		"escaped": strings.Repeat("<\"\\\n&", 2000),
+	}
+	for _, tc := range []struct {
+		name                       string
+		partner, failureWhy, block string
+	}{
+		{"long partner", long["ascii"], "timeout: short", ""},
+		{"long reason", "host=p", long["runes"], ""},
+		{"long blocked", "host=p", "timeout: short", long["escaped"]},
+		{"all long", long["ascii"], long["runes"], long["escaped"]},
+		{"all escaped", long["escaped"], long["escaped"], long["escaped"]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := base
+			s.Partner, s.FailureWhy, s.Blocked = tc.partner, tc.failureWhy, tc.block
+			b := encodeStatus(s)
+			require.Less(t, len(b), StatusMax)
+			require.True(t, json.Valid(b), "%s", b)
+			got := decodeStatus(t, b)
+			for _, f := range []struct{ got, orig string }{
+				{got.Partner, s.Partner}, {got.FailureWhy, s.FailureWhy}, {got.Blocked, s.Blocked},
+			} {
+				if f.got != f.orig {
+					require.True(t, strings.HasSuffix(f.got, "..."), f.got)
+					require.True(t, strings.HasPrefix(f.orig, strings.TrimSuffix(f.got, "...")), "a prefix of %.20q", f.orig)
+				}
+			}
+			got.Partner, got.FailureWhy, got.Blocked = s.Partner, s.FailureWhy, s.Blocked
+			require.Equal(t, s, got)
+		})
+	}
+}
+
+// statusFailingHost fails PublishStatus while fail is set. The test sets
+// it between calls on the runner's goroutine, its own.
+type statusFailingHost struct {
+	*fakeHost
+	fail bool
+}
+
+func (h *statusFailingHost) PublishStatus(json []byte) error {
+	if h.fail {
+		return errors.New("no shared memory")
+	}
+	return h.fakeHost.PublishStatus(json)
+}
+
+// A status that cannot be published is logged once, not at every loop.
+func TestRunnerPublishStatusErrorIsLoggedOnce(t *testing.T) {
+	cleanPGEnv(t)
+	fh := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+	h := &statusFailingHost{fakeHost: fh, fail: true}
+	r, err := newRunner(h)
+	require.NoError(t, err)
+	t.Cleanup(r.close)
+	const failed = "pg_keeper: could not publish the status for pg_keeper.status(): no shared memory"
+
+	n := logCount(fh)
+	for range 3 {
+		r.publishStatus(time.Now())
+	}
+	require.Equal(t, []LogLine{warn(failed)}, logsSince(fh, n))
+
+	h.fail = false
+	r.publishStatus(time.Now())
+	require.Equal(t, []LogLine{warn(failed)}, logsSince(fh, n))
+	require.Len(t, hostStatuses(fh), 1)
+
+	// Failing again after it worked is news again.
+	h.fail = true
+	r.publishStatus(time.Now())
+	r.publishStatus(time.Now())
+	require.Equal(t, []LogLine{warn(failed), warn(failed)}, logsSince(fh, n))
+}
+
+// TestRunPublishesStatus runs the loop against a fake partner: the status
+// is published after each wake, and after a few heartbeats says what the
+// keeper knows and what it would do.
+func TestRunPublishesStatus(t *testing.T) {
+	cleanPGEnv(t)
+	const iv = 50 * time.Millisecond
+	for _, tc := range []struct {
+		name       string
+		inRecovery bool
+		partner    []fakeColumn
+		want       func(s *Status)
+		extraKeys  []string
+	}{
+		{"master", false, factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"),
+			func(s *Status) { s.Mode, s.NextAction = "master", "switch-async" }, nil},
+		{"standby", true, factsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "1"),
+			func(s *Status) {
+				s.Mode, s.NextAction, s.MasterSync, s.PartnerLSN = "standby", "promote", ptr(true), "0/3000060"
+			}, []string{"master_sync", "partner_lsn"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startFakePG(t, tc.partner...)
+			raw := runRaw(t, srv.port, closedPort(t))
+			raw.SystemID, raw.StartTime = 7300000000000000001, t0
+			h := newFakeHost(raw)
+			h.inRecovery = tc.inRecovery
+			h.timeline = 1
+			done := startRun(t, h)
+			connected := func() int {
+				n := 0
+				for _, b := range hostStatuses(h) {
+					if decodeStatus(t, b).State == "connected" {
+						n++
+					}
+				}
+				return n
+			}
+			waitFor(t, "three statuses once connected", func() bool { return connected() >= 3 })
+			require.Equal(t, 0, stopAndWait(t, h, done))
+
+			statuses := hostStatuses(h)
+			var first Status
+			for i, b := range statuses {
+				s := decodeStatus(t, b)
+				if i == 0 {
+					first = s
+					continue
+				}
+				require.Equal(t, first.StartedAt, s.StartedAt)
+				require.False(t, s.UpdatedAt.Before(decodeStatus(t, statuses[i-1]).UpdatedAt), "updated_at moves forward")
+			}
+			last := statuses[len(statuses)-1]
+			s := decodeStatus(t, last)
+			require.Equal(t, sorted(append([]string{"worker_pid", "started_at", "updated_at", "mode", "state", "partner",
+				"fence", "consecutive_failures", "keepalives_count", "keepalives_time", "on_partner_timeout",
+				"max_failover_lag", "last_success", "last_failure", "next_heartbeat_at", "next_action",
+				"next_action_at"}, tc.extraKeys...)), jsonKeys(t, last))
+
+			// The times depend on the run; checked, then set aside.
+			require.False(t, s.UpdatedAt.Before(s.StartedAt))
+			require.NotNil(t, s.LastSuccess)
+			require.False(t, s.LastSuccess.Before(s.StartedAt) || s.LastSuccess.After(s.UpdatedAt))
+			require.NotNil(t, s.NextHeartbeatAt)
+			// Set when the last heartbeat started, an interval ahead; in the
+			// past only while a heartbeat is slow to end.
+			require.False(t, s.NextHeartbeatAt.After(s.UpdatedAt.Add(iv)), "%s after %s", s.NextHeartbeatAt, s.UpdatedAt)
+			require.True(t, s.NextHeartbeatAt.After(s.UpdatedAt.Add(-time.Second)), "%s before %s", s.NextHeartbeatAt, s.UpdatedAt)
+			require.NotNil(t, s.NextActionAt)
+			// Two heartbeats to fail, the last checking replication: from
+			// next_heartbeat_at, 2 intervals if one is under way, else 3.
+			require.Contains(t, []time.Duration{2 * iv, 3 * iv}, s.NextActionAt.Sub(*s.NextHeartbeatAt))
+			want := Status{WorkerPID: os.Getpid(), State: "connected", Partner: raw.PartnerConninfo, Fence: "open",
+				KeepalivesCount: 2, KeepalivesTime: 0.05, OnPartnerTimeout: "keep_master"}
+			tc.want(&want)
+			s.StartedAt, s.UpdatedAt, s.LastSuccess, s.NextHeartbeatAt, s.NextActionAt = time.Time{}, time.Time{}, nil, nil, nil
+			require.Equal(t, want, s)
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			require.Nil(t, h.strayCalls)
+		})
+	}
+}
