@@ -36,12 +36,8 @@ func promote(ctx context.Context, local *pgx.ConnConfig) (string, int, error) {
 	}
 	detail := "the server was already out of recovery"
 	if inRecovery {
-		var done bool
-		if err := conn.QueryRow(ctx, "SELECT pg_promote(true, 60)").Scan(&done); err != nil {
-			return "", 0, fmt.Errorf("pg_promote() failed: %w", err)
-		}
-		if !done {
-			return "", 0, errors.New("pg_promote() did not finish within 60 seconds")
+		if err := waitPromoted(ctx, conn); err != nil {
+			return "", 0, err
 		}
 		detail = fmt.Sprintf("pg_promote() took %d ms", time.Since(start).Milliseconds())
 	}
@@ -50,6 +46,39 @@ func promote(ctx context.Context, local *pgx.ConnConfig) (string, int, error) {
 		timeline = 0 // only after_command's environment lacks it
 	}
 	return detail, timeline, nil
+}
+
+// promoteWait bounds the wait for the end of recovery, as pg_promote's own
+// default of 60 seconds does.
+var promoteWait = 60 * time.Second
+
+// promotePoll: pg_promote(wait => true) looks only every 100 ms whether the
+// promotion has finished; asking every 10 ms ends the failover sooner.
+const promotePoll = 10 * time.Millisecond
+
+// waitPromoted signals the promotion and waits until recovery has ended.
+func waitPromoted(ctx context.Context, conn *pgx.Conn) error {
+	if _, err := conn.Exec(ctx, "SELECT pg_promote(false)"); err != nil {
+		return fmt.Errorf("pg_promote() failed: %w", err)
+	}
+	deadline := time.Now().Add(promoteWait)
+	for {
+		var done bool
+		if err := conn.QueryRow(ctx, "SELECT NOT pg_is_in_recovery()").Scan(&done); err != nil {
+			return fmt.Errorf("waiting for the promotion to finish: %w", err)
+		}
+		if done {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("pg_promote() did not finish within %s", promoteWait)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the promotion to finish: %w", ctx.Err())
+		case <-time.After(promotePoll):
+		}
+	}
 }
 
 // savedSyncFile remembers, in the data directory, the

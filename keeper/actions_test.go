@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -73,9 +74,10 @@ func TestPromoteReturnsTheTimeline(t *testing.T) {
 	srv := startFakePG(t)
 	srv.set(func(s *fakePG) {
 		s.answers = map[string][]fakeColumn{
-			"SELECT pg_is_in_recovery()":  {{oidBool, "t"}},
-			"SELECT pg_promote(true, 60)": {{oidBool, "t"}},
-			"SELECT " + timelineExpr:      {{oidInt4, "4"}},
+			"SELECT pg_is_in_recovery()":     {{oidBool, "t"}},
+			"SELECT pg_promote(false)":       {{oidBool, "t"}},
+			"SELECT NOT pg_is_in_recovery()": {{oidBool, "t"}},
+			"SELECT " + timelineExpr:         {{oidInt4, "4"}},
 		}
 	})
 	ctx := context.Background()
@@ -83,18 +85,27 @@ func TestPromoteReturnsTheTimeline(t *testing.T) {
 	require.NoError(t, err)
 	require.Regexp(t, regexp.MustCompile(`^pg_promote\(\) took \d+ ms$`), detail)
 	require.Equal(t, 4, timeline)
-	require.Equal(t, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(true, 60)", timelineQuery}, srv.received())
+	require.Equal(t, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(false)",
+		"SELECT NOT pg_is_in_recovery()", timelineQuery}, srv.received())
 
-	// pg_promote() gave up: no timeline, and the timeline is not asked.
+	// Recovery never ends: promote gives up after promoteWait, polling
+	// meanwhile, and the timeline is not asked.
+	defer func(w time.Duration) { promoteWait = w }(promoteWait)
+	promoteWait = 100 * time.Millisecond
 	srv.set(func(s *fakePG) {
 		s.queries = nil
-		s.answers["SELECT pg_promote(true, 60)"] = []fakeColumn{{oidBool, "f"}}
+		s.answers["SELECT NOT pg_is_in_recovery()"] = []fakeColumn{{oidBool, "f"}}
 	})
 	detail, timeline, err = promote(ctx, fakeConfig(t, srv.port))
-	require.EqualError(t, err, "pg_promote() did not finish within 60 seconds")
+	require.EqualError(t, err, "pg_promote() did not finish within 100ms")
 	require.Equal(t, "", detail)
 	require.Equal(t, 0, timeline)
-	require.Equal(t, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(true, 60)"}, srv.received())
+	got := srv.received()
+	require.Equal(t, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(false)"}, got[:2])
+	require.Greater(t, len(got), 4, "polled every %s", promotePoll)
+	for _, q := range got[2:] {
+		require.Equal(t, "SELECT NOT pg_is_in_recovery()", q)
+	}
 }
 
 // timelineQuery is what promote sends to read the new timeline.

@@ -477,10 +477,11 @@ func TestRunnerAfterCommandAfterPromotion(t *testing.T) {
 		timeline string
 	}{
 		{"promoted", map[string][]fakeColumn{
-			"SELECT pg_is_in_recovery()":  {{oidBool, "t"}},
-			"SELECT pg_promote(true, 60)": {{oidBool, "t"}},
-			timelineQuery:                 {{oidInt4, "3"}},
-		}, nil, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(true, 60)", timelineQuery},
+			"SELECT pg_is_in_recovery()":     {{oidBool, "t"}},
+			"SELECT pg_promote(false)":       {{oidBool, "t"}},
+			"SELECT NOT pg_is_in_recovery()": {{oidBool, "t"}},
+			timelineQuery:                    {{oidInt4, "3"}},
+		}, nil, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(false)", "SELECT NOT pg_is_in_recovery()", timelineQuery},
 			"pg_promote() took N ms", "3"},
 		{"already out of recovery", map[string][]fakeColumn{
 			"SELECT pg_is_in_recovery()": {{oidBool, "f"}},
@@ -488,11 +489,12 @@ func TestRunnerAfterCommandAfterPromotion(t *testing.T) {
 		}, nil, []string{"SELECT pg_is_in_recovery()", timelineQuery},
 			"the server was already out of recovery", "12"},
 		{"timeline unknown", map[string][]fakeColumn{
-			"SELECT pg_is_in_recovery()":  {{oidBool, "t"}},
-			"SELECT pg_promote(true, 60)": {{oidBool, "t"}},
+			"SELECT pg_is_in_recovery()":     {{oidBool, "t"}},
+			"SELECT pg_promote(false)":       {{oidBool, "t"}},
+			"SELECT NOT pg_is_in_recovery()": {{oidBool, "t"}},
 		}, map[string]*pgproto3.ErrorResponse{
 			timelineQuery: {Severity: "ERROR", Code: "55000", Message: "recovery is in progress"},
-		}, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(true, 60)", timelineQuery},
+		}, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(false)", "SELECT NOT pg_is_in_recovery()", timelineQuery},
 			"pg_promote() took N ms", "0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

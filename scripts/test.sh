@@ -33,9 +33,13 @@ CGO_ENABLED=0 go test -count=1 ./keeper/...
 
 echo "== tests against real servers"
 # One package at a time: each scenario runs two servers on 2 cores.
+# PIPESTATUS must be read right after the pipeline, with set -e off: after
+# "|| true" it would hold true's status, and a failed test would pass CI.
+set +e
 go test -count=1 -p 1 -timeout 60m -v ./test/... 2>&1 | tee /tmp/pg_keeper-test.log |
-	grep -E '^(=== RUN|--- |ok|FAIL|PASS)|^\s+--- |_test\.go:[0-9]+:' || true
+	grep -E '^(=== RUN|--- |ok|FAIL|PASS)|^\s+--- |_test\.go:[0-9]+:'
 status=${PIPESTATUS[0]}
+set -e
 passed=$(grep -cE '^\s*--- PASS' /tmp/pg_keeper-test.log || true)
 failed=$(grep -cE '^\s*--- FAIL' /tmp/pg_keeper-test.log || true)
 echo "full output of the real-server tests: /tmp/pg_keeper-test.log"

@@ -48,3 +48,25 @@ func TestAfterCommandFailsOrHangs(t *testing.T) {
 		})
 	}
 }
+
+// A state_change_command that hangs: each run is killed after its timeout
+// and logged, and meanwhile the keeper fails over as if it were not there.
+func TestStateChangeCommandHangs(t *testing.T) {
+	c := newPair(t, map[string]string{
+		"pg_keeper.state_change_command":         `'echo "$PG_KEEPER_NEW_STATE"; sleep 600'`,
+		"pg_keeper.state_change_command_timeout": "'1s'",
+	})
+	standby := c.Standby
+	mark := standby.LogMark()
+	c.Master.Kill9(t)
+
+	standby.WaitForLog(t, mark, transitionLine(keeper.MasterSwitching, keeper.ActionDone), failoverTimeout)
+	standby.Exec(t, "CREATE TABLE after_failover (x int)")
+	// The runs queued behind the hanging ones come in order, each killed.
+	standby.WaitForLog(t, mark, logLine("state_change_command failed for standby:connected -> standby:promoting: "+
+		"killed after the timeout of 1s (pg_keeper.state_change_command_timeout) after "), failoverTimeout)
+	line := standby.WaitForLog(t, mark, logLine("state_change_command failed for standby:promoting -> master:ready: "), failoverTimeout)
+	require.Contains(t, line, "WARNING:")
+	require.Regexp(t, logLine("state_change_command: master:ready"), standby.LogSince(mark))
+	require.Len(t, standby.ProcessTitles("postgres: bgworker: pg_keeper"), 1)
+}

@@ -31,7 +31,7 @@ func TestMasterKilledStandbyPromotes(t *testing.T) {
 	acked := l.ackedIDs()
 	l.stop()
 
-	standby.WaitForTitle(t, title(keeper.MasterReady), failoverTimeout)
+	waitPromoted(t, standby)
 	standby.WaitForLog(t, mark, transitionLine(keeper.StandbyConnected, keeper.PartnerLost), failoverTimeout)
 	standby.WaitForLog(t, mark, transitionLine(keeper.StandbyPromoting, keeper.ActionDone), failoverTimeout)
 	require.False(t, standby.InRecovery(t))

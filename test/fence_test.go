@@ -27,7 +27,7 @@ func TestOldMasterNeverServesWrites(t *testing.T) {
 	oldMaster.Exec(t, ackedTable)
 
 	oldMaster.Kill9(t)
-	newMaster.WaitForTitle(t, title(keeper.MasterReady), failoverTimeout)
+	waitPromoted(t, newMaster)
 	newMaster.Exec(t, "INSERT INTO acked (id) VALUES (1)")
 
 	var w writer

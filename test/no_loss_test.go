@@ -45,6 +45,6 @@ func TestNoPromotionThatLosesCommits(t *testing.T) {
 	standby.SetConf("pg_keeper.max_failover_lag", "'1GB'")
 	standby.Reload(t)
 	standby.WaitForLog(t, mark, transitionLine(keeper.StandbyHolding, keeper.PartnerLost), failoverTimeout)
-	standby.WaitForTitle(t, title(keeper.MasterReady), failoverTimeout)
+	waitPromoted(t, standby)
 	require.False(t, standby.InRecovery(t))
 }

@@ -116,3 +116,11 @@ func ctxTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 func regexpOf(literal string) *regexp.Regexp { return regexp.MustCompile(regexp.QuoteMeta(literal)) }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// waitPromoted waits until n's keeper has promoted its server. Its title
+// says (master mode:ready) only for a moment: it re-checks the old master
+// at once and moves on.
+func waitPromoted(t testing.TB, n *cluster.Node) {
+	t.Helper()
+	n.WaitForLog(t, 0, transitionLine(keeper.StandbyPromoting, keeper.ActionDone), failoverTimeout)
+}

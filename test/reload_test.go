@@ -30,7 +30,7 @@ func TestReloadChangesInterval(t *testing.T) {
 
 	standby.SetConf("pg_keeper.keepalives_time", "'200ms'")
 	standby.Reload(t)
-	standby.WaitForTitle(t, title(keeper.MasterReady), failoverTimeout)
+	waitPromoted(t, standby)
 	require.False(t, standby.InRecovery(t))
 }
 

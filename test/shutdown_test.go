@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/pg-keeper/pg_keeper/keeper"
 )
 
 // stopBound is far above what a stop takes (well under a second here) and
@@ -35,7 +33,7 @@ func TestShutdownsFinish(t *testing.T) {
 func TestShutdownsFinishWithPartnerGone(t *testing.T) {
 	c := newPair(t, nil)
 	c.Master.Kill9(t)
-	c.Standby.WaitForTitle(t, title(keeper.MasterReady), failoverTimeout)
+	waitPromoted(t, c.Standby)
 	require.NoError(t, c.Standby.StopWithTimeout("smart", stopBound), "smart shutdown of the promoted standby")
 
 	c2 := newPair(t, nil)
