@@ -20,7 +20,7 @@ import (
 type Options struct {
 	Preload   string            // shared_preload_libraries; "" = none
 	Settings  map[string]string // extra postgresql.conf lines for both nodes, values verbatim
-	Sync      bool              // master gets synchronous_standby_names = 'standby'
+	Sync      bool              // both nodes get synchronous_standby_names = 'standby'
 	NoStandby bool              // only create the master
 	// Keeper preloads pg_keeper on both nodes and points each node's
 	// pg_keeper.partner_conninfo at the other one.
@@ -101,7 +101,13 @@ func New(t testing.TB, opts Options) *Cluster {
 		t.Fatal(err)
 	}
 	if opts.Sync {
+		// On both nodes, as conf/ has it: a standby that is promoted keeps
+		// it, so its commits wait for the old master until the keeper
+		// switches to asynchronous replication.
 		m.SetConf("synchronous_standby_names", "'"+standbyAppName+"'")
+		if s != nil {
+			s.SetConf("synchronous_standby_names", "'"+standbyAppName+"'")
+		}
 	}
 	m.Start(t)
 	if opts.NoStandby {
