@@ -57,7 +57,7 @@ wal_receiver_timeout = 5s
 wal_sender_timeout = 5s
 synchronous_standby_names = 'node2'
 shared_preload_libraries = 'pg_keeper'
-pg_keeper.partner_conninfo = 'host=127.0.0.1 port=$P2 user=postgres dbname=postgres'
+pg_keeper.partner_conninfo = 'host=127.0.0.1 port=$P2 user=postgres dbname=postgres sslmode=disable'
 pg_keeper.keepalives_time = '500ms'
 pg_keeper.keepalives_count = 4
 pg_keeper.after_command = 'echo "STONITH would fence the old master here (\$PG_KEEPER_OLD_PRIMARY)"'
@@ -68,7 +68,7 @@ step "Creating node2 (synchronous standby) on 127.0.0.1:$P2 with pg_basebackup"
 as_pg "$BIN/pg_basebackup" -h 127.0.0.1 -p $P1 -U postgres -D "$BASE/node2" -R -X stream -c fast >/dev/null
 cat >>"$BASE/node2/postgresql.conf" <<CONF
 port = $P2
-pg_keeper.partner_conninfo = 'host=127.0.0.1 port=$P1 user=postgres dbname=postgres'
+pg_keeper.partner_conninfo = 'host=127.0.0.1 port=$P1 user=postgres dbname=postgres sslmode=disable'
 CONF
 # pg_basebackup -R wrote primary_conninfo here; name node2 for synchronous_standby_names.
 echo "primary_conninfo = 'host=127.0.0.1 port=$P1 user=postgres application_name=node2'" \

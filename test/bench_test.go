@@ -73,9 +73,13 @@ func BenchmarkStandbyKill(b *testing.B) {
 		l.waitAcked(b, 50, time.Minute, "commits did not resume")
 		stall = append(stall, l.longestGapSince(kill))
 		start := time.Now()
+		mark := c.Master.LogMark()
 		c.Standby.Start(b)
 		c.Master.WaitForTitle(b, title(keeper.MasterConnected), time.Minute)
 		restore = append(restore, time.Since(start))
+		if took := time.Since(start); took > 10*time.Second {
+			fmt.Printf("slow restore (%s); the master's keeper said:\n%s\n", took, cluster.KeeperLines(c.Master.LogSince(mark), 40))
+		}
 		l.stop()
 	}
 	printRow("standby kill -> commits resume on the master", stall,

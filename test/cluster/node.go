@@ -90,10 +90,11 @@ func (n *Node) Conninfo(extra ...string) string {
 }
 
 // KeeperConninfo is what a partner's pg_keeper.partner_conninfo holds to
-// reach n: like a production one, without connect_timeout (the keeper
-// bounds each heartbeat itself).
+// reach n: like a production one (conf/), without connect_timeout (the
+// keeper bounds each heartbeat itself) and with sslmode said: under the
+// default, prefer, pgx makes a second connection when TLS is refused.
 func (n *Node) KeeperConninfo() string {
-	return fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres", n.Addr, n.Port)
+	return fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable", n.Addr, n.Port)
 }
 
 // SetHBA rewrites n's pg_hba.conf with first before the harness's trust
