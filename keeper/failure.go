@@ -112,6 +112,9 @@ type ProbeResult struct {
 	// LocalLSN is, on a standby at a failed heartbeat, the WAL position it
 	// has received and flushed; -1 when unknown.
 	LocalLSN int64
+	// TLSRefused: the heartbeat asked for TLS first (sslmode=prefer) and
+	// connected without it, on a second connection.
+	TLSRefused bool
 	// CaughtUp is set on a good heartbeat in master mode when the standby
 	// streams and has caught up (pg_stat_replication.state = 'streaming'),
 	// so that synchronous replication can be restored without a stall.

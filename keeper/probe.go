@@ -2,6 +2,7 @@ package keeper
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -38,9 +39,16 @@ func Probe(ctx context.Context, partner *pgx.ConnConfig, self Identity, mode Mod
 		return failed(ctx, err, partner)
 	}
 	defer closeConn(conn)
+	_, encrypted := conn.PgConn().Conn().(*tls.Conn)
+	res := probeFacts(ctx, conn, partner, self, mode)
+	res.TLSRefused = partner.TLSConfig != nil && !encrypted
+	return res
+}
+
+func probeFacts(ctx context.Context, conn *pgx.Conn, partner *pgx.ConnConfig, self Identity, mode Mode) ProbeResult {
 	var f PartnerFacts
 	var sysid int64
-	err = conn.QueryRow(ctx, factsSQL).Scan(&f.InRecovery, &sysid, &f.Identity.StartTime, &f.SyncMode, &f.SyncStandby, &f.LSN, &f.Timeline)
+	err := conn.QueryRow(ctx, factsSQL).Scan(&f.InRecovery, &sysid, &f.Identity.StartTime, &f.SyncMode, &f.SyncStandby, &f.LSN, &f.Timeline)
 	if err != nil {
 		return failed(ctx, err, partner)
 	}

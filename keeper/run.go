@@ -199,6 +199,7 @@ func (r *runner) handleEvents() {
 				continue
 			case ProbeEvent:
 				r.probing = false
+				r.learnTLS(ev.Probe)
 			case ActionEvent:
 				r.actionDone(ev)
 			}
@@ -392,6 +393,17 @@ func (r *runner) loadSettings(reload bool) {
 		r.core.SetPolicy(s.Policy)
 	}
 	r.settings = s
+}
+
+// learnTLS stops asking for TLS first once the partner has refused it
+// (see plainFirst), until the settings are reloaded.
+func (r *runner) learnTLS(p ProbeResult) {
+	if !p.TLSRefused || r.settings.Partner == nil || r.settings.Partner.TLSConfig == nil {
+		return
+	}
+	r.settings.Partner = plainFirst(r.settings.Partner)
+	r.log(Info, "the partner refused TLS (sslmode=prefer): heartbeats now try without it first; "+
+		"set sslmode in pg_keeper.partner_conninfo to choose")
 }
 
 func (r *runner) log(level Level, msg string) { r.host.Log(level, logPrefix+msg) }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Settings are the GUCs, checked and ready to use.
@@ -158,4 +159,24 @@ func MaskPassword(s string) string {
 	s = uriPassword.ReplaceAllString(s, "${1}********@")
 	s = pwQuery.ReplaceAllString(s, "${1}********")
 	return kvPassword.ReplaceAllString(s, "${1}********")
+}
+
+// plainFirst is cfg trying its first host without TLS before with it, as
+// sslmode=allow does. Under sslmode=prefer pgx, unlike libpq, does not go on
+// in plain text on the connection a server refused TLS on: it opens a
+// second one. Against a server without TLS every heartbeat would cost two
+// sessions; with this order it costs one, and a server that only takes TLS
+// (hostssl) still gets it from the fallback.
+func plainFirst(cfg *pgx.ConnConfig) *pgx.ConnConfig {
+	c := cfg.Copy()
+	secure := c.TLSConfig
+	rest := []*pgconn.FallbackConfig{{Host: c.Host, Port: c.Port, TLSConfig: secure}}
+	for _, fb := range c.Fallbacks {
+		if fb.Host == c.Host && fb.Port == c.Port && fb.TLSConfig == nil {
+			continue // the plain twin is now the first try
+		}
+		rest = append(rest, fb)
+	}
+	c.TLSConfig, c.Fallbacks = nil, rest
+	return c
 }

@@ -1,0 +1,90 @@
+package keeper
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// connCount is how many connections the fake server has accepted.
+func (s *fakePG) connCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Under sslmode=prefer pgx opens a second connection when the server
+// refuses TLS; the heartbeat says so, and plainFirst brings it back to one
+// connection per heartbeat.
+func TestPreferAgainstAServerWithoutTLS(t *testing.T) {
+	cleanPGEnv(t)
+	srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "3")...)
+	cfg, err := connConfig(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=prefer", srv.port))
+	require.NoError(t, err)
+	self := Identity{SystemID: 7300000000000000001, StartTime: t0}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	res := Probe(ctx, cfg, self, StandbyMode)
+	require.True(t, res.OK, res.Detail)
+	require.True(t, res.TLSRefused)
+	require.Equal(t, 2, srv.connCount(), "TLS refused, then a second connection in plain text")
+
+	plain := plainFirst(cfg)
+	require.NotNil(t, cfg.TLSConfig, "the original is left as it was")
+	res = Probe(ctx, plain, self, StandbyMode)
+	require.True(t, res.OK, res.Detail)
+	require.False(t, res.TLSRefused)
+	require.Equal(t, 3, srv.connCount(), "one connection for the heartbeat")
+}
+
+// plainFirst keeps TLS as the first fallback, so a server that takes only
+// TLS connections still gets one, and leaves other hosts alone.
+func TestPlainFirst(t *testing.T) {
+	cleanPGEnv(t)
+	cfg, err := connConfig("host=a,b port=5432,5433 user=x dbname=y sslmode=prefer")
+	require.NoError(t, err)
+	require.NotNil(t, cfg.TLSConfig)
+	p := plainFirst(cfg)
+	require.Nil(t, p.TLSConfig)
+	require.Equal(t, "a", p.Host)
+	require.Len(t, p.Fallbacks, len(cfg.Fallbacks))
+	require.Equal(t, "a", p.Fallbacks[0].Host)
+	require.NotNil(t, p.Fallbacks[0].TLSConfig)
+	for _, fb := range p.Fallbacks[1:] {
+		require.Equal(t, "b", fb.Host)
+	}
+}
+
+// The runner learns from the first heartbeat that the partner refuses TLS,
+// says so once, and from then on makes one connection per heartbeat.
+func TestRunLearnsThePartnerRefusesTLS(t *testing.T) {
+	cleanPGEnv(t)
+	srv := startFakePG(t, factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
+	raw := runRaw(t, srv.port, closedPort(t))
+	raw.PartnerConninfo = fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y", srv.port) // sslmode prefer
+	raw.SystemID, raw.StartTime = 7300000000000000001, t0
+	h := newFakeHost(raw)
+	done := startRun(t, h)
+	learnt := "pg_keeper: the partner refused TLS (sslmode=prefer): heartbeats now try without it first; " +
+		"set sslmode in pg_keeper.partner_conninfo to choose"
+	waitForLog(t, h, func(l LogLine) bool { return l == info(learnt) })
+	before := len(srv.received())
+	conns := srv.connCount()
+	require.Eventually(t, func() bool { return len(srv.received()) >= before+3 }, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, 0, stopAndWait(t, h, done))
+	heartbeats := len(srv.received()) - before
+	// A heartbeat may have been under way when it was learnt.
+	require.LessOrEqual(t, srv.connCount()-conns, heartbeats+1, "one connection per heartbeat")
+	logs, _ := h.snapshot()
+	n := 0
+	for _, l := range logs {
+		if l == info(learnt) {
+			n++
+		}
+	}
+	require.Equal(t, 1, n, "said once")
+}
