@@ -190,3 +190,16 @@ func requireEvent(t testing.TB, events []row, want row) row {
 	require.Failf(t, "event not found", "want %v in %v", want, events)
 	return nil
 }
+
+// The extension on a server without pg_keeper in shared_preload_libraries
+// (a dump restored elsewhere): the functions say what is missing.
+func TestStatusWithoutTheKeeper(t *testing.T) {
+	requireInstalled(t)
+	c := cluster.New(t, cluster.Options{NoStandby: true})
+	c.Master.Exec(t, "CREATE EXTENSION pg_keeper")
+	for _, q := range []string{"SELECT * FROM pg_keeper.status", "SELECT * FROM pg_keeper.events()"} {
+		_, err := tryRows(c.Master, "user=postgres", q)
+		require.ErrorContains(t, err, "pg_keeper is not running on this server", q)
+	}
+	require.True(t, c.Master.PortOpen())
+}
