@@ -58,8 +58,12 @@ const promotePoll = 10 * time.Millisecond
 
 // waitPromoted signals the promotion and waits until recovery has ended.
 func waitPromoted(ctx context.Context, conn *pgx.Conn) error {
-	if _, err := conn.Exec(ctx, "SELECT pg_promote(false)"); err != nil {
+	var signalled bool
+	if err := conn.QueryRow(ctx, "SELECT pg_promote(false)").Scan(&signalled); err != nil {
 		return fmt.Errorf("pg_promote() failed: %w", err)
+	}
+	if !signalled {
+		return errors.New("pg_promote() could not signal the startup process (see the server log)")
 	}
 	deadline := time.Now().Add(promoteWait)
 	for {

@@ -106,6 +106,15 @@ func TestPromoteReturnsTheTimeline(t *testing.T) {
 	for _, q := range got[2:] {
 		require.Equal(t, "SELECT NOT pg_is_in_recovery()", q)
 	}
+
+	// The signal could not be sent: fail at once, without polling.
+	srv.set(func(s *fakePG) {
+		s.queries = nil
+		s.answers["SELECT pg_promote(false)"] = []fakeColumn{{oidBool, "f"}}
+	})
+	_, _, err = promote(ctx, fakeConfig(t, srv.port))
+	require.EqualError(t, err, "pg_promote() could not signal the startup process (see the server log)")
+	require.Equal(t, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(false)"}, srv.received())
 }
 
 // timelineQuery is what promote sends to read the new timeline.

@@ -103,10 +103,11 @@ func NewCore(mode Mode, threshold int) *Core {
 	return c
 }
 
-func (c *Core) State() State       { return c.state }
-func (c *Core) Failures() int      { return c.failures }
-func (c *Core) SetThreshold(n int) { c.threshold = max(n, 1) }
-func (c *Core) SetPolicy(p Policy) { c.policy = p }
+func (c *Core) State() State         { return c.state }
+func (c *Core) Failures() int        { return c.failures }
+func (c *Core) InFlight() ActionKind { return c.inFlight }
+func (c *Core) SetThreshold(n int)   { c.threshold = max(n, 1) }
+func (c *Core) SetPolicy(p Policy)   { c.policy = p }
 
 // Step applies one event and returns the actions and log lines it causes.
 func (c *Core) Step(ev Event) Output {
@@ -274,7 +275,7 @@ type View struct {
 	SyncConfirmed bool
 	PartnerLSN    int64 // the master's WAL position at the last good heartbeat; -1 unknown
 	// NextAction is what the keeper does if the partner stays down for
-	// Threshold - Failures more heartbeats (NoAction: nothing), and
+	// max(Threshold - Failures, 1) more heartbeats (NoAction: nothing), and
 	// Blocked why it would not, on a standby, although the master is gone.
 	NextAction ActionKind
 	Blocked    string
@@ -287,8 +288,8 @@ func (c *Core) View() View {
 	if c.lastFacts != nil {
 		v.PartnerLSN = c.lastFacts.LSN
 	}
-	if c.failures >= c.threshold {
-		return v // already decided: only a good heartbeat changes course
+	if c.inFlight != NoAction {
+		return v // an action is under way: its result decides what comes next
 	}
 	// Suppose the partner refuses connections, the one failure that proves
 	// it down, and, when max_failover_lag may allow a promotion, that this

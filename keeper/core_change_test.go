@@ -132,15 +132,16 @@ func TestView(t *testing.T) {
 		{"standby not seen synchronous again, synchronous mode still on",
 			func(t *testing.T) *Core { return steps(reach(t, StandbyConnected, th), okWith(syncModeNotThis)) },
 			View{State: StandbyConnected, Threshold: th, SyncConfirmed: true, PartnerLSN: masterLSN, NextAction: Promote}},
+		// Should replication drop too, the next failed heartbeat promotes.
 		{"standby at the count, replication alive",
 			func(t *testing.T) *Core { return reach(t, StandbyHeartbeatLost, th) },
-			View{State: StandbyHeartbeatLost, Failures: th, Threshold: th, SyncConfirmed: true, PartnerLSN: masterLSN}},
+			View{State: StandbyHeartbeatLost, Failures: th, Threshold: th, SyncConfirmed: true, PartnerLSN: masterLSN, NextAction: Promote}},
 		{"standby promoting",
 			func(t *testing.T) *Core { return reach(t, StandbyPromoting, th) },
 			View{State: StandbyPromoting, Failures: th, Threshold: th, InFlight: Promote, SyncConfirmed: true, PartnerLSN: masterLSN}},
-		{"standby holding: decided, nothing more to say",
+		{"standby holding says why",
 			func(t *testing.T) *Core { return reach(t, StandbyHolding, th) },
-			View{State: StandbyHolding, Failures: th, Threshold: th, PartnerLSN: masterLSN}},
+			View{State: StandbyHolding, Failures: th, Threshold: th, PartnerLSN: masterLSN, Blocked: riskLSN("0/3000060", "unknown")}},
 		{"master at start",
 			func(t *testing.T) *Core { return NewCore(MasterMode, th) },
 			View{State: MasterReady, Threshold: th, PartnerLSN: -1, NextAction: SwitchAsync}},
@@ -176,8 +177,8 @@ func TestView(t *testing.T) {
 	}
 }
 
-// The threshold is the current one: a reload that lowers it below the
-// failures so far ends the countdown.
+// The threshold is the current one: a reload that lowers it to the
+// failures so far ends the countdown: the next failed heartbeat acts.
 func TestViewFollowsTheThreshold(t *testing.T) {
 	c := reach(t, StandbyConnected, 4)
 	c.Step(failProbe(false))
@@ -186,7 +187,7 @@ func TestViewFollowsTheThreshold(t *testing.T) {
 	c.SetThreshold(2)
 	v := c.View()
 	require.Equal(t, 2, v.Threshold)
-	require.Equal(t, NoAction, v.NextAction)
+	require.Equal(t, Promote, v.NextAction)
 }
 
 // With pg_keeper.max_failover_lag set, whether a standby of an asynchronous

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -40,7 +41,10 @@ const (
 const historyFile = "pg_keeper.events"
 
 // encodeRecord marshals rec, shortening Detail until it fits in EventMax.
+// NUL bytes are dropped: jsonb refuses \u0000, and one such event would
+// break pg_keeper.events() until it rotates out.
 func encodeRecord(rec Record) []byte {
+	rec.Detail = strings.ReplaceAll(rec.Detail, "\x00", "")
 	for {
 		b, err := json.Marshal(rec)
 		if err != nil { // cannot happen with these field types

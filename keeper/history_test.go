@@ -418,3 +418,11 @@ func TestEncodeRecordKeepsMostOfAnEscapedDetail(t *testing.T) {
 	require.Less(t, len(b), EventMax)
 	require.Greater(t, len(b), EventMax/2, "%s", b)
 }
+
+// jsonb refuses \u0000: a NUL byte in a detail (command output, an error
+// text) must not make pg_keeper.events() fail.
+func TestEncodeRecordDropsNUL(t *testing.T) {
+	b := encodeRecord(Record{Kind: KindAction, Detail: "a\x00b"})
+	require.NotContains(t, string(b), `\u0000`)
+	require.Contains(t, string(b), `"detail":"ab"`)
+}

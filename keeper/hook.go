@@ -34,10 +34,19 @@ func (r *runner) stateChanged(ch *Change) {
 		r.hooks = make(chan hookJob, hookQueue)
 		go r.runHooks(r.hooks)
 	}
-	select {
-	case r.hooks <- job:
-	default:
-		r.log(Warning, fmt.Sprintf("state_change_command is %d changes behind: not running it for %s", hookQueue, job.change))
+	// When the commands fall behind, the newest change matters most (a
+	// pooler must end up on the current primary): drop the oldest waiting.
+	for {
+		select {
+		case r.hooks <- job:
+			return
+		default:
+		}
+		select {
+		case old := <-r.hooks:
+			r.log(Warning, fmt.Sprintf("state_change_command is %d changes behind: not running it for %s", hookQueue, old.change))
+		default:
+		}
 	}
 }
 

@@ -402,7 +402,8 @@ func TestStateChangeCommandQueueIsBounded(t *testing.T) {
 		_, err := os.Stat(filepath.Join(raw.DataDir, "running"))
 		return err == nil
 	})
-	// The first runs; hookQueue more wait; three are not run.
+	// The first runs; hookQueue more wait; the three oldest waiting (2, 3
+	// and 4) are dropped for the newest: a pooler wants the latest.
 	const dropped = 3
 	for i := 2; i <= 1+hookQueue+dropped; i++ {
 		change(i)
@@ -426,11 +427,11 @@ func TestStateChangeCommandQueueIsBounded(t *testing.T) {
 	})
 	data, err := os.ReadFile(filepath.Join(raw.DataDir, "changes"))
 	require.NoError(t, err)
-	var want strings.Builder
-	for i := 1; i <= 1+hookQueue; i++ {
-		want.WriteString(strconv.Itoa(i) + "\n")
+	want := "1\n"
+	for i := 2 + dropped; i <= 1+hookQueue+dropped; i++ {
+		want += strconv.Itoa(i) + "\n"
 	}
-	require.Equal(t, want.String(), string(data), "the first 1+hookQueue changes, in order")
+	require.Equal(t, want, string(data), "the first change and the newest hookQueue, in order")
 }
 
 // TestRunStateChangeCommandTimeout runs the loop with a command that hangs:

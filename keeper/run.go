@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,6 +46,7 @@ type runner struct {
 	cancel   context.CancelFunc
 
 	probing    bool
+	probed     *pgx.ConnConfig // the partner settings of the last heartbeat started
 	nextProbe  time.Time
 	title      string
 	timeline   int   // this server's timeline after it promoted itself
@@ -157,7 +159,7 @@ func (r *runner) tick(now time.Time) {
 	// Replication is checked only when the answer can change a decision.
 	checkReplication := r.core.Failures()+1 >= r.settings.Count
 	checkCaughtUp := r.core.State() == MasterAsync
-	r.probing = true
+	r.probing, r.probed = true, partner
 	r.spawn(Event{Kind: ProbeEvent, Probe: ProbeResult{Class: FailOther, LocalLSN: -1}}, func() Event {
 		ctx, cancel := context.WithTimeout(r.ctx, interval)
 		res := Probe(ctx, partner, self, mode)
@@ -201,7 +203,10 @@ func (r *runner) handleEvents() {
 				r.probing = false
 				r.learnTLS(ev.Probe)
 			case ActionEvent:
-				r.actionDone(ev)
+				// A result the core ignores (no longer in flight) is not history.
+				if ev.Action == RunAfterCommand || ev.Action == r.core.InFlight() {
+					r.actionDone(ev)
+				}
 			}
 			if ev.Action == Promote && ev.Err == "" {
 				r.timeline = ev.Timeline
@@ -398,10 +403,15 @@ func (r *runner) loadSettings(reload bool) {
 // learnTLS stops asking for TLS first once the partner has refused it
 // (see plainFirst), until the settings are reloaded.
 func (r *runner) learnTLS(p ProbeResult) {
-	if !p.TLSRefused || r.settings.Partner == nil || r.settings.Partner.TLSConfig == nil {
+	// A reload since the heartbeat started may have asked for TLS for sure.
+	if !p.TLSRefused || r.settings.Partner == nil || r.settings.Partner != r.probed {
 		return
 	}
-	r.settings.Partner = plainFirst(r.settings.Partner)
+	if next := plainFirst(r.settings.Partner); next != r.settings.Partner {
+		r.settings.Partner = next
+	} else {
+		return
+	}
 	r.log(Info, "the partner refused TLS (sslmode=prefer): heartbeats now try without it first; "+
 		"set sslmode in pg_keeper.partner_conninfo to choose")
 }

@@ -148,9 +148,9 @@ var (
 	// unquoted one with backslash escapes. A backquote followed by ':' or a
 	// blank ends it: that is pgx quoting the conninfo in an error text. The
 	// leading group keeps "?password=" of a URI query for pwQuery.
-	kvPassword  = regexp.MustCompile("(?i)((?:^|[^?&\\w])password\\s*=\\s*)('(?:[^'\\\\]|\\\\.)*'?|(?:[^\\s\\\\`]|\\\\.|`[^:\\s])*)")
+	kvPassword  = regexp.MustCompile("(?i)((?:^|[^?&\\w])(?:ssl)?password\\s*=\\s*)('(?:[^'\\\\]|\\\\.)*'?|(?:[^\\s\\\\`]|\\\\.|`[^:\\s])*)")
 	uriPassword = regexp.MustCompile(`(?i)(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)@`)
-	pwQuery     = regexp.MustCompile(`(?i)([?&]password=)[^&\s]*`)
+	pwQuery     = regexp.MustCompile(`(?i)([?&](?:ssl)?password=)[^&\s]*`)
 )
 
 // MaskPassword hides passwords in a conninfo string or in an error text that
@@ -167,7 +167,17 @@ func MaskPassword(s string) string {
 // second one. Against a server without TLS every heartbeat would cost two
 // sessions; with this order it costs one, and a server that only takes TLS
 // (hostssl) still gets it from the fallback.
+//
+// A config without that plain twin (sslmode=require, verify-*) is returned
+// as it is: it must never be tried without TLS.
 func plainFirst(cfg *pgx.ConnConfig) *pgx.ConnConfig {
+	twin := false
+	for _, fb := range cfg.Fallbacks {
+		twin = twin || fb.Host == cfg.Host && fb.Port == cfg.Port && fb.TLSConfig == nil
+	}
+	if cfg.TLSConfig == nil || !twin {
+		return cfg
+	}
 	c := cfg.Copy()
 	secure := c.TLSConfig
 	rest := []*pgconn.FallbackConfig{{Host: c.Host, Port: c.Port, TLSConfig: secure}}

@@ -340,3 +340,12 @@ func TestParseSettingsPassfileFromOSHome(t *testing.T) {
 	require.Nil(t, errs)
 	require.Equal(t, "", s.Partner.Password)
 }
+
+// sslpassword (the client key's passphrase) is a secret too: it reaches the
+// status, the events file and the state-change command's environment.
+func TestMaskSSLPassword(t *testing.T) {
+	require.Equal(t, "host=h sslkey=/k sslpassword=******** user=u",
+		MaskPassword("host=h sslkey=/k sslpassword=s3cret user=u"))
+	require.Equal(t, "postgresql://h/db?sslpassword=********&sslmode=require",
+		MaskPassword("postgresql://h/db?sslpassword=s3cret&sslmode=require"))
+}

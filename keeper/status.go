@@ -3,6 +3,7 @@ package keeper
 import (
 	"encoding/json"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -90,7 +91,7 @@ func (r *runner) status(now time.Time) Status {
 			if !r.probing {
 				end = end.Add(r.settings.Interval)
 			}
-			end = end.Add(time.Duration(v.Threshold-v.Failures) * r.settings.Interval)
+			end = end.Add(time.Duration(max(v.Threshold-v.Failures, 1)) * r.settings.Interval)
 			s.NextActionAt = ptr(end)
 		}
 	}
@@ -100,6 +101,8 @@ func (r *runner) status(now time.Time) Status {
 
 // encodeStatus marshals s, shortening its free texts until it fits.
 func encodeStatus(s Status) []byte {
+	nul := strings.NewReplacer("\x00", "") // jsonb refuses \u0000
+	s.Partner, s.FailureWhy, s.Blocked = nul.Replace(s.Partner), nul.Replace(s.FailureWhy), nul.Replace(s.Blocked)
 	for n := 1024; ; n /= 2 {
 		b, _ := json.Marshal(s)
 		if len(b) < StatusMax || n < 16 {

@@ -88,3 +88,30 @@ func TestRunLearnsThePartnerRefusesTLS(t *testing.T) {
 	}
 	require.Equal(t, 1, n, "said once")
 }
+
+// sslmode=require (and verify-*) has no plain-text twin: plainFirst leaves
+// it alone, so TLS is never skipped.
+func TestPlainFirstNeverDropsRequiredTLS(t *testing.T) {
+	cleanPGEnv(t)
+	for _, mode := range []string{"require", "disable", "allow"} {
+		cfg, err := connConfig("host=a user=x dbname=y sslmode=" + mode)
+		require.NoError(t, err)
+		require.Same(t, cfg, plainFirst(cfg), mode)
+	}
+}
+
+// A reload between a heartbeat's start and its result: what the heartbeat
+// learnt about the old settings does not change the new ones.
+func TestLearnTLSIgnoresAReloadedPartner(t *testing.T) {
+	cleanPGEnv(t)
+	old, err := connConfig("host=a user=x dbname=y sslmode=prefer")
+	require.NoError(t, err)
+	reloaded, err := connConfig("host=a user=x dbname=y sslmode=prefer")
+	require.NoError(t, err)
+	h := newFakeHost(RawSettings{})
+	r := &runner{host: h, probed: old}
+	r.settings.Partner = reloaded
+	r.learnTLS(ProbeResult{OK: true, TLSRefused: true})
+	require.Same(t, reloaded, r.settings.Partner)
+	require.NotNil(t, r.settings.Partner.TLSConfig)
+}

@@ -7,8 +7,10 @@
 -- pg_keeper.status(). Names starting with pg_ are reserved for the system, so
 -- its creation needs allow_system_table_mods, for this statement only (a
 -- SET in an extension script ends with the script). The schema belongs to the
--- extension: DROP EXTENSION removes it, pg_dump and pg_upgrade recreate it
--- through CREATE EXTENSION.
+-- extension: DROP EXTENSION removes it, and pg_dump emits only CREATE
+-- EXTENSION. pg_upgrade, which restores extension members one by one, cannot
+-- create it: drop the extension before pg_upgrade and create it again after
+-- (it holds no data; README "Upgrading").
 SET allow_system_table_mods = on;
 CREATE SCHEMA pg_keeper;
 RESET allow_system_table_mods;

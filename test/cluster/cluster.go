@@ -158,11 +158,13 @@ func (c *Cluster) addPostmaster(pid int) {
 
 // initMaster runs initdb for m and writes the shared configuration, which
 // the standby later inherits through pg_basebackup.
+// initdbArgs are the options every data directory is made with.
+var initdbArgs = []string{"-U", "postgres", "--no-sync", "-A", "trust", "-E", "UTF8", "--locale=C"}
+
 func (c *Cluster) initMaster(m *Node, opts Options) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	if _, err := runPG(ctx, c.Dir, "initdb", "-D", m.DataDir, "-U", "postgres",
-		"--no-sync", "-A", "trust", "-E", "UTF8", "--locale=C"); err != nil {
+	if _, err := runPG(ctx, c.Dir, "initdb", append([]string{"-D", m.DataDir}, initdbArgs...)...); err != nil {
 		return err
 	}
 	conf := sharedConf(opts)
