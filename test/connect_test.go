@@ -1,7 +1,9 @@
 package test
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -35,4 +37,30 @@ func TestBothKeepersConnect(t *testing.T) {
 	}
 	// The heartbeat is a short session each time: nothing stays open on the partner.
 	require.Equal(t, "sync", c.Master.QueryString(t, "SELECT sync_state FROM pg_stat_replication"))
+}
+
+// A partner_conninfo without sslmode (libpq's default, prefer) against
+// servers without TLS: after the first heartbeat the keeper connects in
+// plain text first, one session per heartbeat instead of two.
+func TestPreferFallsBackToOneSession(t *testing.T) {
+	c := newPair(t, nil)
+	master, standby := c.Master, c.Standby
+	master.SetConf("log_connections", "on")
+	master.Reload(t)
+	mark := standby.LogMark()
+	prefer := strings.TrimSuffix(master.KeeperConninfo(), " sslmode=disable")
+	require.NotEqual(t, master.KeeperConninfo(), prefer)
+	standby.SetConf("pg_keeper.partner_conninfo", "'"+prefer+"'")
+	standby.Reload(t)
+	standby.WaitForLog(t, mark, logLine("the partner refused TLS (sslmode=prefer): heartbeats now try without it first"), startTimeout)
+
+	mmark := master.LogMark()
+	time.Sleep(2 * time.Second) // about ten heartbeats of 200 ms
+	log := master.LogSince(mmark)
+	received := strings.Count(log, "connection received: host=127.0.0.1")
+	authorized := strings.Count(log, "connection authorized: user=postgres database=postgres application_name=pg_keeper")
+	require.GreaterOrEqual(t, authorized, 5, "heartbeats go on")
+	require.LessOrEqual(t, received, authorized+1, "one session per heartbeat (one may be under way)")
+	require.Equal(t, []string{"postgres: bgworker: pg_keeper (standby mode:connected)"},
+		standby.ProcessTitles("postgres: bgworker: pg_keeper"))
 }
