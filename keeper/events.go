@@ -64,9 +64,9 @@ func (r *runner) actionDone(ev Event) {
 	if ev.Err != "" {
 		rec.Detail = ev.Err
 	}
-	if started, ok := r.actionStarted[ev.Action]; ok {
-		rec.DurationMS = ptr(ev.At.Sub(started).Milliseconds())
-		delete(r.actionStarted, ev.Action)
+	if !r.actionSince.IsZero() {
+		rec.DurationMS = ptr(ev.At.Sub(r.actionSince).Milliseconds())
+		r.actionSince = time.Time{}
 	}
 	if ev.Action == Promote && ev.Err == "" {
 		rec.Detail = fmt.Sprintf("%s; now on timeline %d", rec.Detail, ev.Timeline)

@@ -2,7 +2,6 @@ package keeper
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -66,26 +65,20 @@ func (r *runner) runHooks(jobs <-chan hookJob) {
 // standby that may be taking over, or is fenced), its partner while that
 // one is a live master.
 func (r *runner) hookEnv(ch *Change) []string {
-	host, _ := os.Hostname()
-	env := []string{
-		"PG_KEEPER_EVENT=state-change",
-		"PG_KEEPER_NODE=" + host,
-		"PG_KEEPER_PORT=" + strconv.Itoa(r.settings.Port),
-		"PG_KEEPER_DATA_DIR=" + r.settings.DataDir,
-		"PG_KEEPER_MODE=" + ch.To.Mode().String(),
-		"PG_KEEPER_OLD_STATE=" + ch.From.String(),
-		"PG_KEEPER_NEW_STATE=" + ch.To.String(),
-		"PG_KEEPER_TRIGGER=" + ch.On.String(),
-		"PG_KEEPER_REASON=" + ch.Reason,
-		"PG_KEEPER_PARTNER=" + r.settings.PartnerDisplay,
-	}
+	env := append(r.commandEnv("state-change"),
+		"PG_KEEPER_MODE="+ch.To.Mode().String(),
+		"PG_KEEPER_OLD_STATE="+ch.From.String(),
+		"PG_KEEPER_NEW_STATE="+ch.To.String(),
+		"PG_KEEPER_TRIGGER="+ch.On.String(),
+		"PG_KEEPER_REASON="+ch.Reason,
+		"PG_KEEPER_PARTNER="+r.settings.PartnerDisplay)
 	var primaryHost string
 	var primaryPort int
 	switch ch.To {
 	case MasterReady, MasterHolding, MasterFenced, StandbyReady, StandbyPromoting, StandbyHolding:
 	default:
 		if ch.To.Mode() == MasterMode {
-			primaryHost, primaryPort = r.selfHost(host), r.settings.Port
+			primaryHost, primaryPort = r.selfHost(r.hostname), r.settings.Port
 		} else if p := r.settings.Partner; p != nil {
 			primaryHost, primaryPort = p.Host, int(p.Port)
 		}

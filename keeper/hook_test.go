@@ -40,7 +40,9 @@ func hookRunner(t *testing.T, raw RawSettings, h *fakeHost) *runner {
 	t.Helper()
 	s, errs := ParseSettings(raw)
 	require.Empty(t, errs)
-	return &runner{host: h, settings: s}
+	hostname, err := os.Hostname()
+	require.NoError(t, err)
+	return &runner{host: h, settings: s, hostname: hostname}
 }
 
 // The primary is named only where this node knows it: itself while it acts

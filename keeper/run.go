@@ -52,12 +52,13 @@ type runner struct {
 	timeline   int   // this server's timeline after it promoted itself
 	fenceState Fence // whether client connections may proceed (see bgworker/fence.c)
 
-	startedAt     time.Time
-	node          string // host:port, naming this server in pg_keeper.events()
-	hist          *history
-	actionStarted map[ActionKind]time.Time
-	hooks         chan hookJob // state-change commands waiting to run; nil before the first
-	statusFailed  bool
+	startedAt    time.Time
+	hostname     string
+	node         string // host:port, naming this server in pg_keeper.events()
+	hist         *history
+	actionSince  time.Time    // when the core's action in flight started
+	hooks        chan hookJob // state-change commands waiting to run; nil before the first
+	statusFailed bool
 }
 
 func newRunner(host Host) (*runner, error) {
@@ -68,12 +69,12 @@ func newRunner(host Host) (*runner, error) {
 	r := &runner{host: host, events: make(chan Event, 16), wakeR: p[0], wakeW: p[1],
 		// Used until the settings can be read: the loop must never spin.
 		settings:  Settings{Interval: 5 * time.Second, Count: 4, CommandTimeout: time.Minute},
-		startedAt: time.Now(), actionStarted: map[ActionKind]time.Time{}}
+		startedAt: time.Now()}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 
 	r.loadSettings(false)
-	hostname, _ := os.Hostname()
-	r.node = hostname + ":" + strconv.Itoa(r.settings.Port)
+	r.hostname, _ = os.Hostname()
+	r.node = r.hostname + ":" + strconv.Itoa(r.settings.Port)
 	r.openHistory()
 	inRecovery, err := host.InRecovery()
 	if err != nil {
@@ -245,7 +246,9 @@ func (r *runner) step(ev Event) {
 // start carries out an action in a goroutine; its result comes back as an event.
 func (r *runner) start(a ActionKind) {
 	local, dataDir := r.settings.Local, r.settings.DataDir
-	r.actionStarted[a] = time.Now()
+	if a == r.core.InFlight() {
+		r.actionSince = time.Now()
+	}
 	switch a {
 	case Promote:
 		r.spawn(Event{Kind: ActionEvent, Action: a}, func() Event {
@@ -320,26 +323,31 @@ func (r *runner) runAfterCommand() {
 		r.log(Info, "pg_keeper.after_command is not set: nothing to run after the promotion")
 		return
 	}
-	host, _ := os.Hostname()
-	env := []string{
-		"PG_KEEPER_EVENT=promote",
-		"PG_KEEPER_NODE=" + host,
-		"PG_KEEPER_PORT=" + strconv.Itoa(r.settings.Port),
-		"PG_KEEPER_NEW_PRIMARY=" + host + ":" + strconv.Itoa(r.settings.Port),
-		"PG_KEEPER_OLD_PRIMARY=" + r.settings.PartnerDisplay,
-		"PG_KEEPER_TIMELINE=" + strconv.Itoa(r.timeline),
-		"PG_KEEPER_DATA_DIR=" + r.settings.DataDir,
-	}
+	env := append(r.commandEnv("promote"),
+		"PG_KEEPER_NEW_PRIMARY="+r.hostname+":"+strconv.Itoa(r.settings.Port),
+		"PG_KEEPER_OLD_PRIMARY="+r.settings.PartnerDisplay,
+		"PG_KEEPER_TIMELINE="+strconv.Itoa(r.timeline))
 	r.log(Info, fmt.Sprintf("running after_command (timeout %s): %s", timeout, cmdline))
 	r.spawn(Event{Kind: ActionEvent, Action: RunAfterCommand}, func() Event {
 		res := runCommand(cmdline, timeout, "pg_keeper.after_command_timeout", env)
 		ev := Event{Kind: ActionEvent, At: time.Now(), Action: RunAfterCommand, Output: res.Output, Command: res}
-		ev.Detail = fmt.Sprintf("exit status 0 after %d ms", res.Duration.Milliseconds())
-		if res.Err != nil {
-			ev.Err = fmt.Sprintf("%v after %d ms", res.Err, res.Duration.Milliseconds())
+		if outcome := commandRecord(KindAfterCmd, res).Detail; res.Err != nil {
+			ev.Err = outcome
+		} else {
+			ev.Detail = outcome
 		}
 		return ev
 	})
+}
+
+// commandEnv is what every command learns about this node.
+func (r *runner) commandEnv(event string) []string {
+	return []string{
+		"PG_KEEPER_EVENT=" + event,
+		"PG_KEEPER_NODE=" + r.hostname,
+		"PG_KEEPER_PORT=" + strconv.Itoa(r.settings.Port),
+		"PG_KEEPER_DATA_DIR=" + r.settings.DataDir,
+	}
 }
 
 func actionEvent(a ActionKind) func(string, error) Event {
@@ -407,11 +415,11 @@ func (r *runner) learnTLS(p ProbeResult) {
 	if !p.TLSRefused || r.settings.Partner == nil || r.settings.Partner != r.probed {
 		return
 	}
-	if next := plainFirst(r.settings.Partner); next != r.settings.Partner {
-		r.settings.Partner = next
-	} else {
-		return
+	next := plainFirst(r.settings.Partner)
+	if next == r.settings.Partner {
+		return // nothing to reorder: TLS is required, or not asked for
 	}
+	r.settings.Partner = next
 	r.log(Info, "the partner refused TLS (sslmode=prefer): heartbeats now try without it first; "+
 		"set sslmode in pg_keeper.partner_conninfo to choose")
 }
