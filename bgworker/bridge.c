@@ -12,11 +12,13 @@
 #include <unistd.h>
 
 #include "access/xlog.h"
+#include "access/xlogrecovery.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/interrupt.h"
 #include "postmaster/postmaster.h"
 #include "storage/latch.h"
+#include "storage/procsignal.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/ps_status.h"
@@ -111,6 +113,15 @@ bridge_wait(int fd, long timeout_ms)
 							   PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 
+		/*
+		 * The worker holds a ProcSignal slot: DROP DATABASE, DROP TABLESPACE
+		 * and their replay on a standby wait until every such process has
+		 * absorbed their barrier.  Absorb it at every wake-up (the barrier's
+		 * signal sets our latch), or they wait for ever.
+		 */
+		if (ProcSignalBarrierPending)
+			ProcessProcSignalBarrier();
+
 		if (rc & WL_LATCH_SET)
 			result |= PGK_WAKE_LATCH;
 		if (rc & WL_SOCKET_READABLE)
@@ -165,6 +176,8 @@ bridge_config(PgkConfig *out)
 	out->os_user = os_user;
 	out->os_home = os_home;
 	out->data_dir = DataDir;
+	out->primary_conninfo = PrimaryConnInfo ? PrimaryConnInfo : "";
+	out->cluster_name = cluster_name ? cluster_name : "";
 	out->system_identifier = (unsigned long long) GetSystemIdentifier();
 	out->start_time = (long long) PgStartTime;
 	return PGK_OK;
@@ -189,6 +202,13 @@ bridge_set_fence(int state)
 {
 	REQUIRE_MAIN_THREAD();
 	return pgk_fence_set(state);
+}
+
+static int
+bridge_get_fence(void)
+{
+	REQUIRE_MAIN_THREAD();
+	return pgk_fence_get();
 }
 
 static int
@@ -226,6 +246,7 @@ pgk_bridge_init(PgkBridge *bridge)
 	bridge->in_recovery = bridge_in_recovery;
 	bridge->timeline = bridge_timeline;
 	bridge->set_fence = bridge_set_fence;
+	bridge->get_fence = bridge_get_fence;
 	bridge->publish_status = bridge_publish_status;
 	bridge->add_event = bridge_add_event;
 	bridge->reset_events = bridge_reset_events;

@@ -6,6 +6,7 @@
 #define PG_KEEPER_H
 
 #include "port/atomics.h"
+#include "storage/condition_variable.h"
 #include "storage/lwlock.h"
 
 #include "pg_keeper_bridge.h"
@@ -35,6 +36,8 @@ extern void pgk_define_gucs(void);
 typedef struct PgkShared
 {
 	pg_atomic_uint32 fence;		/* PGK_FENCE_* */
+	pg_atomic_uint32 held;		/* client connections waiting for the fence */
+	ConditionVariable fence_cv; /* broadcast when the fence changes */
 	LWLock	   *lock;			/* protects the rest */
 	char		status[PGK_STATUS_MAX];	/* JSON; empty before the first */
 	uint64		nevents;		/* events added since the worker started */
@@ -50,6 +53,7 @@ extern int	pgk_reset_events(void);
 /* The fence that holds client connections (fence.c). */
 extern void pgk_fence_init(void);
 extern int	pgk_fence_set(int state);
+extern int	pgk_fence_get(void);
 
 /* Callbacks handed to the Go library (bridge.c). */
 extern void pgk_bridge_init(PgkBridge *bridge);

@@ -16,7 +16,7 @@
 #ifndef PG_KEEPER_BRIDGE_H
 #define PG_KEEPER_BRIDGE_H
 
-#define PGK_BRIDGE_VERSION 3
+#define PGK_BRIDGE_VERSION 4
 
 /* Name of the Go library inside $libdir and of its entry point. */
 #define PGK_GO_LIBRARY "pg_keeper_go.so"
@@ -33,8 +33,16 @@
 #define PGK_LEVEL_WARNING 2
 #define PGK_LEVEL_ERROR 3		/* logged as ERROR, never thrown */
 
+/*
+ * The application_name of the keepers' own sessions, and the file by which an
+ * operator confirms an unconfirmed primary (both also in the Go library,
+ * which checks them against these at start).
+ */
+#define PGK_APPLICATION_NAME "pg_keeper"
+#define PGK_CONFIRM_FILE "pg_keeper.confirm_primary"
+
 /* The fence: whether client connections to a primary may proceed. */
-#define PGK_FENCE_UNCHECKED 0	/* the keeper has not checked its partner yet */
+#define PGK_FENCE_UNCHECKED 0	/* not confirmed as the primary yet: no writes */
 #define PGK_FENCE_OPEN 1
 #define PGK_FENCE_FENCED 2		/* superseded: refuse connections, shut down */
 
@@ -77,6 +85,8 @@ typedef struct PgkConfig
 	const char *os_user;		/* the OS user running the server */
 	const char *os_home;		/* its home directory, for ~/.pgpass */
 	const char *data_dir;
+	const char *primary_conninfo;	/* for the WAL receiver's application_name */
+	const char *cluster_name;
 
 	/* Who this server is: a partner with the same two is this very server. */
 	unsigned long long system_identifier;
@@ -99,6 +109,7 @@ typedef struct PgkBridge
 	int			(*in_recovery) (void);	/* 1, 0, or an error code */
 	int			(*timeline) (void);	/* WAL insertion timeline; 0 in recovery */
 	int			(*set_fence) (int state);	/* a PGK_FENCE_* value */
+	int			(*get_fence) (void);	/* the PGK_FENCE_* value, or an error code */
 
 	/* JSON texts for SQL; longer than PGK_*_MAX - 1 is refused. */
 	int			(*publish_status) (const char *json);

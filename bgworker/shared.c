@@ -46,6 +46,8 @@ shared_startup(void)
 	{
 		memset(shared, 0, sizeof(PgkShared));
 		pg_atomic_init_u32(&shared->fence, PGK_FENCE_UNCHECKED);
+		pg_atomic_init_u32(&shared->held, 0);
+		ConditionVariableInit(&shared->fence_cv);
 		shared->lock = &(GetNamedLWLockTranche("pg_keeper")->lock);
 	}
 	LWLockRelease(AddinShmemInitLock);

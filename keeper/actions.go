@@ -85,14 +85,9 @@ func waitPromoted(ctx context.Context, conn *pgx.Conn) error {
 	}
 }
 
-// savedSyncFile remembers, in the data directory, the
-// synchronous_standby_names that switchAsync cleared, so that restoreSync
-// can put it back even after the master restarted.
-const savedSyncFile = "pg_keeper.synchronous_standby_names"
-
 // switchAsync clears synchronous_standby_names so that commits stop waiting
-// for a standby that is gone.
-func switchAsync(ctx context.Context, local *pgx.ConnConfig, dataDir string) (string, error) {
+// for a standby that is gone, and saves the old value for restoreSync.
+func switchAsync(ctx context.Context, local *pgx.ConnConfig, dataDir, tag string) (string, error) {
 	conn, err := connectLocal(ctx, local)
 	if err != nil {
 		return "", err
@@ -106,7 +101,7 @@ func switchAsync(ctx context.Context, local *pgx.ConnConfig, dataDir string) (st
 	if names == "" {
 		return "synchronous_standby_names was already empty", nil
 	}
-	if err := writeFileAtomic(filepath.Join(dataDir, savedSyncFile), names+"\n"); err != nil {
+	if err := saveSync(dataDir, tag, names); err != nil {
 		return "", fmt.Errorf("could not remember synchronous_standby_names: %w", err)
 	}
 	// ALTER SYSTEM cannot run in a transaction: two separate statements.
@@ -119,47 +114,64 @@ func switchAsync(ctx context.Context, local *pgx.ConnConfig, dataDir string) (st
 	return fmt.Sprintf("synchronous_standby_names was '%s', now ''", names), nil
 }
 
+// syncInFilesSQL: the value of synchronous_standby_names that the
+// configuration files other than postgresql.auto.conf give, and the one
+// postgresql.auto.conf gives (NULL: not set there).
+const syncInFilesSQL = `SELECT
+	(SELECT setting FROM pg_file_settings WHERE name = 'synchronous_standby_names' AND error IS NULL
+	   AND sourcefile !~ 'postgresql\.auto\.conf$' ORDER BY seqno DESC LIMIT 1),
+	(SELECT setting FROM pg_file_settings WHERE name = 'synchronous_standby_names' AND error IS NULL
+	   AND sourcefile ~ 'postgresql\.auto\.conf$' ORDER BY seqno DESC LIMIT 1)`
+
 // restoreSync puts back the synchronous_standby_names that switchAsync
 // cleared. When postgresql.conf holds that very value, it only removes the
 // override from postgresql.auto.conf, leaving the operator's file in charge.
-func restoreSync(ctx context.Context, local *pgx.ConnConfig, dataDir string) (string, error) {
-	path := filepath.Join(dataDir, savedSyncFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return "no synchronous_standby_names saved: nothing to restore", nil
-	} else if err != nil {
+// What the partner saved (a copy of its data directory) is never restored:
+// its empty override is removed instead, so that this node's own
+// postgresql.conf decides.
+func restoreSync(ctx context.Context, local *pgx.ConnConfig, dataDir, tag string) (string, error) {
+	names, found, own, err := readSavedSync(dataDir, tag)
+	if err != nil {
 		return "", err
 	}
-	names := strings.TrimSpace(string(b))
-
 	conn, err := connectLocal(ctx, local)
 	if err != nil {
 		return "", err
 	}
 	defer closeConn(conn)
 
-	var inConf *string
-	err = conn.QueryRow(ctx, `SELECT setting FROM pg_file_settings
-		WHERE name = 'synchronous_standby_names' AND error IS NULL
-		  AND sourcefile !~ 'postgresql\.auto\.conf$'
-		ORDER BY seqno DESC LIMIT 1`).Scan(&inConf)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	var inConf, inAuto *string
+	if err := conn.QueryRow(ctx, syncInFilesSQL).Scan(&inConf, &inAuto); err != nil {
 		return "", err
 	}
-	stmt := "ALTER SYSTEM SET synchronous_standby_names = '" + strings.ReplaceAll(names, "'", "''") + "'"
-	if inConf != nil && *inConf == names {
+	var stmt, detail string
+	switch {
+	case own && inConf != nil && *inConf == names:
+		stmt, detail = "ALTER SYSTEM RESET synchronous_standby_names", fmt.Sprintf("synchronous_standby_names is '%s' again", names)
+	case own:
+		stmt = "ALTER SYSTEM SET synchronous_standby_names = '" + strings.ReplaceAll(names, "'", "''") + "'"
+		detail = fmt.Sprintf("synchronous_standby_names is '%s' again", names)
+	case found && inAuto != nil && *inAuto == "" && inConf != nil && *inConf != "":
 		stmt = "ALTER SYSTEM RESET synchronous_standby_names"
+		detail = fmt.Sprintf("synchronous_standby_names is '%s' again, from this node's configuration: "+
+			"the '' and the saved value came from the partner's data directory and were not used", *inConf)
+	case found:
+		detail = "the saved synchronous_standby_names came from the partner's data directory: not restored, nothing else to restore"
+	default:
+		return "no synchronous_standby_names saved: nothing to restore", nil
 	}
-	if _, err := conn.Exec(ctx, stmt); err != nil {
-		return "", fmt.Errorf("ALTER SYSTEM failed: %w", err)
+	if stmt != "" {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return "", fmt.Errorf("ALTER SYSTEM failed: %w", err)
+		}
+		if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+			return "", fmt.Errorf("pg_reload_conf() failed: %w", err)
+		}
 	}
-	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
-		return "", fmt.Errorf("pg_reload_conf() failed: %w", err)
-	}
-	if err := os.Remove(path); err != nil {
+	if err := os.Remove(filepath.Join(dataDir, savedSyncFile)); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("synchronous_standby_names is '%s' again", names), nil
+	return detail, nil
 }
 
 // writeFileAtomic replaces path with content: a crash leaves the old file

@@ -12,6 +12,9 @@ const (
 	ProbeEvent         EventKind = iota // Probe
 	ActionEvent                         // Action, Err, Detail
 	RecoveryEndedEvent                  // the local server is no longer in recovery
+	// ConfirmEvent: this server is the primary on other evidence than a
+	// heartbeat (an operator said so, or no partner is configured): Detail.
+	ConfirmEvent
 	// Events for the runner alone, never given to the core:
 	HookEvent   // a state-change command ended: Command, Output, Detail
 	NoticeEvent // a goroutine has something to log: Detail
@@ -73,6 +76,16 @@ type Core struct {
 	inFlight    ActionKind
 	lastTrigger Trigger
 	lastLogged  string // the last failure reason logged, to log repeats once
+	// aliveWhileFailing counts the failed heartbeats of the current run at
+	// which streaming replication with the partner still worked. A server
+	// that dies drops its replication connection at once; a firewall that
+	// rejects new connections leaves the old one to time out. So once
+	// replication outlived the failures, a refused connection no longer
+	// proves the partner's server down.
+	aliveWhileFailing int
+	// asyncAtStart: replication had been switched to asynchronous before
+	// this server started; the confirmation then leads to MasterAsync.
+	asyncAtStart bool
 
 	LastSuccess time.Time
 	LastFailure time.Time
@@ -103,6 +116,23 @@ func NewCore(mode Mode, threshold int) *Core {
 	return c
 }
 
+// StartUnconfirmed makes a core in master mode start unconfirmed: the
+// server has just started as a primary, and takes no writes until its
+// partner answers as a standby. async says that replication had been
+// switched to asynchronous before; a confirmed core starts in MasterAsync.
+func (c *Core) StartUnconfirmed(unconfirmed, async bool) {
+	if c.state.Mode() != MasterMode {
+		return
+	}
+	c.asyncAtStart = async
+	switch {
+	case unconfirmed:
+		c.state = MasterUnconfirmed
+	case async:
+		c.state = MasterAsync
+	}
+}
+
 func (c *Core) State() State         { return c.state }
 func (c *Core) Failures() int        { return c.failures }
 func (c *Core) InFlight() ActionKind { return c.inFlight }
@@ -118,6 +148,9 @@ func (c *Core) Step(ev Event) Output {
 	switch ev.Kind {
 	case ProbeEvent:
 		trig, extra = c.probe(ev, &out)
+		if why := confirms(ev.Probe); c.state == MasterUnconfirmed && why != "" {
+			trig, extra = c.confirmed(), why
+		}
 	case ActionEvent:
 		if ev.Action == RunAfterCommand {
 			// Fire and forget: its result is reported, it decides nothing.
@@ -140,6 +173,8 @@ func (c *Core) Step(ev Event) Output {
 		}
 	case RecoveryEndedEvent:
 		trig = RecoveryEnded
+	case ConfirmEvent:
+		trig, extra = c.confirmed(), ev.Detail
 	default:
 		out.Logs = append(out.Logs, LogLine{Warning, fmt.Sprintf("ignored event of kind %d", ev.Kind)})
 		return out
@@ -166,15 +201,37 @@ func (c *Core) Step(ev Event) Output {
 	}
 	if t.Do != NoAction {
 		out.Actions = append(out.Actions, t.Do)
-		if t.Do != RunAfterCommand && t.Do != FenceSelf { // fire and forget
+		if t.Do != RunAfterCommand && t.Do != FenceSelf && t.Do != OpenFence { // fire and forget
 			c.inFlight = t.Do
 		}
 	}
 	if t.From == StandbyPromoting && t.To.Mode() == MasterMode {
 		c.deposed = true
 	}
+	if t.From == MasterUnconfirmed && t.To != MasterUnconfirmed {
+		c.asyncAtStart = false
+	}
 	c.state = t.To
 	return out
+}
+
+func (c *Core) confirmed() Trigger {
+	if c.asyncAtStart {
+		return ConfirmedAsync
+	}
+	return Confirmed
+}
+
+// confirms says why a heartbeat proves that the partner did not replace
+// this server; "" when it does not.
+func confirms(p ProbeResult) string {
+	switch {
+	case p.OK, p.Class == FailNotStreaming:
+		return "the partner answered as a standby"
+	case p.Class == FailOlderPrimary:
+		return "the partner is a primary on an older timeline"
+	}
+	return ""
 }
 
 // probe counts a heartbeat against the threshold and names the trigger.
@@ -186,14 +243,14 @@ func (c *Core) probe(ev Event, out *Output) (Trigger, string) {
 			out.Logs = append(out.Logs, LogLine{Info, fmt.Sprintf(
 				"heartbeat to %s succeeded after %d failed", partner, c.failures)})
 		}
-		c.failures, c.lastLogged, c.deposed = 0, "", false
+		c.failures, c.lastLogged, c.deposed, c.aliveWhileFailing = 0, "", false, 0
 		c.LastSuccess = ev.At
 		facts := p.Partner
 		c.lastFacts = &facts
 		switch {
 		case facts.SyncStandby:
 			c.syncConfirmed = true
-		case !facts.SyncMode:
+		case !facts.SyncMode, facts.SyncElsewhere:
 			c.syncConfirmed = false
 		}
 		if p.CaughtUp && c.state.Mode() == MasterMode {
@@ -203,6 +260,9 @@ func (c *Core) probe(ev Event, out *Output) (Trigger, string) {
 	}
 
 	c.failures++
+	if p.ReplicationAlive {
+		c.aliveWhileFailing++
+	}
 	c.LastFailure = ev.At
 	c.LastClass = p.Class
 	c.LastReason = p.Class.String() + ": " + p.Detail
@@ -234,10 +294,14 @@ func (c *Core) probe(ev Event, out *Output) (Trigger, string) {
 // risk says why acting on a lost partner could lose acknowledged commits
 // or leave two primaries taking writes; "" when it cannot.
 func (c *Core) risk(p ProbeResult) string {
-	ambiguous := !p.Class.Certain()
+	ambiguous := !c.certain(p)
+	what := p.Class.String()
+	if ambiguous && p.Class == FailRefused {
+		what = "a refused connection while replication with it outlived the failed heartbeats (a firewall rejecting, not a stopped server)"
+	}
 	if c.state.Mode() == MasterMode {
 		if ambiguous && c.policy.FailoverOnTimeout && !c.deposed {
-			return fmt.Sprintf("%s is no proof the standby is down, and with pg_keeper.on_partner_timeout = failover it may be promoting itself", p.Class)
+			return fmt.Sprintf("%s is no proof the standby is down, and with pg_keeper.on_partner_timeout = failover it may be promoting itself", what)
 		}
 		return ""
 	}
@@ -246,7 +310,7 @@ func (c *Core) risk(p ProbeResult) string {
 	}
 	if ambiguous && !c.policy.FailoverOnTimeout {
 		return fmt.Sprintf("%s is no proof the master is down (pg_keeper.on_partner_timeout = keep_master); "+
-			"if it is, promote by hand: SELECT pg_promote()", p.Class)
+			"if it is, promote by hand: SELECT pg_promote()", what)
 	}
 	if c.lastFacts == nil {
 		return "the master was not reached once since start"
@@ -262,6 +326,16 @@ func (c *Core) risk(p ProbeResult) string {
 	return fmt.Sprintf("at the last good heartbeat the master was not in synchronous replication with this standby, "+
 		"so acknowledged commits may be missing here (master was at %s, this standby has %s); "+
 		"pg_keeper.max_failover_lag accepts losing up to that many bytes", FormatLSN(f.LSN), FormatLSN(p.LocalLSN))
+}
+
+// certain: the failure proves the partner's server down. A refusal does so
+// only while it is consistent with a dead server: replication did not
+// outlive the failed heartbeats (one sighting may race the crash).
+func (c *Core) certain(p ProbeResult) bool {
+	if p.Class == FailRefused && c.aliveWhileFailing >= 2 {
+		return false
+	}
+	return p.Class.Certain()
 }
 
 // View is what the core knows, for pg_keeper.status().

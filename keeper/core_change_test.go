@@ -27,7 +27,7 @@ func TestStepChangeEveryRow(t *testing.T) {
 				return
 			}
 			require.NotEmpty(t, out.Logs)
-			require.Equal(t, &Change{From: row.From, To: row.To, On: on, Reason: rowLog(row, threshold).Msg}, out.Change)
+			require.Equal(t, &Change{From: row.From, To: row.To, On: on, Reason: eventRowLog(tableRow.On, row, threshold).Msg}, out.Change)
 			require.Equal(t, out.Logs[len(out.Logs)-1].Msg, out.Change.Reason, "the reason is the line logged")
 		})
 	}
@@ -132,10 +132,12 @@ func TestView(t *testing.T) {
 		{"standby not seen synchronous again, synchronous mode still on",
 			func(t *testing.T) *Core { return steps(reach(t, StandbyConnected, th), okWith(syncModeNotThis)) },
 			View{State: StandbyConnected, Threshold: th, SyncConfirmed: true, PartnerLSN: masterLSN, NextAction: Promote}},
-		// Should replication drop too, the next failed heartbeat promotes.
+		// Replication outlived the failed heartbeats: should it drop too,
+		// a refusal is no proof the master is down (a firewall), and under
+		// keep_master the next failed heartbeat does not promote.
 		{"standby at the count, replication alive",
 			func(t *testing.T) *Core { return reach(t, StandbyHeartbeatLost, th) },
-			View{State: StandbyHeartbeatLost, Failures: th, Threshold: th, SyncConfirmed: true, PartnerLSN: masterLSN, NextAction: Promote}},
+			View{State: StandbyHeartbeatLost, Failures: th, Threshold: th, SyncConfirmed: true, PartnerLSN: masterLSN, Blocked: riskFirewall}},
 		{"standby promoting",
 			func(t *testing.T) *Core { return reach(t, StandbyPromoting, th) },
 			View{State: StandbyPromoting, Failures: th, Threshold: th, InFlight: Promote, SyncConfirmed: true, PartnerLSN: masterLSN}},

@@ -85,7 +85,8 @@ func TestRunnerRestoresItsOwnSavedEvents(t *testing.T) {
 	require.Equal(t, [][]byte{mine1, mine2}, events[:2])
 	start := decodeRecord(t, events[2])
 	logs, _ := h.snapshot()
-	require.Equal(t, Record{At: start.At, Node: me, Kind: KindStart, To: "master:ready",
+	// A master starts unconfirmed.
+	require.Equal(t, Record{At: start.At, Node: me, Kind: KindStart, To: "master:unconfirmed",
 		Detail: strings.TrimPrefix(logs[0].Msg, "pg_keeper: ")}, start)
 	require.WithinDuration(t, time.Now(), start.At, 5*time.Second)
 
@@ -104,7 +105,7 @@ func TestRunnerWithUnreadableHistoryStillStarts(t *testing.T) {
 	require.True(t, strings.HasPrefix(logs[0].Msg, "pg_keeper: could not read the saved events: read "), logs[0].Msg)
 	require.True(t, strings.HasPrefix(logs[1].Msg, "pg_keeper: started in master mode: "), logs[1].Msg)
 	require.Equal(t, []string{KindStart}, kinds(hostRecords(t, h)))
-	require.Equal(t, MasterReady, r.core.State())
+	require.Equal(t, MasterUnconfirmed, r.core.State())
 	// Nor can the start record be saved there: said through the main loop.
 	n := logCount(h)
 	awaitEvent(t, r)
@@ -122,8 +123,9 @@ func TestRunnerWithoutDataDirRecordsInMemoryOnly(t *testing.T) {
 	h := newFakeHost(raw)
 	r := newTestRunner(t, h)
 	require.Nil(t, r.hist)
+	// The standby's answer confirms this master and opens the fence.
 	deliver(r, okWith(standbyFacts))
-	require.Equal(t, []string{KindStart, KindTransition}, kinds(hostRecords(t, h)))
+	require.Equal(t, []string{KindStart, KindTransition, KindAction}, kinds(hostRecords(t, h)))
 }
 
 func kinds(recs []Record) []string {
@@ -150,7 +152,7 @@ func TestRunRecordsStartTransitionsAndStop(t *testing.T) {
 
 	events := hostEvents(h)
 	recs := hostRecords(t, h)
-	require.Len(t, recs, 3)
+	require.Len(t, recs, 5)
 	for i, rec := range recs {
 		require.Equal(t, me, rec.Node)
 		require.False(t, rec.At.IsZero())
@@ -159,12 +161,18 @@ func TestRunRecordsStartTransitionsAndStop(t *testing.T) {
 		}
 	}
 	logs, _ := h.snapshot()
-	require.Equal(t, Record{At: recs[0].At, Node: me, Kind: KindStart, To: "master:ready",
+	// Started unconfirmed; the first good heartbeat confirms this server
+	// and opens the fence, the next one finds the standby connected.
+	require.Equal(t, Record{At: recs[0].At, Node: me, Kind: KindStart, To: "master:unconfirmed",
 		Detail: strings.TrimPrefix(logs[0].Msg, "pg_keeper: ")}, recs[0])
-	require.Equal(t, Record{At: recs[1].At, Node: me, Kind: KindTransition, From: "master:ready", To: "master:connected",
-		Trigger: "partner-up", Detail: "connected to standby"}, recs[1])
-	require.Equal(t, Record{At: recs[2].At, Node: me, Kind: KindStop, From: "master:connected",
-		Detail: "the server is stopping"}, recs[2])
+	require.Equal(t, Record{At: recs[1].At, Node: me, Kind: KindTransition, From: "master:unconfirmed", To: "master:ready",
+		Trigger: "confirmed", Detail: whyConfirmed + " (the partner answered as a standby)"}, recs[1])
+	require.Equal(t, Record{At: recs[2].At, Node: me, Kind: KindAction, Action: "open-fence", OK: ptr(true),
+		Detail: "writes accepted"}, recs[2])
+	require.Equal(t, Record{At: recs[3].At, Node: me, Kind: KindTransition, From: "master:ready", To: "master:connected",
+		Trigger: "partner-up", Detail: "connected to standby"}, recs[3])
+	require.Equal(t, Record{At: recs[4].At, Node: me, Kind: KindStop, From: "master:connected",
+		Detail: "the server is stopping"}, recs[4])
 	// Run waited for the writes before it returned.
 	require.Equal(t, events, readHistory(t, raw.DataDir))
 
@@ -173,9 +181,9 @@ func TestRunRecordsStartTransitionsAndStop(t *testing.T) {
 	h2.events = [][]byte{[]byte(`{"stale":true}`)}
 	newTestRunner(t, h2)
 	again := hostEvents(h2)
-	require.Len(t, again, 4)
-	require.Equal(t, events, again[:3])
-	require.Equal(t, KindStart, decodeRecord(t, again[3]).Kind)
+	require.Len(t, again, 6)
+	require.Equal(t, events, again[:5])
+	require.Equal(t, KindStart, decodeRecord(t, again[5]).Kind)
 }
 
 // How promotions, switches and commands that ended are recorded.
@@ -250,7 +258,7 @@ func TestRunnerNoticeIsLoggedNotStepped(t *testing.T) {
 	r.notice(errors.New("could not save an event: disk full"))
 	awaitEvent(t, r)
 	require.Equal(t, []LogLine{warn("pg_keeper: could not save an event: disk full")}, logsSince(h, n))
-	require.Equal(t, MasterReady, r.core.State())
+	require.Equal(t, MasterUnconfirmed, r.core.State())
 	require.Equal(t, 1, r.core.Failures())
 }
 
@@ -288,7 +296,7 @@ func TestRunnerHistoryWriteErrorIsLogged(t *testing.T) {
 	raw := runRaw(t, closedPort(t), closedPort(t))
 	raw.DataDir = filepath.Join(t.TempDir(), "data")
 	require.NoError(t, os.Mkdir(raw.DataDir, 0o700))
-	h := newFakeHost(raw)
+	h := confirmedHost(raw) // one transition, no confirmation
 	r := newTestRunner(t, h)
 	waitFor(t, "the start record on disk", func() bool {
 		data, err := os.ReadFile(filepath.Join(raw.DataDir, historyFile))

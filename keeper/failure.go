@@ -26,6 +26,7 @@ const (
 	FailBothPrimary               // the partner is a primary although this node is one
 	FailSuperseded                // the partner is a primary promoted after this one
 	FailNotStreaming              // the standby answers but does not stream: commits would hang
+	FailOlderPrimary              // the partner is a primary promoted before this one: the stale one
 	numFailureClasses
 )
 
@@ -43,6 +44,7 @@ var failureNames = [numFailureClasses]string{
 	FailBothPrimary:  "two primaries",
 	FailSuperseded:   "superseded",
 	FailNotStreaming: "not streaming",
+	FailOlderPrimary: "older primary",
 }
 
 func (f FailureClass) String() string { return failureNames[f] }
@@ -52,7 +54,7 @@ func (f FailureClass) String() string { return failureNames[f] }
 // switch to asynchronous replication.
 func (f FailureClass) Answered() bool {
 	switch f {
-	case FailAuth, FailRecovery, FailRejected, FailWrongCluster, FailSelf, FailBothPrimary, FailSuperseded:
+	case FailAuth, FailRecovery, FailRejected, FailWrongCluster, FailSelf, FailBothPrimary, FailSuperseded, FailOlderPrimary:
 		return true
 	}
 	return false
@@ -90,9 +92,16 @@ type PartnerFacts struct {
 	// SyncMode: the partner has synchronous_standby_names set, so none of
 	// its commits is acknowledged without a synchronous standby.
 	SyncMode bool
-	// SyncStandby: SyncMode, and a standby has sync_state 'sync' or
-	// 'quorum' (of a pair: this node).
+	// SyncStandby: SyncMode, and no commit can be acknowledged without
+	// this standby: its own walsender is synchronous and no other can take
+	// its place (see syncWithMe).
 	SyncStandby bool
+	// SyncElsewhere: another walsender can acknowledge commits without
+	// this standby (a CDC client, pg_receivewal, a second standby).
+	SyncElsewhere bool
+	// ReceiverName is the application_name a standby partner streams
+	// with, which names its walsender on the master.
+	ReceiverName string
 	// LSN is the partner's current WAL position as a master, -1 otherwise.
 	LSN int64
 	// Timeline the partner writes WAL on as a master, 0 otherwise.

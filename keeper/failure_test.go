@@ -25,9 +25,10 @@ func TestFailureClasses(t *testing.T) {
 		FailBothPrimary:  {"two primaries", true, false, true},
 		FailSuperseded:   {"superseded", true, false, true},
 		FailNotStreaming: {"not streaming", false, true, false},
+		FailOlderPrimary: {"older primary", true, false, false},
 	}
 	require.Len(t, want, int(numFailureClasses))
-	require.Equal(t, 13, int(numFailureClasses))
+	require.Equal(t, 14, int(numFailureClasses))
 	for f := range numFailureClasses {
 		w := want[f]
 		require.Equal(t, w.name, f.String(), "class %d", f)

@@ -2,6 +2,8 @@ package keeper
 
 import (
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -28,7 +30,8 @@ type fakeColumn struct {
 // fakePG is a PostgreSQL server on 127.0.0.1 that speaks just enough of the
 // protocol for Probe, ReplicationAlive and StandbyCaughtUp: it accepts any
 // user without a password (or fails the startup with startupErr), and
-// answers every simple query with one row of columns (or with queryErr).
+// answers every simple query with one row of columns (or with queryErr; a
+// column whose text is fakeNull is NULL).
 // A query whose text is a key of answers or failures gets that row or
 // error instead.
 type fakePG struct {
@@ -163,7 +166,11 @@ func (s *fakePG) serve(c net.Conn) {
 				for i, col := range columns {
 					desc.Fields = append(desc.Fields, pgproto3.FieldDescription{
 						Name: []byte{'c', byte('0' + i)}, DataTypeOID: col.oid, DataTypeSize: -1, TypeModifier: -1})
-					row.Values = append(row.Values, []byte(col.text))
+					if col.text == fakeNull {
+						row.Values = append(row.Values, nil)
+					} else {
+						row.Values = append(row.Values, []byte(col.text))
+					}
 				}
 				be.Send(&desc)
 				be.Send(&row)
@@ -181,15 +188,55 @@ func (s *fakePG) serve(c net.Conn) {
 	}
 }
 
-// factsRow is the fake answer to factsSQL: its seven columns, the last the
-// timeline the partner writes on (an int4, 0 in recovery).
+// fakeNull as a fakeColumn's text is SQL NULL.
+const fakeNull = "\x00NULL"
+
+// factsRow is the fake answer to factsSQL: a partner whose
+// synchronous_standby_names is set (sync) or empty, whose only walsender is
+// the one named in the query, synchronous when sync is set; lsn and the
+// timeline (an int4, 0 in recovery) as given; a standby partner sends no
+// primary_conninfo token and no cluster_name, so it streams as
+// "walreceiver".
 func factsRow(inRecovery bool, sysid, startTime string, sync bool, lsn, timeline string) []fakeColumn {
-	b := func(v bool) string {
-		if v {
-			return "t"
-		}
-		return "f"
+	f := fakeFacts{InRecovery: inRecovery, SysID: sysid, StartTime: startTime, LSN: lsn, Timeline: timeline,
+		KV: fakeNull, URI: fakeNull}
+	if sync {
+		f.Names = "walreceiver"
+		f.W = walsenderCounts{Mine: 1, MineSync: 1}
 	}
-	return []fakeColumn{{oidBool, b(inRecovery)}, {oidInt8, sysid}, {oidTimestamptz, startTime}, {oidBool, b(sync)}, {oidBool, b(sync)}, {oidInt8, lsn},
-		{oidInt4, timeline}}
+	return f.columns()
+}
+
+// fakeFacts is every column of factsSQL, for fakeFacts.columns.
+type fakeFacts struct {
+	InRecovery    bool
+	SysID         string
+	StartTime     string
+	Names         string // synchronous_standby_names
+	W             walsenderCounts
+	LSN, Timeline string
+	KV, URI       string // the application_name tokens of primary_conninfo; fakeNull: none
+	ClusterName   string
+}
+
+// columns is the row in factsSQL's order: fifteen columns.
+func (f fakeFacts) columns() []fakeColumn {
+	b := "f"
+	if f.InRecovery {
+		b = "t"
+	}
+	n := func(i int) fakeColumn { return fakeColumn{oidInt8, strconv.Itoa(i)} }
+	return []fakeColumn{{oidBool, b}, {oidInt8, f.SysID}, {oidTimestamptz, f.StartTime}, {oidText, f.Names},
+		n(f.W.Mine), n(f.W.MineSync), n(f.W.MineQuorum), n(f.W.OthersPotential), n(f.W.OthersSync), n(f.W.Quorum),
+		{oidInt8, f.LSN}, {oidInt4, f.Timeline}, {oidText, f.KV}, {oidText, f.URI}, {oidText, f.ClusterName}}
+}
+
+// simpleSQL is the text pgx's simple protocol sends for sql with string
+// arguments: each placeholder $n becomes the quoted value, with a space on
+// either side. (None of the keeper's queries has a "$n" in a literal.)
+func simpleSQL(sql string, args ...string) string {
+	for i := len(args); i >= 1; i-- {
+		sql = strings.ReplaceAll(sql, "$"+strconv.Itoa(i), " '"+strings.ReplaceAll(args[i-1], "'", "''")+"' ")
+	}
+	return sql
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -40,13 +41,43 @@ const (
 // line, so that they survive a restart of the server.
 const historyFile = "pg_keeper.events"
 
+// asciiJSON is json.Marshal with every non-ASCII character escaped: SQL
+// reads the text in the database's encoding, which need not be UTF-8
+// (SQL_ASCII, LATIN1, EUC_JP, ...), and ASCII means the same in all of them.
+func asciiJSON(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	ascii := true
+	for _, c := range b {
+		ascii = ascii && c < utf8.RuneSelf
+	}
+	if ascii {
+		return b, nil
+	}
+	var out bytes.Buffer
+	for _, r := range string(b) {
+		switch {
+		case r < utf8.RuneSelf:
+			out.WriteRune(r)
+		case r > 0xffff:
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&out, `\u%04x\u%04x`, r1, r2)
+		default:
+			fmt.Fprintf(&out, `\u%04x`, r)
+		}
+	}
+	return out.Bytes(), nil
+}
+
 // encodeRecord marshals rec, shortening Detail until it fits in EventMax.
 // NUL bytes are dropped: jsonb refuses \u0000, and one such event would
 // break pg_keeper.events() until it rotates out.
 func encodeRecord(rec Record) []byte {
 	rec.Detail = strings.ReplaceAll(rec.Detail, "\x00", "")
 	for {
-		b, err := json.Marshal(rec)
+		b, err := asciiJSON(rec)
 		if err != nil { // cannot happen with these field types
 			b = []byte(fmt.Sprintf(`{"kind":"error","detail":%q}`, err.Error()))
 		}

@@ -72,17 +72,19 @@ func TestEncodeRecordShortensDetail(t *testing.T) {
 		detail string
 		// full: the cut leaves most of the slot to the detail; not so when
 		// JSON escapes blow the detail up (the cut is estimated in bytes
-		// of the detail, not of its JSON).
-		full bool
+		// of the detail, not of its JSON). Every non-ASCII rune is such an
+		// escape (\uXXXX, see asciiJSON), but these still keep at least
+		// half of the slot (half).
+		full, half bool
 	}{
-		{"ascii", strings.Repeat("a", 10_000), true},
-		{"two-byte runes", strings.Repeat("é", 5_000), true},
-		{"three-byte runes", strings.Repeat("日本", 2_000), true},
-		{"four-byte runes", strings.Repeat("🐘", 2_500), true},
-		{"mixed", strings.Repeat("aé日🐘", 1_000), true},
-		{"escaped", strings.Repeat("<\"\\\n\x01&\u2028", 1_500), false},
-		{"mostly ascii, some quotes", strings.Repeat(`key="value" `, 1_000), false},
-		{"invalid utf-8", strings.Repeat("\xff", 10_000), false},
+		{"ascii", strings.Repeat("a", 10_000), true, true},
+		{"two-byte runes", strings.Repeat("é", 5_000), false, true},
+		{"three-byte runes", strings.Repeat("日本", 2_000), false, true},
+		{"four-byte runes", strings.Repeat("🐘", 2_500), false, true},
+		{"mixed", strings.Repeat("aé日🐘", 1_000), false, true},
+		{"escaped", strings.Repeat("<\"\\\n\x01&\u2028", 1_500), false, false},
+		{"mostly ascii, some quotes", strings.Repeat(`key="value" `, 1_000), false, false},
+		{"invalid utf-8", strings.Repeat("\xff", 10_000), false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := Record{At: t0, Node: "db1.example.com:5432", Kind: KindStateChange, OK: ptr(false),
@@ -98,6 +100,9 @@ func TestEncodeRecordShortensDetail(t *testing.T) {
 			}
 			if tc.full {
 				require.Greater(t, len(b), EventMax-16, "only what does not fit is cut")
+			}
+			if tc.half {
+				require.Greater(t, len(b), EventMax/2, "the cut keeps at least half of the slot")
 			}
 			// Nothing but the detail is touched.
 			got.Detail, rec.Detail = "", ""

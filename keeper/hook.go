@@ -74,12 +74,11 @@ func (r *runner) hookEnv(ch *Change) []string {
 		"PG_KEEPER_PARTNER="+r.settings.PartnerDisplay)
 	var primaryHost string
 	var primaryPort int
-	switch ch.To {
-	case MasterReady, MasterHolding, MasterFenced, StandbyReady, StandbyPromoting, StandbyHolding:
-	default:
-		if ch.To.Mode() == MasterMode {
-			primaryHost, primaryPort = r.selfHost(r.hostname), r.settings.Port
-		} else if p := r.settings.Partner; p != nil {
+	switch ch.To.KnowsPrimary() {
+	case PrimarySelf:
+		primaryHost, primaryPort = r.selfHost(r.hostname), r.settings.Port
+	case PrimaryPartner:
+		if p := r.settings.Partner; p != nil {
 			primaryHost, primaryPort = p.Host, int(p.Port)
 		}
 	}

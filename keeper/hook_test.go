@@ -389,7 +389,7 @@ func TestStateChangeCommandQueueIsBounded(t *testing.T) {
 	raw.StateChangeCommand = `touch "$PG_KEEPER_DATA_DIR/running"
 		while [ ! -e "$PG_KEEPER_DATA_DIR/go" ]; do sleep 0.01; done
 		echo "$PG_KEEPER_TIMELINE" >>"$PG_KEEPER_DATA_DIR/changes"`
-	h := newFakeHost(raw)
+	h := confirmedHost(raw) // each good heartbeat a change: no confirmation first
 	r := newTestRunner(t, h)
 	change := func(i int) {
 		h.set(func(h *fakeHost) { h.timeline = i })
@@ -447,7 +447,7 @@ func TestRunStateChangeCommandTimeout(t *testing.T) {
 	raw.StateChangeCommand = `echo $$ >"$PG_KEEPER_DATA_DIR/pid"; echo started; exec sleep 30`
 	raw.StateChangeTimeout = 1
 	pidFile := filepath.Join(raw.DataDir, "pid")
-	h := newFakeHost(raw)
+	h := confirmedHost(raw) // the first change is then ready -> connected
 	done := startRun(t, h)
 
 	waitFor(t, "the command", func() bool {

@@ -52,8 +52,12 @@ type RawSettings struct {
 	OSUser     string
 	OSHome     string
 	DataDir    string
-	SystemID   uint64    // pg_control_system().system_identifier
-	StartTime  time.Time // pg_postmaster_start_time()
+	// PrimaryConninfo and ClusterName give the application_name this
+	// server's WAL receiver streams with.
+	PrimaryConninfo string
+	ClusterName     string
+	SystemID        uint64    // pg_control_system().system_identifier
+	StartTime       time.Time // pg_postmaster_start_time()
 }
 
 // Host is what the keeper needs from the server it runs in. Every method
@@ -70,6 +74,9 @@ type Host interface {
 	// Timeline is the timeline the server writes WAL on; 0 in recovery.
 	Timeline() (int, error)
 	SetFence(f Fence) error
+	// Fence is the fence as the server holds it: it outlives a restart of
+	// the worker, not of the server.
+	Fence() (Fence, error)
 	// PublishStatus replaces what pg_keeper.status() shows: a JSON object
 	// shorter than StatusMax bytes.
 	PublishStatus(json []byte) error

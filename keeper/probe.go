@@ -15,44 +15,72 @@ import (
 )
 
 // factsSQL is the heartbeat: one query that proves the partner answers
-// (what SELECT 1 did in the C pg_keeper) and says who and what it is.
+// (what SELECT 1 did in the C pg_keeper) and says who and what it is. $1 is
+// this node's WAL receiver name when it is a standby (see syncstate.go).
 // pg_stat_replication's sync_state needs a superuser or pg_monitor; without
 // it the partner never looks synchronous and the standby will not promote.
-const factsSQL = `SELECT pg_is_in_recovery(),
+// A standby partner sends the application_name of its primary_conninfo,
+// never the rest of it (a password may be there).
+var factsSQL = `SELECT pg_is_in_recovery(),
 	(SELECT system_identifier FROM pg_control_system()),
 	pg_postmaster_start_time(),
-	current_setting('synchronous_standby_names') <> '',
-	current_setting('synchronous_standby_names') <> ''
-		AND EXISTS (SELECT 1 FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')),
+	current_setting('synchronous_standby_names'),
+	w.mine, w.mine_sync, w.mine_quorum, w.others_potential, w.others_sync, w.quorum,
 	CASE WHEN pg_is_in_recovery() THEN -1
 	     ELSE (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint END,
-	CASE WHEN pg_is_in_recovery() THEN 0 ELSE ` + timelineExpr + ` END`
+	CASE WHEN pg_is_in_recovery() THEN 0 ELSE ` + timelineExpr + ` END,
+	(regexp_match(r.conninfo, ` + sqlRegexp(appNameKV) + `))[1],
+	(regexp_match(r.conninfo, ` + sqlRegexp(appNameURI) + `))[1],
+	current_setting('cluster_name')
+FROM (SELECT count(*) FILTER (WHERE application_name = $1) AS mine,
+	count(*) FILTER (WHERE application_name = $1 AND sync_state = 'sync') AS mine_sync,
+	count(*) FILTER (WHERE application_name = $1 AND sync_state = 'quorum') AS mine_quorum,
+	count(*) FILTER (WHERE application_name <> $1 AND sync_state = 'potential') AS others_potential,
+	count(*) FILTER (WHERE application_name <> $1 AND sync_state IN ('sync', 'quorum')) AS others_sync,
+	count(*) FILTER (WHERE sync_state = 'quorum') AS quorum
+	FROM pg_stat_replication) w,
+	(SELECT CASE WHEN pg_is_in_recovery() AND pg_has_role('pg_read_all_settings', 'USAGE')
+		THEN current_setting('primary_conninfo') END AS conninfo) r`
 
 // Probe runs one heartbeat within ctx's deadline. A fresh session each
 // time tests the whole path and leaves nothing open that would hold up the
 // partner's smart shutdown. A partner that answers but is not the partner
 // this node needs (another cluster, this server, a second primary) is a
 // failure too, of a class that says the partner answered.
-func Probe(ctx context.Context, partner *pgx.ConnConfig, self Identity, mode Mode) ProbeResult {
+func Probe(ctx context.Context, partner *pgx.ConnConfig, self Identity, mode Mode, receiverName string) ProbeResult {
 	conn, err := pgx.ConnectConfig(ctx, partner)
 	if err != nil {
 		return failed(ctx, err, partner)
 	}
 	defer closeConn(conn)
 	_, encrypted := conn.PgConn().Conn().(*tls.Conn)
-	res := probeFacts(ctx, conn, partner, self, mode)
+	res := probeFacts(ctx, conn, partner, self, mode, receiverName)
 	res.TLSRefused = partner.TLSConfig != nil && !encrypted
 	return res
 }
 
-func probeFacts(ctx context.Context, conn *pgx.Conn, partner *pgx.ConnConfig, self Identity, mode Mode) ProbeResult {
+func probeFacts(ctx context.Context, conn *pgx.Conn, partner *pgx.ConnConfig, self Identity, mode Mode, receiverName string) ProbeResult {
 	var f PartnerFacts
 	var sysid int64
-	err := conn.QueryRow(ctx, factsSQL).Scan(&f.InRecovery, &sysid, &f.Identity.StartTime, &f.SyncMode, &f.SyncStandby, &f.LSN, &f.Timeline)
+	var names string
+	var w walsenderCounts
+	var kv, uri *string
+	var cluster string
+	if mode == MasterMode {
+		receiverName = "" // a master has no WAL receiver; its partner's name comes back
+	}
+	err := conn.QueryRow(ctx, factsSQL, receiverName).Scan(&f.InRecovery, &sysid, &f.Identity.StartTime, &names,
+		&w.Mine, &w.MineSync, &w.MineQuorum, &w.OthersPotential, &w.OthersSync, &w.Quorum,
+		&f.LSN, &f.Timeline, &kv, &uri, &cluster)
 	if err != nil {
 		return failed(ctx, err, partner)
 	}
 	f.Identity.SystemID = uint64(sysid)
+	f.SyncMode = strings.TrimSpace(names) != ""
+	f.SyncStandby, f.SyncElsewhere = syncWithMe(names, w)
+	if f.InRecovery {
+		f.ReceiverName = ReceiverName(kv, uri, cluster)
+	}
 	if class, detail := checkPartner(f, self, mode); class != FailOther {
 		return ProbeResult{Class: class, Detail: detail, LocalLSN: -1}
 	}
@@ -76,6 +104,9 @@ func checkPartner(f PartnerFacts, self Identity, mode Mode) (FailureClass, strin
 	case mode == MasterMode && !f.InRecovery && self.Timeline > 0 && f.Timeline > self.Timeline:
 		return FailSuperseded, fmt.Sprintf("the partner is a primary promoted after this server "+
 			"(its timeline is %d, this server's %d): this server is the old master", f.Timeline, self.Timeline)
+	case mode == MasterMode && !f.InRecovery && self.Timeline > 0 && f.Timeline > 0 && f.Timeline < self.Timeline:
+		return FailOlderPrimary, fmt.Sprintf("the partner is a primary too, on an older timeline (%d, this server's %d): "+
+			"it is an old master that came back; its own keeper fences it", f.Timeline, self.Timeline)
 	case mode == MasterMode && !f.InRecovery:
 		return FailBothPrimary, "the partner is a primary too: both nodes are primaries of one cluster; " +
 			"keep the one promoted last and rebuild the other as its standby (pg_rewind or pg_basebackup, standby.signal)"
@@ -85,23 +116,26 @@ func checkPartner(f PartnerFacts, self Identity, mode Mode) (FailureClass, strin
 
 // replicationAliveSQL tells, on this server, whether streaming replication
 // with the partner still works, and on a standby how much WAL it has
-// received and flushed. A connection that has not heard from its peer
-// within the server's own replication timeout counts as dead: the server
-// is about to drop it anyway.
+// received and flushed. On a master $1 names the partner's walsender ("":
+// any). Each server drops a replication connection that has been silent for
+// its wal_receiver_timeout / wal_sender_timeout, so one that is there
+// streams; a timeout of 0 never drops it, and then a connection silent for
+// a minute counts as dead (the master compares the standby's reply_time,
+// from the standby's clock, with its own: only there).
 var replicationAliveSQL = map[Mode]string{
 	StandbyMode: `SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver
 		WHERE status = 'streaming'
-		  AND last_msg_receipt_time > now() - current_setting('wal_receiver_timeout')::interval),
+		  AND last_msg_receipt_time > now() - coalesce(nullif(current_setting('wal_receiver_timeout')::interval, '0'), '1min')),
 		coalesce((pg_last_wal_receive_lsn() - '0/0'::pg_lsn)::bigint, -1)`,
 	MasterMode: `SELECT EXISTS (SELECT 1 FROM pg_stat_replication
-		WHERE state = 'streaming'
-		  AND reply_time > now() - current_setting('wal_sender_timeout')::interval), -1::bigint`,
+		WHERE state = 'streaming' AND ($1 = '' OR application_name = $1)
+		  AND (current_setting('wal_sender_timeout')::interval > '0' OR reply_time > now() - '1min'::interval)), -1::bigint`,
 }
 
 // ReplicationAlive asks the local server whether it still streams with the
 // partner, and returns its received WAL position (-1 on a master or when
 // unknown). An error counts as not alive, as the C pg_keeper assumed.
-func ReplicationAlive(ctx context.Context, local *pgx.ConnConfig, mode Mode) (bool, int64, error) {
+func ReplicationAlive(ctx context.Context, local *pgx.ConnConfig, mode Mode, partnerName string) (bool, int64, error) {
 	conn, err := connectLocal(ctx, local)
 	if err != nil {
 		return false, -1, err
@@ -109,25 +143,33 @@ func ReplicationAlive(ctx context.Context, local *pgx.ConnConfig, mode Mode) (bo
 	defer closeConn(conn)
 	var alive bool
 	var lsn int64
-	if err := conn.QueryRow(ctx, replicationAliveSQL[mode]).Scan(&alive, &lsn); err != nil {
+	var args []any
+	if mode == MasterMode {
+		args = append(args, partnerName)
+	}
+	if err := conn.QueryRow(ctx, replicationAliveSQL[mode], args...).Scan(&alive, &lsn); err != nil {
 		return false, -1, err
 	}
 	return alive, lsn, nil
 }
 
-// StandbyCaughtUp tells, on a master, whether a standby streams and has
-// caught up: PostgreSQL moves a walsender from 'catchup' to 'streaming'
-// once the standby has everything, and only then can it be synchronous.
-func StandbyCaughtUp(ctx context.Context, local *pgx.ConnConfig) (bool, error) {
+// StandbyCaughtUp tells, on a master, whether the partner's walsender
+// (partnerName; "": any) streams and has caught up: PostgreSQL moves a
+// walsender from 'catchup' to 'streaming' once the standby has everything,
+// and only then can it be synchronous.
+func StandbyCaughtUp(ctx context.Context, local *pgx.ConnConfig, partnerName string) (bool, error) {
 	conn, err := connectLocal(ctx, local)
 	if err != nil {
 		return false, err
 	}
 	defer closeConn(conn)
 	var ok bool
-	err = conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_stat_replication WHERE state = 'streaming')").Scan(&ok)
+	err = conn.QueryRow(ctx, caughtUpSQL, partnerName).Scan(&ok)
 	return ok, err
 }
+
+const caughtUpSQL = `SELECT EXISTS (SELECT 1 FROM pg_stat_replication
+	WHERE state = 'streaming' AND ($1 = '' OR application_name = $1))`
 
 func closeConn(conn *pgx.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -144,7 +186,10 @@ func Classify(ctx context.Context, err error) FailureClass {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
-		case pgErr.Code == "57P03" || pgErr.Code == "57P01" || pgErr.Code == "57P02":
+		// 57P01 (admin_shutdown) is also what pg_terminate_backend() sends:
+		// a server that says it is alive. A stopping server refuses the next
+		// session with 57P03, or not at all.
+		case pgErr.Code == "57P03" || pgErr.Code == "57P02":
 			return FailStarting
 		case strings.HasPrefix(pgErr.Code, "28"): // invalid authorization
 			return FailAuth

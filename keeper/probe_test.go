@@ -67,7 +67,7 @@ func TestProbeRefused(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			for _, mode := range []Mode{StandbyMode, MasterMode} {
-				res := Probe(ctx, cfg, Identity{SystemID: 7300000000000000001, StartTime: t0}, mode)
+				res := Probe(ctx, cfg, Identity{SystemID: 7300000000000000001, StartTime: t0}, mode, testReceiver)
 				require.Equal(t, ProbeResult{
 					Class: FailRefused,
 					// With sslmode=prefer the error is not doubled.
@@ -88,7 +88,7 @@ func TestProbeTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	res := Probe(ctx, cfg, Identity{}, StandbyMode)
+	res := Probe(ctx, cfg, Identity{}, StandbyMode, testReceiver)
 	elapsed := time.Since(start)
 	require.Equal(t, ProbeResult{
 		Class: FailTimeout,
@@ -102,7 +102,7 @@ func TestProbeTimeout(t *testing.T) {
 
 func TestReplicationAliveWithoutLocal(t *testing.T) {
 	for _, mode := range []Mode{StandbyMode, MasterMode} {
-		alive, lsn, err := ReplicationAlive(context.Background(), nil, mode)
+		alive, lsn, err := ReplicationAlive(context.Background(), nil, mode, "node2")
 		require.False(t, alive)
 		require.Equal(t, int64(-1), lsn)
 		require.EqualError(t, err, "pg_keeper.my_conninfo is unusable")
@@ -115,7 +115,7 @@ func TestReplicationAliveUnreachable(t *testing.T) {
 	cfg, err := connConfig(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable", port))
 	require.NoError(t, err)
 	for _, mode := range []Mode{StandbyMode, MasterMode} {
-		alive, lsn, err := ReplicationAlive(context.Background(), cfg, mode)
+		alive, lsn, err := ReplicationAlive(context.Background(), cfg, mode, "node2")
 		require.False(t, alive)
 		require.Equal(t, int64(-1), lsn)
 		// The error is text, with any password masked: it wraps nothing.
@@ -143,7 +143,8 @@ func TestClassify(t *testing.T) {
 		{"no such database", bg, pgErr("3D000"), FailAuth},
 		{"no privilege", bg, pgErr("42501"), FailAuth},
 		{"starting up", bg, pgErr("57P03"), FailStarting},
-		{"admin shutdown", bg, pgErr("57P01"), FailStarting},
+		// 57P01 is also what pg_terminate_backend() sends: the server answered.
+		{"admin shutdown or a terminated backend", bg, pgErr("57P01"), FailRejected},
 		{"crash shutdown", bg, pgErr("57P02"), FailStarting},
 		{"undefined table", bg, pgErr("42P01"), FailRejected},
 		{"internal error", bg, pgErr("XX000"), FailRejected},
@@ -262,11 +263,24 @@ func fakeConfig(t *testing.T, port int) *pgx.ConnConfig {
 	return cfg
 }
 
+// testReceiver is the WAL receiver name probeFake gives Probe: a standby's
+// own name, which names its walsender on the master.
+const testReceiver = "node2"
+
 func probeFake(t *testing.T, srv *fakePG, self Identity, mode Mode) ProbeResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return Probe(ctx, fakeConfig(t, srv.port), self, mode)
+	return Probe(ctx, fakeConfig(t, srv.port), self, mode, testReceiver)
+}
+
+// probeSQL is the heartbeat query as the partner receives it from Probe
+// with receiverName: in master mode the name is always "".
+func probeSQL(mode Mode, receiverName string) string {
+	if mode == MasterMode {
+		receiverName = ""
+	}
+	return simpleSQL(factsSQL, receiverName)
 }
 
 func TestProbeGoodPartner(t *testing.T) {
@@ -282,20 +296,28 @@ func TestProbeGoodPartner(t *testing.T) {
 		LSN:         0x3000060,
 		Timeline:    3,
 	}}, res)
-	require.Equal(t, []string{factsSQL}, srv.received(), "one query per heartbeat")
+	// One query per heartbeat, naming this standby's walsender.
+	require.Equal(t, []string{probeSQL(StandbyMode, testReceiver)}, srv.received(), "one query per heartbeat")
+	require.Contains(t, srv.received()[0], "WHERE application_name =  'node2' ")
 
 	// A standby as seen from its master; a system identifier above 2^63
-	// comes back as a negative bigint.
+	// comes back as a negative bigint. It streams as "walreceiver": no
+	// application_name in its primary_conninfo, no cluster_name.
 	srv.set(func(s *fakePG) {
+		s.queries = nil
 		s.columns = factsRow(true, "-1", fakeStartText, false, "-1", "0")
 	})
 	res = probeFake(t, srv, Identity{SystemID: 1<<64 - 1, StartTime: t0}, MasterMode)
 	res.Partner.Identity.StartTime = fakeStart
 	require.Equal(t, ProbeResult{OK: true, LocalLSN: -1, Partner: PartnerFacts{
-		InRecovery: true,
-		Identity:   Identity{SystemID: 1<<64 - 1, StartTime: fakeStart},
-		LSN:        -1,
+		InRecovery:   true,
+		Identity:     Identity{SystemID: 1<<64 - 1, StartTime: fakeStart},
+		LSN:          -1,
+		ReceiverName: "walreceiver",
 	}}, res)
+	// A master has no WAL receiver: its query names none.
+	require.Equal(t, []string{probeSQL(MasterMode, "")}, srv.received())
+	require.Contains(t, srv.received()[0], "WHERE application_name =  '' ")
 }
 
 func TestProbeWrongPartner(t *testing.T) {
@@ -349,8 +371,11 @@ func TestProbeServerErrors(t *testing.T) {
 			FailAuth, "ERROR: permission denied for function pg_control_system (SQLSTATE 42501)"},
 		{"heartbeat query rejected", nil, &pgproto3.ErrorResponse{Severity: "ERROR", Code: "42883", Message: "function pg_control_system() does not exist"},
 			FailRejected, "ERROR: function pg_control_system() does not exist (SQLSTATE 42883)"},
-		{"shutting down during the query", nil, &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P01", Message: "terminating connection due to administrator command"},
-			FailStarting, "FATAL: terminating connection due to administrator command (SQLSTATE 57P01)"},
+		// 57P01 is also pg_terminate_backend(): a server that answers.
+		{"terminated during the query", nil, &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P01", Message: "terminating connection due to administrator command"},
+			FailRejected, "FATAL: terminating connection due to administrator command (SQLSTATE 57P01)"},
+		{"crash shutdown during the query", nil, &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P02", Message: "terminating connection because of crash of another server process"},
+			FailStarting, "FATAL: terminating connection because of crash of another server process (SQLSTATE 57P02)"},
 	} {
 		srv.set(func(s *fakePG) { s.startupErr, s.queryErr = tc.startupErr, tc.queryErr })
 		res := probeFake(t, srv, Identity{}, StandbyMode)
@@ -362,22 +387,23 @@ func TestReplicationAliveAnswers(t *testing.T) {
 	cleanPGEnv(t)
 	srv := startFakePG(t, fakeColumn{oidBool, "t"}, fakeColumn{oidInt8, "50331648"})
 	ctx := context.Background()
-	alive, lsn, err := ReplicationAlive(ctx, fakeConfig(t, srv.port), StandbyMode)
+	alive, lsn, err := ReplicationAlive(ctx, fakeConfig(t, srv.port), StandbyMode, "ignored on a standby")
 	require.NoError(t, err)
 	require.True(t, alive)
 	require.Equal(t, int64(0x3000000), lsn)
 
 	srv.set(func(s *fakePG) { s.columns = []fakeColumn{{oidBool, "f"}, {oidInt8, "-1"}} })
-	alive, lsn, err = ReplicationAlive(ctx, fakeConfig(t, srv.port), MasterMode)
+	alive, lsn, err = ReplicationAlive(ctx, fakeConfig(t, srv.port), MasterMode, "node2")
 	require.NoError(t, err)
 	require.False(t, alive)
 	require.Equal(t, int64(-1), lsn)
-	require.Equal(t, []string{replicationAliveSQL[StandbyMode], replicationAliveSQL[MasterMode]}, srv.received())
+	// On a master the partner's walsender name is the query's argument.
+	require.Equal(t, []string{replicationAliveSQL[StandbyMode], simpleSQL(replicationAliveSQL[MasterMode], "node2")}, srv.received())
 
 	srv.set(func(s *fakePG) {
 		s.queryErr = &pgproto3.ErrorResponse{Severity: "ERROR", Code: "42501", Message: "permission denied"}
 	})
-	alive, lsn, err = ReplicationAlive(ctx, fakeConfig(t, srv.port), StandbyMode)
+	alive, lsn, err = ReplicationAlive(ctx, fakeConfig(t, srv.port), StandbyMode, "")
 	require.False(t, alive)
 	require.Equal(t, int64(-1), lsn)
 	require.EqualError(t, err, "ERROR: permission denied (SQLSTATE 42501)")
@@ -407,6 +433,10 @@ func TestCheckPartnerTimelines(t *testing.T) {
 		return fmt.Sprintf("the partner is a primary promoted after this server (its timeline is %d, "+
 			"this server's %d): this server is the old master", theirs, ours)
 	}
+	older := func(theirs, ours int) string {
+		return fmt.Sprintf("the partner is a primary too, on an older timeline (%d, this server's %d): "+
+			"it is an old master that came back; its own keeper fences it", theirs, ours)
+	}
 	for _, tc := range []struct {
 		name   string
 		facts  PartnerFacts
@@ -418,7 +448,8 @@ func TestCheckPartnerTimelines(t *testing.T) {
 		{"partner on the next timeline", primary(3), self(2), MasterMode, FailSuperseded, superseded(3, 2)},
 		{"partner many timelines ahead", primary(17), self(1), MasterMode, FailSuperseded, superseded(17, 1)},
 		{"partner on the same timeline", primary(2), self(2), MasterMode, FailBothPrimary, bothPrimary},
-		{"partner on an older timeline: it is the old master", primary(2), self(3), MasterMode, FailBothPrimary, bothPrimary},
+		{"partner on an older timeline: it is the old master", primary(2), self(3), MasterMode, FailOlderPrimary, older(2, 3)},
+		{"partner many timelines behind", primary(1), self(17), MasterMode, FailOlderPrimary, older(1, 17)},
 		{"this server's timeline unknown", primary(3), self(0), MasterMode, FailBothPrimary, bothPrimary},
 		{"partner's timeline unknown", primary(0), self(2), MasterMode, FailBothPrimary, bothPrimary},
 		{"a negative timeline of this server counts as unknown", primary(3), self(-1), MasterMode, FailBothPrimary, bothPrimary},
@@ -442,13 +473,15 @@ func TestCheckPartnerTimelines(t *testing.T) {
 	}
 }
 
-// TestProbeTimelineColumn runs the partner's timeline, the seventh column
+// TestProbeTimelineColumn runs the partner's timeline, the twelfth column
 // of factsSQL, through Probe: it is scanned, and a master superseded by
 // its partner is told so.
 func TestProbeTimelineColumn(t *testing.T) {
 	cleanPGEnv(t)
 	require.Contains(t, factsSQL, "CASE WHEN pg_is_in_recovery() THEN 0 ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END")
-	require.True(t, strings.HasSuffix(factsSQL, "::bit(32)::int END"), "the timeline is the last column")
+	// The timeline comes right after the LSN and before the application_name tokens.
+	require.Contains(t, factsSQL, "::bigint END,\n\tCASE WHEN pg_is_in_recovery() THEN 0 ELSE "+timelineExpr+" END,\n\t(regexp_match(r.conninfo, ",
+		"the timeline is the twelfth column")
 	srv := startFakePG(t)
 	self := Identity{SystemID: 7300000000000000001, StartTime: t0, Timeline: 2}
 	for _, tc := range []struct {
@@ -465,8 +498,8 @@ func TestProbeTimelineColumn(t *testing.T) {
 			ProbeResult{Class: FailBothPrimary, LocalLSN: -1, Detail: "the partner is a primary too: both nodes are primaries of one cluster; " +
 				"keep the one promoted last and rebuild the other as its standby (pg_rewind or pg_basebackup, standby.signal)"}, 0},
 		{"old primary", factsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "1"), MasterMode,
-			ProbeResult{Class: FailBothPrimary, LocalLSN: -1, Detail: "the partner is a primary too: both nodes are primaries of one cluster; " +
-				"keep the one promoted last and rebuild the other as its standby (pg_rewind or pg_basebackup, standby.signal)"}, 0},
+			ProbeResult{Class: FailOlderPrimary, LocalLSN: -1, Detail: "the partner is a primary too, on an older timeline (1, this server's 2): " +
+				"it is an old master that came back; its own keeper fences it"}, 0},
 		{"standby", factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"), MasterMode,
 			ProbeResult{OK: true, LocalLSN: -1}, 0},
 		{"master seen from its standby", factsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "5"), StandbyMode,
@@ -482,11 +515,11 @@ func TestProbeTimelineColumn(t *testing.T) {
 		require.Equal(t, tc.want, res, tc.name)
 	}
 
-	// A partner that answers only the six columns of old fails the heartbeat (class other).
+	// An answer with fewer columns (as the six of old) fails the heartbeat (class other).
 	srv.set(func(s *fakePG) {
 		s.columns = factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")[:6]
 	})
 	res := probeFake(t, srv, self, MasterMode)
 	require.Equal(t, ProbeResult{Class: FailOther, LocalLSN: -1,
-		Detail: "number of field descriptions must equal number of destinations, got 6 and 7"}, res)
+		Detail: "number of field descriptions must equal number of destinations, got 6 and 15"}, res)
 }

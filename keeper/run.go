@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,12 +46,15 @@ type runner struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 
-	probing    bool
-	probed     *pgx.ConnConfig // the partner settings of the last heartbeat started
-	nextProbe  time.Time
-	title      string
-	timeline   int   // this server's timeline after it promoted itself
-	fenceState Fence // whether client connections may proceed (see bgworker/fence.c)
+	probing bool
+	probed  *pgx.ConnConfig // the partner settings of the last heartbeat started
+	// partnerName is the application_name the standby partner streams
+	// with, from its last good heartbeat: it names its walsender here.
+	partnerName string
+	nextProbe   time.Time
+	title       string
+	timeline    int   // this server's timeline after it promoted itself
+	fenceState  Fence // whether client connections may proceed (see bgworker/fence.c)
 
 	startedAt    time.Time
 	hostname     string
@@ -87,8 +91,22 @@ func newRunner(host Host) (*runner, error) {
 	}
 	r.core = NewCore(mode, r.settings.Count)
 	r.core.SetPolicy(r.settings.Policy)
+	r.removeConfirmFile(mode == MasterMode)
 	if mode == StandbyMode {
 		r.openFence() // nothing to hold on a standby, nor once it is promoted
+	} else {
+		// The fence outlives a restart of this worker, not of the server:
+		// a server once confirmed stays so until it stops.
+		fence, err := host.Fence()
+		if err != nil {
+			r.log(Warning, "could not read the fence, taking this server as unconfirmed: "+err.Error())
+		}
+		r.fenceState = fence
+		async, err := savedAsync(r.settings.DataDir, r.nodeTag())
+		if err != nil {
+			r.log(Warning, err.Error())
+		}
+		r.core.StartUnconfirmed(fence != FenceOpen, async)
 	}
 	started := fmt.Sprintf("started in %s mode: partner %q, keepalives_time %s, keepalives_count %d",
 		mode, r.settings.PartnerDisplay, r.settings.Interval, r.settings.Count)
@@ -149,30 +167,43 @@ func (r *runner) tick(now time.Time) {
 		}
 	}
 	partner, local := r.settings.Partner, r.settings.Local
+	if why := r.confirmedByOperator(); why != "" {
+		if r.core.State() == MasterUnconfirmed {
+			r.step(Event{Kind: ConfirmEvent, At: now, Detail: why})
+		} else {
+			r.log(Warning, "ignored "+ConfirmFile+": this server is "+r.core.State().String()+", there is nothing to confirm")
+		}
+	}
 	if partner == nil {
-		r.openFence() // nothing can be checked: do not hold clients for it
-		return        // logged when the settings were read; a bad setting is no failure of the partner
+		// Logged when the settings were read; a bad setting is no failure of
+		// the partner. Only an unset one means that there is nothing to wait for.
+		if strings.TrimSpace(r.settings.PartnerDisplay) == "" && r.core.State() == MasterUnconfirmed {
+			r.step(Event{Kind: ConfirmEvent, At: now,
+				Detail: "pg_keeper.partner_conninfo is not set: no partner to check, the keeper is inactive"})
+		}
+		return
 	}
 	interval, self := r.settings.Interval, r.settings.Self
 	if mode == MasterMode {
 		self.Timeline, _ = r.host.Timeline()
 	}
-	// Replication is checked only when the answer can change a decision.
-	checkReplication := r.core.Failures()+1 >= r.settings.Count
+	// Replication is checked at every failed heartbeat: whether it outlives
+	// the failures tells a firewall from a stopped server (see Core.certain).
 	checkCaughtUp := r.core.State() == MasterAsync
+	receiverName, partnerName := r.settings.ReceiverName, r.partnerName
 	r.probing, r.probed = true, partner
 	r.spawn(Event{Kind: ProbeEvent, Probe: ProbeResult{Class: FailOther, LocalLSN: -1}}, func() Event {
 		ctx, cancel := context.WithTimeout(r.ctx, interval)
-		res := Probe(ctx, partner, self, mode)
+		res := Probe(ctx, partner, self, mode, receiverName)
 		cancel()
-		if !res.OK && checkReplication {
+		if !res.OK {
 			ctx, cancel := context.WithTimeout(r.ctx, max(interval, 100*time.Millisecond))
-			res.ReplicationAlive, res.LocalLSN, _ = ReplicationAlive(ctx, local, mode)
+			res.ReplicationAlive, res.LocalLSN, _ = ReplicationAlive(ctx, local, mode, partnerName)
 			cancel()
 		}
 		if res.OK && mode == MasterMode {
 			ctx, cancel := context.WithTimeout(r.ctx, max(interval, 100*time.Millisecond))
-			streaming, err := StandbyCaughtUp(ctx, local)
+			streaming, err := StandbyCaughtUp(ctx, local, res.Partner.ReceiverName)
 			cancel()
 			switch {
 			case err != nil: // this server cannot tell: the heartbeat stands
@@ -203,6 +234,9 @@ func (r *runner) handleEvents() {
 			case ProbeEvent:
 				r.probing = false
 				r.learnTLS(ev.Probe)
+				if ev.Probe.Partner.ReceiverName != "" {
+					r.partnerName = ev.Probe.Partner.ReceiverName
+				}
 			case ActionEvent:
 				// A result the core ignores (no longer in flight) is not history.
 				if ev.Action == RunAfterCommand || ev.Action == r.core.InFlight() {
@@ -220,9 +254,6 @@ func (r *runner) handleEvents() {
 				r.log(Info, "after_command: "+line)
 			}
 			r.step(ev)
-			if ev.Kind == ProbeEvent {
-				r.checkFence(ev.Probe) // after the step: the core has counted this heartbeat
-			}
 		default:
 			return
 		}
@@ -245,7 +276,7 @@ func (r *runner) step(ev Event) {
 
 // start carries out an action in a goroutine; its result comes back as an event.
 func (r *runner) start(a ActionKind) {
-	local, dataDir := r.settings.Local, r.settings.DataDir
+	local, dataDir, tag := r.settings.Local, r.settings.DataDir, r.nodeTag()
 	if a == r.core.InFlight() {
 		r.actionSince = time.Now()
 	}
@@ -263,29 +294,19 @@ func (r *runner) start(a ActionKind) {
 		r.spawn(Event{Kind: ActionEvent, Action: a}, func() Event {
 			ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
 			defer cancel()
-			return actionEvent(a)(switchAsync(ctx, local, dataDir))
+			return actionEvent(a)(switchAsync(ctx, local, dataDir, tag))
 		})
 	case RestoreSync:
 		r.spawn(Event{Kind: ActionEvent, Action: a}, func() Event {
 			ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
 			defer cancel()
-			return actionEvent(a)(restoreSync(ctx, local, dataDir))
+			return actionEvent(a)(restoreSync(ctx, local, dataDir, tag))
 		})
 	case RunAfterCommand:
 		r.runAfterCommand()
 	case FenceSelf:
 		r.fenceSelf()
-	}
-}
-
-// checkFence lets client connections through once a heartbeat has shown
-// that this server was not superseded, or that the partner cannot tell: it
-// answered as a standby (streaming or not), or it is lost.
-func (r *runner) checkFence(p ProbeResult) {
-	if r.fenceState == FenceOpen || r.core.State() == MasterFenced || p.Class == FailSuperseded && !p.OK {
-		return
-	}
-	if p.OK || p.Class == FailNotStreaming || r.core.Failures() >= r.settings.Count {
+	case OpenFence:
 		r.openFence()
 	}
 }
@@ -299,6 +320,9 @@ func (r *runner) openFence() {
 		return
 	}
 	r.fenceState = FenceOpen
+	if r.core != nil && r.core.State().Mode() == MasterMode {
+		r.record(Record{Kind: KindAction, Action: OpenFence.String(), OK: ptr(true), Detail: "writes accepted"})
+	}
 }
 
 // fence refuses client connections and asks for a fast shutdown, and says
@@ -327,7 +351,8 @@ func (r *runner) runAfterCommand() {
 		"PG_KEEPER_NEW_PRIMARY="+r.hostname+":"+strconv.Itoa(r.settings.Port),
 		"PG_KEEPER_OLD_PRIMARY="+r.settings.PartnerDisplay,
 		"PG_KEEPER_TIMELINE="+strconv.Itoa(r.timeline))
-	r.log(Info, fmt.Sprintf("running after_command (timeout %s): %s", timeout, cmdline))
+	// Only the program: fence agents take passwords as arguments.
+	r.log(Info, fmt.Sprintf("running after_command (timeout %s): %s", timeout, commandName(cmdline)))
 	r.spawn(Event{Kind: ActionEvent, Action: RunAfterCommand}, func() Event {
 		res := runCommand(cmdline, timeout, "pg_keeper.after_command_timeout", env)
 		ev := Event{Kind: ActionEvent, At: time.Now(), Action: RunAfterCommand, Output: res.Output, Command: res}
@@ -338,6 +363,17 @@ func (r *runner) runAfterCommand() {
 		}
 		return ev
 	})
+}
+
+// commandName is the program a command line runs, for the log.
+func commandName(cmdline string) string {
+	if f := strings.Fields(cmdline); len(f) > 0 {
+		if len(f) > 1 {
+			return f[0] + " ..."
+		}
+		return f[0]
+	}
+	return ""
 }
 
 // commandEnv is what every command learns about this node.

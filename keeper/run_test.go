@@ -24,31 +24,42 @@ type fakeHost struct {
 	shutdown     chan struct{}
 	shutdownOnce sync.Once
 
-	mu          sync.Mutex
-	raw         RawSettings
-	settingsErr error
-	inRecovery  bool
-	recoveryErr error
-	timeline    int   // what Timeline returns
-	timelineErr error // what Timeline fails with, returning 0
-	timelines   int   // Timeline calls
-	fences      []Fence
-	fenceAt     []int               // len(logs) at each SetFence call
-	fenceErr    func(f Fence) error // what SetFence(f) fails with; nil: it succeeds
-	panicIn     string              // a method name that panics with "boom"
-	waitErr     error
-	reload      bool // the next Wait reports WakeReload
-	logs        []LogLine
-	titles      []string
-	waits       []time.Duration
-	goroutine   uint64 // the goroutine of the first call
-	strayCalls  []string
-	statuses    [][]byte // what PublishStatus got, in order
-	events      [][]byte // what pg_keeper.events() would show
+	mu           sync.Mutex
+	raw          RawSettings
+	settingsErr  error
+	inRecovery   bool
+	recoveryErr  error
+	timeline     int   // what Timeline returns
+	timelineErr  error // what Timeline fails with, returning 0
+	timelines    int   // Timeline calls
+	fences       []Fence
+	fenceAt      []int               // len(logs) at each SetFence call
+	fenceErr     func(f Fence) error // what SetFence(f) fails with; nil: it succeeds
+	fence        Fence               // the fence as the server holds it: what the last successful SetFence set
+	fenceReadErr error               // what Fence fails with
+	fenceReads   int                 // Fence calls
+	panicIn      string              // a method name that panics with "boom"
+	waitErr      error
+	reload       bool // the next Wait reports WakeReload
+	logs         []LogLine
+	titles       []string
+	waits        []time.Duration
+	goroutine    uint64 // the goroutine of the first call
+	strayCalls   []string
+	statuses     [][]byte // what PublishStatus got, in order
+	events       [][]byte // what pg_keeper.events() would show
 }
 
 func newFakeHost(raw RawSettings) *fakeHost {
 	return &fakeHost{shutdown: make(chan struct{}), raw: raw}
+}
+
+// confirmedHost is a server whose fence an earlier worker opened: a master
+// keeper (re)started on it is confirmed already and starts in MasterReady.
+func confirmedHost(raw RawSettings) *fakeHost {
+	h := newFakeHost(raw)
+	h.fence = FenceOpen
+	return h
 }
 
 func goroutineID() uint64 {
@@ -118,9 +129,25 @@ func (h *fakeHost) SetFence(f Fence) error {
 	h.fences = append(h.fences, f)
 	h.fenceAt = append(h.fenceAt, len(h.logs))
 	if h.fenceErr != nil {
-		return h.fenceErr(f)
+		if err := h.fenceErr(f); err != nil {
+			return err
+		}
 	}
+	h.fence = f
 	return nil
+}
+
+// Fence is what the last successful SetFence set: the fence outlives a
+// runner (a worker restart), as the server's shared memory does.
+func (h *fakeHost) Fence() (Fence, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.called("Fence")
+	h.fenceReads++
+	if h.fenceReadErr != nil {
+		return FenceUnchecked, h.fenceReadErr
+	}
+	return h.fence, nil
 }
 
 // timelineCalls is how often Timeline was called.
@@ -309,7 +336,7 @@ func runRaw(t *testing.T, partnerPort, localPort int) RawSettings {
 func TestRunMasterLosesStandby(t *testing.T) {
 	cleanPGEnv(t)
 	partnerPort, localPort := closedPort(t), closedPort(t)
-	h := newFakeHost(runRaw(t, partnerPort, localPort))
+	h := confirmedHost(runRaw(t, partnerPort, localPort)) // a worker restart: an unconfirmed master switches nothing
 	start := time.Now()
 	done := startRun(t, h)
 
@@ -467,13 +494,14 @@ func TestRunWithBadPartnerDoesNotProbe(t *testing.T) {
 	require.Equal(t, []LogLine{
 		{Error, "pg_keeper: pg_keeper.partner_conninfo is not set: set it to a connection string that reaches the other server"},
 		info(`pg_keeper: started in master mode: partner "", keepalives_time 50ms, keepalives_count 2`),
+		info("pg_keeper: " + whyConfirmed + " (pg_keeper.partner_conninfo is not set: no partner to check, the keeper is inactive)"),
 		info("pg_keeper: stopping"),
 	}, logs)
-	require.Equal(t, []string{"(master mode:ready)"}, titles)
-	// Nothing can be checked: clients are not held for it, and the fence
-	// is opened once, at the first tick.
+	require.Equal(t, []string{"(master mode:unconfirmed)", "(master mode:ready)"}, titles)
+	// No partner to wait for: the first tick confirms this server, and the
+	// fence is opened once, then.
 	require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
-	require.Equal(t, []int{2}, h.fenceAt)
+	require.Equal(t, []int{3}, h.fenceAt)
 	require.Zero(t, h.timelines, "no heartbeat, no timeline")
 }
 
@@ -537,7 +565,7 @@ func TestRunnerAfterCommand(t *testing.T) {
 	raw.PartnerConninfo = "host=old-master user=x password=hunter22"
 	raw.AfterCommand = `echo out1; echo "$PG_KEEPER_EVENT|$PG_KEEPER_OLD_PRIMARY|$PG_KEEPER_DATA_DIR"`
 	raw.AfterCommandTimeout = 7
-	h := newFakeHost(raw)
+	h := confirmedHost(raw) // a promoted server is no unconfirmed master
 	r := newTestRunner(t, h)
 	before, _ := h.snapshot()
 
@@ -547,7 +575,8 @@ func TestRunnerAfterCommand(t *testing.T) {
 	logs, titles := h.snapshot()
 	logs = logs[len(before):]
 	require.Len(t, logs, 4, formatLogs(logs))
-	require.Equal(t, info("pg_keeper: running after_command (timeout 7s): "+raw.AfterCommand), logs[0])
+	// Only the program is logged: fence agents take passwords as arguments.
+	require.Equal(t, info("pg_keeper: running after_command (timeout 7s): echo ..."), logs[0])
 	require.Equal(t, info("pg_keeper: after_command: out1"), logs[1])
 	require.Equal(t, info("pg_keeper: after_command: promote|host=old-master user=x password=********|"+raw.DataDir), logs[2])
 	require.Equal(t, Info, logs[3].Level)
@@ -570,10 +599,26 @@ func TestRunnerAfterCommandFails(t *testing.T) {
 	logs, _ := h.snapshot()
 	logs = logs[len(before):]
 	require.Len(t, logs, 3, formatLogs(logs))
-	require.Equal(t, info("pg_keeper: running after_command (timeout 1m0s): echo oops >&2; exit 2"), logs[0])
+	require.Equal(t, info("pg_keeper: running after_command (timeout 1m0s): echo ..."), logs[0])
 	require.Equal(t, info("pg_keeper: after_command: oops"), logs[1])
 	require.Equal(t, Warning, logs[2].Level)
 	require.Equal(t, "pg_keeper: after_command failed: exit status 2 after N", msRe.ReplaceAllString(logs[2].Msg, "after N"))
+}
+
+// Only the program of after_command is logged: fence agents take
+// passwords as arguments.
+func TestCommandNameForTheLog(t *testing.T) {
+	for cmdline, want := range map[string]string{
+		"":                                    "",
+		"   ":                                 "",
+		"/usr/local/bin/stonith":              "/usr/local/bin/stonith",
+		"  /usr/local/bin/stonith  ":          "/usr/local/bin/stonith",
+		"fence_ipmilan -a 10.0.0.1 -p s3cr3t": "fence_ipmilan ...",
+		"fence_ipmilan\t-p\ts3cr3t":           "fence_ipmilan ...",
+		"echo a\necho b":                      "echo ...",
+	} {
+		require.Equal(t, want, commandName(cmdline), "%q", cmdline)
+	}
 }
 
 func TestRunnerAfterCommandNotSet(t *testing.T) {
@@ -611,7 +656,7 @@ func TestRunnerActionWithoutLocalFails(t *testing.T) {
 	cleanPGEnv(t)
 	raw := runRaw(t, closedPort(t), closedPort(t))
 	raw.MyConninfo = "port=notaport"
-	h := newFakeHost(raw)
+	h := confirmedHost(raw)
 	r := newTestRunner(t, h)
 	require.Nil(t, r.settings.Local)
 
@@ -704,11 +749,13 @@ func TestRunProbesWithIdentityAndMode(t *testing.T) {
 		waitForLog(t, h, func(l LogLine) bool { return l == info("pg_keeper: connected to standby") })
 		require.Equal(t, 0, stopAndWait(t, h, done))
 		logs, titles := h.snapshot()
-		require.Equal(t, info("pg_keeper: connected to standby"), logs[1], formatLogs(logs))
-		require.Equal(t, []string{"(master mode:ready)", "(master mode:connected)"}, titles)
+		// The first good heartbeat confirms this server, the next finds the standby connected.
+		require.Equal(t, info("pg_keeper: "+whyConfirmed+" (the partner answered as a standby)"), logs[1], formatLogs(logs))
+		require.Equal(t, info("pg_keeper: connected to standby"), logs[2], formatLogs(logs))
+		require.Equal(t, []string{"(master mode:unconfirmed)", "(master mode:ready)", "(master mode:connected)"}, titles)
 		require.Equal(t, []Fence{FenceOpen}, h.fenceCalls(), "the first good heartbeat opens the fence")
 		for _, q := range srv.received() {
-			require.Equal(t, factsSQL, q)
+			require.Equal(t, probeSQL(MasterMode, ""), q)
 		}
 	})
 	t.Run("this server", func(t *testing.T) {
@@ -717,16 +764,18 @@ func TestRunProbesWithIdentityAndMode(t *testing.T) {
 		raw.SystemID, raw.StartTime = 7300000000000000001, fakeStart
 		h := newFakeHost(raw)
 		done := startRun(t, h)
-		waitForLog(t, h, hasPrefix("pg_keeper: heartbeat to standby failing"))
+		waitForLog(t, h, hasPrefix("pg_keeper: "+whyUnconfirmed))
 		require.Equal(t, 0, stopAndWait(t, h, done))
 		logs, titles := h.snapshot()
 		const self = "this server: pg_keeper.partner_conninfo reaches this very server: point it at the other node"
+		// This server answering confirms nothing.
 		require.Equal(t, []LogLine{
 			{Error, "pg_keeper: heartbeat to standby failed (1/2): " + self},
 			{Error, "pg_keeper: heartbeat to standby failed (2/2): " + self},
-			warn("pg_keeper: heartbeat to standby failing but it is alive: keeping synchronous replication"),
+			warn("pg_keeper: " + whyUnconfirmed),
 		}, logs[1:4], formatLogs(logs))
-		require.Equal(t, []string{"(master mode:ready)", "(master mode:heartbeat-lost)"}, titles)
+		require.Equal(t, []string{"(master mode:unconfirmed)"}, titles)
+		require.Nil(t, h.fenceCalls())
 	})
 	t.Run("both primaries", func(t *testing.T) {
 		srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, false, "1", "1")...)
@@ -758,15 +807,16 @@ func TestRunStandbyHoldsWithTheLSNs(t *testing.T) {
 	done := startRun(t, h)
 	waitForLog(t, h, func(l LogLine) bool { return l == info("pg_keeper: connected to master") })
 
+	// The master is shutting down: it refuses new sessions with 57P03.
 	partner.set(func(s *fakePG) {
-		s.startupErr = &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P01", Message: "terminating connection due to administrator command"}
+		s.startupErr = &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P03", Message: "the database system is shutting down"}
 	})
 	i := waitForLog(t, h, hasPrefix("pg_keeper: heartbeat to master failed (1/2): "))
 	waitForLog(t, h, hasPrefix("pg_keeper: master lost"))
 	require.Equal(t, 0, stopAndWait(t, h, done))
 	logs, titles := h.snapshot()
 	failed := fmt.Sprintf("server starting or stopping: failed to connect to `user=x database=y`: 127.0.0.1:%d (127.0.0.1): "+
-		"server error: FATAL: terminating connection due to administrator command (SQLSTATE 57P01)", partner.port)
+		"server error: FATAL: the database system is shutting down (SQLSTATE 57P03)", partner.port)
 	require.Equal(t, []LogLine{
 		warn("pg_keeper: heartbeat to master failed (1/2): " + failed),
 		warn("pg_keeper: heartbeat to master failed (2/2): " + failed),
@@ -774,8 +824,9 @@ func TestRunStandbyHoldsWithTheLSNs(t *testing.T) {
 			"(2 failed heartbeats in a row; " + riskLSN("0/3000060", "0/3000000") + ")"),
 	}, logs[i:i+3], formatLogs(logs))
 	require.Equal(t, []string{"(standby mode:ready)", "(standby mode:connected)", "(standby mode:not-promoting)"}, titles)
-	// The local server was asked only once the threshold was near.
-	require.NotEmpty(t, local.received())
+	// The local server was asked at each failed heartbeat (the two logged
+	// at least), not only once the threshold was near.
+	require.GreaterOrEqual(t, len(local.received()), 2)
 	for _, q := range local.received() {
 		require.Equal(t, replicationAliveSQL[StandbyMode], q)
 	}

@@ -41,27 +41,48 @@ const (
 	MasterRestoring                   // synchronous_standby_names is being restored
 	MasterHolding                     // the standby is unreachable and may be taking over: commits keep waiting
 	MasterFenced                      // superseded by the partner: connections refused, server shutting down
+	// MasterUnconfirmed: the server started as a primary and its partner has
+	// not yet answered as its standby (or as an older primary), so the
+	// partner may have replaced it: writes are refused until it does, or
+	// until an operator confirms this server (see bgworker/fence.c).
+	MasterUnconfirmed
 	numStates
 )
 
+// Primary says which node a state knows to be the primary, for the
+// state-change command: a pooler must never be pointed at a server that
+// refuses writes or may have been replaced.
+type Primary int
+
+const (
+	PrimaryUnknown Primary = iota
+	PrimarySelf
+	PrimaryPartner
+)
+
 var stateInfo = [numStates]struct {
-	mode Mode
-	name string
+	mode    Mode
+	name    string
+	primary Primary
 }{
-	StandbyReady:         {StandbyMode, "ready"},
-	StandbyConnected:     {StandbyMode, "connected"},
-	StandbyHeartbeatLost: {StandbyMode, "heartbeat-lost"},
-	StandbyPromoting:     {StandbyMode, "promoting"},
-	StandbyHolding:       {StandbyMode, "not-promoting"},
-	MasterReady:          {MasterMode, "ready"},
-	MasterConnected:      {MasterMode, "connected"},
-	MasterHeartbeatLost:  {MasterMode, "heartbeat-lost"},
-	MasterSwitching:      {MasterMode, "switching"},
-	MasterAsync:          {MasterMode, "async"},
-	MasterRestoring:      {MasterMode, "restoring"},
-	MasterHolding:        {MasterMode, "keeping-sync"},
-	MasterFenced:         {MasterMode, "fenced"},
+	StandbyReady:         {StandbyMode, "ready", PrimaryUnknown},
+	StandbyConnected:     {StandbyMode, "connected", PrimaryPartner},
+	StandbyHeartbeatLost: {StandbyMode, "heartbeat-lost", PrimaryPartner},
+	StandbyPromoting:     {StandbyMode, "promoting", PrimaryUnknown},
+	StandbyHolding:       {StandbyMode, "not-promoting", PrimaryUnknown},
+	MasterReady:          {MasterMode, "ready", PrimaryUnknown},
+	MasterConnected:      {MasterMode, "connected", PrimarySelf},
+	MasterHeartbeatLost:  {MasterMode, "heartbeat-lost", PrimarySelf},
+	MasterSwitching:      {MasterMode, "switching", PrimarySelf},
+	MasterAsync:          {MasterMode, "async", PrimarySelf},
+	MasterRestoring:      {MasterMode, "restoring", PrimarySelf},
+	MasterHolding:        {MasterMode, "keeping-sync", PrimaryUnknown},
+	MasterFenced:         {MasterMode, "fenced", PrimaryUnknown},
+	MasterUnconfirmed:    {MasterMode, "unconfirmed", PrimaryUnknown},
 }
+
+// KnowsPrimary is the node this state knows to be the primary, if any.
+func (s State) KnowsPrimary() Primary { return stateInfo[s].primary }
 
 func (s State) Mode() Mode     { return stateInfo[s].mode }
 func (s State) Name() string   { return stateInfo[s].name }
@@ -88,6 +109,12 @@ const (
 	ActionFailed                     // the action this state started failed
 	RecoveryEnded                    // the local server left recovery
 	Superseded                       // the partner is a primary promoted after this one
+	// Confirmed: the partner answered as a standby (or as an older
+	// primary), or an operator confirmed this server: it is the primary.
+	Confirmed
+	// ConfirmedAsync: Confirmed, and replication had been switched to
+	// asynchronous before this server started, so it is to be restored.
+	ConfirmedAsync
 	numTriggers
 )
 
@@ -102,6 +129,8 @@ var triggerNames = [numTriggers]string{
 	ActionFailed:      "action-failed",
 	RecoveryEnded:     "recovery-ended",
 	Superseded:        "superseded",
+	Confirmed:         "confirmed",
+	ConfirmedAsync:    "confirmed-async",
 }
 
 func (t Trigger) String() string { return triggerNames[t] }
@@ -116,6 +145,7 @@ const (
 	RunAfterCommand            // run pg_keeper.after_command
 	RestoreSync                // put back the synchronous_standby_names that SwitchAsync cleared
 	FenceSelf                  // refuse client connections and shut this server down
+	OpenFence                  // let clients write: this server is confirmed as the primary
 )
 
 var actionNames = [...]string{
@@ -125,6 +155,7 @@ var actionNames = [...]string{
 	RunAfterCommand: "after_command",
 	RestoreSync:     "restore-sync",
 	FenceSelf:       "fence",
+	OpenFence:       "open-fence",
 }
 
 func (a ActionKind) String() string { return actionNames[a] }

@@ -32,9 +32,10 @@ func TestStateNamesAndTitles(t *testing.T) {
 		MasterRestoring:      {MasterMode, "master:restoring", "(master mode:restoring)"},
 		MasterHolding:        {MasterMode, "master:keeping-sync", "(master mode:keeping-sync)"},
 		MasterFenced:         {MasterMode, "master:fenced", "(master mode:fenced)"},
+		MasterUnconfirmed:    {MasterMode, "master:unconfirmed", "(master mode:unconfirmed)"},
 	}
 	require.Len(t, want, int(numStates))
-	require.Equal(t, 13, int(numStates))
+	require.Equal(t, 14, int(numStates))
 	for s := range numStates {
 		require.Equal(t, want[s].mode, s.Mode(), "mode of %d", s)
 		require.Equal(t, want[s].name, s.String())
@@ -43,19 +44,54 @@ func TestStateNamesAndTitles(t *testing.T) {
 }
 
 func TestTriggerActionAndFailureNames(t *testing.T) {
-	require.Equal(t, 10, int(numTriggers))
+	require.Equal(t, 12, int(numTriggers))
 	require.Equal(t, []string{"partner-up", "partner-caught-up", "partner-down", "heartbeat-lost", "partner-lost",
-		"partner-lost-unsafe", "action-done", "action-failed", "recovery-ended", "superseded"},
+		"partner-lost-unsafe", "action-done", "action-failed", "recovery-ended", "superseded", "confirmed", "confirmed-async"},
 		[]string{PartnerUp.String(), PartnerCaughtUp.String(), PartnerDown.String(), HeartbeatLost.String(),
 			PartnerLost.String(), PartnerLostUnsafe.String(), ActionDone.String(), ActionFailed.String(), RecoveryEnded.String(),
-			Superseded.String()})
+			Superseded.String(), Confirmed.String(), ConfirmedAsync.String()})
 	for on := range numTriggers {
 		require.NotEmpty(t, on.String(), "trigger %d has no name", on)
 	}
-	require.Equal(t, []string{"none", "promote", "switch-async", "after_command", "restore-sync", "fence"},
+	require.Equal(t, []string{"none", "promote", "switch-async", "after_command", "restore-sync", "fence", "open-fence"},
 		[]string{NoAction.String(), Promote.String(), SwitchAsync.String(), RunAfterCommand.String(), RestoreSync.String(),
-			FenceSelf.String()})
-	require.Len(t, actionNames, int(FenceSelf)+1)
+			FenceSelf.String(), OpenFence.String()})
+	require.Len(t, actionNames, int(OpenFence)+1)
+}
+
+// TestKnowsPrimary: which node each state knows to be the primary, for the
+// state-change command. Never a server that refuses writes or may have
+// been replaced: an unconfirmed, ready (not checked yet), keeping-sync or
+// fenced master names none.
+func TestKnowsPrimary(t *testing.T) {
+	want := [numStates]Primary{
+		StandbyReady:         PrimaryUnknown,
+		StandbyConnected:     PrimaryPartner,
+		StandbyHeartbeatLost: PrimaryPartner,
+		StandbyPromoting:     PrimaryUnknown,
+		StandbyHolding:       PrimaryUnknown,
+		MasterReady:          PrimaryUnknown,
+		MasterConnected:      PrimarySelf,
+		MasterHeartbeatLost:  PrimarySelf,
+		MasterSwitching:      PrimarySelf,
+		MasterAsync:          PrimarySelf,
+		MasterRestoring:      PrimarySelf,
+		MasterHolding:        PrimaryUnknown,
+		MasterFenced:         PrimaryUnknown,
+		MasterUnconfirmed:    PrimaryUnknown,
+	}
+	require.Equal(t, 14, int(numStates), "a new state needs its line above")
+	for s := range numStates {
+		require.Equal(t, want[s], s.KnowsPrimary(), s.String())
+		// A node names itself only in master mode, its partner only in standby mode.
+		switch s.KnowsPrimary() {
+		case PrimarySelf:
+			require.Equal(t, MasterMode, s.Mode(), s.String())
+		case PrimaryPartner:
+			require.Equal(t, StandbyMode, s.Mode(), s.String())
+		}
+	}
+	require.Equal(t, Primary(0), PrimaryUnknown, "the zero value names no primary")
 }
 
 // TestFenceValues: the C shim reads the fence as PGK_FENCE_* (0, 1, 2).

@@ -1,7 +1,6 @@
 package keeper
 
 import (
-	"encoding/json"
 	"os"
 	"strings"
 	"time"
@@ -104,7 +103,7 @@ func encodeStatus(s Status) []byte {
 	nul := strings.NewReplacer("\x00", "") // jsonb refuses \u0000
 	s.Partner, s.FailureWhy, s.Blocked = nul.Replace(s.Partner), nul.Replace(s.FailureWhy), nul.Replace(s.Blocked)
 	for n := 1024; ; n /= 2 {
-		b, _ := json.Marshal(s)
+		b, _ := asciiJSON(s)
 		if len(b) < StatusMax || n < 16 {
 			return b
 		}

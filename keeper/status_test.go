@@ -54,10 +54,13 @@ func TestStatusJSONHasTheKeysTheSQLReads(t *testing.T) {
 
 // statusRunner is a runner whose next heartbeat is at next, as tick would
 // have left it.
-func statusRunner(t *testing.T, raw RawSettings, inRecovery bool, next time.Time) (*runner, *fakeHost) {
+func statusRunner(t *testing.T, raw RawSettings, inRecovery, confirmed bool, next time.Time) (*runner, *fakeHost) {
 	t.Helper()
 	h := newFakeHost(raw)
 	h.inRecovery = inRecovery
+	if confirmed {
+		h.fence = FenceOpen
+	}
 	r := newTestRunner(t, h)
 	r.nextProbe = next
 	return r, h
@@ -72,7 +75,7 @@ func TestRunnerStatusNextActionAt(t *testing.T) {
 	raw.KeepalivesCount = 4
 	const iv = 50 * time.Millisecond
 	next := t0.Add(time.Hour)
-	r, _ := statusRunner(t, raw, false, next)
+	r, _ := statusRunner(t, raw, false, false, next)
 	for _, tc := range []struct {
 		failures int
 		probing  bool
@@ -122,24 +125,38 @@ func TestRunnerStatusFields(t *testing.T) {
 		name       string
 		setup      func(raw *RawSettings)
 		inRecovery bool
+		confirmed  bool    // the fence was open before this worker started
 		events     []Event // delivered as the runner's goroutines would
 		steps      []Event // given to the core alone: nothing is started
 		want       func(s *Status)
 	}{
+		// A master starts unconfirmed: losing the standby would switch nothing.
 		{name: "master at start",
 			setup: func(raw *RawSettings) {
 				raw.PartnerConninfo = "host=partner.example port=5433 user=rep password=hunter2 dbname=postgres sslmode=disable"
 				raw.MaxFailoverLag, raw.FailoverOnTimeout = 16<<20, true
 			},
 			want: func(s *Status) {
+				s.State = "unconfirmed"
+				s.Partner = "host=partner.example port=5433 user=rep password=******** dbname=postgres sslmode=disable"
+				s.MaxFailoverLag, s.OnPartnerTimeout = 16<<20, "failover"
+			}},
+		{name: "master at start, confirmed before", confirmed: true,
+			setup: func(raw *RawSettings) {
+				raw.PartnerConninfo = "host=partner.example port=5433 user=rep password=hunter2 dbname=postgres sslmode=disable"
+				raw.MaxFailoverLag, raw.FailoverOnTimeout = 16<<20, true
+			},
+			want: func(s *Status) {
+				s.Fence = "open"
 				s.Partner = "host=partner.example port=5433 user=rep password=******** dbname=postgres sslmode=disable"
 				s.MaxFailoverLag, s.OnPartnerTimeout = 16<<20, "failover"
 				s.NextAction, s.NextActionAt = "switch-async", ptr(next.Add(iv+2*iv))
 			}},
+		// The good heartbeat confirmed the master: ready, fence open.
 		{name: "master after a good and a failed heartbeat",
 			events: []Event{ok, timeout},
 			want: func(s *Status) {
-				s.State, s.Fence, s.Failures = "connected", "open", 1
+				s.State, s.Fence, s.Failures = "ready", "open", 1
 				s.LastSuccess, s.LastFailure = ptr(ok.At), ptr(timeout.At)
 				s.FailureClass, s.FailureWhy = "timeout", "timeout: no answer"
 				s.NextAction, s.NextActionAt = "switch-async", ptr(next.Add(iv+iv))
@@ -154,6 +171,7 @@ func TestRunnerStatusFields(t *testing.T) {
 		{name: "master without a usable partner",
 			setup: func(raw *RawSettings) { raw.PartnerConninfo = "" },
 			want: func(s *Status) {
+				s.State = "unconfirmed"                // until the first tick
 				s.Partner, s.NextHeartbeatAt = "", nil // no heartbeat, no action to announce
 			}},
 		{name: "standby never reached", inRecovery: true,
@@ -189,7 +207,7 @@ func TestRunnerStatusFields(t *testing.T) {
 			if tc.setup != nil {
 				tc.setup(&raw)
 			}
-			r, _ := statusRunner(t, raw, tc.inRecovery, next)
+			r, _ := statusRunner(t, raw, tc.inRecovery, tc.confirmed, next)
 			deliver(r, tc.events...)
 			for _, ev := range tc.steps {
 				r.core.Step(ev)

@@ -28,14 +28,14 @@ func TestPreferAgainstAServerWithoutTLS(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 
-	res := Probe(ctx, cfg, self, StandbyMode)
+	res := Probe(ctx, cfg, self, StandbyMode, testReceiver)
 	require.True(t, res.OK, res.Detail)
 	require.True(t, res.TLSRefused)
 	require.Equal(t, 2, srv.connCount(), "TLS refused, then a second connection in plain text")
 
 	plain := plainFirst(cfg)
 	require.NotNil(t, cfg.TLSConfig, "the original is left as it was")
-	res = Probe(ctx, plain, self, StandbyMode)
+	res = Probe(ctx, plain, self, StandbyMode, testReceiver)
 	require.True(t, res.OK, res.Detail)
 	require.False(t, res.TLSRefused)
 	require.Equal(t, 3, srv.connCount(), "one connection for the heartbeat")

@@ -218,7 +218,44 @@ var Transitions = []Transition{
 	stay(MasterFenced, ActionFailed),
 	stay(MasterFenced, Superseded),
 	unexpected(MasterFenced, RecoveryEnded),
+
+	// A server that starts as a primary takes no writes until its partner
+	// has answered as its standby (or as a primary on an older timeline):
+	// the partner may have been promoted while this server was down. Only
+	// that answer, or an operator, confirms it; failed heartbeats never do.
+	{From: MasterUnconfirmed, On: Confirmed, To: MasterReady, Do: OpenFence, Level: Info, Why: whyConfirmed},
+	{From: MasterUnconfirmed, On: ConfirmedAsync, To: MasterAsync, Do: OpenFence, Level: Info,
+		Why: whyConfirmed + "; replication was asynchronous before this start: restoring it once the standby has caught up"},
+	stay(MasterUnconfirmed, PartnerUp), // a good heartbeat confirms: the core names it Confirmed
+	stay(MasterUnconfirmed, PartnerCaughtUp),
+	stay(MasterUnconfirmed, PartnerDown),
+	{From: MasterUnconfirmed, On: HeartbeatLost, To: MasterUnconfirmed, Level: Warning, Why: whyUnconfirmed},
+	{From: MasterUnconfirmed, On: PartnerLost, To: MasterUnconfirmed, Level: Warning, Why: whyUnconfirmed},
+	{From: MasterUnconfirmed, On: PartnerLostUnsafe, To: MasterUnconfirmed, Level: Warning, Why: whyUnconfirmed},
+	unexpected(MasterUnconfirmed, ActionDone),
+	unexpected(MasterUnconfirmed, ActionFailed),
+	unexpected(MasterUnconfirmed, RecoveryEnded),
+	{From: MasterUnconfirmed, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
 }
+
+// Confirmations come only to a server that waits for one.
+func init() {
+	for s := State(0); s < numStates; s++ {
+		if s != MasterUnconfirmed {
+			Transitions = append(Transitions, unexpected(s, Confirmed), unexpected(s, ConfirmedAsync))
+		}
+	}
+}
+
+const whyConfirmed = "this server is the primary: accepting writes"
+
+// ConfirmFile is the file an operator creates in the data directory to
+// confirm, without the partner's answer, that this server is the primary.
+const ConfirmFile = "pg_keeper.confirm_primary"
+
+const whyUnconfirmed = "the standby has not answered since this server started, so it may have been promoted meanwhile: " +
+	"writes stay refused until it answers as a standby; if it is gone for good, or this is the first start of a new pair, " +
+	"confirm this server as the primary: touch $PGDATA/" + ConfirmFile
 
 const whySuperseded = "this server was superseded: its partner was promoted after it; " +
 	"fencing: refusing client connections and shutting down, so that this old master takes no writes"
@@ -226,7 +263,11 @@ const whySuperseded = "this server was superseded: its partner was promoted afte
 // transitionIndex is Transitions keyed by state and trigger. It must not
 // panic: it runs when the server loads the library. TestTableIsComplete
 // checks that every pair has exactly one row.
-var transitionIndex = func() (idx [numStates][numTriggers]*Transition) {
+var transitionIndex [numStates][numTriggers]*Transition
+
+func init() { transitionIndex = indexTransitions() }
+
+func indexTransitions() (idx [numStates][numTriggers]*Transition) {
 	for i := range Transitions {
 		t := &Transitions[i]
 		if idx[t.From][t.On] == nil {
@@ -234,7 +275,7 @@ var transitionIndex = func() (idx [numStates][numTriggers]*Transition) {
 		}
 	}
 	return idx
-}()
+}
 
 // Why is the log text of the transition from s on t: tests that run real
 // servers assert the server log against it, so each text is written once.

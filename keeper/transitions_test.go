@@ -29,9 +29,16 @@ func rowsWhere(keep func(Transition) bool) []string {
 	return names
 }
 
+// unreachableStay: a good heartbeat of an unconfirmed master is always
+// Confirmed (or ConfirmedAsync), never PartnerUp or PartnerCaughtUp; the
+// table keeps those two rows as silent stays, not as unexpected ones.
+func unreachableStay(r Transition) bool {
+	return r.From == MasterUnconfirmed && (r.On == PartnerUp || r.On == PartnerCaughtUp)
+}
+
 func TestTableIsComplete(t *testing.T) {
 	require.Len(t, Transitions, int(numStates)*int(numTriggers))
-	require.Len(t, Transitions, 13*10)
+	require.Len(t, Transitions, 14*12)
 	var seen [numStates][numTriggers]int
 	for _, r := range Transitions {
 		require.True(t, r.From >= 0 && r.From < numStates, "bad From in %+v", r)
@@ -77,6 +84,9 @@ func TestActionRows(t *testing.T) {
 		"master:ready --superseded--> master:fenced do fence",
 		"master:restoring --superseded--> master:fenced do fence",
 		"master:switching --superseded--> master:fenced do fence",
+		"master:unconfirmed --confirmed--> master:ready do open-fence",
+		"master:unconfirmed --confirmed-async--> master:async do open-fence",
+		"master:unconfirmed --superseded--> master:fenced do fence",
 		"standby:connected --partner-lost--> standby:promoting do promote",
 		"standby:heartbeat-lost --partner-lost--> standby:promoting do promote",
 		"standby:not-promoting --partner-lost--> standby:promoting do promote",
@@ -89,15 +99,16 @@ func TestActionRows(t *testing.T) {
 		require.NotEmpty(t, r.Why, "an action is always logged: %s", rowName(r))
 		require.False(t, r.Unexpected, rowName(r))
 		// An action that reports back leads to the state that waits for it;
-		// after_command and fencing are fire and forget.
-		if r.Do != RunAfterCommand && r.Do != FenceSelf {
+		// after_command, fencing and opening the fence are fire and forget.
+		if r.Do != RunAfterCommand && r.Do != FenceSelf && r.Do != OpenFence {
 			require.Equal(t, r.Do, inFlightOf(r.To), rowName(r))
 		}
-		// Giving up on the partner is a warning; restoring is good news;
-		// fencing this server is an error an operator must see.
+		// Giving up on the partner is a warning; restoring and a confirmed
+		// primary are good news; fencing this server is an error an
+		// operator must see.
 		wantLevel := Warning
 		switch r.Do {
-		case RunAfterCommand, RestoreSync:
+		case RunAfterCommand, RestoreSync, OpenFence:
 			wantLevel = Info
 		case FenceSelf:
 			wantLevel = Error
@@ -108,6 +119,12 @@ func TestActionRows(t *testing.T) {
 		if r.Do == FenceSelf {
 			require.Equal(t, MasterFenced, r.To, rowName(r))
 			require.Equal(t, whySuperseded, r.Why, rowName(r))
+		}
+		// The fence opens on a confirmation only, and only out of
+		// MasterUnconfirmed.
+		require.Equal(t, r.Do == OpenFence, r.On == Confirmed || r.On == ConfirmedAsync, rowName(r))
+		if r.Do == OpenFence {
+			require.Equal(t, MasterUnconfirmed, r.From, rowName(r))
 		}
 	}
 }
@@ -148,6 +165,7 @@ func TestPartnerLostUnsafeRows(t *testing.T) {
 		{From: MasterRestoring, On: PartnerLostUnsafe, To: MasterRestoring},
 		{From: MasterHolding, On: PartnerLostUnsafe, To: MasterHolding},
 		{From: MasterFenced, On: PartnerLostUnsafe, To: MasterFenced},
+		{From: MasterUnconfirmed, On: PartnerLostUnsafe, To: MasterUnconfirmed, Level: Warning, Why: whyUnconfirmed},
 	}
 	require.Len(t, want, int(numStates))
 	for _, w := range want {
@@ -175,6 +193,10 @@ func TestHoldingStatesRows(t *testing.T) {
 			Why: "server left recovery without pg_keeper: switching to master mode"},
 		{From: StandbyHolding, On: Superseded, To: StandbyHolding, Unexpected: true, Level: Warning,
 			Why: "ignored unexpected event superseded in state standby:not-promoting"},
+		{From: StandbyHolding, On: Confirmed, To: StandbyHolding, Unexpected: true, Level: Warning,
+			Why: "ignored unexpected event confirmed in state standby:not-promoting"},
+		{From: StandbyHolding, On: ConfirmedAsync, To: StandbyHolding, Unexpected: true, Level: Warning,
+			Why: "ignored unexpected event confirmed-async in state standby:not-promoting"},
 
 		{From: MasterHolding, On: PartnerUp, To: MasterConnected, Why: "standby answers again"},
 		{From: MasterHolding, On: PartnerCaughtUp, To: MasterConnected, Why: "standby answers again"},
@@ -191,6 +213,10 @@ func TestHoldingStatesRows(t *testing.T) {
 		{From: MasterHolding, On: RecoveryEnded, To: MasterHolding, Unexpected: true, Level: Warning,
 			Why: "ignored unexpected event recovery-ended in state master:keeping-sync"},
 		{From: MasterHolding, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
+		{From: MasterHolding, On: Confirmed, To: MasterHolding, Unexpected: true, Level: Warning,
+			Why: "ignored unexpected event confirmed in state master:keeping-sync"},
+		{From: MasterHolding, On: ConfirmedAsync, To: MasterHolding, Unexpected: true, Level: Warning,
+			Why: "ignored unexpected event confirmed-async in state master:keeping-sync"},
 	}
 	require.Len(t, want, 2*int(numTriggers))
 	for _, w := range want {
@@ -202,6 +228,8 @@ func TestHoldingStatesRows(t *testing.T) {
 		"master:heartbeat-lost --partner-lost-unsafe--> master:keeping-sync",
 		"master:keeping-sync --action-done--> master:keeping-sync",
 		"master:keeping-sync --action-failed--> master:keeping-sync",
+		"master:keeping-sync --confirmed--> master:keeping-sync",
+		"master:keeping-sync --confirmed-async--> master:keeping-sync",
 		"master:keeping-sync --partner-down--> master:keeping-sync",
 		"master:keeping-sync --partner-lost-unsafe--> master:keeping-sync",
 		"master:keeping-sync --recovery-ended--> master:keeping-sync",
@@ -210,6 +238,8 @@ func TestHoldingStatesRows(t *testing.T) {
 		"standby:heartbeat-lost --partner-lost-unsafe--> standby:not-promoting",
 		"standby:not-promoting --action-done--> standby:not-promoting",
 		"standby:not-promoting --action-failed--> standby:not-promoting",
+		"standby:not-promoting --confirmed--> standby:not-promoting",
+		"standby:not-promoting --confirmed-async--> standby:not-promoting",
 		"standby:not-promoting --partner-caught-up--> standby:not-promoting",
 		"standby:not-promoting --partner-down--> standby:not-promoting",
 		"standby:not-promoting --partner-lost-unsafe--> standby:not-promoting",
@@ -223,13 +253,18 @@ func TestUnexpectedRows(t *testing.T) {
 		// an action result with no action in flight (but MasterFenced
 		// absorbs the result of an action the fence overtook), the end of
 		// recovery in master mode, a caught-up standby or a superseded
-		// master in standby mode, or a safe loss of a master never reached.
+		// master in standby mode, a safe loss of a master never reached, or a
+		// confirmation of a master that waits for none.
 		cannotHappen := (r.On == ActionDone || r.On == ActionFailed) && inFlightOf(r.From) == NoAction && r.From != MasterFenced ||
 			r.On == RecoveryEnded && r.From.Mode() == MasterMode ||
 			r.On == PartnerCaughtUp && r.From.Mode() == StandbyMode ||
 			r.On == Superseded && r.From.Mode() == StandbyMode ||
-			r.On == PartnerLost && r.From == StandbyReady
+			r.On == PartnerLost && r.From == StandbyReady ||
+			(r.On == Confirmed || r.On == ConfirmedAsync) && r.From != MasterUnconfirmed
 		require.Equal(t, cannotHappen, r.Unexpected, rowName(r))
+		if unreachableStay(r) {
+			require.Equal(t, stay(r.From, r.On), r, rowName(r))
+		}
 		if !r.Unexpected {
 			continue
 		}
@@ -238,7 +273,7 @@ func TestUnexpectedRows(t *testing.T) {
 		require.Equal(t, Warning, r.Level, rowName(r))
 		require.Equal(t, "ignored unexpected event "+r.On.String()+" in state "+r.From.String(), r.Why)
 	}
-	require.Len(t, rowsWhere(func(r Transition) bool { return r.Unexpected }), 37)
+	require.Len(t, rowsWhere(func(r Transition) bool { return r.Unexpected }), 37+2*13+3)
 }
 
 func TestSilentRowsStayInPlace(t *testing.T) {
@@ -259,8 +294,6 @@ func TestWhyMatchesTable(t *testing.T) {
 	require.Equal(t, "master lost: promoting this standby", Why(StandbyConnected, PartnerLost))
 	require.Equal(t, "", Why(StandbyConnected, PartnerUp))
 }
-
-var levelNames = map[Level]string{Info: "LOG", Debug: "DEBUG1", Warning: "WARNING", Error: "ERROR"}
 
 // markdownTable renders Transitions for the README.
 func markdownTable() string {
@@ -304,8 +337,15 @@ func TestPrintTable(t *testing.T) {
 		"and shutting down, so that this old master takes no writes |", lines[2+fence])
 	fencedUp := slices.IndexFunc(Transitions, func(r Transition) bool { return r.From == MasterFenced && r.On == PartnerUp })
 	require.Equal(t, "| master:fenced | partner-up | master:fenced |  |  |", lines[2+fencedUp])
+	fencedEnded := slices.IndexFunc(Transitions, func(r Transition) bool { return r.From == MasterFenced && r.On == RecoveryEnded })
 	require.Equal(t, "| master:fenced | recovery-ended | master:fenced |  | "+
-		"WARNING: ignored unexpected event recovery-ended in state master:fenced |", lines[len(lines)-1])
+		"WARNING: ignored unexpected event recovery-ended in state master:fenced |", lines[2+fencedEnded])
+	confirmed := slices.IndexFunc(Transitions, func(r Transition) bool { return r.From == MasterUnconfirmed && r.On == Confirmed })
+	require.Equal(t, "| master:unconfirmed | confirmed | master:ready | `open-fence` | "+
+		"LOG: this server is the primary: accepting writes |", lines[2+confirmed])
+	// The unexpected confirmations come last, from the table's init.
+	require.Equal(t, "| master:fenced | confirmed-async | master:fenced |  | "+
+		"WARNING: ignored unexpected event confirmed-async in state master:fenced |", lines[len(lines)-1])
 	for _, l := range lines {
 		// Every line has the table's 5 cells, so no text broke the table.
 		require.Equal(t, 6, strings.Count(l, "|"), l)
@@ -339,6 +379,7 @@ func TestSupersededAndFencedRows(t *testing.T) {
 		fence(MasterAsync),
 		fence(MasterRestoring),
 		fence(MasterHolding),
+		fence(MasterUnconfirmed),
 		silent(Superseded),
 
 		silent(PartnerUp),
@@ -350,6 +391,8 @@ func TestSupersededAndFencedRows(t *testing.T) {
 		silent(ActionDone),
 		silent(ActionFailed),
 		ignored(MasterFenced, RecoveryEnded),
+		ignored(MasterFenced, Confirmed),
+		ignored(MasterFenced, ConfirmedAsync),
 	}
 	require.Len(t, want, int(numStates)+int(numTriggers)-1)
 	for _, w := range want {
@@ -364,6 +407,7 @@ func TestSupersededAndFencedRows(t *testing.T) {
 		"master:ready --superseded--> master:fenced do fence",
 		"master:restoring --superseded--> master:fenced do fence",
 		"master:switching --superseded--> master:fenced do fence",
+		"master:unconfirmed --superseded--> master:fenced do fence",
 	}, rowsWhere(func(r Transition) bool { return r.To == MasterFenced && r.From != MasterFenced }))
 	require.Empty(t, rowsWhere(func(r Transition) bool { return r.From == MasterFenced && r.To != MasterFenced }))
 	require.Equal(t, "", Why(MasterFenced, Superseded), "a fenced server is not fenced again")

@@ -20,6 +20,7 @@ static int pgk_call_config(const PgkBridge *b, PgkConfig *c) { return b->config(
 static int pgk_call_in_recovery(const PgkBridge *b) { return b->in_recovery(); }
 static int pgk_call_timeline(const PgkBridge *b) { return b->timeline(); }
 static int pgk_call_set_fence(const PgkBridge *b, int f) { return b->set_fence(f); }
+static int pgk_call_get_fence(const PgkBridge *b) { return b->get_fence(); }
 static int pgk_call_publish_status(const PgkBridge *b, const char *j) { return b->publish_status(j); }
 static int pgk_call_add_event(const PgkBridge *b, const char *j) { return b->add_event(j); }
 static int pgk_call_reset_events(const PgkBridge *b) { return b->reset_events(); }
@@ -56,7 +57,8 @@ var (
 func New(p unsafe.Pointer) (*Bridge, error) {
 	b := (*C.PgkBridge)(p)
 	if b == nil || b.version != C.PGK_BRIDGE_VERSION || C.PGK_STATUS_MAX != keeper.StatusMax ||
-		C.PGK_EVENT_MAX != keeper.EventMax || C.PGK_EVENT_SLOTS != keeper.EventSlots {
+		C.PGK_EVENT_MAX != keeper.EventMax || C.PGK_EVENT_SLOTS != keeper.EventSlots ||
+		C.PGK_APPLICATION_NAME != keeper.ApplicationName || C.PGK_CONFIRM_FILE != keeper.ConfirmFile {
 		return nil, fmt.Errorf("the C shim and the Go library do not match: reinstall pg_keeper and restart the server")
 	}
 	return &Bridge{b: b, tid: unix.Gettid()}, nil
@@ -131,6 +133,8 @@ func (b *Bridge) Settings() (keeper.RawSettings, error) {
 		OSUser:              C.GoString(c.os_user),
 		OSHome:              C.GoString(c.os_home),
 		DataDir:             C.GoString(c.data_dir),
+		PrimaryConninfo:     C.GoString(c.primary_conninfo),
+		ClusterName:         C.GoString(c.cluster_name),
 		SystemID:            uint64(c.system_identifier),
 		StartTime:           pgEpoch.Add(time.Duration(c.start_time) * time.Microsecond),
 	}, nil
@@ -163,6 +167,17 @@ func (b *Bridge) SetFence(f keeper.Fence) error {
 		return errThread
 	}
 	return b.check(C.pgk_call_set_fence(b.b, C.int(f)))
+}
+
+func (b *Bridge) Fence() (keeper.Fence, error) {
+	if !b.onMainThread() {
+		return keeper.FenceUnchecked, errThread
+	}
+	rc := C.pgk_call_get_fence(b.b)
+	if rc < 0 {
+		return keeper.FenceUnchecked, b.check(rc)
+	}
+	return keeper.Fence(rc), nil
 }
 
 func (b *Bridge) PublishStatus(json []byte) error {

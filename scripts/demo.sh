@@ -6,8 +6,8 @@
 # with SIGKILL and shows node2 promote itself and take writes, then starts
 # node1 again as it was and shows it refuse writes and fence itself.
 #
-#   sudo scripts/demo.sh          run the demo, then stop and remove the pair
-#   sudo scripts/demo.sh --keep   leave the pair running in /tmp/pg_keeper_demo
+#   scripts/demo.sh          run the demo as root, then stop and remove the pair
+#   scripts/demo.sh --keep   leave the pair running in /tmp/pg_keeper_demo
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -100,6 +100,12 @@ echo "node1: $status"
 psql -X -h 127.0.0.1 -p $P1 -U postgres -d postgres -c "$status" | sed 's/^/  /'
 echo "node2 (hot standby): the same"
 psql -X -h 127.0.0.1 -p $P2 -U postgres -d postgres -c "$status" | sed 's/^/  /'
+
+# node2 promotes only once a heartbeat has seen node1 synchronous with it:
+# wait until its status says that it would (a kill before that is rightly
+# not followed by a promotion, and the drill would prove nothing).
+wait_for 60 "node2 to be ready to promote" sh -c "psql -X -At -h 127.0.0.1 -p $P2 -U postgres -d postgres -c \"SELECT next_action = 'promote' AND next_action_blocked IS NULL FROM pg_keeper.status\" | grep -q t"
+echo "node2: $(psql2 "SELECT 'next action if node1 is lost: ' || next_action || ', within ' || next_action_in FROM pg_keeper.status")"
 
 step "Failover drill: SIGKILL to node1's postmaster"
 kill -9 "$(head -1 "$BASE/node1/postmaster.pid")"

@@ -70,8 +70,9 @@ func startPair(t testing.TB, opts cluster.Options, extra map[string]string) *clu
 func waitSyncSeen(t testing.TB, c *cluster.Cluster) {
 	t.Helper()
 	cluster.Eventually(t, startTimeout, 50*time.Millisecond, func() bool {
-		s, err := c.Master.TryQueryString(context.Background(), "SELECT sync_state FROM pg_stat_replication")
-		return err == nil && s == "sync"
+		s, err := c.Master.TryQueryString(context.Background(),
+			"SELECT sync_state FROM pg_stat_replication WHERE application_name = $1", c.Standby.AppName)
+		return err == nil && (s == "sync" || s == "quorum")
 	}, "the standby never became synchronous")
 	time.Sleep(time.Second)
 }
@@ -123,4 +124,11 @@ func itoa(i int) string { return strconv.Itoa(i) }
 func waitPromoted(t testing.TB, n *cluster.Node) {
 	t.Helper()
 	n.WaitForLog(t, 0, transitionLine(keeper.StandbyPromoting, keeper.ActionDone), failoverTimeout)
+}
+
+func atoi(t testing.TB, s string) int {
+	t.Helper()
+	i, err := strconv.Atoi(s)
+	require.NoError(t, err)
+	return i
 }

@@ -98,3 +98,48 @@ func TestReplicationPathLost(t *testing.T) {
 	master.WaitForTitle(t, title(keeper.MasterConnected), failoverTimeout)
 	require.Equal(t, "standby", master.QueryString(t, "SHOW synchronous_standby_names"))
 }
+
+// A firewall between the nodes that REJECTs: every heartbeat is refused
+// at once, as by a stopped server, but replication does not see its
+// connection reset: it times out. That is no proof the partner is down, so
+// under keep_master the standby does not promote while the master goes
+// asynchronous and keeps taking writes; no acknowledged commit is lost.
+func TestRejectPartitionKeepMaster(t *testing.T) {
+	c := newNetnsPair(t, nil)
+	master, standby := c.Master, c.Standby
+	l := startLoad(t, master)
+	l.waitAcked(t, 50, 30*time.Second, "load on the master")
+
+	smark := standby.LogMark()
+	c.RejectBetween(t)
+	standby.WaitForLog(t, smark, logLine("heartbeat to master failed (1/3): refused"), failoverTimeout)
+	master.WaitForTitle(t, title(keeper.MasterAsync), failoverTimeout)
+	l.waitAcked(t, 50, failoverTimeout, "the master stopped taking writes")
+	// Well past wal_receiver_timeout (2 s): replication is dead by now, and
+	// the refusals still do not count as a dead master.
+	for i := 0; i < 20; i++ {
+		time.Sleep(400 * time.Millisecond)
+		require.True(t, standby.InRecovery(t), "the standby promoted behind a rejecting firewall")
+	}
+	standby.WaitForLog(t, smark, regexpOf("a refused connection while replication with it outlived the failed heartbeats"), failoverTimeout)
+
+	master.Heal(t)
+	standby.Heal(t)
+	master.WaitForTitle(t, title(keeper.MasterConnected), failoverTimeout)
+	standby.WaitForTitle(t, title(keeper.StandbyConnected), failoverTimeout)
+	l.stop()
+	// Everything the master acknowledged is on the master: nothing was lost
+	// to a second primary.
+	requireAllPresent(t, master, l.ackedIDs())
+}
+
+// The same namespaces, but the master's server really dies: its
+// replication connection ends at once, so the refusals that follow are
+// taken as proof, and the standby promotes.
+func TestMasterCrashInNamespacesPromotes(t *testing.T) {
+	c := newNetnsPair(t, nil)
+	master, standby := c.Master, c.Standby
+	master.Kill9(t)
+	waitPromoted(t, standby)
+	require.False(t, standby.InRecovery(t))
+}

@@ -54,10 +54,14 @@ func TestTwoPrimariesSameTimeline(t *testing.T) {
 	master.WaitForLog(t, mark, both, failoverTimeout)
 	standby.WaitForLog(t, smark, both, failoverTimeout)
 	// node2 starts in master mode and only ever sees node1 as a second
-	// primary; node1's state depends on what it saw while node2 restarted
-	// (it may have gone async meanwhile), so only node2's title is fixed.
-	standby.WaitForTitle(t, title(keeper.MasterHeartbeatLost), failoverTimeout)
+	// primary: that does not confirm it, so it takes no writes. node1's
+	// state depends on what it saw while node2 restarted (it may have gone
+	// async meanwhile), so only node2's title is fixed.
+	standby.WaitForTitle(t, title(keeper.MasterUnconfirmed), failoverTimeout)
 	time.Sleep(time.Second)
+	ctx, cancel := ctxTimeout(30 * time.Second)
+	defer cancel()
+	require.ErrorContains(t, standby.TryExec(ctx, "CREATE TABLE written_on_node2 (id int)"), "has not confirmed")
 	require.NotZero(t, master.PostmasterPID())
 	require.NotZero(t, standby.PostmasterPID())
 }

@@ -85,6 +85,10 @@ func TestStatusAndEvents(t *testing.T) {
 	}, "status never showed the new master asynchronous")
 	standby.Stop(t, "fast")
 	standby.Start(t)
+	// It started as a primary and its partner does not answer: unconfirmed.
+	// The old master is gone for good: the operator confirms it.
+	standby.WaitForTitle(t, title(keeper.MasterUnconfirmed), failoverTimeout)
+	require.NoError(t, os.WriteFile(filepath.Join(standby.DataDir, keeper.ConfirmFile), nil, 0o600))
 	standby.WaitForTitle(t, title(keeper.MasterAsync), failoverTimeout)
 
 	s = oneRow(t, standby, "SELECT * FROM pg_keeper.status")
@@ -110,7 +114,10 @@ func TestStatusAndEvents(t *testing.T) {
 	for i := len(ev) - 1; start["kind"] != "start"; i-- {
 		start = ev[i]
 	}
-	require.Equal(t, "master:ready", start["to_state"], "the restarted keeper started in master mode")
+	require.Equal(t, "master:unconfirmed", start["to_state"], "the restarted keeper started unconfirmed in master mode")
+	confirmed := requireEvent(t, ev, row{"kind": "transition", "from_state": "master:unconfirmed", "to_state": "master:async", "trigger": "confirmed-async"})
+	require.Contains(t, confirmed["detail"], "confirmed by the operator")
+	requireEvent(t, ev, row{"kind": "action", "action": "open-fence", "ok": "t"})
 	require.Less(t, promoted["at"], stop["at"])
 	require.Less(t, stop["at"], start["at"])
 	for i := 1; i < len(ev); i++ {

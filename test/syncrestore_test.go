@@ -26,12 +26,14 @@ func TestSyncRestoredWhenStandbyReturns(t *testing.T) {
 	master.Exec(t, "INSERT INTO acked (id) SELECT generate_series(1, 1000)") // the standby must catch up on these
 
 	// The master restarts while async: it must still know what to restore.
+	// Until the standby answers, it is unconfirmed: no writes.
 	master.Stop(t, "fast")
 	master.Start(t)
-	master.WaitForTitle(t, title(keeper.MasterAsync), failoverTimeout)
+	master.WaitForTitle(t, title(keeper.MasterUnconfirmed), failoverTimeout)
 
 	mark := master.LogMark()
 	standby.Start(t)
+	master.WaitForLog(t, mark, transitionLine(keeper.MasterUnconfirmed, keeper.ConfirmedAsync), failoverTimeout)
 	master.WaitForLog(t, mark, transitionLine(keeper.MasterAsync, keeper.PartnerCaughtUp), failoverTimeout)
 	master.WaitForLog(t, mark, transitionLine(keeper.MasterRestoring, keeper.ActionDone), failoverTimeout)
 	master.WaitForTitle(t, title(keeper.MasterConnected), failoverTimeout)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +33,16 @@ type Options struct {
 	// Netns runs each node in a network namespace of its own, joined by a
 	// veth pair, so that tests can cut the network between them (root only).
 	Netns bool
+	// Encoding and Locale are initdb's -E and --locale ("": UTF8 and C).
+	Encoding, Locale string
+	// Names are the application_names node1 and node2 stream with as
+	// standbys ("": both "standby"). With them, Sync names each node's
+	// partner, as conf/ does, rather than one shared name.
+	Names [2]string
+	// SyncNames builds a node's synchronous_standby_names from its
+	// partner's name, as an identifier quoted as SQL needs it (nil: that
+	// identifier alone).
+	SyncNames func(partner string) string
 }
 
 // Cluster is a master and (unless Options.NoStandby) a streaming standby.
@@ -45,6 +56,7 @@ type Cluster struct {
 	nodes       []*Node
 	postmasters map[int]bool // every postmaster pid we started, for cleanup
 	netns       []string     // namespaces made for Options.Netns
+	opts        Options
 }
 
 // New builds the cluster (see the package doc) and registers its cleanup.
@@ -57,7 +69,7 @@ func New(t testing.TB, opts Options) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cluster{Dir: dir, postmasters: map[int]bool{}}
+	c := &Cluster{Dir: dir, postmasters: map[int]bool{}, opts: opts}
 	// Register cleanup before anything can start, so a failure half-way
 	// through New leaves nothing behind.
 	t.Cleanup(func() { c.cleanup(t) })
@@ -70,6 +82,9 @@ func New(t testing.TB, opts Options) *Cluster {
 		t.Fatal(err)
 	}
 	c.Master = m
+	if opts.Names[0] != "" {
+		m.AppName = opts.Names[0]
+	}
 	var s *Node
 	if !opts.NoStandby {
 		// Both ports must be known before the master starts: its keeper
@@ -78,6 +93,9 @@ func New(t testing.TB, opts Options) *Cluster {
 			t.Fatal(err)
 		}
 		c.Standby = s
+		if opts.Names[1] != "" {
+			s.AppName = opts.Names[1]
+		}
 		if opts.Netns {
 			if err := c.setupNetns(m, s); err != nil {
 				t.Fatal(err)
@@ -104,9 +122,15 @@ func New(t testing.TB, opts Options) *Cluster {
 		// On both nodes, as conf/ has it: a standby that is promoted keeps
 		// it, so its commits wait for the old master until the keeper
 		// switches to asynchronous replication.
-		m.SetConf("synchronous_standby_names", "'"+standbyAppName+"'")
+		syncNames := opts.SyncNames
+		if syncNames == nil {
+			syncNames = func(partner string) string { return partner }
+		}
 		if s != nil {
-			s.SetConf("synchronous_standby_names", "'"+standbyAppName+"'")
+			m.SetConf("synchronous_standby_names", ConfString(syncNames(QuoteIdent(s.AppName))))
+			s.SetConf("synchronous_standby_names", ConfString(syncNames(QuoteIdent(m.AppName))))
+		} else {
+			m.SetConf("synchronous_standby_names", ConfString(syncNames(standbyAppName)))
 		}
 	}
 	m.Start(t)
@@ -161,10 +185,37 @@ func (c *Cluster) addPostmaster(pid int) {
 // initdbArgs are the options every data directory is made with.
 var initdbArgs = []string{"-U", "postgres", "--no-sync", "-A", "trust", "-E", "UTF8", "--locale=C"}
 
+func (o Options) initdbArgs() []string {
+	args := append([]string(nil), initdbArgs...)
+	if o.Encoding != "" {
+		args[6] = o.Encoding
+	}
+	if o.Locale != "" {
+		args[7] = "--locale=" + o.Locale
+	}
+	return args
+}
+
+// QuoteIdent quotes a name for synchronous_standby_names when it is not a
+// plain lower-case identifier.
+func QuoteIdent(name string) string {
+	plain := name != ""
+	for i, r := range name {
+		plain = plain && (r >= 'a' && r <= 'z' || r == '_' || i > 0 && r >= '0' && r <= '9')
+	}
+	if plain {
+		return name
+	}
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+}
+
+// ConfString is s as a postgresql.conf string value.
+func ConfString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
 func (c *Cluster) initMaster(m *Node, opts Options) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	if _, err := runPG(ctx, c.Dir, "initdb", append([]string{"-D", m.DataDir}, initdbArgs...)...); err != nil {
+	if _, err := runPG(ctx, c.Dir, "initdb", append([]string{"-D", m.DataDir}, opts.initdbArgs()...)...); err != nil {
 		return err
 	}
 	conf := sharedConf(opts)

@@ -79,6 +79,34 @@ func (n *Node) DropTo(t testing.TB, addr string) {
 	}
 }
 
+// Reject makes n's namespace refuse every TCP packet from the given
+// addresses with an ICMP port-unreachable, as a firewall that REJECTs does
+// (kube-proxy with no endpoint too): a new connection is refused at once,
+// exactly as by a host whose server is down, while an established one
+// (replication) gets no answer and times out. ICMP itself passes, so that
+// the refusals reach the other side.
+func (n *Node) Reject(t testing.TB, from ...string) {
+	t.Helper()
+	// The kernel sends at most one ICMP error a second to each address by
+	// default; a firewall in front of a server answers every packet.
+	if err := run("ip", "netns", "exec", n.Netns, "sysctl", "-q", "-w", "net.ipv4.icmp_ratelimit=0"); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range from {
+		if err := run("ip", "netns", "exec", n.Netns, "iptables", "-A", "INPUT", "-s", a, "-p", "tcp",
+			"-j", "REJECT", "--reject-with", "icmp-port-unreachable"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// RejectBetween is Partition with Reject instead of Drop.
+func (c *Cluster) RejectBetween(t testing.TB) {
+	t.Helper()
+	c.Master.Reject(t, c.Standby.Addr, c.Standby.ReplAddr)
+	c.Standby.Reject(t, c.Master.Addr, c.Master.ReplAddr)
+}
+
 // Heal removes every drop rule of n's namespace.
 func (n *Node) Heal(t testing.TB) {
 	t.Helper()

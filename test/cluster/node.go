@@ -38,6 +38,8 @@ type Node struct {
 	// second one that its standby streams from, so that a test can cut
 	// one path and not the other. Otherwise both are 127.0.0.1.
 	Netns, Addr, ReplAddr string
+	// AppName is the application_name n streams with as a standby.
+	AppName string
 
 	c *Cluster
 
@@ -60,6 +62,7 @@ func newNode(c *Cluster, name string) (*Node, error) {
 		c:       c,
 		conf:    map[string]string{},
 		Addr:    "127.0.0.1", ReplAddr: "127.0.0.1",
+		AppName: standbyAppName,
 	}
 	if err := os.Mkdir(n.SockDir, 0o700); err != nil {
 		return nil, err
@@ -82,7 +85,8 @@ func (n *Node) Conninfo(extra ...string) string {
 	if n.Netns != "" {
 		host = n.SockDir
 	}
-	s := fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=2", host, n.Port)
+	// client_encoding: pgx needs UTF8, and a SQL_ASCII cluster would default to its own.
+	s := fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=2 client_encoding=UTF8", host, n.Port)
 	for _, e := range extra {
 		s += " " + e
 	}
@@ -354,8 +358,9 @@ func (n *Node) basebackup(primary *Node) error {
 			lines = append(lines, l)
 		}
 	}
-	lines = append(lines, fmt.Sprintf("primary_conninfo = 'host=%s port=%d user=postgres application_name=%s'",
-		primary.ReplAddr, primary.Port, standbyAppName))
+	conninfo := fmt.Sprintf("host=%s port=%d user=postgres application_name='%s'",
+		primary.ReplAddr, primary.Port, strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(n.AppName))
+	lines = append(lines, "primary_conninfo = "+ConfString(conninfo))
 	if err := os.WriteFile(auto, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		return err
 	}
@@ -384,12 +389,15 @@ func (n *Node) PromoteToStandbyOf(t testing.TB, primary *Node) {
 // standby in state 'streaming'.
 func (n *Node) WaitStreaming(t testing.TB, timeout time.Duration) {
 	t.Helper()
-	q := "SELECT count(*) FROM pg_stat_replication WHERE application_name = '" +
-		standbyAppName + "' AND state = 'streaming'"
+	name := standbyAppName
+	if o := n.c.Other(n); o != nil {
+		name = o.AppName
+	}
+	q := "SELECT count(*) FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming'"
 	Eventually(t, timeout, 100*time.Millisecond, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		s, err := n.TryQueryString(ctx, q)
+		s, err := n.TryQueryString(ctx, q, name)
 		return err == nil && s != "0"
 	}, n.Name+": standby not streaming")
 }

@@ -1,0 +1,53 @@
+package test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pg-keeper/pg_keeper/keeper"
+	"github.com/pg-keeper/pg_keeper/test/cluster"
+)
+
+// synchronous_standby_names = 'ANY 1 (standby, cdc)' with pg_receivewal
+// --synchronous as cdc: commits can be acknowledged by cdc alone while the
+// standby lags (here: frozen). When the master dies, promoting the standby
+// would lose them: it must refuse, and say why.
+func TestOtherSyncWalsenderBlocksPromotion(t *testing.T) {
+	c := startPair(t, cluster.Options{SyncNames: func(p string) string { return "ANY 1 (" + p + ", cdc)" }}, nil)
+	master, standby := c.Master, c.Standby
+	master.StartReceiveWAL(t, "cdc")
+	l := startLoad(t, master)
+	l.waitAcked(t, 50, 30*time.Second, "load on the master")
+	standby.Freeze(t)
+	l.waitAcked(t, 50, 30*time.Second, "commits acknowledged by cdc alone")
+	mark := standby.LogMark()
+	master.Kill9(t)
+	l.stop()
+	standby.Thaw(t)
+	standby.WaitForLog(t, mark, transitionLine(keeper.StandbyConnected, keeper.PartnerLostUnsafe), failoverTimeout)
+	time.Sleep(2 * time.Second)
+	require.True(t, standby.InRecovery(t), "the standby promoted without commits cdc acknowledged")
+	require.Equal(t, []string{"postgres: bgworker: pg_keeper (standby mode:not-promoting)"},
+		standby.ProcessTitles("postgres: bgworker: pg_keeper"))
+}
+
+// A second walsender that is not the standby (pg_receivewal, not in
+// synchronous_standby_names) keeps streaming when the standby dies: the
+// master must not take it for the standby, and switches to asynchronous
+// replication so that commits go on.
+func TestOtherWalsenderIsNotTheStandby(t *testing.T) {
+	c := newPair(t, nil)
+	master, standby := c.Master, c.Standby
+	master.StartReceiveWAL(t, "archiver")
+	l := startLoad(t, master)
+	l.waitAcked(t, 50, 30*time.Second, "load on the master")
+	mark := master.LogMark()
+	standby.Kill9(t)
+	master.WaitForLog(t, mark, transitionLine(keeper.MasterSwitching, keeper.ActionDone), failoverTimeout)
+	l.waitAcked(t, 50, failoverTimeout, "commits on the master did not resume")
+	standby.Start(t)
+	master.WaitForLog(t, mark, transitionLine(keeper.MasterRestoring, keeper.ActionDone), failoverTimeout)
+	require.Equal(t, "standby", master.QueryString(t, "SHOW synchronous_standby_names"))
+}
