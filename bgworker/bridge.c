@@ -17,6 +17,9 @@
 #include "pgstat.h"
 #include "postmaster/interrupt.h"
 #include "postmaster/postmaster.h"
+#include "replication/walreceiver.h"
+#include "replication/walsender.h"
+#include "replication/walsender_private.h"
 #include "storage/latch.h"
 #include "storage/procsignal.h"
 #include "utils/guc.h"
@@ -165,6 +168,7 @@ bridge_config(PgkConfig *out)
 	out->state_change_command_timeout = pgk_state_change_command_timeout;
 	out->max_failover_lag = (long long) pgk_max_failover_lag;
 	out->failover_on_timeout = (pgk_on_partner_timeout == PGK_TIMEOUT_FAILOVER);
+	out->on_partner_timeout = GetConfigOption("pg_keeper.on_partner_timeout", false, false);
 
 	out->port = PostPortNumber;
 	out->socket_dirs = Unix_socket_directories ? Unix_socket_directories : "";
@@ -202,6 +206,38 @@ bridge_set_fence(int state)
 {
 	REQUIRE_MAIN_THREAD();
 	return pgk_fence_set(state);
+}
+
+/*
+ * What the server itself knows of its replication connections, read from
+ * shared memory without a session: on a standby 1 while its WAL receiver
+ * streams, on a primary the number of walsenders that stream.  The keeper
+ * looks at it often and probes its partner at once when it drops: a server
+ * that dies drops its replication connection at once.
+ */
+static int
+bridge_replication_state(void)
+{
+	int			n = 0;
+
+	REQUIRE_MAIN_THREAD();
+	if (RecoveryInProgress())
+	{
+		SpinLockAcquire(&WalRcv->mutex);
+		n = WalRcv->walRcvState == WALRCV_STREAMING ? 1 : 0;
+		SpinLockRelease(&WalRcv->mutex);
+		return n;
+	}
+	for (int i = 0; WalSndCtl != NULL && i < max_wal_senders; i++)
+	{
+		WalSnd	   *walsnd = &WalSndCtl->walsnds[i];
+
+		SpinLockAcquire(&walsnd->mutex);
+		if (walsnd->pid != 0 && walsnd->state == WALSNDSTATE_STREAMING)
+			n++;
+		SpinLockRelease(&walsnd->mutex);
+	}
+	return n;
 }
 
 static int
@@ -247,6 +283,7 @@ pgk_bridge_init(PgkBridge *bridge)
 	bridge->timeline = bridge_timeline;
 	bridge->set_fence = bridge_set_fence;
 	bridge->get_fence = bridge_get_fence;
+	bridge->replication_state = bridge_replication_state;
 	bridge->publish_status = bridge_publish_status;
 	bridge->add_event = bridge_add_event;
 	bridge->reset_events = bridge_reset_events;

@@ -102,7 +102,7 @@ hold(PgkShared *shared)
 	PG_ENSURE_ERROR_CLEANUP(stop_holding, PointerGetDatum(shared));
 	{
 		ConditionVariablePrepareToSleep(&shared->fence_cv);
-		while (pg_atomic_read_u32(&shared->fence) == PGK_FENCE_UNCHECKED && !RecoveryInProgress())
+		while (pg_atomic_read_u32(&shared->fence) == PGK_FENCE_UNCONFIRMED && !RecoveryInProgress())
 		{
 			long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 
@@ -129,7 +129,7 @@ fence_client_auth(Port *port, int status)
 	if (pg_atomic_read_u32(&shared->fence) == PGK_FENCE_OPEN || RecoveryInProgress())
 		return;
 
-	if (pg_atomic_read_u32(&shared->fence) == PGK_FENCE_UNCHECKED)
+	if (pg_atomic_read_u32(&shared->fence) == PGK_FENCE_UNCONFIRMED)
 		hold(shared);
 	if (RecoveryInProgress())
 		return;

@@ -42,7 +42,7 @@
 #define PGK_CONFIRM_FILE "pg_keeper.confirm_primary"
 
 /* The fence: whether client connections to a primary may proceed. */
-#define PGK_FENCE_UNCHECKED 0	/* not confirmed as the primary yet: no writes */
+#define PGK_FENCE_UNCONFIRMED 0	/* not confirmed as the primary yet: no writes */
 #define PGK_FENCE_OPEN 1
 #define PGK_FENCE_FENCED 2		/* superseded: refuse connections, shut down */
 
@@ -78,6 +78,7 @@ typedef struct PgkConfig
 	int			state_change_command_timeout;	/* seconds */
 	long long	max_failover_lag;	/* bytes */
 	int			failover_on_timeout;	/* on_partner_timeout = failover */
+	const char *on_partner_timeout; /* its name, as the operator set it */
 
 	/* Facts about this server, for building the default my_conninfo. */
 	int			port;
@@ -110,6 +111,13 @@ typedef struct PgkBridge
 	int			(*timeline) (void);	/* WAL insertion timeline; 0 in recovery */
 	int			(*set_fence) (int state);	/* a PGK_FENCE_* value */
 	int			(*get_fence) (void);	/* the PGK_FENCE_* value, or an error code */
+
+	/*
+	 * On a standby 1 while its WAL receiver streams (else 0); on a primary
+	 * the number of walsenders that stream.  Read from shared memory: cheap
+	 * enough to look at between heartbeats.
+	 */
+	int			(*replication_state) (void);
 
 	/* JSON texts for SQL; longer than PGK_*_MAX - 1 is refused. */
 	int			(*publish_status) (const char *json);

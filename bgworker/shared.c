@@ -45,7 +45,7 @@ shared_startup(void)
 	if (!found)
 	{
 		memset(shared, 0, sizeof(PgkShared));
-		pg_atomic_init_u32(&shared->fence, PGK_FENCE_UNCHECKED);
+		pg_atomic_init_u32(&shared->fence, PGK_FENCE_UNCONFIRMED);
 		pg_atomic_init_u32(&shared->held, 0);
 		ConditionVariableInit(&shared->fence_cv);
 		shared->lock = &(GetNamedLWLockTranche("pg_keeper")->lock);

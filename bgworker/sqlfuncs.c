@@ -9,7 +9,10 @@
  */
 #include "postgres.h"
 
+#include "access/xlog.h"
+#include "access/xlogrecovery.h"
 #include "fmgr.h"
+#include "replication/walreceiver.h"
 #include "lib/stringinfo.h"
 #include "storage/lwlock.h"
 #include "utils/builtins.h"
@@ -18,6 +21,7 @@
 
 PG_FUNCTION_INFO_V1(pg_keeper_status_json);
 PG_FUNCTION_INFO_V1(pg_keeper_events_json);
+PG_FUNCTION_INFO_V1(pg_keeper_timeline);
 
 static PgkShared *
 require_shared(void)
@@ -72,4 +76,22 @@ pg_keeper_events_json(PG_FUNCTION_ARGS)
 
 	appendStringInfoChar(&buf, ']');
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf.data, buf.len));
+}
+
+/*
+ * This server's timeline: the one it writes WAL on, or, in recovery, the one
+ * it receives (or else replays) WAL on.  The same as the keeper's heartbeat
+ * reads on a partner, which may not have the extension.
+ */
+Datum
+pg_keeper_timeline(PG_FUNCTION_ARGS)
+{
+	TimeLineID	tli = 0;
+
+	if (!RecoveryInProgress())
+		PG_RETURN_INT32((int32) GetWALInsertionTimeLine());
+	(void) GetWalRcvFlushRecPtr(NULL, &tli);
+	if (tli == 0)
+		(void) GetXLogReplayRecPtr(&tli);
+	PG_RETURN_INT32((int32) tli);
 }

@@ -134,6 +134,9 @@ func restoreSync(ctx context.Context, local *pgx.ConnConfig, dataDir, tag string
 	if err != nil {
 		return "", err
 	}
+	if !found {
+		return "no synchronous_standby_names saved: nothing to restore", nil
+	}
 	conn, err := connectLocal(ctx, local)
 	if err != nil {
 		return "", err
@@ -151,14 +154,12 @@ func restoreSync(ctx context.Context, local *pgx.ConnConfig, dataDir, tag string
 	case own:
 		stmt = "ALTER SYSTEM SET synchronous_standby_names = '" + strings.ReplaceAll(names, "'", "''") + "'"
 		detail = fmt.Sprintf("synchronous_standby_names is '%s' again", names)
-	case found && inAuto != nil && *inAuto == "" && inConf != nil && *inConf != "":
+	case inAuto != nil && *inAuto == "" && inConf != nil && *inConf != "":
 		stmt = "ALTER SYSTEM RESET synchronous_standby_names"
 		detail = fmt.Sprintf("synchronous_standby_names is '%s' again, from this node's configuration: "+
 			"the '' and the saved value came from the partner's data directory and were not used", *inConf)
-	case found:
-		detail = "the saved synchronous_standby_names came from the partner's data directory: not restored, nothing else to restore"
 	default:
-		return "no synchronous_standby_names saved: nothing to restore", nil
+		detail = "the saved synchronous_standby_names came from the partner's data directory: not restored, nothing else to restore"
 	}
 	if stmt != "" {
 		if _, err := conn.Exec(ctx, stmt); err != nil {

@@ -34,7 +34,6 @@ func TestActionsWithoutLocal(t *testing.T) {
 	}
 
 	require.NoError(t, os.Remove(filepath.Join(dir, savedSyncFile)))
-	knownBug(t, "restoreSync connects to the local server before it looks whether anything was saved (actions.go)")
 	// Nothing saved: nothing to restore, and no connection needed.
 	detail, err := restoreSync(ctx, nil, dir, "tag")
 	require.NoError(t, err)

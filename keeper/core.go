@@ -5,32 +5,31 @@ import (
 	"time"
 )
 
-// EventKind tells which of Event's fields are set.
-type EventKind int
+// InputKind tells which of Input's fields are set.
+type InputKind int
 
 const (
-	ProbeEvent         EventKind = iota // Probe
-	ActionEvent                         // Action, Err, Detail
-	RecoveryEndedEvent                  // the local server is no longer in recovery
-	// ConfirmEvent: this server is the primary on other evidence than a
-	// heartbeat (an operator said so, or no partner is configured): Detail.
-	ConfirmEvent
-	// Events for the runner alone, never given to the core:
-	HookEvent   // a state-change command ended: Command, Output, Detail
-	NoticeEvent // a goroutine has something to log: Detail
+	TickInput          InputKind = iota // time passes: the core may ask for a heartbeat
+	ProbeInput                          // a heartbeat ended: Probe
+	ActionInput                         // an action ended: Action, Err, Detail
+	RecoveryEndedInput                  // the local server is no longer in recovery
+	// ConfirmInput: an operator confirmed this server as the primary
+	// (Detail says how).
+	ConfirmInput
+	// ReplicationDropInput: the local server's own replication connection
+	// (a standby's WAL receiver, a master's walsender) just ended. A server
+	// that dies drops it at once: probe now rather than at the next tick.
+	ReplicationDropInput
 )
 
-// Event is an input to the core. Time enters only through At.
-type Event struct {
-	Kind     EventKind
-	At       time.Time
-	Probe    ProbeResult
-	Action   ActionKind
-	Err      string   // why the action failed; empty on success
-	Detail   string   // what the action did
-	Output   []string // after_command's output, logged by the runner
-	Timeline int      // the timeline after a promotion, for after_command
-	Command  CommandResult
+// Input is what the core learns from the world. Time enters only through At.
+type Input struct {
+	Kind   InputKind
+	At     time.Time
+	Probe  ProbeResult
+	Action ActionKind
+	Err    string // why the action failed; empty on success
+	Detail string // what the action did, or how the operator confirmed
 }
 
 // LogLine is a line the core wants in the server log.
@@ -43,7 +42,20 @@ type LogLine struct {
 type Output struct {
 	Actions []ActionKind
 	Logs    []LogLine
-	Change  *Change // the state changed; nil otherwise
+	Change  *Change       // the state changed; nil otherwise
+	Probe   *ProbeRequest // start a heartbeat now; nil otherwise
+}
+
+// ProbeRequest is a heartbeat the core asks for, and what to ask the local
+// server along with it.
+type ProbeRequest struct {
+	Mode Mode
+	// Streaming: after a good heartbeat, ask whether the standby's
+	// walsender streams, caught up (a master only).
+	Streaming bool
+	// Replication: after a failed heartbeat, ask whether replication with
+	// the partner still works, and the standby's received WAL position.
+	Replication bool
 }
 
 // Change is a transition between two different states, for the events
@@ -51,7 +63,8 @@ type Output struct {
 type Change struct {
 	From, To State
 	On       Trigger
-	Reason   string // the transition's log line, or the trigger if it has none
+	Reason   string  // the transition's log line, or the trigger if it has none
+	Primary  Primary // which node the new state knows to be the primary
 }
 
 // Core holds the keeper's decisions: a deterministic state machine with no
@@ -87,10 +100,18 @@ type Core struct {
 	// this server started; the confirmation then leads to MasterAsync.
 	asyncAtStart bool
 
-	LastSuccess time.Time
-	LastFailure time.Time
-	LastClass   FailureClass // of the last failed heartbeat
-	LastReason  string       // class and detail of the last failed heartbeat
+	// When to probe: every interval, from the start of the last heartbeat,
+	// one at a time; at once after a promotion or a replication drop.
+	interval  time.Duration
+	nextProbe time.Time
+	probing   bool
+	// partnerUsable: partner_conninfo can be used; partnerSet: it is set
+	// at all (unset, the keeper is inactive and holds nothing back).
+	partnerUsable, partnerSet bool
+
+	lastSuccess, lastFailure time.Time
+	lastClass                FailureClass // of the last failed heartbeat
+	lastReason               string       // class and detail of the last failed heartbeat
 }
 
 // Policy is how the core weighs a lost partner.
@@ -109,29 +130,68 @@ type Policy struct {
 
 // NewCore starts in the ready state of mode.
 func NewCore(mode Mode, threshold int) *Core {
-	c := &Core{state: StandbyReady, threshold: max(threshold, 1), lastTrigger: -1}
+	c := &Core{state: StandbyReady, threshold: max(threshold, 1), lastTrigger: -1,
+		interval: 5 * time.Second, partnerUsable: true, partnerSet: true}
 	if mode == MasterMode {
 		c.state = MasterReady
 	}
 	return c
 }
 
-// StartUnconfirmed makes a core in master mode start unconfirmed: the
-// server has just started as a primary, and takes no writes until its
-// partner answers as a standby. async says that replication had been
-// switched to asynchronous before; a confirmed core starts in MasterAsync.
-func (c *Core) StartUnconfirmed(unconfirmed, async bool) {
+// Resume sets where a core in master mode starts, from the fence the
+// server holds (it outlives a restart of the worker, not of the server):
+// unconfirmed on a server that has just started as a primary, fenced on one
+// that is shutting down for it. async says that replication had been
+// switched to asynchronous before: a confirmed core starts in MasterAsync.
+func (c *Core) Resume(fence Fence, async bool) {
 	if c.state.Mode() != MasterMode {
 		return
 	}
 	c.asyncAtStart = async
 	switch {
-	case unconfirmed:
+	case fence == FenceFenced:
+		c.state = MasterFenced
+	case fence != FenceOpen:
 		c.state = MasterUnconfirmed
 	case async:
 		c.state = MasterAsync
 	}
 }
+
+// Fence is the fence this state wants the server to hold: writes only on a
+// confirmed primary (a standby cannot take any anyway).
+func (c *Core) Fence() Fence {
+	switch c.state {
+	case MasterUnconfirmed:
+		return FenceUnconfirmed
+	case MasterFenced:
+		return FenceFenced
+	}
+	return FenceOpen
+}
+
+// SetInterval sets keepalives_time; a shorter one takes effect at once.
+func (c *Core) SetInterval(d time.Duration, now time.Time) {
+	c.interval = d
+	if next := now.Add(d); next.Before(c.nextProbe) {
+		c.nextProbe = next
+	}
+}
+
+// SetPartner says whether pg_keeper.partner_conninfo is set and usable.
+func (c *Core) SetPartner(set, usable bool) { c.partnerSet, c.partnerUsable = set, usable }
+
+// NextTick is when the core next wants a TickInput: never while a
+// heartbeat is under way (its result wakes the runner) or while there is
+// no partner to probe (a reload wakes it).
+func (c *Core) NextTick() time.Time {
+	if c.probing || !c.partnerUsable && c.partnerSet {
+		return farFuture
+	}
+	return c.nextProbe
+}
+
+var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func (c *Core) State() State         { return c.state }
 func (c *Core) Failures() int        { return c.failures }
@@ -139,19 +199,30 @@ func (c *Core) InFlight() ActionKind { return c.inFlight }
 func (c *Core) SetThreshold(n int)   { c.threshold = max(n, 1) }
 func (c *Core) SetPolicy(p Policy)   { c.policy = p }
 
-// Step applies one event and returns the actions and log lines it causes.
-func (c *Core) Step(ev Event) Output {
+// Step applies one input and returns the actions and log lines it causes.
+func (c *Core) Step(ev Input) Output {
 	var out Output
 	var trig Trigger
 	var extra string
 
 	switch ev.Kind {
-	case ProbeEvent:
-		trig, extra = c.probe(ev, &out)
-		if why := confirms(ev.Probe); c.state == MasterUnconfirmed && why != "" {
+	case TickInput:
+		return c.tick(ev.At)
+	case ReplicationDropInput:
+		// Only the first failure comes early: once a heartbeat has failed,
+		// the fault is known and the count goes on at the interval.
+		if !c.probing && c.failures == 0 {
+			c.nextProbe = ev.At
+		}
+		return out
+	case ProbeInput:
+		c.probing = false
+		p := c.streamingCheck(ev.Probe)
+		trig, extra = c.probe(ev.At, p, &out)
+		if why := confirms(p); c.state == MasterUnconfirmed && why != "" {
 			trig, extra = c.confirmed(), why
 		}
-	case ActionEvent:
+	case ActionInput:
 		if ev.Action == RunAfterCommand {
 			// Fire and forget: its result is reported, it decides nothing.
 			lvl, msg := Info, "after_command finished: "+ev.Detail
@@ -170,13 +241,18 @@ func (c *Core) Step(ev Event) Output {
 		trig, extra = ActionDone, ev.Detail
 		if ev.Err != "" {
 			trig, extra = ActionFailed, ev.Err
+		} else if ev.Action == Promote {
+			// Check the old master again now, not an interval later: as
+			// long as it is lost, the new master's commits wait for it
+			// until the next heartbeat switches replication to async.
+			c.nextProbe = ev.At
 		}
-	case RecoveryEndedEvent:
+	case RecoveryEndedInput:
 		trig = RecoveryEnded
-	case ConfirmEvent:
+	case ConfirmInput:
 		trig, extra = c.confirmed(), ev.Detail
 	default:
-		out.Logs = append(out.Logs, LogLine{Warning, fmt.Sprintf("ignored event of kind %d", ev.Kind)})
+		out.Logs = append(out.Logs, LogLine{Warning, fmt.Sprintf("ignored input of kind %d", ev.Kind)})
 		return out
 	}
 
@@ -192,7 +268,7 @@ func (c *Core) Step(ev Event) Output {
 		if msg == "" {
 			msg = trig.String()
 		}
-		out.Change = &Change{From: t.From, To: t.To, On: trig, Reason: msg}
+		out.Change = &Change{From: t.From, To: t.To, On: trig, Reason: msg, Primary: t.To.KnowsPrimary()}
 	}
 	c.lastTrigger = trig
 	if trig == ActionFailed && (ev.Action == Promote || ev.Action == SwitchAsync) {
@@ -215,6 +291,35 @@ func (c *Core) Step(ev Event) Output {
 	return out
 }
 
+// tick asks for a heartbeat when one is due. Without a usable partner there
+// is nothing to probe; without one set at all, the keeper is inactive and
+// an unconfirmed server has nothing to wait for.
+func (c *Core) tick(now time.Time) Output {
+	if !c.partnerSet && c.state == MasterUnconfirmed {
+		return c.Step(Input{Kind: ConfirmInput, At: now,
+			Detail: "pg_keeper.partner_conninfo is not set: no partner to check, the keeper is inactive"})
+	}
+	if c.probing || now.Before(c.nextProbe) || !c.partnerUsable {
+		return Output{}
+	}
+	c.probing = true
+	c.nextProbe = now.Add(c.interval)
+	mode := c.state.Mode()
+	return Output{Probe: &ProbeRequest{Mode: mode, Streaming: mode == MasterMode, Replication: true}}
+}
+
+// streamingCheck turns a good heartbeat of a master whose standby does not
+// stream into a failure: heartbeats get through but replication does not,
+// and with synchronous replication every commit would hang. While
+// asynchronous, a standby that does not stream yet is only not caught up.
+func (c *Core) streamingCheck(p ProbeResult) ProbeResult {
+	if !p.OK || !p.StreamingChecked || p.CaughtUp || c.state.Mode() != MasterMode || c.state == MasterAsync {
+		return p
+	}
+	return ProbeResult{Class: FailNotStreaming, LocalLSN: -1, Partner: p.Partner,
+		Detail: "the standby answers but no walsender streams to it"}
+}
+
 func (c *Core) confirmed() Trigger {
 	if c.asyncAtStart {
 		return ConfirmedAsync
@@ -235,16 +340,15 @@ func confirms(p ProbeResult) string {
 }
 
 // probe counts a heartbeat against the threshold and names the trigger.
-func (c *Core) probe(ev Event, out *Output) (Trigger, string) {
+func (c *Core) probe(at time.Time, p ProbeResult, out *Output) (Trigger, string) {
 	partner := c.state.Mode().partner()
-	p := ev.Probe
 	if p.OK {
 		if c.failures > 0 {
 			out.Logs = append(out.Logs, LogLine{Info, fmt.Sprintf(
 				"heartbeat to %s succeeded after %d failed", partner, c.failures)})
 		}
 		c.failures, c.lastLogged, c.deposed, c.aliveWhileFailing = 0, "", false, 0
-		c.LastSuccess = ev.At
+		c.lastSuccess = at
 		facts := p.Partner
 		c.lastFacts = &facts
 		switch {
@@ -253,7 +357,7 @@ func (c *Core) probe(ev Event, out *Output) (Trigger, string) {
 		case !facts.SyncMode, facts.SyncElsewhere:
 			c.syncConfirmed = false
 		}
-		if p.CaughtUp && c.state.Mode() == MasterMode {
+		if p.CaughtUp && c.state == MasterAsync {
 			return PartnerCaughtUp, ""
 		}
 		return PartnerUp, ""
@@ -263,18 +367,18 @@ func (c *Core) probe(ev Event, out *Output) (Trigger, string) {
 	if p.ReplicationAlive {
 		c.aliveWhileFailing++
 	}
-	c.LastFailure = ev.At
-	c.LastClass = p.Class
-	c.LastReason = p.Class.String() + ": " + p.Detail
+	c.lastFailure = at
+	c.lastClass = p.Class
+	c.lastReason = p.Class.String() + ": " + p.Detail
 	// Log every failure up to the threshold, then only a change of reason.
-	if c.failures <= c.threshold || c.LastReason != c.lastLogged {
+	if c.failures <= c.threshold || c.lastReason != c.lastLogged {
 		level := Warning
 		if p.Class.Misconfigured() {
 			level = Error
 		}
 		out.Logs = append(out.Logs, LogLine{level, fmt.Sprintf(
-			"heartbeat to %s failed (%d/%d): %s", partner, c.failures, c.threshold, c.LastReason)})
-		c.lastLogged = c.LastReason
+			"heartbeat to %s failed (%d/%d): %s", partner, c.failures, c.threshold, c.lastReason)})
+		c.lastLogged = c.lastReason
 	}
 	switch {
 	case p.Class == FailSuperseded:
@@ -353,12 +457,22 @@ type View struct {
 	// Blocked why it would not, on a standby, although the master is gone.
 	NextAction ActionKind
 	Blocked    string
+	// The last good and the last failed heartbeat (zero: none yet), and
+	// the class and reason of that failure.
+	LastSuccess, LastFailure time.Time
+	LastClass                FailureClass
+	LastReason               string
+	// NextProbe is when the next heartbeat is due, or, while Probing,
+	// when the one under way times out.
+	NextProbe time.Time
+	Probing   bool
 }
 
 // View reports the core's state without changing it.
 func (c *Core) View() View {
 	v := View{State: c.state, Failures: c.failures, Threshold: c.threshold, InFlight: c.inFlight,
-		SyncConfirmed: c.syncConfirmed, PartnerLSN: -1}
+		SyncConfirmed: c.syncConfirmed, PartnerLSN: -1, LastSuccess: c.lastSuccess, LastFailure: c.lastFailure,
+		LastClass: c.lastClass, LastReason: c.lastReason, NextProbe: c.nextProbe, Probing: c.probing}
 	if c.lastFacts != nil {
 		v.PartnerLSN = c.lastFacts.LSN
 	}

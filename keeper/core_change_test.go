@@ -27,7 +27,8 @@ func TestStepChangeEveryRow(t *testing.T) {
 				return
 			}
 			require.NotEmpty(t, out.Logs)
-			require.Equal(t, &Change{From: row.From, To: row.To, On: on, Reason: eventRowLog(tableRow.On, row, threshold).Msg}, out.Change)
+			require.Equal(t, &Change{From: row.From, To: row.To, On: on, Reason: eventRowLog(tableRow.On, row, threshold).Msg,
+				Primary: row.To.KnowsPrimary()}, out.Change)
 			require.Equal(t, out.Logs[len(out.Logs)-1].Msg, out.Change.Reason, "the reason is the line logged")
 		})
 	}
@@ -42,7 +43,8 @@ func TestStepChangeOfASilentRowNamesTheTrigger(t *testing.T) {
 
 	c := reach(t, StandbyConnected, 3)
 	out := c.Step(failProbe(false))
-	require.Equal(t, &Change{From: StandbyConnected, To: StandbyHeartbeatLost, On: PartnerDown, Reason: "partner-down"}, out.Change)
+	require.Equal(t, &Change{From: StandbyConnected, To: StandbyHeartbeatLost, On: PartnerDown, Reason: "partner-down",
+		Primary: PrimaryPartner}, out.Change)
 	require.Equal(t, []LogLine{failLine("master", 1, 3)}, out.Logs, "nothing logged for the row itself")
 }
 
@@ -51,7 +53,7 @@ func TestStepChangeOfASilentRowNamesTheTrigger(t *testing.T) {
 func TestStepChangesAlongAFailover(t *testing.T) {
 	c := NewCore(StandbyMode, 2)
 	var changes []Change
-	for _, ev := range []Event{
+	for _, ev := range []Input{
 		okProbe(), okProbe(), failProbe(true), failProbe(true), failProbe(true), okProbe(),
 		failProbe(false), failProbe(false), failProbe(false), actionOK(Promote, "done"), recoveryEnded(),
 		okWith(standbyFacts),
@@ -61,26 +63,26 @@ func TestStepChangesAlongAFailover(t *testing.T) {
 		}
 	}
 	require.Equal(t, []Change{
-		{StandbyReady, StandbyConnected, PartnerUp, Why(StandbyReady, PartnerUp)},
-		{StandbyConnected, StandbyHeartbeatLost, HeartbeatLost, Why(StandbyConnected, HeartbeatLost)},
-		{StandbyHeartbeatLost, StandbyConnected, PartnerUp, Why(StandbyHeartbeatLost, PartnerUp)},
-		{StandbyConnected, StandbyPromoting, PartnerLost, Why(StandbyConnected, PartnerLost) + " (2 failed heartbeats in a row)"},
-		{StandbyPromoting, MasterReady, ActionDone, Why(StandbyPromoting, ActionDone) + " (done)"},
-		{MasterReady, MasterConnected, PartnerUp, Why(MasterReady, PartnerUp)},
+		{StandbyReady, StandbyConnected, PartnerUp, Why(StandbyReady, PartnerUp), PrimaryPartner},
+		{StandbyConnected, StandbyHeartbeatLost, HeartbeatLost, Why(StandbyConnected, HeartbeatLost), PrimaryPartner},
+		{StandbyHeartbeatLost, StandbyConnected, PartnerUp, Why(StandbyHeartbeatLost, PartnerUp), PrimaryPartner},
+		{StandbyConnected, StandbyPromoting, PartnerLost, Why(StandbyConnected, PartnerLost) + " (2 failed heartbeats in a row)",
+			PrimaryUnknown},
+		{StandbyPromoting, MasterReady, ActionDone, Why(StandbyPromoting, ActionDone) + " (done)", PrimaryUnknown},
+		{MasterReady, MasterConnected, PartnerUp, Why(MasterReady, PartnerUp), PrimarySelf},
 	}, changes)
 }
 
-// HookEvent and NoticeEvent are the runner's: should one reach the core, it
-// is logged and changes nothing (nor does any kind the core does not know).
-func TestStepIgnoresEventsItDoesNotKnow(t *testing.T) {
-	for _, kind := range []EventKind{HookEvent, NoticeEvent, NoticeEvent + 1, 99} {
+// An input of a kind the core does not know is logged and changes nothing.
+func TestStepIgnoresInputsItDoesNotKnow(t *testing.T) {
+	for _, kind := range []InputKind{ReplicationDropInput + 1, 99, -1} {
 		t.Run(fmt.Sprint(kind), func(t *testing.T) {
 			c := reach(t, StandbyConnected, 3)
 			c.Step(failProbe(false))
 			before := *c
-			out := c.Step(Event{Kind: kind, At: t0.Add(time.Hour), Action: Promote, Detail: "x", Err: "y",
-				Probe: ProbeResult{OK: true}, Command: CommandResult{ExitCode: 1}})
-			require.Equal(t, Output{Logs: []LogLine{warn(fmt.Sprintf("ignored event of kind %d", kind))}}, out)
+			out := c.Step(Input{Kind: kind, At: t0.Add(time.Hour), Action: Promote, Detail: "x", Err: "y",
+				Probe: ProbeResult{OK: true}})
+			require.Equal(t, Output{Logs: []LogLine{warn(fmt.Sprintf("ignored input of kind %d", kind))}}, out)
 			require.Equal(t, before, *c, "the core is untouched")
 		})
 	}
@@ -91,7 +93,7 @@ func TestStepIgnoresEventsItDoesNotKnow(t *testing.T) {
 func TestView(t *testing.T) {
 	const th = 3
 	withPolicy := func(c *Core, p Policy) *Core { c.SetPolicy(p); return c }
-	steps := func(c *Core, evs ...Event) *Core {
+	steps := func(c *Core, evs ...Input) *Core {
 		for _, ev := range evs {
 			c.Step(ev)
 		}
@@ -101,6 +103,14 @@ func TestView(t *testing.T) {
 	asyncAgain.SyncMode, asyncAgain.SyncStandby = false, false
 	syncModeNotThis := syncMaster
 	syncModeNotThis.SyncStandby = false // synchronous_standby_names set, this standby not streaming yet
+	// The tests' heartbeats are all at t0: the last good one, the last
+	// failed one (refused, unless said otherwise).
+	good := func(v View) View { v.LastSuccess = t0; return v }
+	failed := func(v View) View {
+		v.LastFailure, v.LastClass, v.LastReason = t0, FailRefused, "refused: "+testReason
+		return v
+	}
+	both := func(v View) View { return failed(good(v)) }
 	for _, tc := range []struct {
 		name string
 		core func(t *testing.T) *Core
@@ -114,36 +124,40 @@ func TestView(t *testing.T) {
 			View{State: StandbyReady, Threshold: th, PartnerLSN: -1, Blocked: riskNeverReached}},
 		{"standby never reached, failing",
 			func(t *testing.T) *Core { return steps(NewCore(StandbyMode, th), failProbe(false), failProbe(false)) },
-			View{State: StandbyReady, Failures: 2, Threshold: th, PartnerLSN: -1, Blocked: riskNeverReached}},
+			failed(View{State: StandbyReady, Failures: 2, Threshold: th, PartnerLSN: -1, Blocked: riskNeverReached})},
 		{"standby of a synchronous master",
 			func(t *testing.T) *Core { return reach(t, StandbyConnected, th) },
-			View{State: StandbyConnected, Threshold: th, SyncConfirmed: true, PartnerLSN: masterLSN, NextAction: Promote}},
+			good(View{State: StandbyConnected, Threshold: th, SyncConfirmed: true, PartnerLSN: masterLSN, NextAction: Promote})},
 		{"standby of a synchronous master, failing",
 			func(t *testing.T) *Core {
 				return steps(reach(t, StandbyConnected, th), failProbe(false), failProbe(false))
 			},
-			View{State: StandbyConnected, Failures: 2, Threshold: th, SyncConfirmed: true, PartnerLSN: masterLSN, NextAction: Promote}},
+			both(View{State: StandbyConnected, Failures: 2, Threshold: th, SyncConfirmed: true, PartnerLSN: masterLSN,
+				NextAction: Promote})},
 		{"standby of an asynchronous master",
 			func(t *testing.T) *Core { return steps(NewCore(StandbyMode, th), okWith(asyncMaster)) },
-			View{State: StandbyConnected, Threshold: th, PartnerLSN: masterLSN, Blocked: riskLSN("0/3000060", "unknown")}},
+			good(View{State: StandbyConnected, Threshold: th, PartnerLSN: masterLSN, Blocked: riskLSN("0/3000060", "unknown")})},
 		{"standby whose master turned asynchronous",
 			func(t *testing.T) *Core { return steps(reach(t, StandbyConnected, th), okWith(asyncAgain)) },
-			View{State: StandbyConnected, Threshold: th, PartnerLSN: masterLSN, Blocked: riskLSN("0/3000060", "unknown")}},
+			good(View{State: StandbyConnected, Threshold: th, PartnerLSN: masterLSN, Blocked: riskLSN("0/3000060", "unknown")})},
 		{"standby not seen synchronous again, synchronous mode still on",
 			func(t *testing.T) *Core { return steps(reach(t, StandbyConnected, th), okWith(syncModeNotThis)) },
-			View{State: StandbyConnected, Threshold: th, SyncConfirmed: true, PartnerLSN: masterLSN, NextAction: Promote}},
+			good(View{State: StandbyConnected, Threshold: th, SyncConfirmed: true, PartnerLSN: masterLSN, NextAction: Promote})},
 		// Replication outlived the failed heartbeats: should it drop too,
 		// a refusal is no proof the master is down (a firewall), and under
 		// keep_master the next failed heartbeat does not promote.
 		{"standby at the count, replication alive",
 			func(t *testing.T) *Core { return reach(t, StandbyHeartbeatLost, th) },
-			View{State: StandbyHeartbeatLost, Failures: th, Threshold: th, SyncConfirmed: true, PartnerLSN: masterLSN, Blocked: riskFirewall}},
+			both(View{State: StandbyHeartbeatLost, Failures: th, Threshold: th, SyncConfirmed: true, PartnerLSN: masterLSN,
+				Blocked: riskFirewall})},
 		{"standby promoting",
 			func(t *testing.T) *Core { return reach(t, StandbyPromoting, th) },
-			View{State: StandbyPromoting, Failures: th, Threshold: th, InFlight: Promote, SyncConfirmed: true, PartnerLSN: masterLSN}},
+			both(View{State: StandbyPromoting, Failures: th, Threshold: th, InFlight: Promote, SyncConfirmed: true,
+				PartnerLSN: masterLSN})},
 		{"standby holding says why",
 			func(t *testing.T) *Core { return reach(t, StandbyHolding, th) },
-			View{State: StandbyHolding, Failures: th, Threshold: th, PartnerLSN: masterLSN, Blocked: riskLSN("0/3000060", "unknown")}},
+			both(View{State: StandbyHolding, Failures: th, Threshold: th, PartnerLSN: masterLSN,
+				Blocked: riskLSN("0/3000060", "unknown")})},
 		{"master at start",
 			func(t *testing.T) *Core { return NewCore(MasterMode, th) },
 			View{State: MasterReady, Threshold: th, PartnerLSN: -1, NextAction: SwitchAsync}},
@@ -151,24 +165,27 @@ func TestView(t *testing.T) {
 			func(t *testing.T) *Core {
 				return steps(withPolicy(NewCore(MasterMode, th), Policy{FailoverOnTimeout: true}), okWith(standbyFacts))
 			},
-			View{State: MasterConnected, Threshold: th, PartnerLSN: -1, NextAction: SwitchAsync}},
+			good(View{State: MasterConnected, Threshold: th, PartnerLSN: -1, NextAction: SwitchAsync})},
 		{"master, failing",
 			func(t *testing.T) *Core {
 				return steps(reach(t, MasterConnected, th), failProbe(false), failProbe(false))
 			},
-			View{State: MasterConnected, Failures: 2, Threshold: th, SyncConfirmed: true, PartnerLSN: masterLSN, NextAction: SwitchAsync}},
+			both(View{State: MasterConnected, Failures: 2, Threshold: th, SyncConfirmed: true, PartnerLSN: masterLSN,
+				NextAction: SwitchAsync})},
 		{"master switching",
 			func(t *testing.T) *Core { return reach(t, MasterSwitching, th) },
-			View{State: MasterSwitching, Failures: th, Threshold: th, InFlight: SwitchAsync, SyncConfirmed: true, PartnerLSN: masterLSN}},
+			both(View{State: MasterSwitching, Failures: th, Threshold: th, InFlight: SwitchAsync, SyncConfirmed: true,
+				PartnerLSN: masterLSN})},
 		{"master async, standby back",
 			func(t *testing.T) *Core { return steps(reach(t, MasterAsync, th), okWith(standbyFacts)) },
-			View{State: MasterAsync, Threshold: th, PartnerLSN: -1}}, // a standby is never synchronous with itself
+			both(View{State: MasterAsync, Threshold: th, PartnerLSN: -1})}, // a standby is never synchronous with itself
 		{"master restoring",
 			func(t *testing.T) *Core { return reach(t, MasterRestoring, th) },
-			View{State: MasterRestoring, Threshold: th, InFlight: RestoreSync, PartnerLSN: -1}},
+			both(View{State: MasterRestoring, Threshold: th, InFlight: RestoreSync, PartnerLSN: -1})},
 		{"master fenced",
 			func(t *testing.T) *Core { return reach(t, MasterFenced, th) },
-			View{State: MasterFenced, Failures: 1, Threshold: th, SyncConfirmed: true, PartnerLSN: masterLSN}},
+			good(View{State: MasterFenced, Failures: 1, Threshold: th, SyncConfirmed: true, PartnerLSN: masterLSN,
+				LastFailure: t0, LastClass: FailSuperseded, LastReason: "superseded: " + supersededDetail})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.core(t)

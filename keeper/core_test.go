@@ -34,21 +34,21 @@ var asyncMaster = PartnerFacts{
 
 // okProbe is a good heartbeat from a synchronous master. The core ignores
 // the facts in master mode, so master tests use it too.
-func okProbe() Event { return okWith(syncMaster) }
+func okProbe() Input { return okWith(syncMaster) }
 
-func okWith(f PartnerFacts) Event {
-	return Event{Kind: ProbeEvent, At: t0, Probe: ProbeResult{OK: true, Partner: f, LocalLSN: -1}}
+func okWith(f PartnerFacts) Input {
+	return Input{Kind: ProbeInput, At: t0, Probe: ProbeResult{OK: true, Partner: f, LocalLSN: -1}}
 }
 
 // failProbe is a certain failure (refused), as Probe reports it.
-func failProbe(alive bool) Event {
-	return Event{Kind: ProbeEvent, At: t0, Probe: ProbeResult{
+func failProbe(alive bool) Input {
+	return Input{Kind: ProbeInput, At: t0, Probe: ProbeResult{
 		Class: FailRefused, Detail: testReason, ReplicationAlive: alive, LocalLSN: -1}}
 }
 
 // failWith is a failed heartbeat of class with the standby's WAL position.
-func failWith(class FailureClass, detail string, localLSN int64) Event {
-	return Event{Kind: ProbeEvent, At: t0, Probe: ProbeResult{Class: class, Detail: detail, LocalLSN: localLSN}}
+func failWith(class FailureClass, detail string, localLSN int64) Input {
+	return Input{Kind: ProbeInput, At: t0, Probe: ProbeResult{Class: class, Detail: detail, LocalLSN: localLSN}}
 }
 
 // supersededDetail is what checkPartner says of a partner promoted after
@@ -58,19 +58,19 @@ const supersededDetail = "the partner is a primary promoted after this server " 
 
 // supersededProbe is the heartbeat of a master whose partner is a primary
 // on a newer timeline, as Probe reports it.
-func supersededProbe() Event { return failWith(FailSuperseded, supersededDetail, -1) }
+func supersededProbe() Input { return failWith(FailSuperseded, supersededDetail, -1) }
 
 // supersededLine is the failure line the core logs for supersededProbe.
 func supersededLine(partner string, n, threshold int) LogLine {
 	return LogLine{Error, fmt.Sprintf("heartbeat to %s failed (%d/%d): superseded: %s", partner, n, threshold, supersededDetail)}
 }
 
-func actionOK(a ActionKind, detail string) Event {
-	return Event{Kind: ActionEvent, At: t0, Action: a, Detail: detail}
+func actionOK(a ActionKind, detail string) Input {
+	return Input{Kind: ActionInput, At: t0, Action: a, Detail: detail}
 }
 
-func actionErr(a ActionKind, err string) Event {
-	return Event{Kind: ActionEvent, At: t0, Action: a, Err: err}
+func actionErr(a ActionKind, err string) Input {
+	return Input{Kind: ActionInput, At: t0, Action: a, Err: err}
 }
 
 // standbyFacts is what a master learns from its standby.
@@ -80,11 +80,25 @@ var standbyFacts = PartnerFacts{
 	LSN:        -1,
 }
 
-func caughtUpProbe() Event {
-	return Event{Kind: ProbeEvent, At: t0, Probe: ProbeResult{OK: true, Partner: standbyFacts, CaughtUp: true, LocalLSN: -1}}
+// caughtUpProbe is a good heartbeat of a master whose standby streams and
+// has caught up, as the local server says.
+func caughtUpProbe() Input {
+	return Input{Kind: ProbeInput, At: t0, Probe: ProbeResult{OK: true, Partner: standbyFacts, LocalLSN: -1,
+		StreamingChecked: true, CaughtUp: true}}
 }
 
-func recoveryEnded() Event { return Event{Kind: RecoveryEndedEvent, At: t0} }
+// notStreamingDetail is the reason the core gives a good heartbeat of a
+// master whose standby does not stream.
+const notStreamingDetail = "the standby answers but no walsender streams to it"
+
+// notStreamingProbe is a good heartbeat of a master whose standby does
+// not stream, as the local server says.
+func notStreamingProbe() Input {
+	return Input{Kind: ProbeInput, At: t0, Probe: ProbeResult{OK: true, Partner: standbyFacts, LocalLSN: -1,
+		StreamingChecked: true}}
+}
+
+func recoveryEnded() Input { return Input{Kind: RecoveryEndedInput, At: t0} }
 
 // inFlightOf is the action a core in state s waits for.
 func inFlightOf(s State) ActionKind {
@@ -148,7 +162,7 @@ func reach(t *testing.T, s State, threshold int) *Core {
 		c.Step(okProbe())
 		c.Step(supersededProbe())
 	case MasterUnconfirmed:
-		c.StartUnconfirmed(true, false)
+		c.Resume(FenceUnconfirmed, false)
 	default:
 		t.Fatalf("no way to reach %s", s)
 	}
@@ -221,7 +235,7 @@ func TestEveryStateIsReachableThroughEvents(t *testing.T) {
 }
 
 // eventFor sets up c so that the event it returns yields trigger on.
-func eventFor(c *Core, on Trigger) Event {
+func eventFor(c *Core, on Trigger) Input {
 	switch on {
 	case PartnerUp:
 		c.failures = 0
@@ -277,7 +291,7 @@ const testConfirm = "confirmed by the test"
 
 // confirmEvent confirms a master without a heartbeat, as the runner does
 // when an operator creates ConfirmFile.
-func confirmEvent() Event { return Event{Kind: ConfirmEvent, At: t0, Detail: testConfirm} }
+func confirmEvent() Input { return Input{Kind: ConfirmInput, At: t0, Detail: testConfirm} }
 
 // confirmsAsStandby is what the core says of a heartbeat that confirms an
 // unconfirmed master.
@@ -328,17 +342,18 @@ func eventRowLog(tableOn Trigger, row Transition, threshold int) LogLine {
 }
 
 // effective is the trigger the core really produces for the event eventFor
-// makes for on: a standby never checks whether its partner caught up, so a
-// good heartbeat is just that.
+// makes for on: a standby never checks whether its partner caught up, and
+// only an asynchronous master restores anything once it has, so elsewhere
+// a good heartbeat is just that.
 //
 // An unconfirmed master takes a good heartbeat as the partner's answer as a
 // standby: it is confirmed.
 func effective(from State, on Trigger) Trigger {
-	if on == PartnerCaughtUp && from.Mode() == StandbyMode {
-		return PartnerUp
-	}
 	if (on == PartnerUp || on == PartnerCaughtUp) && from == MasterUnconfirmed {
 		return Confirmed
+	}
+	if on == PartnerCaughtUp && from != MasterAsync {
+		return PartnerUp
 	}
 	return on
 }
@@ -361,15 +376,6 @@ func TestStepEveryRow(t *testing.T) {
 		t.Run(tableRow.From.String()+"/"+tableRow.On.String(), func(t *testing.T) {
 			on := effective(tableRow.From, tableRow.On)
 			row := *transitionIndex[tableRow.From][on]
-			if on != tableRow.On {
-				// Step cannot produce this trigger: the row is only there to
-				// complete the table. (The table keeps an unconfirmed
-				// master's good heartbeats as silent stays: see
-				// unreachableStay.)
-				require.True(t, tableRow.Unexpected || unreachableStay(tableRow),
-					"a row Step cannot reach must be marked unexpected")
-			}
-
 			c := coreAt(row.From, threshold, 0)
 			ev := eventFor(c, tableRow.On)
 			out := c.Step(ev)
@@ -397,6 +403,12 @@ func TestStepEveryRow(t *testing.T) {
 			require.Equal(t, wantInFlight, c.inFlight)
 			require.Equal(t, on, c.lastTrigger)
 			require.Equal(t, wantFailuresAfter(on, threshold, inFlightOf(row.From)), c.Failures())
+
+			if on != tableRow.On {
+				// Step cannot produce this trigger: the row is only there to
+				// complete the table.
+				require.True(t, tableRow.Unexpected, "a row Step cannot reach must be marked unexpected")
+			}
 		})
 	}
 }
@@ -615,16 +627,28 @@ func TestFailedHeartbeatWithReplicationAliveDoesNotAct(t *testing.T) {
 
 func TestProbeRecordsTimesAndReason(t *testing.T) {
 	c := NewCore(StandbyMode, 3)
-	t1, t2 := t0.Add(time.Second), t0.Add(2*time.Second)
-	c.Step(Event{Kind: ProbeEvent, At: t1, Probe: ProbeResult{OK: true}})
-	require.Equal(t, t1, c.LastSuccess)
-	require.True(t, c.LastFailure.IsZero())
-	require.Equal(t, "", c.LastReason)
+	t1, t2, t3 := t0.Add(time.Second), t0.Add(2*time.Second), t0.Add(3*time.Second)
+	c.Step(Input{Kind: ProbeInput, At: t1, Probe: ProbeResult{OK: true}})
+	v := c.View()
+	require.Equal(t, t1, v.LastSuccess)
+	require.True(t, v.LastFailure.IsZero())
+	require.Equal(t, FailureClass(0), v.LastClass)
+	require.Equal(t, "", v.LastReason)
 
-	c.Step(Event{Kind: ProbeEvent, At: t2, Probe: ProbeResult{Class: FailTimeout, Detail: "no answer"}})
-	require.Equal(t, t1, c.LastSuccess)
-	require.Equal(t, t2, c.LastFailure)
-	require.Equal(t, "timeout: no answer", c.LastReason)
+	c.Step(Input{Kind: ProbeInput, At: t2, Probe: ProbeResult{Class: FailTimeout, Detail: "no answer"}})
+	v = c.View()
+	require.Equal(t, t1, v.LastSuccess)
+	require.Equal(t, t2, v.LastFailure)
+	require.Equal(t, FailTimeout, v.LastClass)
+	require.Equal(t, "timeout: no answer", v.LastReason)
+
+	// A good heartbeat leaves the last failure as it was.
+	c.Step(Input{Kind: ProbeInput, At: t3, Probe: ProbeResult{OK: true}})
+	v = c.View()
+	require.Equal(t, t3, v.LastSuccess)
+	require.Equal(t, t2, v.LastFailure)
+	require.Equal(t, FailTimeout, v.LastClass)
+	require.Equal(t, "timeout: no answer", v.LastReason)
 }
 
 func TestUnexpectedEventIsLoggedOnceInARow(t *testing.T) {
@@ -665,7 +689,7 @@ func TestStandbyThatNeverReachedMasterNeverPromotes(t *testing.T) {
 	require.Equal(t, NoAction, c.inFlight)
 
 	// It goes on holding, silently, whatever the failure.
-	for _, ev := range []Event{failProbe(false), failProbe(false), failWith(FailStarting, "shutting down", -1)} {
+	for _, ev := range []Input{failProbe(false), failProbe(false), failWith(FailStarting, "shutting down", -1)} {
 		out = c.Step(ev)
 		require.Nil(t, out.Actions)
 		require.Equal(t, StandbyHolding, c.State())

@@ -31,7 +31,7 @@ func (r *runner) openHistory() {
 // notice logs err from any goroutine, through the main loop.
 func (r *runner) notice(err error) {
 	select {
-	case r.events <- Event{Kind: NoticeEvent, Detail: err.Error()}:
+	case r.inbox <- message{notice: err.Error()}:
 		r.wake()
 	default: // the main loop is far behind or gone: drop it
 	}
@@ -52,24 +52,24 @@ func (r *runner) record(rec Record) {
 	}
 }
 
-// actionDone records how a promotion, switch or restore ended.
-func (r *runner) actionDone(ev Event) {
-	if ev.Action == RunAfterCommand {
-		rec := commandRecord(KindAfterCmd, ev.Command)
-		rec.At = ev.At
+// actionDone records how a promotion, switch, restore or after_command ended.
+func (r *runner) actionDone(in Input, m message) {
+	if in.Action == RunAfterCommand {
+		rec := commandRecord(KindAfterCmd, *m.command)
+		rec.At = in.At
 		r.record(rec)
 		return
 	}
-	rec := Record{At: ev.At, Kind: KindAction, Action: ev.Action.String(), OK: ptr(ev.Err == ""), Detail: ev.Detail}
-	if ev.Err != "" {
-		rec.Detail = ev.Err
+	rec := Record{At: in.At, Kind: KindAction, Action: in.Action.String(), OK: ptr(in.Err == ""), Detail: in.Detail}
+	if in.Err != "" {
+		rec.Detail = in.Err
 	}
 	if !r.actionSince.IsZero() {
-		rec.DurationMS = ptr(ev.At.Sub(r.actionSince).Milliseconds())
+		rec.DurationMS = ptr(in.At.Sub(r.actionSince).Milliseconds())
 		r.actionSince = time.Time{}
 	}
-	if ev.Action == Promote && ev.Err == "" {
-		rec.Detail = fmt.Sprintf("%s; now on timeline %d", rec.Detail, ev.Timeline)
+	if in.Action == Promote && in.Err == "" {
+		rec.Detail = fmt.Sprintf("%s; now on timeline %d", rec.Detail, m.timeline)
 	}
 	r.record(rec)
 }

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -53,18 +52,6 @@ func nodeName(t *testing.T, port int) string {
 	return host + ":" + strconv.Itoa(port)
 }
 
-// openRunner is newTestRunner with a close the test can call itself, once:
-// closing the history twice would panic.
-func openRunner(t *testing.T, h *fakeHost) (*runner, func()) {
-	t.Helper()
-	r, err := newRunner(h)
-	require.NoError(t, err)
-	var once sync.Once
-	closeIt := func() { once.Do(r.close) }
-	t.Cleanup(closeIt)
-	return r, closeIt
-}
-
 // A restarted keeper shows the events it saved, not the partner's that
 // came with a copy of its data directory, nor what shared memory held.
 func TestRunnerRestoresItsOwnSavedEvents(t *testing.T) {
@@ -108,7 +95,7 @@ func TestRunnerWithUnreadableHistoryStillStarts(t *testing.T) {
 	require.Equal(t, MasterUnconfirmed, r.core.State())
 	// Nor can the start record be saved there: said through the main loop.
 	n := logCount(h)
-	awaitEvent(t, r)
+	awaitMessage(t, r)
 	logs = logsSince(h, n)
 	require.Len(t, logs, 1)
 	require.Equal(t, Warning, logs[0].Level)
@@ -198,36 +185,37 @@ func TestRunnerActionDoneRecords(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		started time.Duration // how long before the result the action started; 0: not known
-		ev      Event
+		in      Input
+		m       message // what came with it
 		want    Record
 	}{
 		{"promoted", 1500 * time.Millisecond,
-			Event{Kind: ActionEvent, At: at, Action: Promote, Detail: "pg_promote() took 1400 ms", Timeline: 3},
+			Input{Kind: ActionInput, At: at, Action: Promote, Detail: "pg_promote() took 1400 ms"}, message{timeline: 3},
 			Record{Kind: KindAction, Action: "promote", OK: ptr(true), DurationMS: ptr(int64(1500)),
 				Detail: "pg_promote() took 1400 ms; now on timeline 3"}},
 		{"promotion failed", 70 * time.Second,
-			Event{Kind: ActionEvent, At: at, Action: Promote, Err: "could not connect", Timeline: 3},
+			Input{Kind: ActionInput, At: at, Action: Promote, Err: "could not connect"}, message{timeline: 3},
 			Record{Kind: KindAction, Action: "promote", OK: ptr(false), DurationMS: ptr(int64(70_000)), Detail: "could not connect"}},
 		{"switched", 20 * time.Millisecond,
-			Event{Kind: ActionEvent, At: at, Action: SwitchAsync, Detail: "synchronous_standby_names was 'node2', now ''"},
+			Input{Kind: ActionInput, At: at, Action: SwitchAsync, Detail: "synchronous_standby_names was 'node2', now ''"}, message{},
 			Record{Kind: KindAction, Action: "switch-async", OK: ptr(true), DurationMS: ptr(int64(20)),
 				Detail: "synchronous_standby_names was 'node2', now ''"}},
 		{"restore failed, start unknown", 0,
-			Event{Kind: ActionEvent, At: at, Action: RestoreSync, Detail: "ignored", Err: "ALTER SYSTEM failed"},
+			Input{Kind: ActionInput, At: at, Action: RestoreSync, Detail: "ignored", Err: "ALTER SYSTEM failed"}, message{},
 			Record{Kind: KindAction, Action: "restore-sync", OK: ptr(false), Detail: "ALTER SYSTEM failed"}},
 		{"after_command succeeded", time.Second,
-			Event{Kind: ActionEvent, At: at, Action: RunAfterCommand, Detail: "exit status 0 after 42 ms",
-				Command: CommandResult{Duration: 42 * time.Millisecond}},
+			Input{Kind: ActionInput, At: at, Action: RunAfterCommand, Detail: "exit status 0 after 42 ms"},
+			message{command: &CommandResult{Duration: 42 * time.Millisecond}},
 			Record{Kind: KindAfterCmd, OK: ptr(true), ExitStatus: ptr(0), DurationMS: ptr(int64(42)),
 				Detail: "exit status 0 after 42 ms"}},
 		{"after_command failed", 0,
-			Event{Kind: ActionEvent, At: at, Action: RunAfterCommand, Err: "exit status 2 after 7 ms",
-				Command: CommandResult{Duration: 7 * time.Millisecond, Err: errors.New("exit status 2"), ExitCode: 2}},
+			Input{Kind: ActionInput, At: at, Action: RunAfterCommand, Err: "exit status 2 after 7 ms"},
+			message{command: &CommandResult{Duration: 7 * time.Millisecond, Err: errors.New("exit status 2"), ExitCode: 2}},
 			Record{Kind: KindAfterCmd, OK: ptr(false), ExitStatus: ptr(2), DurationMS: ptr(int64(7)),
 				Detail: "exit status 2 after 7 ms"}},
 		{"after_command killed", 0,
-			Event{Kind: ActionEvent, At: at, Action: RunAfterCommand,
-				Command: CommandResult{Duration: time.Minute, Err: errors.New("killed after the timeout of 1m0s"), ExitCode: -1}},
+			Input{Kind: ActionInput, At: at, Action: RunAfterCommand},
+			message{command: &CommandResult{Duration: time.Minute, Err: errors.New("killed after the timeout of 1m0s"), ExitCode: -1}},
 			Record{Kind: KindAfterCmd, OK: ptr(false), DurationMS: ptr(int64(60_000)),
 				Detail: "killed after the timeout of 1m0s after 60000 ms"}},
 	} {
@@ -235,20 +223,21 @@ func TestRunnerActionDoneRecords(t *testing.T) {
 			if tc.started > 0 {
 				r.actionSince = at.Add(-tc.started)
 			}
-			r.actionDone(tc.ev)
+			tc.m.input = &tc.in
+			r.actionDone(tc.in, tc.m)
 			events := hostEvents(h)
 			got := decodeRecord(t, events[len(events)-1])
 			require.True(t, got.At.Equal(at), "the time of the result: %s", got.At)
 			tc.want.At, tc.want.Node = got.At, me
 			require.Equal(t, tc.want, got)
-			if tc.ev.Action != RunAfterCommand {
+			if tc.in.Action != RunAfterCommand {
 				require.True(t, r.actionSince.IsZero(), "a start is used once")
 			}
 		})
 	}
 }
 
-// NoticeEvent and HookEvent are the runner's own: the core never sees them.
+// A notice is the runner's own: the core never sees it.
 func TestRunnerNoticeIsLoggedNotStepped(t *testing.T) {
 	cleanPGEnv(t)
 	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
@@ -256,7 +245,7 @@ func TestRunnerNoticeIsLoggedNotStepped(t *testing.T) {
 	deliver(r, failProbe(false))
 	n := logCount(h)
 	r.notice(errors.New("could not save an event: disk full"))
-	awaitEvent(t, r)
+	awaitMessage(t, r)
 	require.Equal(t, []LogLine{warn("pg_keeper: could not save an event: disk full")}, logsSince(h, n))
 	require.Equal(t, MasterUnconfirmed, r.core.State())
 	require.Equal(t, 1, r.core.Failures())
@@ -267,7 +256,7 @@ func TestRunnerNoticeDropsWhenTheLoopIsBehind(t *testing.T) {
 	cleanPGEnv(t)
 	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
 	r := newTestRunner(t, h)
-	for range cap(r.events) {
+	for range cap(r.inbox) {
 		r.notice(errors.New("queued"))
 	}
 	finished := make(chan struct{})
@@ -281,9 +270,9 @@ func TestRunnerNoticeDropsWhenTheLoopIsBehind(t *testing.T) {
 		t.Fatal("notice blocked")
 	}
 	n := logCount(h)
-	r.handleEvents()
+	r.handleMessages()
 	logs := logsSince(h, n)
-	require.Len(t, logs, cap(r.events))
+	require.Len(t, logs, cap(r.inbox))
 	for _, l := range logs {
 		require.Equal(t, warn("pg_keeper: queued"), l)
 	}
@@ -307,7 +296,7 @@ func TestRunnerHistoryWriteErrorIsLogged(t *testing.T) {
 	n := logCount(h)
 	deliver(r, okWith(standbyFacts))
 	require.Equal(t, MasterConnected, r.core.State())
-	awaitEvent(t, r)
+	awaitMessage(t, r)
 	path := filepath.Join(raw.DataDir, historyFile)
 	require.Equal(t, []LogLine{
 		info("pg_keeper: connected to standby"),

@@ -124,10 +124,14 @@ type ProbeResult struct {
 	// TLSRefused: the heartbeat asked for TLS first (sslmode=prefer) and
 	// connected without it, on a second connection.
 	TLSRefused bool
-	// CaughtUp is set on a good heartbeat in master mode when the standby
-	// streams and has caught up (pg_stat_replication.state = 'streaming'),
-	// so that synchronous replication can be restored without a stall.
-	CaughtUp bool
+	// StreamingChecked: on a good heartbeat in master mode, the local
+	// server was asked whether the standby's walsender streams, and
+	// CaughtUp is its answer: it streams and has caught up
+	// (pg_stat_replication.state = 'streaming'). The core decides what that
+	// means: synchronous replication can be restored without a stall, or,
+	// not streaming, commits would hang.
+	StreamingChecked bool
+	CaughtUp         bool
 }
 
 // FormatLSN writes a WAL position as PostgreSQL does (0/3000060).

@@ -37,8 +37,9 @@ func TestSupersededFencesOnTheFirstFailure(t *testing.T) {
 				require.Equal(t, Superseded, c.lastTrigger, name)
 				require.Equal(t, failures+1, c.Failures(), name)
 				require.Equal(t, inFlight, c.inFlight, "fencing is fire and forget: %s", name)
-				require.Equal(t, "superseded: "+supersededDetail, c.LastReason, name)
-				require.Equal(t, t0, c.LastFailure, name)
+				require.Equal(t, "superseded: "+supersededDetail, c.View().LastReason, name)
+				require.Equal(t, FailSuperseded, c.View().LastClass, name)
+				require.Equal(t, t0, c.View().LastFailure, name)
 			}
 		}
 	}
@@ -122,7 +123,7 @@ func TestFencedAbsorbsTheResultOfAnOvertakenAction(t *testing.T) {
 		from   State
 		action ActionKind
 	}{{MasterSwitching, SwitchAsync}, {MasterRestoring, RestoreSync}} {
-		for _, result := range []Event{actionOK(tc.action, "done late"), actionErr(tc.action, "failed late")} {
+		for _, result := range []Input{actionOK(tc.action, "done late"), actionErr(tc.action, "failed late")} {
 			name := fmt.Sprintf("%s/%s/err %q", tc.from, tc.action, result.Err)
 			c := reach(t, tc.from, 2)
 			out := c.Step(supersededProbe())

@@ -52,9 +52,9 @@ func (r *runner) stateChanged(ch *Change) {
 // runHooks runs the queued commands; each result comes back as an event.
 func (r *runner) runHooks(jobs <-chan hookJob) {
 	for job := range jobs {
-		r.deliver(Event{Kind: HookEvent, Detail: job.change}, func() Event {
+		r.deliver(message{hook: job.change, command: &CommandResult{}}, func() message {
 			res := runCommand(job.cmdline, job.timeout, "pg_keeper.state_change_command_timeout", job.env)
-			return Event{Kind: HookEvent, At: time.Now(), Detail: job.change, Output: res.Output, Command: res}
+			return message{hook: job.change, command: &res}
 		})
 	}
 }
@@ -74,7 +74,7 @@ func (r *runner) hookEnv(ch *Change) []string {
 		"PG_KEEPER_PARTNER="+r.settings.PartnerDisplay)
 	var primaryHost string
 	var primaryPort int
-	switch ch.To.KnowsPrimary() {
+	switch ch.Primary {
 	case PrimarySelf:
 		primaryHost, primaryPort = r.selfHost(r.hostname), r.settings.Port
 	case PrimaryPartner:
@@ -102,17 +102,17 @@ func (r *runner) selfHost(hostname string) string {
 }
 
 // hookDone logs and records how a state-change command ended.
-func (r *runner) hookDone(ev Event) {
-	for _, line := range ev.Output {
+func (r *runner) hookDone(change string, res CommandResult) {
+	for _, line := range res.Output {
 		r.log(Info, "state_change_command: "+line)
 	}
-	rec := commandRecord(KindStateChange, ev.Command)
-	if ev.Command.Err != nil {
-		r.log(Warning, fmt.Sprintf("state_change_command failed for %s: %s", ev.Detail, rec.Detail))
+	rec := commandRecord(KindStateChange, res)
+	if res.Err != nil {
+		r.log(Warning, fmt.Sprintf("state_change_command failed for %s: %s", change, rec.Detail))
 	} else {
-		r.log(Info, fmt.Sprintf("state_change_command finished for %s: %s", ev.Detail, rec.Detail))
+		r.log(Info, fmt.Sprintf("state_change_command finished for %s: %s", change, rec.Detail))
 	}
-	rec.Detail = ev.Detail + ": " + rec.Detail
+	rec.Detail = change + ": " + rec.Detail
 	r.record(rec)
 }
 

@@ -34,15 +34,13 @@ func hookRaw(t *testing.T) RawSettings {
 	return raw
 }
 
-// hookRunner is a runner built from raw's settings, for hookEnv and
-// selfHost, which need nothing else.
+// hookRunner is a runner on h, whose settings raw are, parsed without an
+// error.
 func hookRunner(t *testing.T, raw RawSettings, h *fakeHost) *runner {
 	t.Helper()
-	s, errs := ParseSettings(raw)
+	_, errs := ParseSettings(raw)
 	require.Empty(t, errs)
-	hostname, err := os.Hostname()
-	require.NoError(t, err)
-	return &runner{host: h, settings: s, hostname: hostname}
+	return newTestRunner(t, h)
 }
 
 // The primary is named only where this node knows it: itself while it acts
@@ -69,7 +67,8 @@ func TestHookEnvNamesThePrimaryOnlyWhenKnown(t *testing.T) {
 	}
 	for s := range numStates {
 		t.Run(s.String(), func(t *testing.T) {
-			env := envMap(r.hookEnv(&Change{From: StandbyReady, To: s, On: PartnerUp, Reason: "why"}))
+			// As the core makes it: the primary the new state knows.
+			env := envMap(r.hookEnv(&Change{From: StandbyReady, To: s, On: PartnerUp, Reason: "why", Primary: s.KnowsPrimary()}))
 			host, port, _ := strings.Cut(primary[s], ":")
 			require.Equal(t, host, env["PG_KEEPER_PRIMARY_HOST"])
 			require.Equal(t, port, env["PG_KEEPER_PRIMARY_PORT"])
@@ -116,13 +115,22 @@ func TestHookEnv(t *testing.T) {
 		"PG_KEEPER_PRIMARY_PORT=5434",
 		"PG_KEEPER_TIMELINE=0",
 	}, r.hookEnv(&Change{From: StandbyHeartbeatLost, To: StandbyConnected, On: PartnerUp,
-		Reason: "heartbeat to master restored"}))
+		Reason: "heartbeat to master restored", Primary: PrimaryPartner}))
 
 	// A timeline that cannot be read is 0, as on a standby.
 	h.set(func(h *fakeHost) { h.timeline, h.timelineErr = 9, errors.New("no answer") })
-	env := envMap(r.hookEnv(&Change{From: MasterReady, To: MasterConnected, On: PartnerUp}))
+	env := envMap(r.hookEnv(&Change{From: MasterReady, To: MasterConnected, On: PartnerUp, Primary: PrimarySelf}))
 	require.Equal(t, "0", env["PG_KEEPER_TIMELINE"])
 	require.Equal(t, "10.0.0.5", env["PG_KEEPER_PRIMARY_HOST"])
+
+	// The primary named is the one the core says, not one the runner
+	// infers from the new state.
+	env = envMap(r.hookEnv(&Change{From: MasterReady, To: MasterConnected, On: PartnerUp}))
+	require.NotContains(t, env, "PG_KEEPER_PRIMARY_HOST")
+	require.NotContains(t, env, "PG_KEEPER_PRIMARY_PORT")
+	env = envMap(r.hookEnv(&Change{From: StandbyReady, To: StandbyConnected, On: PartnerUp, Primary: PrimarySelf}))
+	require.Equal(t, "10.0.0.5", env["PG_KEEPER_PRIMARY_HOST"])
+	require.Equal(t, "5433", env["PG_KEEPER_PRIMARY_PORT"])
 }
 
 // Without a usable partner_conninfo a standby cannot name its master.
@@ -130,10 +138,9 @@ func TestHookEnvWithoutPartner(t *testing.T) {
 	cleanPGEnv(t)
 	raw := hookRaw(t)
 	raw.PartnerConninfo = "port=notaport"
-	s, _ := ParseSettings(raw)
-	require.Nil(t, s.Partner)
-	r := &runner{host: newFakeHost(raw), settings: s}
-	env := envMap(r.hookEnv(&Change{From: StandbyReady, To: StandbyConnected, On: PartnerUp}))
+	r := newTestRunner(t, newFakeHost(raw))
+	require.Nil(t, r.settings.Partner)
+	env := envMap(r.hookEnv(&Change{From: StandbyReady, To: StandbyConnected, On: PartnerUp, Primary: PrimaryPartner}))
 	require.NotContains(t, env, "PG_KEEPER_PRIMARY_HOST")
 	require.NotContains(t, env, "PG_KEEPER_PRIMARY_PORT")
 }
@@ -157,8 +164,7 @@ func TestSelfHost(t *testing.T) {
 		t.Run(tc.myConninfo+"|"+tc.socketDirs, func(t *testing.T) {
 			raw := hookRaw(t)
 			raw.MyConninfo, raw.SocketDirs = tc.myConninfo, tc.socketDirs
-			s, _ := ParseSettings(raw)
-			r := &runner{settings: s}
+			r := newTestRunner(t, newFakeHost(raw))
 			require.Equal(t, tc.want, r.selfHost("machine"))
 		})
 	}
@@ -229,7 +235,7 @@ func TestRunCommandExitCode(t *testing.T) {
 	}
 }
 
-// handleUntil handles the runner's events as its loop would, until cond.
+// handleUntil handles the runner's messages as its loop would, until cond.
 func handleUntil(t *testing.T, r *runner, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -240,7 +246,8 @@ func handleUntil(t *testing.T, r *runner, what string, cond func() bool) {
 		if pollWake(t, r, 10*time.Millisecond) > 0 {
 			drain(r.wakeR)
 		}
-		r.handleEvents()
+		r.handleMessages()
+		r.syncFence()
 	}
 }
 

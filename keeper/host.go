@@ -24,16 +24,6 @@ const (
 	WakeReload   Wake = 0x10 // SIGHUP: the settings were re-read
 )
 
-// Fence says whether client connections to a primary may proceed; the C
-// shim holds them while it is FenceUnchecked (values of PGK_FENCE_*).
-type Fence int
-
-const (
-	FenceUnchecked Fence = iota // the keeper has not checked its partner yet
-	FenceOpen
-	FenceFenced // superseded: refuse connections and shut the server down
-)
-
 // RawSettings are the GUC values as the server holds them.
 type RawSettings struct {
 	PartnerConninfo     string
@@ -43,9 +33,10 @@ type RawSettings struct {
 	KeepalivesCount     int
 	AfterCommandTimeout int // seconds
 	StateChangeCommand  string
-	StateChangeTimeout  int   // seconds
-	MaxFailoverLag      int64 // bytes
-	FailoverOnTimeout   bool  // pg_keeper.on_partner_timeout = failover
+	StateChangeTimeout  int    // seconds
+	MaxFailoverLag      int64  // bytes
+	FailoverOnTimeout   bool   // pg_keeper.on_partner_timeout = failover
+	OnPartnerTimeout    string // its value, as the server names it
 
 	Port       int
 	SocketDirs string
@@ -77,6 +68,10 @@ type Host interface {
 	// Fence is the fence as the server holds it: it outlives a restart of
 	// the worker, not of the server.
 	Fence() (Fence, error)
+	// ReplicationState is, on a standby, 1 while its WAL receiver streams
+	// (else 0); on a primary, the number of walsenders that stream. It is
+	// read from shared memory, cheap enough to look at often.
+	ReplicationState() (int, error)
 	// PublishStatus replaces what pg_keeper.status() shows: a JSON object
 	// shorter than StatusMax bytes.
 	PublishStatus(json []byte) error

@@ -106,14 +106,10 @@ func (r *runner) confirmedByOperator() string {
 	return "confirmed by the operator (" + path + "), without an answer from the partner"
 }
 
-// removeConfirmFile drops a ConfirmFile that did not come from an
-// operator of this master now: one left from an earlier run, or copied
-// from the partner.
-func (r *runner) removeConfirmFile(master bool) {
+// removeConfirmFile drops a ConfirmFile found by a standby at start: one
+// copied from the partner, or left from an earlier run.
+func (r *runner) removeConfirmFile() {
 	path := filepath.Join(r.settings.DataDir, ConfirmFile)
-	if master {
-		return // this start's confirmation; consumed at the first tick
-	}
 	if err := os.Remove(path); err == nil {
 		r.log(Warning, "removed "+path+": a standby needs no confirmation (a copy of the partner's data directory?)")
 	}

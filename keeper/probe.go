@@ -29,7 +29,8 @@ var factsSQL = `SELECT pg_is_in_recovery(),
 	CASE WHEN pg_is_in_recovery() THEN -1
 	     ELSE (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint END,
 	CASE WHEN pg_is_in_recovery() THEN 0 ELSE ` + timelineExpr + ` END,
-	(regexp_match(r.conninfo, ` + sqlRegexp(appNameKV) + `))[1],
+	(SELECT m[1] FROM regexp_matches(r.conninfo, ` + sqlRegexp(appNameKV) + `, 'g') WITH ORDINALITY AS a(m, n)
+		ORDER BY n DESC LIMIT 1),
 	(regexp_match(r.conninfo, ` + sqlRegexp(appNameURI) + `))[1],
 	current_setting('cluster_name')
 FROM (SELECT count(*) FILTER (WHERE application_name = $1) AS mine,

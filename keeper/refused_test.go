@@ -3,7 +3,6 @@ package keeper
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -22,10 +21,10 @@ const riskFirewallMaster = "a refused connection while replication with it outli
 	"pg_keeper.on_partner_timeout = failover it may be promoting itself"
 
 // aliveRefused is a refused heartbeat while replication still streams.
-func aliveRefused() Event { return failProbe(true) }
+func aliveRefused() Input { return failProbe(true) }
 
 // deadRefused is a refused heartbeat with replication gone too.
-func deadRefused() Event { return failProbe(false) }
+func deadRefused() Input { return failProbe(false) }
 
 const standbyHoldWhy = "master lost, but promoting could lose acknowledged commits or make a second primary: not promoting"
 
@@ -37,35 +36,35 @@ func TestRefusedWhileReplicatingStandby(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		failover bool
-		events   []Event // after a good heartbeat from a synchronous master
+		events   []Input // after a good heartbeat from a synchronous master
 		state    State
 		actions  []ActionKind // of the last event
 		logs     []LogLine    // of the last event
 	}{
 		{"refused with replication alive twice, then without: keep_master holds", false,
-			[]Event{aliveRefused(), aliveRefused(), deadRefused()}, StandbyHolding, nil,
+			[]Input{aliveRefused(), aliveRefused(), deadRefused()}, StandbyHolding, nil,
 			[]LogLine{failLine("master", 3, th), warn(standbyHoldWhy + " (3 failed heartbeats in a row; " + riskFirewall + ")")}},
 		{"refused with replication alive twice, then without: failover promotes", true,
-			[]Event{aliveRefused(), aliveRefused(), deadRefused()}, StandbyPromoting, []ActionKind{Promote}, promoting(3)},
+			[]Input{aliveRefused(), aliveRefused(), deadRefused()}, StandbyPromoting, []ActionKind{Promote}, promoting(3)},
 		{"refused with replication dead from the first failure: promotes", false,
-			[]Event{deadRefused(), deadRefused(), deadRefused()}, StandbyPromoting, []ActionKind{Promote}, promoting(3)},
+			[]Input{deadRefused(), deadRefused(), deadRefused()}, StandbyPromoting, []ActionKind{Promote}, promoting(3)},
 		{"one sighting of replication alive, then dead: still promotes", false,
-			[]Event{aliveRefused(), deadRefused(), deadRefused()}, StandbyPromoting, []ActionKind{Promote}, promoting(3)},
+			[]Input{aliveRefused(), deadRefused(), deadRefused()}, StandbyPromoting, []ActionKind{Promote}, promoting(3)},
 		{"one sighting late, then dead: still promotes", false,
-			[]Event{deadRefused(), aliveRefused(), deadRefused()}, StandbyPromoting, []ActionKind{Promote}, promoting(3)},
+			[]Input{deadRefused(), aliveRefused(), deadRefused()}, StandbyPromoting, []ActionKind{Promote}, promoting(3)},
 		{"a good heartbeat starts a new run", false,
-			[]Event{aliveRefused(), aliveRefused(), okProbe(), deadRefused(), deadRefused(), deadRefused()},
+			[]Input{aliveRefused(), aliveRefused(), okProbe(), deadRefused(), deadRefused(), deadRefused()},
 			StandbyPromoting, []ActionKind{Promote}, promoting(3)},
 		{"alive through the count, then dead: keep_master holds", false,
-			[]Event{aliveRefused(), aliveRefused(), aliveRefused(), deadRefused()}, StandbyHolding, nil,
+			[]Input{aliveRefused(), aliveRefused(), aliveRefused(), deadRefused()}, StandbyHolding, nil,
 			[]LogLine{warn(standbyHoldWhy + " (4 failed heartbeats in a row; " + riskFirewall + ")")}},
 		{"alive through the count, then dead: failover promotes", true,
-			[]Event{aliveRefused(), aliveRefused(), aliveRefused(), deadRefused()}, StandbyPromoting, []ActionKind{Promote},
+			[]Input{aliveRefused(), aliveRefused(), aliveRefused(), deadRefused()}, StandbyPromoting, []ActionKind{Promote},
 			[]LogLine{warn("master lost: heartbeat and replication both down: promoting this standby (4 failed heartbeats in a row)")}},
 		// Only a refusal loses its proof: a server that says it is
 		// stopping is stopping.
 		{"alive twice, then starting or stopping: promotes", false,
-			[]Event{aliveRefused(), aliveRefused(), failWith(FailStarting, "shutting down", -1)}, StandbyPromoting, []ActionKind{Promote},
+			[]Input{aliveRefused(), aliveRefused(), failWith(FailStarting, "shutting down", -1)}, StandbyPromoting, []ActionKind{Promote},
 			[]LogLine{warn("heartbeat to master failed (3/3): server starting or stopping: shutting down"),
 				warn("master lost: promoting this standby (3 failed heartbeats in a row)")}},
 	} {
@@ -91,20 +90,20 @@ func TestRefusedWhileReplicatingMaster(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		failover bool
-		events   []Event
+		events   []Input
 		state    State
 		actions  []ActionKind
 		last     LogLine
 	}{
 		{"alive twice, then refused: failover keeps synchronous replication", true,
-			[]Event{aliveRefused(), aliveRefused(), deadRefused()}, MasterHolding, nil,
+			[]Input{aliveRefused(), aliveRefused(), deadRefused()}, MasterHolding, nil,
 			warn(masterHold + " (3 failed heartbeats in a row; " + riskFirewallMaster + ")")},
 		{"alive twice, then refused: keep_master switches", false,
-			[]Event{aliveRefused(), aliveRefused(), deadRefused()}, MasterSwitching, []ActionKind{SwitchAsync}, warn(switching)},
+			[]Input{aliveRefused(), aliveRefused(), deadRefused()}, MasterSwitching, []ActionKind{SwitchAsync}, warn(switching)},
 		{"dead from the first: failover switches", true,
-			[]Event{deadRefused(), deadRefused(), deadRefused()}, MasterSwitching, []ActionKind{SwitchAsync}, warn(switching)},
+			[]Input{deadRefused(), deadRefused(), deadRefused()}, MasterSwitching, []ActionKind{SwitchAsync}, warn(switching)},
 		{"one sighting: failover switches", true,
-			[]Event{aliveRefused(), deadRefused(), deadRefused()}, MasterSwitching, []ActionKind{SwitchAsync}, warn(switching)},
+			[]Input{aliveRefused(), deadRefused(), deadRefused()}, MasterSwitching, []ActionKind{SwitchAsync}, warn(switching)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := reach(t, MasterConnected, th)
@@ -137,7 +136,7 @@ func TestCoreCertain(t *testing.T) {
 // which replication was alive; a good heartbeat starts a new run.
 func TestCoreCountsReplicationAliveWhileFailing(t *testing.T) {
 	c := NewCore(StandbyMode, 10)
-	for i, ev := range []Event{aliveRefused(), deadRefused(), aliveRefused(), failWith(FailTimeout, "t", -1)} {
+	for i, ev := range []Input{aliveRefused(), deadRefused(), aliveRefused(), failWith(FailTimeout, "t", -1)} {
 		c.Step(ev)
 		require.Equal(t, []int{1, 1, 2, 2}[i], c.aliveWhileFailing, "step %d", i)
 	}
@@ -161,8 +160,8 @@ func TestRunnerChecksReplicationAtEveryFailure(t *testing.T) {
 	r := newTestRunner(t, h)
 	require.Equal(t, "walreceiver", r.settings.ReceiverName, "no application_name, no cluster_name")
 
-	r.tick(time.Now())
-	awaitEvent(t, r)
+	heartbeat(t, r)
+	awaitMessage(t, r)
 	require.Equal(t, StandbyConnected, r.core.State())
 	require.True(t, r.core.syncConfirmed)
 	require.Equal(t, []string{probeSQL(StandbyMode, "walreceiver")}, master.received(), "the heartbeat names this standby")
@@ -171,14 +170,14 @@ func TestRunnerChecksReplicationAtEveryFailure(t *testing.T) {
 	master.stop() // refused from now on; replication still streams, as behind a firewall
 	n := logCount(h)
 	for i := 1; i <= 2; i++ {
-		r.tick(time.Now())
-		awaitEvent(t, r)
+		heartbeat(t, r)
+		awaitMessage(t, r)
 		require.Len(t, local.received(), i, "asked at failure %d", i)
 		require.Equal(t, i, r.core.aliveWhileFailing)
 	}
 	local.set(func(s *fakePG) { s.columns = []fakeColumn{{oidBool, "f"}, {oidInt8, "50331744"}} })
-	r.tick(time.Now())
-	awaitEvent(t, r)
+	heartbeat(t, r)
+	awaitMessage(t, r)
 	require.Len(t, local.received(), 3)
 	for _, q := range local.received() {
 		require.Equal(t, replicationAliveSQL[StandbyMode], q)

@@ -353,7 +353,7 @@ func TestPromotedNodeDoesNotWaitForDeposedMaster(t *testing.T) {
 	c := NewCore(StandbyMode, 1)
 	c.SetPolicy(Policy{FailoverOnTimeout: true})
 	c.Step(okWith(syncMaster))
-	timeout := Event{Kind: ProbeEvent, At: t0, Probe: ProbeResult{Class: FailTimeout, Detail: "deadline", LocalLSN: -1}}
+	timeout := Input{Kind: ProbeInput, At: t0, Probe: ProbeResult{Class: FailTimeout, Detail: "deadline", LocalLSN: -1}}
 	out := c.Step(timeout)
 	require.Equal(t, []ActionKind{Promote}, out.Actions)
 	c.Step(actionOK(Promote, "pg_promote() took 1 ms"))

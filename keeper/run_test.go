@@ -38,6 +38,9 @@ type fakeHost struct {
 	fence        Fence               // the fence as the server holds it: what the last successful SetFence set
 	fenceReadErr error               // what Fence fails with
 	fenceReads   int                 // Fence calls
+	replication  int                 // what ReplicationState returns
+	replErr      error               // what ReplicationState fails with, returning 0
+	replReads    int                 // ReplicationState calls
 	panicIn      string              // a method name that panics with "boom"
 	waitErr      error
 	reload       bool // the next Wait reports WakeReload
@@ -145,12 +148,24 @@ func (h *fakeHost) Fence() (Fence, error) {
 	h.called("Fence")
 	h.fenceReads++
 	if h.fenceReadErr != nil {
-		return FenceUnchecked, h.fenceReadErr
+		return FenceUnconfirmed, h.fenceReadErr
 	}
 	return h.fence, nil
 }
 
-// timelineCalls is how often Timeline was called.
+// ReplicationState is what the test set: the server's own streaming
+// replication connections (a standby's WAL receiver, a master's walsenders).
+func (h *fakeHost) ReplicationState() (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.called("ReplicationState")
+	h.replReads++
+	if h.replErr != nil {
+		return 0, h.replErr // as pgext's Bridge does
+	}
+	return h.replication, nil
+}
+
 func (h *fakeHost) PublishStatus(json []byte) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -178,6 +193,7 @@ func (h *fakeHost) ResetEvents() error {
 	return nil
 }
 
+// timelineCalls is how often Timeline was called.
 func (h *fakeHost) timelineCalls() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -325,11 +341,12 @@ func refusedDetail(port int) string {
 
 func runRaw(t *testing.T, partnerPort, localPort int) RawSettings {
 	return RawSettings{
-		PartnerConninfo: fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable", partnerPort),
-		MyConninfo:      fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=postgres sslmode=disable", localPort),
-		KeepalivesTime:  0.05,
-		KeepalivesCount: 2,
-		DataDir:         t.TempDir(),
+		PartnerConninfo:  fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable", partnerPort),
+		MyConninfo:       fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=postgres sslmode=disable", localPort),
+		KeepalivesTime:   0.05,
+		KeepalivesCount:  2,
+		OnPartnerTimeout: "keep_master", // as the server names it
+		DataDir:          t.TempDir(),
 	}
 }
 
@@ -365,9 +382,11 @@ func TestRunMasterLosesStandby(t *testing.T) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	require.Nil(t, h.strayCalls, "the host is used from Run's goroutine only")
+	// The loop waits until the next heartbeat is due, or, while one is
+	// under way (its result wakes it), until its next look at the server.
 	for _, w := range h.waits {
 		require.Greater(t, w, time.Duration(0))
-		require.LessOrEqual(t, w, 50*time.Millisecond)
+		require.LessOrEqual(t, w, replicationPoll)
 	}
 	// A heartbeat wakes the loop a few times (timeout, its result, an
 	// action's result); a loop that spins would wake thousands of times.
@@ -505,9 +524,9 @@ func TestRunWithBadPartnerDoesNotProbe(t *testing.T) {
 	require.Zero(t, h.timelines, "no heartbeat, no timeline")
 }
 
-// BUG: when the host cannot give the settings at start, the runner keeps a
-// zero Interval and its loop spins: Wait is called with a 0 timeout again
-// and again.
+// When the host cannot give the settings at start, the runner must not
+// spin: Wait is never called with a 0 timeout again and again. Settings
+// that cannot be read are no unset partner: they confirm nothing.
 func TestRunSettingsErrorDoesNotSpin(t *testing.T) {
 	cleanPGEnv(t)
 	h := newFakeHost(RawSettings{})
@@ -521,24 +540,200 @@ func TestRunSettingsErrorDoesNotSpin(t *testing.T) {
 	for _, w := range h.waits {
 		require.Greater(t, w, time.Duration(0))
 	}
+	require.Equal(t, []string{"(master mode:unconfirmed)"}, h.titles, "still unconfirmed")
+	require.Nil(t, h.fences, "the fence stays shut")
+	require.Equal(t, 0, countPrefix(h.logs, "pg_keeper: "+whyConfirmed), formatLogs(h.logs))
 }
 
-// newTestRunner builds a runner on the test's goroutine, to drive its parts
-// one by one.
-func newTestRunner(t *testing.T, h *fakeHost) *runner {
-	t.Helper()
-	r, err := newRunner(h)
-	require.NoError(t, err)
-	t.Cleanup(r.close)
-	return r
+// Without a usable partner there is no heartbeat to wait for: the loop
+// wakes to look at the server (replicationPoll), and no more often.
+func TestRunWithoutUsablePartnerDoesNotSpin(t *testing.T) {
+	cleanPGEnv(t)
+	for _, tc := range []struct{ name, conninfo string }{{"not set", ""}, {"unusable", "port=notaport"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := runRaw(t, closedPort(t), closedPort(t))
+			raw.PartnerConninfo = tc.conninfo
+			h := newFakeHost(raw)
+			done := startRun(t, h)
+			time.Sleep(300 * time.Millisecond)
+			require.Equal(t, 0, stopAndWait(t, h, done))
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			require.Zero(t, h.timelines, "no heartbeat")
+			if tc.conninfo == "" {
+				knownBug(t, "without partner_conninfo set at all, the core never schedules a heartbeat and "+
+					"NextTick() returns nextProbe, the zero time (only a partner set but unusable gets farFuture), "+
+					"so the loop waits min(time.Until(zero), 100 ms) clamped to 0: it spins, calling Wait(0) "+
+					"thousands of times a second (core.go: NextTick; run.go: loop)")
+			}
+			require.LessOrEqual(t, len(h.waits), 6, "Wait calls in 300ms")
+			for _, w := range h.waits {
+				require.Greater(t, w, time.Duration(0))
+				require.LessOrEqual(t, w, replicationPoll)
+			}
+		})
+	}
 }
 
-// awaitEvent waits for a spawned goroutine's event and handles it.
-func awaitEvent(t *testing.T, r *runner) {
+// A heartbeat that outlasts its interval (a partner that never answers,
+// then a local server that does not either) ends by itself: the loop waits
+// for it without spinning.
+func TestRunDoesNotSpinWhileAHeartbeatIsSlow(t *testing.T) {
+	cleanPGEnv(t)
+	raw := runRaw(t, silentServer(t), silentServer(t))
+	raw.KeepalivesCount = 1000
+	h := newFakeHost(raw)
+	done := startRun(t, h)
+	waitForLog(t, h, hasPrefix("pg_keeper: heartbeat to standby failed (2/1000): timeout: "))
+	require.Equal(t, 0, stopAndWait(t, h, done))
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	zero := 0
+	for _, w := range h.waits {
+		if w <= 0 {
+			zero++
+		}
+	}
+	require.LessOrEqual(t, zero, 2, "Wait(0) calls of %d", len(h.waits))
+}
+
+// replicationRaw is a pair in which heartbeats are rare (an interval of
+// two seconds): any heartbeat soon after another was started early.
+func replicationRaw(t *testing.T, partnerPort int) RawSettings {
+	raw := runRaw(t, partnerPort, closedPort(t))
+	raw.KeepalivesTime = 2
+	raw.SystemID, raw.StartTime = 7300000000000000001, t0
+	return raw
+}
+
+// TestRunReplicationDropProbesAtOnce: when the server's own replication
+// connection drops (a standby's WAL receiver, a master's walsender), the
+// next heartbeat starts at once, well before the interval; when one comes
+// up, nothing changes.
+func TestRunReplicationDropProbesAtOnce(t *testing.T) {
+	cleanPGEnv(t)
+	for _, tc := range []struct {
+		name       string
+		inRecovery bool
+		partner    []fakeColumn
+		up         string // the log line of the first good heartbeat
+		before     int    // ReplicationState at start
+	}{
+		{"master", false, factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"),
+			"pg_keeper: connected to standby", 1},
+		{"standby", true, factsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "1"),
+			"pg_keeper: connected to master", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startFakePG(t, tc.partner...)
+			h := confirmedHost(replicationRaw(t, srv.port))
+			h.inRecovery = tc.inRecovery
+			h.timeline = 1
+			h.replication = tc.before
+			done := startRun(t, h)
+			waitForLog(t, h, func(l LogLine) bool { return l == info(tc.up) })
+			require.Len(t, srv.received(), 1, "one heartbeat, at the start")
+
+			// Replication comes up (a second walsender, a WAL receiver that
+			// reconnects): nothing to check early.
+			h.set(func(h *fakeHost) { h.replication = tc.before + 1 })
+			time.Sleep(3 * replicationPoll)
+			require.Len(t, srv.received(), 1, "a rise starts no heartbeat")
+
+			// It drops: the next heartbeat starts at the next look.
+			dropped := time.Now()
+			h.set(func(h *fakeHost) { h.replication = tc.before })
+			waitFor(t, "the second heartbeat", func() bool { return len(srv.received()) >= 2 })
+			took := time.Since(dropped)
+			require.Less(t, took, time.Second, "well before the interval of 2s")
+			time.Sleep(3 * replicationPoll)
+			require.Len(t, srv.received(), 2, "one heartbeat per drop")
+
+			// A drop to zero, from a count read at start, is one too.
+			h.set(func(h *fakeHost) { h.replication = 0 })
+			waitFor(t, "the third heartbeat", func() bool { return len(srv.received()) >= 3 })
+			require.Equal(t, 0, stopAndWait(t, h, done))
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			require.Nil(t, h.strayCalls)
+			require.Greater(t, h.replReads, 5, "looked at between heartbeats")
+		})
+	}
+}
+
+// The runner looks at the server's replication connections at start and at
+// each turn: only a drop below the last count is an input for the core.
+func TestRunnerObservesReplicationDrops(t *testing.T) {
+	cleanPGEnv(t)
+	raw := runRaw(t, closedPort(t), closedPort(t))
+	h := confirmedHost(raw)
+	h.replication = 2
+	r := newTestRunner(t, h)
+	require.Equal(t, 2, r.replication, "read at start")
+
+	// The heartbeat of the start ended well; the next is due an interval
+	// after it began. (After a failed one a drop changes nothing: see
+	// TestReplicationDropProbesAtOnce.)
+	at := time.Now()
+	require.NotNil(t, r.core.Step(Input{Kind: TickInput, At: at}).Probe)
+	r.core.Step(okWith(standbyFacts))
+	require.Equal(t, 0, r.core.Failures())
+	next := at.Add(r.settings.Interval)
+	require.Equal(t, next, r.core.NextTick())
+
+	n := logCount(h)
+	h.set(func(h *fakeHost) { h.replication = 3 })
+	r.observe(at.Add(time.Millisecond))
+	require.Equal(t, 3, r.replication)
+	require.Equal(t, next, r.core.NextTick(), "a rise changes nothing")
+
+	h.set(func(h *fakeHost) { h.replErr = errors.New("no shared memory") })
+	r.observe(at.Add(2 * time.Millisecond))
+	require.Equal(t, 3, r.replication, "a failed look keeps the last count")
+	require.Equal(t, next, r.core.NextTick())
+
+	h.set(func(h *fakeHost) { h.replErr, h.replication = nil, 1 })
+	r.observe(at.Add(3 * time.Millisecond))
+	require.Equal(t, 1, r.replication)
+	require.Equal(t, at.Add(3*time.Millisecond), r.core.NextTick(), "a drop makes the next heartbeat due at once")
+	require.Empty(t, logsSince(h, n), "said by the heartbeat, not by the look")
+
+	h.set(func(h *fakeHost) { h.replication = 1 })
+	r.observe(at.Add(4 * time.Millisecond))
+	require.Equal(t, at.Add(3*time.Millisecond), r.core.NextTick(), "the same count is no drop")
+}
+
+// awaitMessage waits for a spawned goroutine's message and handles it as
+// the loop does, up to the fence it sets before it waits again.
+func awaitMessage(t *testing.T, r *runner) {
 	t.Helper()
-	require.Equal(t, 1, pollWake(t, r, 5*time.Second), "no event within 5s")
+	require.Equal(t, 1, pollWake(t, r, 5*time.Second), "no message within 5s")
 	drain(r.wakeR)
-	r.handleEvents()
+	r.handleMessages()
+	r.syncFence()
+}
+
+// turn is one turn of the runner's loop before it waits (see runner.loop):
+// what the server shows, a tick, the fence, the status.
+func turn(r *runner, now time.Time) {
+	r.observe(now)
+	r.step(Input{Kind: TickInput, At: now})
+	r.syncFence()
+	r.publishStatus(now)
+}
+
+// heartbeat runs a turn of the loop at the time the core's next heartbeat
+// is due (now, if that is past) and requires that it starts one; its result
+// comes back as a message (see awaitMessage).
+func heartbeat(t *testing.T, r *runner) {
+	t.Helper()
+	require.False(t, r.core.View().Probing, "none under way")
+	at := time.Now()
+	if next := r.core.View().NextProbe; next.After(at) {
+		at = next
+	}
+	turn(r, at)
+	require.True(t, r.core.View().Probing, "a heartbeat was started")
 }
 
 // pollWake waits up to timeout for the runner's wake pipe to be readable
@@ -570,7 +765,7 @@ func TestRunnerAfterCommand(t *testing.T) {
 	before, _ := h.snapshot()
 
 	r.start(RunAfterCommand)
-	awaitEvent(t, r)
+	awaitMessage(t, r)
 
 	logs, titles := h.snapshot()
 	logs = logs[len(before):]
@@ -594,7 +789,7 @@ func TestRunnerAfterCommandFails(t *testing.T) {
 	before, _ := h.snapshot()
 
 	r.start(RunAfterCommand)
-	awaitEvent(t, r)
+	awaitMessage(t, r)
 
 	logs, _ := h.snapshot()
 	logs = logs[len(before):]
@@ -635,17 +830,20 @@ func TestRunnerAfterCommandNotSet(t *testing.T) {
 	require.Equal(t, 0, pollWake(t, r, 50*time.Millisecond), "nothing was started")
 }
 
-func TestRunnerSpawnTurnsPanicIntoFallbackEvent(t *testing.T) {
+func TestRunnerSpawnTurnsPanicIntoFallbackMessage(t *testing.T) {
 	cleanPGEnv(t)
 	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
 	r := newTestRunner(t, h)
 	before, _ := h.snapshot()
 
-	r.probing = true
-	r.spawn(Event{Kind: ProbeEvent, Probe: ProbeResult{Class: FailOther}}, func() Event { panic("kaboom") })
-	awaitEvent(t, r)
+	// A heartbeat is under way, as the core asked (its request is not
+	// carried out: the goroutine below stands in for it).
+	require.NotNil(t, r.core.Step(Input{Kind: TickInput, At: time.Now()}).Probe)
+	require.True(t, r.core.View().Probing)
+	r.spawn(message{input: &Input{Kind: ProbeInput, Probe: ProbeResult{Class: FailOther}}}, func() message { panic("kaboom") })
+	awaitMessage(t, r)
 
-	require.False(t, r.probing)
+	require.False(t, r.core.View().Probing)
 	require.Equal(t, 1, r.core.Failures())
 	logs, _ := h.snapshot()
 	require.Equal(t, []LogLine{warn("pg_keeper: heartbeat to standby failed (1/2): other: internal error: kaboom")},
@@ -664,7 +862,7 @@ func TestRunnerActionWithoutLocalFails(t *testing.T) {
 	r.step(failProbe(false))
 	r.step(failProbe(false))
 	require.Equal(t, MasterSwitching, r.core.State())
-	awaitEvent(t, r)
+	awaitMessage(t, r)
 	require.Equal(t, MasterConnected, r.core.State())
 	logs, titles := h.snapshot()
 	require.Equal(t, warn("pg_keeper: "+Why(MasterSwitching, ActionFailed)+" (pg_keeper.my_conninfo is unusable)"),
@@ -716,6 +914,48 @@ func TestRunnerSetsPolicyAtStartAndOnReload(t *testing.T) {
 	logs, _ := h.snapshot()
 	require.Equal(t, []LogLine{{Error, "pg_keeper: could not read the settings: no GUCs"}}, logs[len(before):])
 	require.Equal(t, Policy{MaxLag: 1 << 20}, r.core.policy)
+}
+
+// The core decides when to probe: the runner hands it keepalives_time and
+// whether partner_conninfo is set and usable, at start and on reload.
+func TestRunnerAppliesTheScheduleSettings(t *testing.T) {
+	cleanPGEnv(t)
+	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw.KeepalivesTime = 30
+	h := confirmedHost(raw)
+	r := newTestRunner(t, h)
+	require.Equal(t, 30*time.Second, r.core.interval)
+	require.True(t, r.core.partnerSet)
+	require.True(t, r.core.partnerUsable)
+
+	at := time.Now()
+	require.NotNil(t, r.core.Step(Input{Kind: TickInput, At: at}).Probe)
+	r.core.Step(failWith(FailRefused, "x", -1))
+	require.Equal(t, at.Add(30*time.Second), r.core.NextTick())
+
+	reload := func(change func(raw *RawSettings)) {
+		h.set(func(h *fakeHost) { change(&h.raw) })
+		r.loadSettings(true)
+	}
+	// A shorter interval: the next heartbeat comes sooner.
+	before := time.Now()
+	reload(func(raw *RawSettings) { raw.KeepalivesTime = 1 })
+	require.Equal(t, time.Second, r.core.interval)
+	require.WithinDuration(t, before.Add(time.Second), r.core.NextTick(), time.Second)
+	require.True(t, r.core.NextTick().Before(at.Add(30*time.Second)))
+
+	reload(func(raw *RawSettings) { raw.PartnerConninfo = "port=notaport" })
+	require.True(t, r.core.partnerSet)
+	require.False(t, r.core.partnerUsable)
+	require.Equal(t, farFuture, r.core.NextTick(), "nothing to probe until a reload")
+	for _, conninfo := range []string{"", "  "} {
+		reload(func(raw *RawSettings) { raw.PartnerConninfo = conninfo })
+		require.False(t, r.core.partnerSet, "%q", conninfo)
+		require.False(t, r.core.partnerUsable, "%q", conninfo)
+	}
+	reload(func(raw *RawSettings) { raw.PartnerConninfo = "host=127.0.0.1 port=1 user=x dbname=y sslmode=disable" })
+	require.True(t, r.core.partnerSet)
+	require.True(t, r.core.partnerUsable)
 }
 
 func TestRunReloadOfPolicyOnly(t *testing.T) {
@@ -845,9 +1085,9 @@ func TestRunnerProbePanicBecomesAFailure(t *testing.T) {
 	r.step(okProbe())
 	r.settings.Partner.DialFunc = func(context.Context, string, string) (net.Conn, error) { panic("dial exploded") }
 	before, _ := h.snapshot()
-	r.tick(time.Now())
-	awaitEvent(t, r)
-	require.False(t, r.probing)
+	heartbeat(t, r)
+	awaitMessage(t, r)
+	require.False(t, r.core.View().Probing)
 	require.Equal(t, StandbyHolding, r.core.State())
 	logs, _ := h.snapshot()
 	require.Equal(t, []LogLine{
@@ -858,8 +1098,8 @@ func TestRunnerProbePanicBecomesAFailure(t *testing.T) {
 	}, logs[len(before):])
 }
 
-// BUG: the event tick falls back on when the heartbeat goroutine panics has
-// LocalLSN 0, not -1 (unknown): Core.risk takes it for the position 0/0.
+// BUG: the input the runner falls back on when the heartbeat goroutine
+// panics had LocalLSN 0, not -1 (unknown): Core.risk took it for 0/0.
 func TestRunnerProbePanicLeavesLocalLSNUnknown(t *testing.T) {
 	cleanPGEnv(t)
 	raw := runRaw(t, closedPort(t), closedPort(t))
@@ -872,8 +1112,8 @@ func TestRunnerProbePanicLeavesLocalLSNUnknown(t *testing.T) {
 	r.step(okWith(asyncMaster))
 	r.settings.Partner.DialFunc = func(context.Context, string, string) (net.Conn, error) { panic("dial exploded") }
 	before, _ := h.snapshot()
-	r.tick(time.Now())
-	awaitEvent(t, r)
+	heartbeat(t, r)
+	awaitMessage(t, r)
 	logs, _ := h.snapshot()
 	require.Equal(t, []LogLine{
 		warn("pg_keeper: heartbeat to master failed (1/1): other: internal error: dial exploded"),

@@ -8,7 +8,7 @@ import (
 
 // step is one event of a scenario and everything it must produce.
 type step struct {
-	ev      Event
+	ev      Input
 	state   State
 	title   string
 	actions []ActionKind
@@ -26,9 +26,9 @@ func replay(t *testing.T, c *Core, steps []step) {
 	}
 }
 
-func refused(detail string) Event { return failWith(FailRefused, detail, -1) }
+func refused(detail string) Input { return failWith(FailRefused, detail, -1) }
 
-func timedOut(detail string) Event { return failWith(FailTimeout, detail, -1) }
+func timedOut(detail string) Input { return failWith(FailTimeout, detail, -1) }
 
 const (
 	standbyConnected = "(standby mode:connected)"
@@ -117,7 +117,7 @@ func TestScenarioStandbyThatNeverConnectedDoesNotPromote(t *testing.T) {
 
 func TestScenarioHeartbeatLostThenReplicationDies(t *testing.T) {
 	c := NewCore(StandbyMode, 3)
-	alive := func() Event { e := refused("x"); e.Probe.ReplicationAlive = true; return e }
+	alive := func() Input { e := refused("x"); e.Probe.ReplicationAlive = true; return e }
 	replay(t, c, []step{
 		{okProbe(), StandbyConnected, standbyConnected, nil, []LogLine{info("connected to master")}},
 		{refused("x"), StandbyConnected, standbyConnected, nil, []LogLine{warn("heartbeat to master failed (1/3): refused: x")}},
@@ -141,7 +141,7 @@ func TestScenarioHeartbeatLostThenReplicationDies(t *testing.T) {
 
 func TestScenarioHeartbeatRestoredFromHeartbeatLost(t *testing.T) {
 	c := NewCore(MasterMode, 2)
-	alive := func() Event { e := refused("x"); e.Probe.ReplicationAlive = true; return e }
+	alive := func() Input { e := refused("x"); e.Probe.ReplicationAlive = true; return e }
 	replay(t, c, []step{
 		{okProbe(), MasterConnected, masterConnected, nil, []LogLine{info("connected to standby")}},
 		{alive(), MasterConnected, masterConnected, nil, []LogLine{warn("heartbeat to standby failed (1/2): refused: x")}},
@@ -350,7 +350,7 @@ const (
 
 func TestScenarioStandbyHoldingPromotesOnceMaxLagAllows(t *testing.T) {
 	c := NewCore(StandbyMode, 2)
-	behind := func() Event { return failWith(FailRefused, "x", 0x3000000) }
+	behind := func() Input { return failWith(FailRefused, "x", 0x3000000) }
 	replay(t, c, []step{
 		{okWith(asyncMaster), StandbyConnected, standbyConnected, nil, []LogLine{info("connected to master")}},
 		{behind(), StandbyConnected, standbyConnected, nil, []LogLine{warn("heartbeat to master failed (1/2): refused: x")}},

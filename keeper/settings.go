@@ -16,6 +16,7 @@ import (
 // Settings are the GUCs, checked and ready to use.
 type Settings struct {
 	Partner        *pgx.ConnConfig // nil when partner_conninfo is unusable
+	PartnerSet     bool            // partner_conninfo is set at all
 	PartnerDisplay string          // partner_conninfo with the password masked
 	Local          *pgx.ConnConfig // nil when my_conninfo is unusable
 	AfterCommand   string
@@ -28,6 +29,7 @@ type Settings struct {
 	DataDir            string
 	Port               int // this server's port
 	Policy             Policy
+	OnPartnerTimeout   string   // the policy's name, for pg_keeper.status
 	Self               Identity // this server, to recognise a partner that is not one
 	// ReceiverName is the application_name this server's WAL receiver
 	// streams with, which names its walsender on the master.
@@ -54,6 +56,7 @@ func ParseSettings(raw RawSettings) (Settings, []error) {
 	var errs []error
 	s := Settings{
 		PartnerDisplay:     MaskPassword(raw.PartnerConninfo),
+		PartnerSet:         strings.TrimSpace(raw.PartnerConninfo) != "",
 		AfterCommand:       strings.TrimSpace(raw.AfterCommand),
 		StateChange:        strings.TrimSpace(raw.StateChangeCommand),
 		StateChangeTimeout: time.Duration(raw.StateChangeTimeout) * time.Second,
@@ -63,6 +66,7 @@ func ParseSettings(raw RawSettings) (Settings, []error) {
 		DataDir:            raw.DataDir,
 		Port:               raw.Port,
 		Policy:             Policy{MaxLag: raw.MaxFailoverLag, FailoverOnTimeout: raw.FailoverOnTimeout},
+		OnPartnerTimeout:   raw.OnPartnerTimeout,
 		Self:               Identity{SystemID: raw.SystemID, StartTime: raw.StartTime},
 		ReceiverName:       receiverNameOf(raw.PrimaryConninfo, raw.ClusterName),
 	}

@@ -37,6 +37,7 @@ func validRaw() RawSettings {
 		DataDir:             "/data/pg",
 		MaxFailoverLag:      16 << 20,
 		FailoverOnTimeout:   true,
+		OnPartnerTimeout:    "failover",
 		SystemID:            7300000000000000001,
 		StartTime:           time.Date(2024, 5, 1, 11, 0, 0, 123456000, time.UTC),
 	}
@@ -74,7 +75,30 @@ func TestParseSettingsValid(t *testing.T) {
 	require.Equal(t, 7*time.Second, s.CommandTimeout)
 	require.Equal(t, "/data/pg", s.DataDir)
 	require.Equal(t, Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, s.Policy)
+	require.Equal(t, "failover", s.OnPartnerTimeout)
 	require.Equal(t, Identity{SystemID: 7300000000000000001, StartTime: time.Date(2024, 5, 1, 11, 0, 0, 123456000, time.UTC)}, s.Self)
+	require.True(t, s.PartnerSet)
+}
+
+// PartnerSet tells an unset partner_conninfo (the keeper is inactive) from
+// one that is set but cannot be used.
+func TestParseSettingsPartnerSet(t *testing.T) {
+	cleanPGEnv(t)
+	for _, tc := range []struct {
+		conninfo    string
+		set, usable bool
+	}{
+		{"", false, false},
+		{" \t\n", false, false},
+		{"port=notaport", true, false},
+		{"host=partner.example user=rep", true, true},
+	} {
+		raw := validRaw()
+		raw.PartnerConninfo = tc.conninfo
+		s, _ := ParseSettings(raw)
+		require.Equal(t, tc.set, s.PartnerSet, "%q", tc.conninfo)
+		require.Equal(t, tc.usable, s.Partner != nil, "%q", tc.conninfo)
+	}
 }
 
 func TestParseSettingsPolicyAndSelf(t *testing.T) {

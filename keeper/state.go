@@ -159,3 +159,14 @@ var actionNames = [...]string{
 }
 
 func (a ActionKind) String() string { return actionNames[a] }
+
+// Fence says whether a primary takes writes: the C shim holds client
+// connections and refuses commits unless it is FenceOpen (values of
+// PGK_FENCE_* in bgworker/pg_keeper_bridge.h).
+type Fence int
+
+const (
+	FenceUnconfirmed Fence = iota // not confirmed as the primary yet: no writes
+	FenceOpen
+	FenceFenced // superseded: refuse connections and shut the server down
+)

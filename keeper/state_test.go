@@ -96,7 +96,7 @@ func TestKnowsPrimary(t *testing.T) {
 
 // TestFenceValues: the C shim reads the fence as PGK_FENCE_* (0, 1, 2).
 func TestFenceValues(t *testing.T) {
-	require.Equal(t, Fence(0), FenceUnchecked, "the zero value holds clients")
+	require.Equal(t, Fence(0), FenceUnconfirmed, "the zero value holds clients")
 	require.Equal(t, Fence(1), FenceOpen)
 	require.Equal(t, Fence(2), FenceFenced)
 }

@@ -1,6 +1,7 @@
 package keeper
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -16,7 +17,7 @@ type Status struct {
 	Mode      string    `json:"mode"`
 	State     string    `json:"state"`
 	Partner   string    `json:"partner"` // partner_conninfo, password masked
-	Fence     string    `json:"fence"`   // unchecked, open or fenced
+	Fence     string    `json:"fence"`   // unconfirmed, open or fenced
 
 	Failures         int     `json:"consecutive_failures"`
 	KeepalivesCount  int     `json:"keepalives_count"`
@@ -44,7 +45,7 @@ type Status struct {
 	Blocked      string     `json:"next_action_blocked,omitempty"`
 }
 
-var fenceNames = [...]string{FenceUnchecked: "unchecked", FenceOpen: "open", FenceFenced: "fenced"}
+var fenceNames = [...]string{FenceUnconfirmed: "unconfirmed", FenceOpen: "open", FenceFenced: "fenced"}
 
 func (r *runner) status(now time.Time) Status {
 	v := r.core.View()
@@ -60,14 +61,14 @@ func (r *runner) status(now time.Time) Status {
 		KeepalivesCount:  v.Threshold,
 		KeepalivesTime:   r.settings.Interval.Seconds(),
 		MaxFailoverLag:   r.settings.Policy.MaxLag,
-		OnPartnerTimeout: map[bool]string{false: "keep_master", true: "failover"}[r.settings.Policy.FailoverOnTimeout],
+		OnPartnerTimeout: r.settings.OnPartnerTimeout,
 	}
-	if !r.core.LastSuccess.IsZero() {
-		s.LastSuccess = ptr(r.core.LastSuccess)
+	if !v.LastSuccess.IsZero() {
+		s.LastSuccess = ptr(v.LastSuccess)
 	}
-	if !r.core.LastFailure.IsZero() {
-		s.LastFailure = ptr(r.core.LastFailure)
-		s.FailureClass, s.FailureWhy = r.core.LastClass.String(), r.core.LastReason
+	if !v.LastFailure.IsZero() {
+		s.LastFailure = ptr(v.LastFailure)
+		s.FailureClass, s.FailureWhy = v.LastClass.String(), v.LastReason
 	}
 	if v.State.Mode() == StandbyMode {
 		s.MasterSync = ptr(v.SyncConfirmed)
@@ -80,14 +81,14 @@ func (r *runner) status(now time.Time) Status {
 	}
 	if r.settings.Partner != nil {
 		// A heartbeat under way ends by nextProbe; the next one starts then.
-		next := r.nextProbe
+		next := v.NextProbe
 		s.NextHeartbeatAt = ptr(next)
 		if v.NextAction != NoAction {
 			s.NextAction = v.NextAction.String()
 			// Each remaining heartbeat times out after an interval; the last
 			// one also checks replication, for up to another interval.
 			end := next
-			if !r.probing {
+			if !v.Probing {
 				end = end.Add(r.settings.Interval)
 			}
 			end = end.Add(time.Duration(max(v.Threshold-v.Failures, 1)) * r.settings.Interval)
@@ -111,9 +112,19 @@ func encodeStatus(s Status) []byte {
 	}
 }
 
-// publishStatus updates pg_keeper.status(); a failure is logged once.
+// publishStatus updates pg_keeper.status(); a failure is logged once. The
+// loop turns ten times a second: the status is written when it changed, and
+// at least once a second for next_heartbeat_in and updated_at.
 func (r *runner) publishStatus(now time.Time) {
+	v := r.core.View()
+	sig := fmt.Sprint(v.State, v.Failures, v.InFlight, v.Probing, v.NextProbe, r.fenceState, v.LastFailure, v.LastSuccess)
+	if sig == r.publishedSig && now.Sub(r.lastPublished) < time.Second {
+		return
+	}
 	err := r.host.PublishStatus(encodeStatus(r.status(now)))
+	if err == nil {
+		r.publishedSig, r.lastPublished = sig, now
+	}
 	if err != nil && !r.statusFailed {
 		r.log(Warning, "could not publish the status for pg_keeper.status(): "+err.Error())
 	}

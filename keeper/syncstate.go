@@ -40,7 +40,8 @@ func ReceiverName(kvToken, uriToken *string, clusterName string) string {
 	case kvToken != nil:
 		return unquoteConninfo(*kvToken)
 	case uriToken != nil:
-		if s, err := url.QueryUnescape(*uriToken); err == nil {
+		// PathUnescape: libpq decodes %XX only; a '+' stays a '+'.
+		if s, err := url.PathUnescape(*uriToken); err == nil {
 			return s
 		}
 		return *uriToken
@@ -53,8 +54,9 @@ func ReceiverName(kvToken, uriToken *string, clusterName string) string {
 // receiverNameOf is ReceiverName for a whole primary_conninfo.
 func receiverNameOf(primaryConninfo, clusterName string) string {
 	var kv, uri *string
-	if m := appNameKVRe.FindStringSubmatch(primaryConninfo); m != nil {
-		kv = &m[1]
+	// libpq takes the last of a repeated key=value setting.
+	if ms := appNameKVRe.FindAllStringSubmatch(primaryConninfo, -1); ms != nil {
+		kv = &ms[len(ms)-1][1]
 	} else if m := appNameURIRe.FindStringSubmatch(primaryConninfo); m != nil {
 		uri = &m[1]
 	}
@@ -87,8 +89,10 @@ type walsenderCounts struct {
 
 // syncWithMe tells from a master's synchronous_standby_names and its
 // walsenders whether no commit can be acknowledged there without this
-// standby (with), and whether one can be acknowledged without it
-// (elsewhere). Neither: nobody is synchronous, commits wait.
+// standby (with), and whether one may be acknowledged without it
+// (elsewhere). Neither: this standby is not connected and nobody else is
+// synchronous, so commits wait. When in doubt it says elsewhere: that only
+// keeps a standby from promoting.
 func syncWithMe(names string, w walsenderCounts) (with, elsewhere bool) {
 	if strings.TrimSpace(names) == "" {
 		return false, false

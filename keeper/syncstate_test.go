@@ -100,19 +100,14 @@ func TestReceiverNameOf(t *testing.T) {
 	}
 }
 
-// BUG: libpq decodes only %XX in a URI: "+" stays "+". url.QueryUnescape
-// turns it into a space.
+// libpq decodes only %XX in a URI: "+" stays "+" (url.QueryUnescape would
+// turn it into a space).
 func TestReceiverNameOfURIPlus(t *testing.T) {
-	knownBug(t, "ReceiverName decodes a URI token with url.QueryUnescape, which turns '+' into a space; "+
-		"libpq keeps '+' (syncstate.go)")
 	require.Equal(t, "a+b", receiverNameOf("postgresql://a/db?application_name=a+b", ""))
 }
 
-// BUG: libpq keeps the last of two application_name items; the pattern
-// finds the first.
+// libpq keeps the last of two application_name items.
 func TestReceiverNameOfRepeatedKey(t *testing.T) {
-	knownBug(t, "receiverNameOf (and the heartbeat's regexp_match) take the first application_name of a "+
-		"key=value conninfo; libpq uses the last (syncstate.go)")
 	require.Equal(t, "second", receiverNameOf("application_name=first host=a application_name=second", ""))
 }
 
@@ -292,16 +287,16 @@ func TestRunnerNamesThePartnersWalsender(t *testing.T) {
 	r := newTestRunner(t, h)
 	require.Equal(t, "", r.partnerName, "not known before the first good heartbeat")
 
-	r.tick(time.Now())
-	awaitEvent(t, r)
+	heartbeat(t, r)
+	awaitMessage(t, r)
 	require.Equal(t, MasterConnected, r.core.State())
 	require.Equal(t, "node 2", r.partnerName)
 	require.Equal(t, []string{probeSQL(MasterMode, "")}, partner.received(), "a master names no receiver of its own")
 	require.Equal(t, []string{simpleSQL(caughtUpSQL, "node 2")}, local.received())
 
 	partner.stop()
-	r.tick(time.Now())
-	awaitEvent(t, r)
+	heartbeat(t, r)
+	awaitMessage(t, r)
 	require.Equal(t, []string{simpleSQL(caughtUpSQL, "node 2"), simpleSQL(replicationAliveSQL[MasterMode], "node 2")},
 		local.received())
 	require.Equal(t, 1, r.core.aliveWhileFailing, "its walsender still streams")

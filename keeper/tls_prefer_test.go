@@ -108,9 +108,8 @@ func TestLearnTLSIgnoresAReloadedPartner(t *testing.T) {
 	require.NoError(t, err)
 	reloaded, err := connConfig("host=a user=x dbname=y sslmode=prefer")
 	require.NoError(t, err)
-	h := newFakeHost(RawSettings{})
-	r := &runner{host: h, probed: old}
-	r.settings.Partner = reloaded
+	r := newTestRunner(t, newFakeHost(RawSettings{}))
+	r.probed, r.settings.Partner = old, reloaded
 	r.learnTLS(ProbeResult{OK: true, TLSRefused: true})
 	require.Same(t, reloaded, r.settings.Partner)
 	require.NotNil(t, r.settings.Partner.TLSConfig)

@@ -103,7 +103,8 @@ var Transitions = []Transition{
 
 	// Master mode: poll the standby, stop commits hanging when it is gone.
 	{From: MasterReady, On: PartnerUp, To: MasterConnected, Why: "connected to standby"},
-	{From: MasterReady, On: PartnerCaughtUp, To: MasterConnected, Why: "connected to standby"},
+	// The core names a standby caught up only in MasterAsync, where it matters.
+	unexpected(MasterReady, PartnerCaughtUp),
 	stay(MasterReady, PartnerDown),
 	{From: MasterReady, On: HeartbeatLost, To: MasterHeartbeatLost, Level: Warning,
 		Why: "heartbeat to standby failing but it is alive: keeping synchronous replication"},
@@ -118,7 +119,7 @@ var Transitions = []Transition{
 	unexpected(MasterReady, RecoveryEnded),
 
 	stay(MasterConnected, PartnerUp),
-	stay(MasterConnected, PartnerCaughtUp),
+	unexpected(MasterConnected, PartnerCaughtUp),
 	stay(MasterConnected, PartnerDown),
 	{From: MasterConnected, On: HeartbeatLost, To: MasterHeartbeatLost, Level: Warning,
 		Why: "heartbeat to standby failing but it is alive: keeping synchronous replication"},
@@ -131,7 +132,7 @@ var Transitions = []Transition{
 	unexpected(MasterConnected, RecoveryEnded),
 
 	{From: MasterHeartbeatLost, On: PartnerUp, To: MasterConnected, Why: "heartbeat to standby restored"},
-	{From: MasterHeartbeatLost, On: PartnerCaughtUp, To: MasterConnected, Why: "heartbeat to standby restored"},
+	unexpected(MasterHeartbeatLost, PartnerCaughtUp),
 	stay(MasterHeartbeatLost, PartnerDown),
 	stay(MasterHeartbeatLost, HeartbeatLost),
 	{From: MasterHeartbeatLost, On: PartnerLost, To: MasterSwitching, Do: SwitchAsync, Level: Warning,
@@ -143,7 +144,7 @@ var Transitions = []Transition{
 	unexpected(MasterHeartbeatLost, RecoveryEnded),
 
 	stay(MasterSwitching, PartnerUp),
-	stay(MasterSwitching, PartnerCaughtUp),
+	unexpected(MasterSwitching, PartnerCaughtUp),
 	stay(MasterSwitching, PartnerDown),
 	stay(MasterSwitching, HeartbeatLost),
 	stay(MasterSwitching, PartnerLost),
@@ -169,7 +170,7 @@ var Transitions = []Transition{
 	unexpected(MasterAsync, RecoveryEnded),
 
 	stay(MasterRestoring, PartnerUp),
-	stay(MasterRestoring, PartnerCaughtUp),
+	unexpected(MasterRestoring, PartnerCaughtUp),
 	stay(MasterRestoring, PartnerDown),
 	stay(MasterRestoring, HeartbeatLost),
 	stay(MasterRestoring, PartnerLost),
@@ -181,7 +182,7 @@ var Transitions = []Transition{
 	unexpected(MasterRestoring, RecoveryEnded),
 
 	{From: MasterHolding, On: PartnerUp, To: MasterConnected, Why: "standby answers again"},
-	{From: MasterHolding, On: PartnerCaughtUp, To: MasterConnected, Why: "standby answers again"},
+	unexpected(MasterHolding, PartnerCaughtUp),
 	stay(MasterHolding, PartnerDown),
 	{From: MasterHolding, On: HeartbeatLost, To: MasterHeartbeatLost, Level: Warning,
 		Why: "heartbeat to standby failing but it is alive: keeping synchronous replication"},
@@ -209,7 +210,7 @@ var Transitions = []Transition{
 
 	// Fenced is the end: the server is shutting down.
 	stay(MasterFenced, PartnerUp),
-	stay(MasterFenced, PartnerCaughtUp),
+	unexpected(MasterFenced, PartnerCaughtUp),
 	stay(MasterFenced, PartnerDown),
 	stay(MasterFenced, HeartbeatLost),
 	stay(MasterFenced, PartnerLost),
@@ -226,8 +227,9 @@ var Transitions = []Transition{
 	{From: MasterUnconfirmed, On: Confirmed, To: MasterReady, Do: OpenFence, Level: Info, Why: whyConfirmed},
 	{From: MasterUnconfirmed, On: ConfirmedAsync, To: MasterAsync, Do: OpenFence, Level: Info,
 		Why: whyConfirmed + "; replication was asynchronous before this start: restoring it once the standby has caught up"},
-	stay(MasterUnconfirmed, PartnerUp), // a good heartbeat confirms: the core names it Confirmed
-	stay(MasterUnconfirmed, PartnerCaughtUp),
+	// A good heartbeat confirms: the core names it Confirmed.
+	unexpected(MasterUnconfirmed, PartnerUp),
+	unexpected(MasterUnconfirmed, PartnerCaughtUp),
 	stay(MasterUnconfirmed, PartnerDown),
 	{From: MasterUnconfirmed, On: HeartbeatLost, To: MasterUnconfirmed, Level: Warning, Why: whyUnconfirmed},
 	{From: MasterUnconfirmed, On: PartnerLost, To: MasterUnconfirmed, Level: Warning, Why: whyUnconfirmed},
@@ -238,14 +240,19 @@ var Transitions = []Transition{
 	{From: MasterUnconfirmed, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
 }
 
-// Confirmations come only to a server that waits for one.
+// A heartbeat confirms only a server that waits for a confirmation; an
+// operator's confirmation elsewhere is removed and changes nothing.
 func init() {
 	for s := State(0); s < numStates; s++ {
 		if s != MasterUnconfirmed {
-			Transitions = append(Transitions, unexpected(s, Confirmed), unexpected(s, ConfirmedAsync))
+			Transitions = append(Transitions,
+				Transition{From: s, On: Confirmed, To: s, Level: Warning, Why: whyNothingToConfirm},
+				Transition{From: s, On: ConfirmedAsync, To: s, Level: Warning, Why: whyNothingToConfirm})
 		}
 	}
 }
+
+const whyNothingToConfirm = "ignored " + ConfirmFile + ": this server is not waiting for a confirmation"
 
 const whyConfirmed = "this server is the primary: accepting writes"
 

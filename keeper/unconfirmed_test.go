@@ -20,10 +20,16 @@ import (
 const whyConfirmedAsync = whyConfirmed + "; replication was asynchronous before this start: " +
 	"restoring it once the standby has caught up"
 
+// nothingToConfirm is the row of a confirmation in state s, which waits
+// for none: an operator's file can come in any state, and is ignored there.
+func nothingToConfirm(s State, on Trigger) Transition {
+	return Transition{From: s, On: on, To: s, Level: Warning, Why: whyNothingToConfirm}
+}
+
 // unconfirmedCore is a master core that starts unconfirmed.
 func unconfirmedCore(threshold int, async bool) *Core {
 	c := NewCore(MasterMode, threshold)
-	c.StartUnconfirmed(true, async)
+	c.Resume(FenceUnconfirmed, async)
 	return c
 }
 
@@ -45,6 +51,7 @@ func TestUnconfirmedRows(t *testing.T) {
 	require.Equal(t, "the standby has not answered since this server started, so it may have been promoted meanwhile: "+
 		"writes stay refused until it answers as a standby; if it is gone for good, or this is the first start of a new pair, "+
 		"confirm this server as the primary: touch $PGDATA/pg_keeper.confirm_primary", whyUnconfirmed)
+	require.Equal(t, "ignored pg_keeper.confirm_primary: this server is not waiting for a confirmation", whyNothingToConfirm)
 	ignored := func(on Trigger) Transition {
 		return Transition{From: MasterUnconfirmed, On: on, To: MasterUnconfirmed, Unexpected: true, Level: Warning,
 			Why: "ignored unexpected event " + on.String() + " in state master:unconfirmed"}
@@ -53,8 +60,9 @@ func TestUnconfirmedRows(t *testing.T) {
 		return Transition{From: MasterUnconfirmed, On: on, To: MasterUnconfirmed, Level: Warning, Why: whyUnconfirmed}
 	}
 	want := []Transition{
-		{From: MasterUnconfirmed, On: PartnerUp, To: MasterUnconfirmed},
-		{From: MasterUnconfirmed, On: PartnerCaughtUp, To: MasterUnconfirmed},
+		// A good heartbeat confirms: the core names it Confirmed.
+		ignored(PartnerUp),
+		ignored(PartnerCaughtUp),
 		{From: MasterUnconfirmed, On: PartnerDown, To: MasterUnconfirmed},
 		waiting(HeartbeatLost),
 		waiting(PartnerLost),
@@ -73,51 +81,55 @@ func TestUnconfirmedRows(t *testing.T) {
 	}
 	// No row leads into MasterUnconfirmed: only a start does.
 	require.Empty(t, rowsWhere(func(r Transition) bool { return r.To == MasterUnconfirmed && r.From != MasterUnconfirmed }))
-	// Confirmations lead nowhere else: in every other state they are unexpected.
+	// Confirmations lead nowhere else: in every other state they are
+	// ignored and said so.
 	for s := range numStates {
 		if s == MasterUnconfirmed {
 			continue
 		}
 		for _, on := range []Trigger{Confirmed, ConfirmedAsync} {
 			r := *transitionIndex[s][on]
-			require.Equal(t, unexpected(s, on), r, "%s/%s", s, on)
+			require.Equal(t, nothingToConfirm(s, on), r, "%s/%s", s, on)
 		}
 	}
 }
 
-// TestStartUnconfirmed: every combination of mode, fence and saved
-// asynchronous replication, and where the confirmation then leads.
-func TestStartUnconfirmed(t *testing.T) {
+// TestResume: every combination of mode, fence and saved asynchronous
+// replication, the fence the state then wants, and where a confirmation
+// leads.
+func TestResume(t *testing.T) {
 	for _, tc := range []struct {
-		mode               Mode
-		unconfirmed, async bool
-		start              State
-		confirmed          State // after a ConfirmEvent
-		actions            []ActionKind
-		log                string
+		mode      Mode
+		fence     Fence
+		async     bool
+		start     State
+		wants     Fence
+		confirmed State // after a ConfirmInput
+		actions   []ActionKind
+		log       string
 	}{
-		{MasterMode, false, false, MasterReady, MasterReady, nil,
-			"ignored unexpected event confirmed in state master:ready (" + testConfirm + ")"},
-		{MasterMode, false, true, MasterAsync, MasterAsync, nil,
-			"ignored unexpected event confirmed-async in state master:async (" + testConfirm + ")"},
-		{MasterMode, true, false, MasterUnconfirmed, MasterReady, []ActionKind{OpenFence},
+		{MasterMode, FenceOpen, false, MasterReady, FenceOpen, MasterReady, nil,
+			whyNothingToConfirm + " (" + testConfirm + ")"},
+		{MasterMode, FenceOpen, true, MasterAsync, FenceOpen, MasterAsync, nil,
+			whyNothingToConfirm + " (" + testConfirm + ")"},
+		{MasterMode, FenceUnconfirmed, false, MasterUnconfirmed, FenceUnconfirmed, MasterReady, []ActionKind{OpenFence},
 			whyConfirmed + " (" + testConfirm + ")"},
-		{MasterMode, true, true, MasterUnconfirmed, MasterAsync, []ActionKind{OpenFence},
+		{MasterMode, FenceUnconfirmed, true, MasterUnconfirmed, FenceUnconfirmed, MasterAsync, []ActionKind{OpenFence},
 			whyConfirmedAsync + " (" + testConfirm + ")"},
-		// A standby is never unconfirmed: there is nothing to hold.
-		{StandbyMode, false, false, StandbyReady, StandbyReady, nil,
-			"ignored unexpected event confirmed in state standby:ready (" + testConfirm + ")"},
-		{StandbyMode, false, true, StandbyReady, StandbyReady, nil,
-			"ignored unexpected event confirmed in state standby:ready (" + testConfirm + ")"},
-		{StandbyMode, true, false, StandbyReady, StandbyReady, nil,
-			"ignored unexpected event confirmed in state standby:ready (" + testConfirm + ")"},
-		{StandbyMode, true, true, StandbyReady, StandbyReady, nil,
-			"ignored unexpected event confirmed in state standby:ready (" + testConfirm + ")"},
+		// A server fenced by an earlier worker is shutting down: it stays so.
+		{MasterMode, FenceFenced, false, MasterFenced, FenceFenced, MasterFenced, nil,
+			whyNothingToConfirm + " (" + testConfirm + ")"},
+		{MasterMode, FenceFenced, true, MasterFenced, FenceFenced, MasterFenced, nil,
+			whyNothingToConfirm + " (" + testConfirm + ")"},
+		// A value the shim does not know is no open fence.
+		{MasterMode, Fence(7), false, MasterUnconfirmed, FenceUnconfirmed, MasterReady, []ActionKind{OpenFence},
+			whyConfirmed + " (" + testConfirm + ")"},
 	} {
-		name := fmt.Sprintf("%s unconfirmed=%v async=%v", tc.mode, tc.unconfirmed, tc.async)
+		name := fmt.Sprintf("%s fence=%d async=%v", tc.mode, tc.fence, tc.async)
 		c := NewCore(tc.mode, 3)
-		c.StartUnconfirmed(tc.unconfirmed, tc.async)
+		c.Resume(tc.fence, tc.async)
 		require.Equal(t, tc.start, c.State(), name)
+		require.Equal(t, tc.wants, c.Fence(), name)
 		require.Equal(t, NoAction, c.InFlight(), name)
 		require.Equal(t, 0, c.Failures(), name)
 		out := c.Step(confirmEvent())
@@ -126,13 +138,32 @@ func TestStartUnconfirmed(t *testing.T) {
 		level := Warning
 		if tc.actions != nil {
 			level = Info
-			require.Equal(t, &Change{From: MasterUnconfirmed, To: tc.confirmed, On: c.lastTrigger, Reason: tc.log}, out.Change, name)
+			require.Equal(t, &Change{From: MasterUnconfirmed, To: tc.confirmed, On: c.lastTrigger, Reason: tc.log,
+				Primary: tc.confirmed.KnowsPrimary()}, out.Change, name)
 			require.False(t, c.asyncAtStart, "%s: the saved state is used once", name)
+			require.Equal(t, FenceOpen, c.Fence(), "%s: a confirmed primary takes writes", name)
 		} else {
 			require.Nil(t, out.Change, name)
+			require.Equal(t, tc.wants, c.Fence(), name)
 		}
 		require.Equal(t, []LogLine{{level, tc.log}}, out.Logs, name)
 		require.Equal(t, NoAction, c.InFlight(), "%s: opening the fence is fire and forget", name)
+	}
+	// A standby is never unconfirmed nor fenced: there is nothing to hold.
+	for _, fence := range []Fence{FenceUnconfirmed, FenceOpen, FenceFenced} {
+		for _, async := range []bool{false, true} {
+			name := fmt.Sprintf("standby fence=%d async=%v", fence, async)
+			c := NewCore(StandbyMode, 3)
+			before := *c
+			c.Resume(fence, async)
+			require.Equal(t, before, *c, "%s: untouched", name)
+			require.Equal(t, FenceOpen, c.Fence(), name)
+			out := c.Step(confirmEvent())
+			require.Equal(t, StandbyReady, c.State(), name)
+			require.Equal(t, []LogLine{warn(whyNothingToConfirm + " (" + testConfirm + ")")}, out.Logs, name)
+			require.Nil(t, out.Actions, name)
+			require.Nil(t, out.Change, name)
+		}
 	}
 	require.Equal(t, "(master mode:unconfirmed)", MasterUnconfirmed.Title())
 	require.Equal(t, "master:unconfirmed", MasterUnconfirmed.String())
@@ -146,7 +177,8 @@ func TestUnconfirmedView(t *testing.T) {
 	for range 5 {
 		c.Step(failProbe(false))
 	}
-	require.Equal(t, View{State: MasterUnconfirmed, Failures: 5, Threshold: 3, PartnerLSN: -1}, c.View())
+	require.Equal(t, View{State: MasterUnconfirmed, Failures: 5, Threshold: 3, PartnerLSN: -1,
+		LastFailure: t0, LastClass: FailRefused, LastReason: "refused: " + testReason}, c.View())
 }
 
 // TestUnconfirmedConfirmedByHeartbeat: the heartbeats that prove the partner
@@ -157,12 +189,15 @@ func TestUnconfirmedConfirmedByHeartbeat(t *testing.T) {
 	older := failWith(FailOlderPrimary, "timeline 1", -1)
 	for _, tc := range []struct {
 		name     string
-		ev       Event
+		ev       Input
 		failures int // after the heartbeat, one failed before it
 		logs     []LogLine
 	}{
 		{"good heartbeat", okWith(standbyFacts), 0, []LogLine{info("heartbeat to standby succeeded after 1 failed")}},
 		{"good heartbeat, caught up", caughtUpProbe(), 0, []LogLine{info("heartbeat to standby succeeded after 1 failed")}},
+		// This server says no walsender streams to the standby that answered.
+		{"good heartbeat, not streaming", notStreamingProbe(), 2,
+			[]LogLine{warn("heartbeat to standby failed (2/3): not streaming: " + notStreamingDetail)}},
 		{"not streaming", notStreaming, 2, []LogLine{warn("heartbeat to standby failed (2/3): not streaming: no walsender")}},
 		{"older primary", older, 2, []LogLine{warn("heartbeat to standby failed (2/3): older primary: timeline 1")}},
 	} {
@@ -183,7 +218,7 @@ func TestUnconfirmedConfirmedByHeartbeat(t *testing.T) {
 			require.Equal(t, append(append([]LogLine(nil), tc.logs...), line), out.Logs, name)
 			require.Equal(t, []ActionKind{OpenFence}, out.Actions, name)
 			require.Equal(t, to, c.State(), name)
-			require.Equal(t, &Change{From: MasterUnconfirmed, To: to, On: on, Reason: line.Msg}, out.Change, name)
+			require.Equal(t, &Change{From: MasterUnconfirmed, To: to, On: on, Reason: line.Msg, Primary: to.KnowsPrimary()}, out.Change, name)
 			require.Equal(t, tc.failures, c.Failures(), name)
 			require.Equal(t, NoAction, c.InFlight(), name)
 		}
@@ -261,7 +296,7 @@ func TestUnconfirmedSuperseded(t *testing.T) {
 	require.Equal(t, []ActionKind{FenceSelf}, out.Actions)
 	require.Equal(t, []LogLine{supersededLine("standby", 1, 3), {Error, whySuperseded}}, out.Logs)
 	require.False(t, c.asyncAtStart)
-	for _, ev := range []Event{confirmEvent(), okWith(standbyFacts), failWith(FailNotStreaming, "x", -1), failWith(FailOlderPrimary, "x", -1)} {
+	for _, ev := range []Input{confirmEvent(), okWith(standbyFacts), failWith(FailNotStreaming, "x", -1), failWith(FailOlderPrimary, "x", -1)} {
 		out = c.Step(ev)
 		require.Nil(t, out.Actions)
 		require.Equal(t, MasterFenced, c.State())
@@ -269,7 +304,7 @@ func TestUnconfirmedSuperseded(t *testing.T) {
 }
 
 // A confirmation in any state but MasterUnconfirmed changes nothing and
-// is logged as unexpected; a good heartbeat there is just that.
+// is said to be ignored; a good heartbeat there is just that.
 func TestConfirmEventElsewhereIsIgnored(t *testing.T) {
 	for s := range numStates {
 		if s == MasterUnconfirmed {
@@ -278,12 +313,12 @@ func TestConfirmEventElsewhereIsIgnored(t *testing.T) {
 		t.Run(s.String(), func(t *testing.T) {
 			c := reach(t, s, 3)
 			failures, inFlight := c.Failures(), c.InFlight()
-			out := c.Step(Event{Kind: ConfirmEvent, At: t0, Detail: "by hand"})
-			require.Equal(t, Output{Logs: []LogLine{warn("ignored unexpected event confirmed in state " + s.String() + " (by hand)")}}, out)
+			out := c.Step(Input{Kind: ConfirmInput, At: t0, Detail: "by hand"})
+			require.Equal(t, Output{Logs: []LogLine{warn(whyNothingToConfirm + " (by hand)")}}, out)
 			require.Equal(t, s, c.State())
 			require.Equal(t, failures, c.Failures())
 			require.Equal(t, inFlight, c.InFlight())
-			out = c.Step(Event{Kind: ConfirmEvent, At: t0, Detail: "by hand"})
+			out = c.Step(Input{Kind: ConfirmInput, At: t0, Detail: "by hand"})
 			require.Nil(t, out.Logs, "logged once in a row")
 		})
 	}
@@ -316,10 +351,19 @@ func confirmLine(dataDir string) LogLine {
 		"), without an answer from the partner)")
 }
 
+// ignoredConfirmLine is what the runner logs when it removes an operator's
+// file at path in a state that waits for no confirmation.
+func ignoredConfirmLine(path string) LogLine {
+	return warn("pg_keeper: " + whyNothingToConfirm + " (confirmed by the operator (" + path +
+		"), without an answer from the partner)")
+}
+
 // TestRunnerStartsByTheFence: a master keeper starts unconfirmed unless the
 // server's fence is open already (a restart of the worker, not of the
-// server); its saved file says whether replication had been switched to
-// asynchronous. A standby opens the fence and never reads it.
+// server), fenced if an earlier worker fenced it; its saved file says
+// whether replication had been switched to asynchronous. The first turn of
+// the loop makes the server hold the fence the state wants: a standby's is
+// opened.
 func TestRunnerStartsByTheFence(t *testing.T) {
 	cleanPGEnv(t)
 	host, err := os.Hostname()
@@ -336,7 +380,7 @@ func TestRunnerStartsByTheFence(t *testing.T) {
 		logs       []string // before the start line
 		setFences  []Fence
 	}{
-		{name: "master, fence unchecked", fence: FenceUnchecked, state: MasterUnconfirmed},
+		{name: "master, fence unconfirmed", fence: FenceUnconfirmed, state: MasterUnconfirmed},
 		{name: "master, fence open", fence: FenceOpen, state: MasterReady},
 		{name: "master, fence open, own saved file and '' override", fence: FenceOpen, saved: own, autoEmpty: true, state: MasterAsync},
 		{name: "master, fence open, own saved file, no '' override", fence: FenceOpen, saved: own, state: MasterAsync},
@@ -346,11 +390,15 @@ func TestRunnerStartsByTheFence(t *testing.T) {
 		{name: "master, fence open, a file of old", fence: FenceOpen, saved: oldFormat, state: MasterReady},
 		{name: "master, fence open, a file of old and a '' override", fence: FenceOpen, saved: oldFormat, autoEmpty: true,
 			state: MasterAsync},
-		{name: "master, fence unchecked, own saved file", fence: FenceUnchecked, saved: own, state: MasterUnconfirmed},
-		{name: "master, fence fenced", fence: FenceFenced, state: MasterUnconfirmed},
+		{name: "master, fence unconfirmed, own saved file", fence: FenceUnconfirmed, saved: own, state: MasterUnconfirmed},
+		// Fenced by an earlier worker: the server is shutting down.
+		{name: "master, fence fenced", fence: FenceFenced, state: MasterFenced},
+		{name: "master, fence fenced, own saved file", fence: FenceFenced, saved: own, state: MasterFenced},
+		// Unknown: taken as unconfirmed, and the first turn sets it so.
 		{name: "master, fence unreadable", fence: FenceOpen, readErr: errors.New("no shared memory"), state: MasterUnconfirmed,
-			logs: []string{"could not read the fence, taking this server as unconfirmed: no shared memory"}},
-		{name: "standby, fence unchecked", inRecovery: true, state: StandbyReady, setFences: []Fence{FenceOpen}},
+			logs: []string{"could not read the fence: no shared memory"}, setFences: []Fence{FenceUnconfirmed}},
+		{name: "standby, fence unconfirmed", inRecovery: true, state: StandbyReady, setFences: []Fence{FenceOpen}},
+		{name: "standby, fence open", inRecovery: true, fence: FenceOpen, state: StandbyReady},
 		{name: "standby, own saved file", inRecovery: true, saved: own, state: StandbyReady, setFences: []Fence{FenceOpen}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -373,7 +421,7 @@ func TestRunnerStartsByTheFence(t *testing.T) {
 			h.inRecovery, h.fence, h.fenceReadErr = tc.inRecovery, tc.fence, tc.readErr
 			r := newTestRunner(t, h)
 			require.Equal(t, tc.state, r.core.State())
-			require.Equal(t, tc.setFences, h.fenceCalls())
+			require.Nil(t, h.fenceCalls(), "the loop sets the fence")
 			logs, titles := h.snapshot()
 			require.Equal(t, []string{tc.state.Title()}, titles)
 			var before []string
@@ -386,16 +434,23 @@ func TestRunnerStartsByTheFence(t *testing.T) {
 			require.Len(t, recs, 1)
 			require.Equal(t, tc.state.String(), recs[0].To, "the start record names the state")
 			h.mu.Lock()
-			defer h.mu.Unlock()
-			if tc.inRecovery {
-				require.Zero(t, h.fenceReads, "a standby does not ask")
-				require.Equal(t, FenceOpen, r.fenceState)
+			require.Equal(t, 1, h.fenceReads)
+			h.mu.Unlock()
+			if tc.readErr == nil {
+				require.Equal(t, tc.fence, r.fenceState, "the runner knows the fence as the server holds it")
 			} else {
-				require.Equal(t, 1, h.fenceReads)
-				if tc.readErr == nil {
-					require.Equal(t, tc.fence, r.fenceState, "the runner knows the fence as the server holds it")
-				}
+				require.Equal(t, Fence(-1), r.fenceState, "the runner does not know the fence the server holds")
 			}
+
+			r.syncFence() // the first turn of the loop
+			require.Equal(t, tc.setFences, h.fenceCalls())
+			r.syncFence()
+			require.Equal(t, tc.setFences, h.fenceCalls(), "set once")
+			require.Equal(t, r.core.Fence(), r.fenceState)
+			require.Len(t, logsSince(h, len(logs)), 0)
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			require.Equal(t, r.core.Fence(), h.fence, "the server holds the fence the state wants")
 		})
 	}
 }
@@ -461,11 +516,11 @@ func TestRunnerConfirmFile(t *testing.T) {
 		raw.PartnerConninfo = "port=notaport" // no heartbeat to race with
 		h := newFakeHost(raw)
 		r := newTestRunner(t, h)
-		r.tick(time.Now())
+		turn(r, time.Now())
 		require.Equal(t, MasterUnconfirmed, r.core.State(), "nothing confirms it yet")
 		path := touch(t, raw.DataDir)
 		n := logCount(h)
-		r.tick(time.Now())
+		turn(r, time.Now())
 		require.Equal(t, []LogLine{confirmLine(raw.DataDir)}, logsSince(h, n))
 		require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
 		requireFencedWhileHandling(t, h, 0, n)
@@ -489,9 +544,9 @@ func TestRunnerConfirmFile(t *testing.T) {
 		h := newFakeHost(raw)
 		r := newTestRunner(t, h)
 		_, err = os.Stat(path)
-		require.NoError(t, err, "a master keeps it for its first tick")
+		require.NoError(t, err, "a master keeps it for its first turn")
 		n := logCount(h)
-		r.tick(time.Now())
+		turn(r, time.Now())
 		require.Equal(t, []LogLine{info("pg_keeper: " + whyConfirmedAsync + " (confirmed by the operator (" + path +
 			"), without an answer from the partner)")}, logsSince(h, n))
 		require.Equal(t, MasterAsync, r.core.State())
@@ -505,12 +560,11 @@ func TestRunnerConfirmFile(t *testing.T) {
 		r := newTestRunner(t, h)
 		path := touch(t, raw.DataDir)
 		n := logCount(h)
-		r.tick(time.Now())
-		require.Equal(t, []LogLine{warn("pg_keeper: ignored " + ConfirmFile +
-			": this server is master:ready, there is nothing to confirm")}, logsSince(h, n))
+		turn(r, time.Now())
 		require.Equal(t, MasterReady, r.core.State())
 		require.Nil(t, h.fenceCalls())
 		gone(t, path)
+		require.Equal(t, []LogLine{ignoredConfirmLine(path)}, logsSince(h, n))
 	})
 	t.Run("standby, file from before the start", func(t *testing.T) {
 		raw := runRaw(t, closedPort(t), closedPort(t))
@@ -532,11 +586,10 @@ func TestRunnerConfirmFile(t *testing.T) {
 		r := newTestRunner(t, h)
 		path := touch(t, raw.DataDir)
 		n := logCount(h)
-		r.tick(time.Now())
-		require.Equal(t, []LogLine{warn("pg_keeper: ignored " + ConfirmFile +
-			": this server is standby:ready, there is nothing to confirm")}, logsSince(h, n))
+		turn(r, time.Now())
 		require.Equal(t, StandbyReady, r.core.State())
 		gone(t, path)
+		require.Equal(t, []LogLine{ignoredConfirmLine(path)}, logsSince(h, n))
 	})
 	t.Run("no file", func(t *testing.T) {
 		raw := runRaw(t, closedPort(t), closedPort(t))
@@ -545,7 +598,7 @@ func TestRunnerConfirmFile(t *testing.T) {
 		r := newTestRunner(t, h)
 		n := logCount(h)
 		for range 3 {
-			r.tick(time.Now())
+			turn(r, time.Now())
 		}
 		require.Empty(t, logsSince(h, n))
 		require.Equal(t, MasterUnconfirmed, r.core.State())

@@ -21,6 +21,7 @@ static int pgk_call_in_recovery(const PgkBridge *b) { return b->in_recovery(); }
 static int pgk_call_timeline(const PgkBridge *b) { return b->timeline(); }
 static int pgk_call_set_fence(const PgkBridge *b, int f) { return b->set_fence(f); }
 static int pgk_call_get_fence(const PgkBridge *b) { return b->get_fence(); }
+static int pgk_call_replication_state(const PgkBridge *b) { return b->replication_state(); }
 static int pgk_call_publish_status(const PgkBridge *b, const char *j) { return b->publish_status(j); }
 static int pgk_call_add_event(const PgkBridge *b, const char *j) { return b->add_event(j); }
 static int pgk_call_reset_events(const PgkBridge *b) { return b->reset_events(); }
@@ -56,12 +57,26 @@ var (
 // on the entry point's goroutine.
 func New(p unsafe.Pointer) (*Bridge, error) {
 	b := (*C.PgkBridge)(p)
-	if b == nil || b.version != C.PGK_BRIDGE_VERSION || C.PGK_STATUS_MAX != keeper.StatusMax ||
-		C.PGK_EVENT_MAX != keeper.EventMax || C.PGK_EVENT_SLOTS != keeper.EventSlots ||
-		C.PGK_APPLICATION_NAME != keeper.ApplicationName || C.PGK_CONFIRM_FILE != keeper.ConfirmFile {
+	if b == nil || b.version != C.PGK_BRIDGE_VERSION || !constantsMatch() {
 		return nil, fmt.Errorf("the C shim and the Go library do not match: reinstall pg_keeper and restart the server")
 	}
 	return &Bridge{b: b, tid: unix.Gettid()}, nil
+}
+
+// constantsMatch: the facts the C shim and the keeper share are written
+// once in pg_keeper_bridge.h; the Go side's copies are checked here, once,
+// when the worker starts.
+func constantsMatch() bool {
+	return C.PGK_STATUS_MAX == keeper.StatusMax && C.PGK_EVENT_MAX == keeper.EventMax &&
+		C.PGK_EVENT_SLOTS == keeper.EventSlots &&
+		C.PGK_APPLICATION_NAME == keeper.ApplicationName && C.PGK_CONFIRM_FILE == keeper.ConfirmFile &&
+		C.PGK_LEVEL_LOG == int(keeper.Info) && C.PGK_LEVEL_DEBUG == int(keeper.Debug) &&
+		C.PGK_LEVEL_WARNING == int(keeper.Warning) && C.PGK_LEVEL_ERROR == int(keeper.Error) &&
+		C.PGK_WAKE_LATCH == int(keeper.WakeLatch) && C.PGK_WAKE_SOCKET == int(keeper.WakeSocket) &&
+		C.PGK_WAKE_TIMEOUT == int(keeper.WakeTimeout) && C.PGK_WAKE_SHUTDOWN == int(keeper.WakeShutdown) &&
+		C.PGK_WAKE_RELOAD == int(keeper.WakeReload) &&
+		C.PGK_FENCE_UNCONFIRMED == int(keeper.FenceUnconfirmed) && C.PGK_FENCE_OPEN == int(keeper.FenceOpen) &&
+		C.PGK_FENCE_FENCED == int(keeper.FenceFenced)
 }
 
 func (b *Bridge) check(rc C.int) error {
@@ -128,6 +143,7 @@ func (b *Bridge) Settings() (keeper.RawSettings, error) {
 		StateChangeTimeout:  int(c.state_change_command_timeout),
 		MaxFailoverLag:      int64(c.max_failover_lag),
 		FailoverOnTimeout:   c.failover_on_timeout != 0,
+		OnPartnerTimeout:    C.GoString(c.on_partner_timeout),
 		Port:                int(c.port),
 		SocketDirs:          C.GoString(c.socket_dirs),
 		OSUser:              C.GoString(c.os_user),
@@ -171,13 +187,24 @@ func (b *Bridge) SetFence(f keeper.Fence) error {
 
 func (b *Bridge) Fence() (keeper.Fence, error) {
 	if !b.onMainThread() {
-		return keeper.FenceUnchecked, errThread
+		return keeper.FenceUnconfirmed, errThread
 	}
 	rc := C.pgk_call_get_fence(b.b)
 	if rc < 0 {
-		return keeper.FenceUnchecked, b.check(rc)
+		return keeper.FenceUnconfirmed, b.check(rc)
 	}
 	return keeper.Fence(rc), nil
+}
+
+func (b *Bridge) ReplicationState() (int, error) {
+	if !b.onMainThread() {
+		return 0, errThread
+	}
+	rc := C.pgk_call_replication_state(b.b)
+	if rc < 0 {
+		return 0, b.check(rc)
+	}
+	return int(rc), nil
 }
 
 func (b *Bridge) PublishStatus(json []byte) error {

@@ -26,6 +26,10 @@ CREATE FUNCTION pg_keeper._events() RETURNS text
 AS 'MODULE_PATHNAME', 'pg_keeper_events_json'
 LANGUAGE C VOLATILE;
 
+CREATE FUNCTION pg_keeper._timeline() RETURNS int
+AS 'MODULE_PATHNAME', 'pg_keeper_timeline'
+LANGUAGE C VOLATILE;
+
 -- The keeper's view of the pair, with what this server knows itself (its
 -- timeline, WAL positions and synchronous_standby_names) read at the time of
 -- the query. Works on a primary and on a hot standby alike.
@@ -79,11 +83,7 @@ SELECT
 			CASE WHEN (j->>'master_sync')::boolean THEN 'sync' ELSE 'async' END
 	END,
 	current_setting('synchronous_standby_names'),
-	CASE
-		WHEN pg_is_in_recovery() THEN
-			coalesce((SELECT received_tli FROM pg_stat_wal_receiver), (pg_control_checkpoint()).timeline_id)
-		ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int
-	END,
+	pg_keeper._timeline(),
 	CASE WHEN NOT pg_is_in_recovery() THEN pg_current_wal_lsn() END,
 	pg_last_wal_receive_lsn(),
 	pg_last_wal_replay_lsn(),
@@ -146,10 +146,10 @@ ORDER BY n
 $$;
 
 -- Readable by superusers and pg_monitor; nothing here is writable.
-REVOKE ALL ON FUNCTION pg_keeper._status(), pg_keeper._events(),
+REVOKE ALL ON FUNCTION pg_keeper._status(), pg_keeper._events(), pg_keeper._timeline(),
 	pg_keeper.status(), pg_keeper.events() FROM PUBLIC;
 REVOKE ALL ON pg_keeper.status FROM PUBLIC;
 GRANT USAGE ON SCHEMA pg_keeper TO pg_monitor;
-GRANT EXECUTE ON FUNCTION pg_keeper._status(), pg_keeper._events(),
+GRANT EXECUTE ON FUNCTION pg_keeper._status(), pg_keeper._events(), pg_keeper._timeline(),
 	pg_keeper.status(), pg_keeper.events() TO pg_monitor;
 GRANT SELECT ON pg_keeper.status TO pg_monitor;

@@ -18,6 +18,9 @@ func TestOtherSyncWalsenderBlocksPromotion(t *testing.T) {
 	c := startPair(t, cluster.Options{SyncNames: func(p string) string { return "ANY 1 (" + p + ", cdc)" }}, nil)
 	master, standby := c.Master, c.Standby
 	master.StartReceiveWAL(t, "cdc")
+	// Several heartbeats of the standby see cdc beside it: from then on
+	// commits may be acknowledged without the standby.
+	time.Sleep(time.Second)
 	l := startLoad(t, master)
 	l.waitAcked(t, 50, 30*time.Second, "load on the master")
 	standby.Freeze(t)

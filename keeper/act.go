@@ -1,0 +1,130 @@
+package keeper
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// start carries out an action in a goroutine; its result comes back as an
+// ActionInput. Fencing is carried out by syncFence.
+func (r *runner) start(a ActionKind) {
+	local, dataDir, tag := r.settings.Local, r.settings.DataDir, r.nodeTag()
+	if a == r.core.InFlight() {
+		r.actionSince = time.Now()
+	}
+	fallback := message{input: &Input{Kind: ActionInput, Action: a}}
+	switch a {
+	case Promote:
+		r.spawn(fallback, func() message {
+			ctx, cancel := context.WithTimeout(r.ctx, 70*time.Second)
+			defer cancel()
+			detail, timeline, err := promote(ctx, local)
+			return message{input: actionInput(a, detail, err), timeline: timeline}
+		})
+	case SwitchAsync:
+		r.spawn(fallback, func() message {
+			ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+			defer cancel()
+			detail, err := switchAsync(ctx, local, dataDir, tag)
+			return message{input: actionInput(a, detail, err)}
+		})
+	case RestoreSync:
+		r.spawn(fallback, func() message {
+			ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+			defer cancel()
+			detail, err := restoreSync(ctx, local, dataDir, tag)
+			return message{input: actionInput(a, detail, err)}
+		})
+	case RunAfterCommand:
+		r.runAfterCommand()
+	case FenceSelf, OpenFence:
+		// Carried out by syncFence, which the loop runs after every turn.
+	}
+}
+
+func actionInput(a ActionKind, detail string, err error) *Input {
+	in := &Input{Kind: ActionInput, At: time.Now(), Action: a, Detail: detail}
+	if err != nil {
+		in.Err = err.Error()
+	}
+	return in
+}
+
+// syncFence makes the server hold the fence the core wants. A failure is
+// logged and recorded once, and tried again every second.
+func (r *runner) syncFence() {
+	want := r.core.Fence()
+	if want == r.fenceState || time.Since(r.fenceFailedAt) < time.Second {
+		return
+	}
+	if err := r.host.SetFence(want); err != nil {
+		if r.fenceFailedAt.IsZero() {
+			r.log(Error, fmt.Sprintf("could not set the fence to %s: %v", fenceNames[want], err))
+			if want == FenceFenced {
+				r.record(Record{Kind: KindAction, Action: FenceSelf.String(), OK: ptr(false), Detail: err.Error()})
+			}
+		}
+		r.fenceFailedAt = time.Now()
+		return
+	}
+	r.fenceState, r.fenceFailedAt = want, time.Time{}
+	switch {
+	case want == FenceFenced:
+		r.record(Record{Kind: KindAction, Action: FenceSelf.String(), OK: ptr(true),
+			Detail: "connections refused, fast shutdown requested"})
+		r.log(Error, fmt.Sprintf("to rejoin as a standby of the new primary: pg_rewind --target-pgdata=%s "+
+			"--source-server=%q (or a new pg_basebackup), then touch %s/standby.signal, set primary_conninfo "+
+			"to reach the new primary, and start this server", r.settings.DataDir, r.settings.PartnerDisplay, r.settings.DataDir))
+	case want == FenceOpen && r.core.State().Mode() == MasterMode:
+		r.record(Record{Kind: KindAction, Action: OpenFence.String(), OK: ptr(true), Detail: "writes accepted"})
+	}
+}
+
+func (r *runner) runAfterCommand() {
+	cmdline, timeout := r.settings.AfterCommand, r.settings.CommandTimeout
+	if cmdline == "" {
+		r.log(Info, "pg_keeper.after_command is not set: nothing to run after the promotion")
+		return
+	}
+	env := append(r.commandEnv("promote"),
+		"PG_KEEPER_NEW_PRIMARY="+r.hostname+":"+strconv.Itoa(r.settings.Port),
+		"PG_KEEPER_OLD_PRIMARY="+r.settings.PartnerDisplay,
+		"PG_KEEPER_TIMELINE="+strconv.Itoa(r.timeline))
+	// Only the program: fence agents take passwords as arguments.
+	r.log(Info, fmt.Sprintf("running after_command (timeout %s): %s", timeout, commandName(cmdline)))
+	fallback := message{input: &Input{Kind: ActionInput, Action: RunAfterCommand}, command: &CommandResult{}}
+	r.spawn(fallback, func() message {
+		res := runCommand(cmdline, timeout, "pg_keeper.after_command_timeout", env)
+		in := &Input{Kind: ActionInput, At: time.Now(), Action: RunAfterCommand}
+		if outcome := commandRecord(KindAfterCmd, res).Detail; res.Err != nil {
+			in.Err = outcome
+		} else {
+			in.Detail = outcome
+		}
+		return message{input: in, command: &res}
+	})
+}
+
+// commandName is the program a command line runs, for the log.
+func commandName(cmdline string) string {
+	if f := strings.Fields(cmdline); len(f) > 0 {
+		if len(f) > 1 {
+			return f[0] + " ..."
+		}
+		return f[0]
+	}
+	return ""
+}
+
+// commandEnv is what every command learns about this node.
+func (r *runner) commandEnv(event string) []string {
+	return []string{
+		"PG_KEEPER_EVENT=" + event,
+		"PG_KEEPER_NODE=" + r.hostname,
+		"PG_KEEPER_PORT=" + strconv.Itoa(r.settings.Port),
+		"PG_KEEPER_DATA_DIR=" + r.settings.DataDir,
+	}
+}
