@@ -57,17 +57,20 @@ func actionInput(a ActionKind, detail string, err error) *Input {
 // logged and recorded once, and tried again every second.
 func (r *runner) syncFence() {
 	want := r.core.Fence()
+	if want != r.fenceFailedFor {
+		r.fenceFailedAt = time.Time{} // a new wish: try at once, and say if it fails
+	}
 	if want == r.fenceState || time.Since(r.fenceFailedAt) < time.Second {
 		return
 	}
 	if err := r.host.SetFence(want); err != nil {
 		if r.fenceFailedAt.IsZero() {
-			r.log(Error, fmt.Sprintf("could not set the fence to %s: %v", fenceNames[want], err))
+			r.log(Error, fmt.Sprintf("could not set the fence to %s: %v", fenceName(want), err))
 			if want == FenceFenced {
 				r.record(Record{Kind: KindAction, Action: FenceSelf.String(), OK: ptr(false), Detail: err.Error()})
 			}
 		}
-		r.fenceFailedAt = time.Now()
+		r.fenceFailedAt, r.fenceFailedFor = time.Now(), want
 		return
 	}
 	r.fenceState, r.fenceFailedAt = want, time.Time{}

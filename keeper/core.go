@@ -183,9 +183,10 @@ func (c *Core) SetPartner(set, usable bool) { c.partnerSet, c.partnerUsable = se
 
 // NextTick is when the core next wants a TickInput: never while a
 // heartbeat is under way (its result wakes the runner) or while there is
-// no partner to probe (a reload wakes it).
+// no partner to probe (a reload wakes it). The runner ticks at every turn
+// of its loop anyway.
 func (c *Core) NextTick() time.Time {
-	if c.probing || !c.partnerUsable && c.partnerSet {
+	if c.probing || !c.partnerUsable {
 		return farFuture
 	}
 	return c.nextProbe

@@ -429,15 +429,6 @@ func TestRunnerMasterWithoutPartnerOpensTheFence(t *testing.T) {
 	}
 }
 
-// knownBug skips the rest of a test that shows a reported bug of the
-// non-test code, unless PGK_TEST_KNOWN_BUGS is set.
-func knownBug(t *testing.T, bug string) {
-	t.Helper()
-	if os.Getenv("PGK_TEST_KNOWN_BUGS") == "" {
-		t.Skip("BUG (reported, set PGK_TEST_KNOWN_BUGS=1 to run): " + bug)
-	}
-}
-
 // aSecondLater lets the runner's next syncFence try again a fence that
 // could not be set, as it does a second after the failure.
 func aSecondLater(r *runner) { r.fenceFailedAt = r.fenceFailedAt.Add(-time.Second) }
@@ -544,9 +535,6 @@ func TestRunnerFenceErrorAfterAnotherFenceError(t *testing.T) {
 	n = logCount(h)
 	deliver(r, supersededProbe())
 	require.Equal(t, MasterFenced, r.core.State())
-	knownBug(t, "syncFence keeps one failure time for every fence: after a failed opening, fencing the "+
-		"superseded server waits up to a second, and its failure is neither logged nor recorded in "+
-		"pg_keeper.events(), since fenceFailedAt is not zero (act.go: syncFence)")
 	require.Equal(t, []Fence{FenceOpen, FenceFenced}, h.fenceCalls(), "fenced at once")
 	require.Equal(t, []LogLine{
 		supersededRunLine(1, 2),

@@ -70,8 +70,10 @@ type runner struct {
 	title       string
 	timeline    int   // this server's timeline after it promoted itself
 	fenceState  Fence // what the server holds (see bgworker/fence.c); -1: unknown
-	// fenceFailedAt: when setting the fence last failed (zero: it did not).
-	fenceFailedAt time.Time
+	// fenceFailedAt: when setting the fence to fenceFailedFor last failed
+	// (zero: it did not).
+	fenceFailedAt  time.Time
+	fenceFailedFor Fence
 
 	startedAt     time.Time
 	hostname      string

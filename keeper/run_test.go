@@ -560,12 +560,6 @@ func TestRunWithoutUsablePartnerDoesNotSpin(t *testing.T) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			require.Zero(t, h.timelines, "no heartbeat")
-			if tc.conninfo == "" {
-				knownBug(t, "without partner_conninfo set at all, the core never schedules a heartbeat and "+
-					"NextTick() returns nextProbe, the zero time (only a partner set but unusable gets farFuture), "+
-					"so the loop waits min(time.Until(zero), 100 ms) clamped to 0: it spins, calling Wait(0) "+
-					"thousands of times a second (core.go: NextTick; run.go: loop)")
-			}
 			require.LessOrEqual(t, len(h.waits), 6, "Wait calls in 300ms")
 			for _, w := range h.waits {
 				require.Greater(t, w, time.Duration(0))

@@ -47,6 +47,14 @@ type Status struct {
 
 var fenceNames = [...]string{FenceUnconfirmed: "unconfirmed", FenceOpen: "open", FenceFenced: "fenced"}
 
+// fenceName is f as pg_keeper.status shows it; "unknown" before it was read.
+func fenceName(f Fence) string {
+	if f < 0 || int(f) >= len(fenceNames) {
+		return "unknown"
+	}
+	return fenceNames[f]
+}
+
 func (r *runner) status(now time.Time) Status {
 	v := r.core.View()
 	s := Status{
@@ -56,7 +64,7 @@ func (r *runner) status(now time.Time) Status {
 		Mode:             v.State.Mode().String(),
 		State:            v.State.Name(),
 		Partner:          r.settings.PartnerDisplay,
-		Fence:            fenceNames[r.fenceState],
+		Fence:            fenceName(r.fenceState),
 		Failures:         v.Failures,
 		KeepalivesCount:  v.Threshold,
 		KeepalivesTime:   r.settings.Interval.Seconds(),

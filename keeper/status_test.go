@@ -361,9 +361,6 @@ func TestRunnerPublishesStatusWithAnUnknownFence(t *testing.T) {
 	r := newTestRunner(t, h)
 	r.syncFence()
 	require.Equal(t, Fence(-1), r.fenceState, "still unknown")
-	knownBug(t, "status() indexes fenceNames with r.fenceState, which newRunner sets to -1 when the fence cannot be "+
-		"read: while SetFence fails too, publishStatus panics (index out of range), which Run turns into a "+
-		"worker restart, at every start (status.go: status; run.go: newRunner)")
 	require.NotPanics(t, func() { r.publishStatus(time.Now()) })
 	require.Len(t, hostStatuses(h), 1)
 }
