@@ -6,47 +6,49 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 )
 
 // start carries out an action in a goroutine; its result comes back as an
 // ActionInput. Fencing is carried out by syncFence.
-func (r *runner) start(a ActionKind) {
+func (r *runner) start(a core.ActionKind) {
 	local, dataDir, tag := r.settings.Local, r.settings.DataDir, r.nodeTag()
 	if a == r.core.InFlight() {
 		r.actionSince = time.Now()
 	}
-	fallback := message{input: &Input{Kind: ActionInput, Action: a}}
+	fallback := message{input: &core.Input{Kind: core.ActionInput, Action: a}}
 	switch a {
-	case Promote:
+	case core.Promote:
 		r.spawn(fallback, func() message {
 			ctx, cancel := context.WithTimeout(r.ctx, 70*time.Second)
 			defer cancel()
 			detail, timeline, err := promote(ctx, local)
 			return message{input: actionInput(a, detail, err), timeline: timeline}
 		})
-	case SwitchAsync:
+	case core.SwitchAsync:
 		r.spawn(fallback, func() message {
 			ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
 			defer cancel()
 			detail, err := switchAsync(ctx, local, dataDir, tag)
 			return message{input: actionInput(a, detail, err)}
 		})
-	case RestoreSync:
+	case core.RestoreSync:
 		r.spawn(fallback, func() message {
 			ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
 			defer cancel()
 			detail, err := restoreSync(ctx, local, dataDir, tag)
 			return message{input: actionInput(a, detail, err)}
 		})
-	case RunAfterCommand:
+	case core.RunAfterCommand:
 		r.runAfterCommand()
-	case FenceSelf, OpenFence:
+	case core.FenceSelf, core.OpenFence:
 		// Carried out by syncFence, which the loop runs after every turn.
 	}
 }
 
-func actionInput(a ActionKind, detail string, err error) *Input {
-	in := &Input{Kind: ActionInput, At: time.Now(), Action: a, Detail: detail}
+func actionInput(a core.ActionKind, detail string, err error) *core.Input {
+	in := &core.Input{Kind: core.ActionInput, At: time.Now(), Action: a, Detail: detail}
 	if err != nil {
 		in.Err = err.Error()
 	}
@@ -65,9 +67,9 @@ func (r *runner) syncFence() {
 	}
 	if err := r.host.SetFence(want); err != nil {
 		if r.fenceFailedAt.IsZero() {
-			r.log(Error, fmt.Sprintf("could not set the fence to %s: %v", fenceName(want), err))
-			if want == FenceFenced {
-				r.record(Record{Kind: KindAction, Action: FenceSelf.String(), OK: ptr(false), Detail: err.Error()})
+			r.log(core.Error, fmt.Sprintf("could not set the fence to %s: %v", fenceName(want), err))
+			if want == core.FenceFenced {
+				r.record(Record{Kind: KindAction, Action: core.FenceSelf.String(), OK: ptr(false), Detail: err.Error()})
 			}
 		}
 		r.fenceFailedAt, r.fenceFailedFor = time.Now(), want
@@ -75,21 +77,21 @@ func (r *runner) syncFence() {
 	}
 	r.fenceState, r.fenceFailedAt = want, time.Time{}
 	switch {
-	case want == FenceFenced:
-		r.record(Record{Kind: KindAction, Action: FenceSelf.String(), OK: ptr(true),
+	case want == core.FenceFenced:
+		r.record(Record{Kind: KindAction, Action: core.FenceSelf.String(), OK: ptr(true),
 			Detail: "connections refused, fast shutdown requested"})
-		r.log(Error, fmt.Sprintf("to rejoin as a standby of the new primary: pg_rewind --target-pgdata=%s "+
+		r.log(core.Error, fmt.Sprintf("to rejoin as a standby of the new primary: pg_rewind --target-pgdata=%s "+
 			"--source-server=%q (or a new pg_basebackup), then touch %s/standby.signal, set primary_conninfo "+
 			"to reach the new primary, and start this server", r.settings.DataDir, r.settings.PartnerDisplay, r.settings.DataDir))
-	case want == FenceOpen && r.core.State().Mode() == MasterMode:
-		r.record(Record{Kind: KindAction, Action: OpenFence.String(), OK: ptr(true), Detail: "writes accepted"})
+	case want == core.FenceOpen && r.core.State().Mode() == core.MasterMode:
+		r.record(Record{Kind: KindAction, Action: core.OpenFence.String(), OK: ptr(true), Detail: "writes accepted"})
 	}
 }
 
 func (r *runner) runAfterCommand() {
 	cmdline, timeout := r.settings.AfterCommand, r.settings.CommandTimeout
 	if cmdline == "" {
-		r.log(Info, "pg_keeper.after_command is not set: nothing to run after the promotion")
+		r.log(core.Info, "pg_keeper.after_command is not set: nothing to run after the promotion")
 		return
 	}
 	env := append(r.commandEnv("promote"),
@@ -97,11 +99,11 @@ func (r *runner) runAfterCommand() {
 		"PG_KEEPER_OLD_PRIMARY="+r.settings.PartnerDisplay,
 		"PG_KEEPER_TIMELINE="+strconv.Itoa(r.timeline))
 	// Only the program: fence agents take passwords as arguments.
-	r.log(Info, fmt.Sprintf("running after_command (timeout %s): %s", timeout, commandName(cmdline)))
-	fallback := message{input: &Input{Kind: ActionInput, Action: RunAfterCommand}, command: &CommandResult{}}
+	r.log(core.Info, fmt.Sprintf("running after_command (timeout %s): %s", timeout, commandName(cmdline)))
+	fallback := message{input: &core.Input{Kind: core.ActionInput, Action: core.RunAfterCommand}, command: &CommandResult{}}
 	r.spawn(fallback, func() message {
 		res := runCommand(cmdline, timeout, "pg_keeper.after_command_timeout", env)
-		in := &Input{Kind: ActionInput, At: time.Now(), Action: RunAfterCommand}
+		in := &core.Input{Kind: core.ActionInput, At: time.Now(), Action: core.RunAfterCommand}
 		if outcome := commandRecord(KindAfterCmd, res).Detail; res.Err != nil {
 			in.Err = outcome
 		} else {

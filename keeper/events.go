@@ -3,6 +3,8 @@ package keeper
 import (
 	"fmt"
 	"time"
+
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 )
 
 // openHistory puts the events saved in the data directory back into
@@ -10,18 +12,18 @@ import (
 // restart of the worker but not of the server: it is refilled either way.
 func (r *runner) openHistory() {
 	if err := r.host.ResetEvents(); err != nil {
-		r.log(Warning, "could not reset pg_keeper.events(): "+err.Error())
+		r.log(core.Warning, "could not reset pg_keeper.events(): "+err.Error())
 	}
 	if r.settings.DataDir == "" {
 		return
 	}
 	recs, err := loadHistory(r.settings.DataDir, r.node)
 	if err != nil {
-		r.log(Warning, "could not read the saved events: "+err.Error())
+		r.log(core.Warning, "could not read the saved events: "+err.Error())
 	}
 	for _, rec := range recs {
 		if err := r.host.AddEvent(rec); err != nil {
-			r.log(Warning, "could not restore the saved events: "+err.Error())
+			r.log(core.Warning, "could not restore the saved events: "+err.Error())
 			break
 		}
 	}
@@ -45,7 +47,7 @@ func (r *runner) record(rec Record) {
 	rec.Node = r.node
 	b := encodeRecord(rec)
 	if err := r.host.AddEvent(b); err != nil {
-		r.log(Warning, "could not add to pg_keeper.events(): "+err.Error())
+		r.log(core.Warning, "could not add to pg_keeper.events(): "+err.Error())
 	}
 	if r.hist != nil {
 		r.hist.add(b)
@@ -53,8 +55,8 @@ func (r *runner) record(rec Record) {
 }
 
 // actionDone records how a promotion, switch, restore or after_command ended.
-func (r *runner) actionDone(in Input, m message) {
-	if in.Action == RunAfterCommand {
+func (r *runner) actionDone(in core.Input, m message) {
+	if in.Action == core.RunAfterCommand {
 		rec := commandRecord(KindAfterCmd, *m.command)
 		rec.At = in.At
 		r.record(rec)
@@ -68,7 +70,7 @@ func (r *runner) actionDone(in Input, m message) {
 		rec.DurationMS = ptr(in.At.Sub(r.actionSince).Milliseconds())
 		r.actionSince = time.Time{}
 	}
-	if in.Action == Promote && in.Err == "" {
+	if in.Action == core.Promote && in.Err == "" {
 		rec.Detail = fmt.Sprintf("%s; now on timeline %d", rec.Detail, m.timeline)
 	}
 	r.record(rec)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
 )
 
@@ -88,17 +89,17 @@ func TestRunnerWithUnreadableHistoryStillStarts(t *testing.T) {
 	h := newFakeHost(raw)
 	r := newTestRunner(t, h)
 	logs, _ := h.snapshot()
-	require.Equal(t, Warning, logs[0].Level)
+	require.Equal(t, core.Warning, logs[0].Level)
 	require.True(t, strings.HasPrefix(logs[0].Msg, "pg_keeper: could not read the saved events: read "), logs[0].Msg)
 	require.True(t, strings.HasPrefix(logs[1].Msg, "pg_keeper: started in master mode: "), logs[1].Msg)
 	require.Equal(t, []string{KindStart}, kinds(hostRecords(t, h)))
-	require.Equal(t, MasterUnconfirmed, r.core.State())
+	require.Equal(t, core.MasterUnconfirmed, r.core.State())
 	// Nor can the start record be saved there: said through the main loop.
 	n := logCount(h)
 	awaitMessage(t, r)
 	logs = logsSince(h, n)
 	require.Len(t, logs, 1)
-	require.Equal(t, Warning, logs[0].Level)
+	require.Equal(t, core.Warning, logs[0].Level)
 	require.True(t, strings.HasPrefix(logs[0].Msg, "pg_keeper: could not save an event in "+
 		filepath.Join(raw.DataDir, historyFile)+": "), logs[0].Msg)
 }
@@ -134,7 +135,7 @@ func TestRunRecordsStartTransitionsAndStop(t *testing.T) {
 	me := nodeName(t, 5433)
 	h := newFakeHost(raw)
 	done := startRun(t, h)
-	waitForLog(t, h, func(l LogLine) bool { return l == info("pg_keeper: connected to standby") })
+	waitForLog(t, h, func(l core.LogLine) bool { return l == info("pg_keeper: connected to standby") })
 	require.Equal(t, 0, stopAndWait(t, h, done))
 
 	events := hostEvents(h)
@@ -153,7 +154,7 @@ func TestRunRecordsStartTransitionsAndStop(t *testing.T) {
 	require.Equal(t, Record{At: recs[0].At, Node: me, Kind: KindStart, To: "master:unconfirmed",
 		Detail: strings.TrimPrefix(logs[0].Msg, "pg_keeper: ")}, recs[0])
 	require.Equal(t, Record{At: recs[1].At, Node: me, Kind: KindTransition, From: "master:unconfirmed", To: "master:ready",
-		Trigger: "confirmed", Detail: whyConfirmed + " (the partner answered as a standby)"}, recs[1])
+		Trigger: "confirmed", Detail: core.Why(core.MasterUnconfirmed, core.Confirmed) + " (the partner answered as a standby)"}, recs[1])
 	require.Equal(t, Record{At: recs[2].At, Node: me, Kind: KindAction, Action: "open-fence", OK: ptr(true),
 		Detail: "writes accepted"}, recs[2])
 	require.Equal(t, Record{At: recs[3].At, Node: me, Kind: KindTransition, From: "master:ready", To: "master:connected",
@@ -185,36 +186,36 @@ func TestRunnerActionDoneRecords(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		started time.Duration // how long before the result the action started; 0: not known
-		in      Input
+		in      core.Input
 		m       message // what came with it
 		want    Record
 	}{
 		{"promoted", 1500 * time.Millisecond,
-			Input{Kind: ActionInput, At: at, Action: Promote, Detail: "pg_promote() took 1400 ms"}, message{timeline: 3},
+			core.Input{Kind: core.ActionInput, At: at, Action: core.Promote, Detail: "pg_promote() took 1400 ms"}, message{timeline: 3},
 			Record{Kind: KindAction, Action: "promote", OK: ptr(true), DurationMS: ptr(int64(1500)),
 				Detail: "pg_promote() took 1400 ms; now on timeline 3"}},
 		{"promotion failed", 70 * time.Second,
-			Input{Kind: ActionInput, At: at, Action: Promote, Err: "could not connect"}, message{timeline: 3},
+			core.Input{Kind: core.ActionInput, At: at, Action: core.Promote, Err: "could not connect"}, message{timeline: 3},
 			Record{Kind: KindAction, Action: "promote", OK: ptr(false), DurationMS: ptr(int64(70_000)), Detail: "could not connect"}},
 		{"switched", 20 * time.Millisecond,
-			Input{Kind: ActionInput, At: at, Action: SwitchAsync, Detail: "synchronous_standby_names was 'node2', now ''"}, message{},
+			core.Input{Kind: core.ActionInput, At: at, Action: core.SwitchAsync, Detail: "synchronous_standby_names was 'node2', now ''"}, message{},
 			Record{Kind: KindAction, Action: "switch-async", OK: ptr(true), DurationMS: ptr(int64(20)),
 				Detail: "synchronous_standby_names was 'node2', now ''"}},
 		{"restore failed, start unknown", 0,
-			Input{Kind: ActionInput, At: at, Action: RestoreSync, Detail: "ignored", Err: "ALTER SYSTEM failed"}, message{},
+			core.Input{Kind: core.ActionInput, At: at, Action: core.RestoreSync, Detail: "ignored", Err: "ALTER SYSTEM failed"}, message{},
 			Record{Kind: KindAction, Action: "restore-sync", OK: ptr(false), Detail: "ALTER SYSTEM failed"}},
 		{"after_command succeeded", time.Second,
-			Input{Kind: ActionInput, At: at, Action: RunAfterCommand, Detail: "exit status 0 after 42 ms"},
+			core.Input{Kind: core.ActionInput, At: at, Action: core.RunAfterCommand, Detail: "exit status 0 after 42 ms"},
 			message{command: &CommandResult{Duration: 42 * time.Millisecond}},
 			Record{Kind: KindAfterCmd, OK: ptr(true), ExitStatus: ptr(0), DurationMS: ptr(int64(42)),
 				Detail: "exit status 0 after 42 ms"}},
 		{"after_command failed", 0,
-			Input{Kind: ActionInput, At: at, Action: RunAfterCommand, Err: "exit status 2 after 7 ms"},
+			core.Input{Kind: core.ActionInput, At: at, Action: core.RunAfterCommand, Err: "exit status 2 after 7 ms"},
 			message{command: &CommandResult{Duration: 7 * time.Millisecond, Err: errors.New("exit status 2"), ExitCode: 2}},
 			Record{Kind: KindAfterCmd, OK: ptr(false), ExitStatus: ptr(2), DurationMS: ptr(int64(7)),
 				Detail: "exit status 2 after 7 ms"}},
 		{"after_command killed", 0,
-			Input{Kind: ActionInput, At: at, Action: RunAfterCommand},
+			core.Input{Kind: core.ActionInput, At: at, Action: core.RunAfterCommand},
 			message{command: &CommandResult{Duration: time.Minute, Err: errors.New("killed after the timeout of 1m0s"), ExitCode: -1}},
 			Record{Kind: KindAfterCmd, OK: ptr(false), DurationMS: ptr(int64(60_000)),
 				Detail: "killed after the timeout of 1m0s after 60000 ms"}},
@@ -230,7 +231,7 @@ func TestRunnerActionDoneRecords(t *testing.T) {
 			require.True(t, got.At.Equal(at), "the time of the result: %s", got.At)
 			tc.want.At, tc.want.Node = got.At, me
 			require.Equal(t, tc.want, got)
-			if tc.in.Action != RunAfterCommand {
+			if tc.in.Action != core.RunAfterCommand {
 				require.True(t, r.actionSince.IsZero(), "a start is used once")
 			}
 		})
@@ -246,8 +247,8 @@ func TestRunnerNoticeIsLoggedNotStepped(t *testing.T) {
 	n := logCount(h)
 	r.notice(errors.New("could not save an event: disk full"))
 	awaitMessage(t, r)
-	require.Equal(t, []LogLine{warn("pg_keeper: could not save an event: disk full")}, logsSince(h, n))
-	require.Equal(t, MasterUnconfirmed, r.core.State())
+	require.Equal(t, []core.LogLine{warn("pg_keeper: could not save an event: disk full")}, logsSince(h, n))
+	require.Equal(t, core.MasterUnconfirmed, r.core.State())
 	require.Equal(t, 1, r.core.Failures())
 }
 
@@ -295,10 +296,10 @@ func TestRunnerHistoryWriteErrorIsLogged(t *testing.T) {
 
 	n := logCount(h)
 	deliver(r, okWith(standbyFacts))
-	require.Equal(t, MasterConnected, r.core.State())
+	require.Equal(t, core.MasterConnected, r.core.State())
 	awaitMessage(t, r)
 	path := filepath.Join(raw.DataDir, historyFile)
-	require.Equal(t, []LogLine{
+	require.Equal(t, []core.LogLine{
 		info("pg_keeper: connected to standby"),
 		warn("pg_keeper: could not save an event in " + path + ": open " + path + ": no such file or directory"),
 	}, logsSince(h, n))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
 )
 
@@ -19,7 +20,7 @@ import (
 
 // deliver hands inputs to the runner as its goroutines would, and handles
 // each before the next, up to the fence the loop sets before it waits again.
-func deliver(r *runner, ins ...Input) {
+func deliver(r *runner, ins ...core.Input) {
 	for _, in := range ins {
 		deliverMessage(r, message{input: &in})
 	}
@@ -37,7 +38,7 @@ func logCount(h *fakeHost) int {
 	return len(logs)
 }
 
-func logsSince(h *fakeHost, n int) []LogLine {
+func logsSince(h *fakeHost, n int) []core.LogLine {
 	logs, _ := h.snapshot()
 	return logs[n:]
 }
@@ -68,22 +69,22 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // aliveFailure is a failed heartbeat of class while replication still
 // streams: the core never acts on it, so no action goroutine races the test.
-func aliveFailure(class FailureClass) Input {
+func aliveFailure(class core.FailureClass) core.Input {
 	ev := failWith(class, "d", -1)
 	ev.Probe.ReplicationAlive = true
 	return ev
 }
 
 // superseded is the superseded failure line as the runner logs it.
-func supersededRunLine(n, threshold int) LogLine {
+func supersededRunLine(n, threshold int) core.LogLine {
 	l := supersededLine("standby", n, threshold)
 	l.Msg = "pg_keeper: " + l.Msg
 	return l
 }
 
 // rejoinHint is the line fence logs after fencing the server.
-func rejoinHint(dataDir, partnerDisplay string) LogLine {
-	return LogLine{Error, "pg_keeper: to rejoin as a standby of the new primary: pg_rewind --target-pgdata=" + dataDir +
+func rejoinHint(dataDir, partnerDisplay string) core.LogLine {
+	return core.LogLine{Level: core.Error, Msg: "pg_keeper: to rejoin as a standby of the new primary: pg_rewind --target-pgdata=" + dataDir +
 		" --source-server=\"" + partnerDisplay + "\" (or a new pg_basebackup), then touch " + dataDir +
 		"/standby.signal, set primary_conninfo to reach the new primary, and start this server"}
 }
@@ -93,18 +94,18 @@ func TestRunnerStandbyOpensTheFenceAtStart(t *testing.T) {
 	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
 	h.inRecovery = true
 	r := newTestRunner(t, h)
-	require.Equal(t, FenceOpen, r.core.Fence(), "a standby holds nothing")
+	require.Equal(t, core.FenceOpen, r.core.Fence(), "a standby holds nothing")
 	require.Nil(t, h.fenceCalls(), "the loop sets the fence")
 	r.syncFence() // the first turn of the loop
-	require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
+	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
 	require.Equal(t, []int{1}, h.fenceAt, "opened at the first turn, right after the start line")
-	require.Equal(t, FenceOpen, r.fenceState)
+	require.Equal(t, core.FenceOpen, r.fenceState)
 
 	// Nothing a standby sees, nor its promotion, touches the fence again.
-	deliver(r, okProbe(), aliveFailure(FailRefused), aliveFailure(FailRefused), aliveFailure(FailRefused), recoveryEnded())
-	require.Equal(t, MasterReady, r.core.State())
-	deliver(r, okWith(standbyFacts), aliveFailure(FailTimeout), aliveFailure(FailTimeout), aliveFailure(FailTimeout))
-	require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
+	deliver(r, okProbe(), aliveFailure(core.FailRefused), aliveFailure(core.FailRefused), aliveFailure(core.FailRefused), recoveryEnded())
+	require.Equal(t, core.MasterReady, r.core.State())
+	deliver(r, okWith(standbyFacts), aliveFailure(core.FailTimeout), aliveFailure(core.FailTimeout), aliveFailure(core.FailTimeout))
+	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	require.Zero(t, h.timelines, "no heartbeat was started")
@@ -115,34 +116,34 @@ func TestRunnerMasterHoldsTheFenceUntilAGoodHeartbeat(t *testing.T) {
 	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
 	r := newTestRunner(t, h)
 	require.Nil(t, h.fenceCalls(), "master mode starts with the fence unconfirmed")
-	require.NotEqual(t, FenceOpen, r.fenceState)
-	require.Equal(t, MasterUnconfirmed, r.core.State())
+	require.NotEqual(t, core.FenceOpen, r.fenceState)
+	require.Equal(t, core.MasterUnconfirmed, r.core.State())
 
-	deliver(r, aliveFailure(FailRefused))
+	deliver(r, aliveFailure(core.FailRefused))
 	require.Nil(t, h.fenceCalls(), "one failure is not enough")
 	n := logCount(h)
 	deliver(r, okWith(standbyFacts))
-	require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
-	require.Equal(t, []LogLine{info("pg_keeper: heartbeat to standby succeeded after 1 failed"),
-		info("pg_keeper: " + whyConfirmed + " (the partner answered as a standby)")}, logsSince(h, n))
+	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
+	require.Equal(t, []core.LogLine{info("pg_keeper: heartbeat to standby succeeded after 1 failed"),
+		info("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.Confirmed) + " (the partner answered as a standby)")}, logsSince(h, n))
 	requireFencedWhileHandling(t, h, 0, n)
-	require.Equal(t, FenceOpen, r.fenceState)
-	require.Equal(t, MasterReady, r.core.State())
+	require.Equal(t, core.FenceOpen, r.fenceState)
+	require.Equal(t, core.MasterReady, r.core.State())
 
 	// Open stays open: no more calls.
-	deliver(r, okWith(standbyFacts), aliveFailure(FailRefused), aliveFailure(FailRefused), aliveFailure(FailRefused),
+	deliver(r, okWith(standbyFacts), aliveFailure(core.FailRefused), aliveFailure(core.FailRefused), aliveFailure(core.FailRefused),
 		okWith(standbyFacts))
-	require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
+	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
 }
 
 // failingClasses are the classes that say nothing of the partner's role:
 // superseded fences, and not streaming (a standby's answer) and older
 // primary confirm this master (see TestRunnerNotStreamingOpensTheFence,
 // TestRunnerOlderPrimaryOpensTheFence).
-func failingClasses() []FailureClass {
-	var cs []FailureClass
-	for f := range numFailureClasses {
-		if f != FailSuperseded && f != FailNotStreaming && f != FailOlderPrimary {
+func failingClasses() []core.FailureClass {
+	var cs []core.FailureClass
+	for f := range core.NumFailureClasses {
+		if f != core.FailSuperseded && f != core.FailNotStreaming && f != core.FailOlderPrimary {
 			cs = append(cs, f)
 		}
 	}
@@ -151,11 +152,11 @@ func failingClasses() []FailureClass {
 
 // unconfirmedLine is what an unconfirmed master logs when its partner is
 // lost (once the count is reached) or failing but replicating.
-func unconfirmedLine(extra string) LogLine {
+func unconfirmedLine(extra string) core.LogLine {
 	if extra != "" {
 		extra = " (" + extra + ")"
 	}
-	return warn("pg_keeper: " + whyUnconfirmed + extra)
+	return warn("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.PartnerLost) + extra)
 }
 
 // TestRunnerMasterKeepsTheFenceShutPastTheCount: heartbeats that keep
@@ -175,17 +176,17 @@ func TestRunnerMasterKeepsTheFenceShutPastTheCount(t *testing.T) {
 		n := logCount(h)
 		deliver(r, aliveFailure(class), aliveFailure(class))
 		require.Nil(t, h.fenceCalls(), "%s: nor after it", class)
-		require.NotEqual(t, FenceOpen, r.fenceState, class.String())
-		require.Equal(t, MasterUnconfirmed, r.core.State(), class.String())
+		require.NotEqual(t, core.FenceOpen, r.fenceState, class.String())
+		require.Equal(t, core.MasterUnconfirmed, r.core.State(), class.String())
 		require.Contains(t, logsSince(h, n), unconfirmedLine(""), class.String())
 		for range 20 {
 			deliver(r, aliveFailure(class))
 		}
 		require.Nil(t, h.fenceCalls(), "%s: nor ever", class)
-		require.Equal(t, MasterUnconfirmed, r.core.State(), class.String())
+		require.Equal(t, core.MasterUnconfirmed, r.core.State(), class.String())
 		deliver(r, aliveFailure(class), okWith(standbyFacts))
-		require.Equal(t, []Fence{FenceOpen}, h.fenceCalls(), class.String())
-		require.Equal(t, MasterReady, r.core.State(), class.String())
+		require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls(), class.String())
+		require.Equal(t, core.MasterReady, r.core.State(), class.String())
 	}
 }
 
@@ -205,7 +206,7 @@ func TestRunnerMasterKeepsTheFenceShutAtTheCount(t *testing.T) {
 		logs := logsSince(h, n)
 		require.Len(t, logs, 2, class.String())
 		require.Equal(t, unconfirmedLine(""), logs[1], class.String())
-		require.Equal(t, MasterUnconfirmed, r.core.State(), class.String())
+		require.Equal(t, core.MasterUnconfirmed, r.core.State(), class.String())
 	}
 }
 
@@ -214,7 +215,7 @@ func TestRunnerMasterKeepsTheFenceShutAtTheCount(t *testing.T) {
 func TestRunnerMasterLostPartnerKeepsTheFenceShut(t *testing.T) {
 	cleanPGEnv(t)
 	for _, failover := range []bool{false, true} {
-		for _, class := range []FailureClass{FailRefused, FailTimeout, FailStarting, FailOther} {
+		for _, class := range []core.FailureClass{core.FailRefused, core.FailTimeout, core.FailStarting, core.FailOther} {
 			name := fmt.Sprintf("%s, failover %v", class, failover)
 			raw := runRaw(t, closedPort(t), closedPort(t))
 			raw.FailoverOnTimeout = failover
@@ -224,8 +225,8 @@ func TestRunnerMasterLostPartnerKeepsTheFenceShut(t *testing.T) {
 				deliver(r, failWith(class, "d", -1))
 			}
 			require.Nil(t, h.fenceCalls(), name)
-			require.Equal(t, MasterUnconfirmed, r.core.State(), name)
-			require.Equal(t, NoAction, r.core.InFlight(), "%s: no switch to asynchronous replication", name)
+			require.Equal(t, core.MasterUnconfirmed, r.core.State(), name)
+			require.Equal(t, core.NoAction, r.core.InFlight(), "%s: no switch to asynchronous replication", name)
 			_, titles := h.snapshot()
 			require.Equal(t, []string{"(master mode:unconfirmed)"}, titles, name)
 		}
@@ -239,12 +240,12 @@ func TestRunnerOlderPrimaryOpensTheFence(t *testing.T) {
 	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
 	r := newTestRunner(t, h)
 	n := logCount(h)
-	deliver(r, failWith(FailOlderPrimary, "older", -1))
-	require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
-	require.Equal(t, MasterReady, r.core.State())
-	require.Equal(t, []LogLine{
+	deliver(r, failWith(core.FailOlderPrimary, "older", -1))
+	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
+	require.Equal(t, core.MasterReady, r.core.State())
+	require.Equal(t, []core.LogLine{
 		warn("pg_keeper: heartbeat to standby failed (1/2): older primary: older"),
-		info("pg_keeper: " + whyConfirmed + " (the partner is a primary on an older timeline)"),
+		info("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.Confirmed) + " (the partner is a primary on an older timeline)"),
 	}, logsSince(h, n))
 	requireFencedWhileHandling(t, h, 0, n)
 }
@@ -255,7 +256,7 @@ func TestRunnerOlderPrimaryOpensTheFence(t *testing.T) {
 func masterAloneLocal(t *testing.T) *fakePG {
 	local := startFakePG(t, fakeColumn{oidText, ""}) // SHOW synchronous_standby_names
 	local.set(func(s *fakePG) {
-		s.answers = map[string][]fakeColumn{simpleSQL(replicationAliveSQL[MasterMode], ""): {{oidBool, "f"}, {oidInt8, "-1"}}}
+		s.answers = map[string][]fakeColumn{simpleSQL(replicationAliveSQL[core.MasterMode], ""): {{oidBool, "f"}, {oidInt8, "-1"}}}
 	})
 	return local
 }
@@ -264,7 +265,7 @@ func masterAloneLocal(t *testing.T) *fakePG {
 func aliveQueries(local *fakePG) int {
 	n := 0
 	for _, q := range local.received() {
-		if q == simpleSQL(replicationAliveSQL[MasterMode], "") {
+		if q == simpleSQL(replicationAliveSQL[core.MasterMode], "") {
 			n++
 		}
 	}
@@ -305,29 +306,29 @@ func TestRunMasterStartedAloneKeepsTheFenceShut(t *testing.T) {
 				require.NotContains(t, l.Msg, "switching", "nothing is switched")
 			}
 			for _, q := range local.received() {
-				require.Equal(t, simpleSQL(replicationAliveSQL[MasterMode], ""), q, "only replication is checked")
+				require.Equal(t, simpleSQL(replicationAliveSQL[core.MasterMode], ""), q, "only replication is checked")
 			}
 
 			// The operator confirms this server.
-			confirm := filepath.Join(raw.DataDir, ConfirmFile)
+			confirm := filepath.Join(raw.DataDir, core.ConfirmFile)
 			require.NoError(t, os.WriteFile(confirm, nil, 0o600))
 			waitFor(t, "the fence", func() bool { return len(h.fenceCalls()) > 0 })
-			i := waitForLog(t, h, hasPrefix("pg_keeper: "+Why(MasterReady, PartnerLost)))
+			i := waitForLog(t, h, hasPrefix("pg_keeper: "+core.Why(core.MasterReady, core.PartnerLost)))
 			waitForLog(t, h, hasPrefix("pg_keeper: replication is now asynchronous"))
 			require.Equal(t, 0, stopAndWait(t, h, done))
 			_, err := os.Stat(confirm)
 			require.True(t, os.IsNotExist(err), "the confirmation is consumed: %v", err)
 
 			logs, titles = h.snapshot()
-			c := slicesIndex(logs, info("pg_keeper: "+whyConfirmed+" (confirmed by the operator ("+confirm+
+			c := slicesIndex(logs, info("pg_keeper: "+core.Why(core.MasterUnconfirmed, core.Confirmed)+" (confirmed by the operator ("+confirm+
 				"), without an answer from the partner)"))
 			require.Positive(t, c, formatLogs(logs))
 			require.Less(t, c, i)
-			require.Equal(t, info("pg_keeper: "+Why(MasterSwitching, ActionDone)+" (synchronous_standby_names was already empty)"),
+			require.Equal(t, info("pg_keeper: "+core.Why(core.MasterSwitching, core.ActionDone)+" (synchronous_standby_names was already empty)"),
 				logs[i+1], formatLogs(logs))
 			require.Equal(t, []string{"(master mode:unconfirmed)", "(master mode:ready)", "(master mode:switching)",
 				"(master mode:async)"}, titles)
-			require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
+			require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			require.Equal(t, []int{c + 1}, h.fenceAt, "opened once the confirmation was logged")
@@ -338,7 +339,7 @@ func TestRunMasterStartedAloneKeepsTheFenceShut(t *testing.T) {
 }
 
 // slicesIndex is the index of the first line equal to l, -1 if none.
-func slicesIndex(logs []LogLine, l LogLine) int {
+func slicesIndex(logs []core.LogLine, l core.LogLine) int {
 	for i := range logs {
 		if logs[i] == l {
 			return i
@@ -355,7 +356,7 @@ func TestRunMasterWithFailingSwitchOpensTheFence(t *testing.T) {
 	cleanPGEnv(t)
 	raw := runRaw(t, closedPort(t), closedPort(t))
 	// Created before the start, consumed at the first tick.
-	require.NoError(t, os.WriteFile(filepath.Join(raw.DataDir, ConfirmFile), nil, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(raw.DataDir, core.ConfirmFile), nil, 0o600))
 	h := newFakeHost(raw)
 	done := startRun(t, h)
 	// Three rounds of two failed heartbeats and a failed switch: the count
@@ -363,15 +364,15 @@ func TestRunMasterWithFailingSwitchOpensTheFence(t *testing.T) {
 	waitFor(t, "three failed switches", func() bool {
 		n := 0
 		for _, l := range logsSince(h, 0) {
-			if strings.HasPrefix(l.Msg, "pg_keeper: "+Why(MasterSwitching, ActionFailed)) {
+			if strings.HasPrefix(l.Msg, "pg_keeper: "+core.Why(core.MasterSwitching, core.ActionFailed)) {
 				n++
 			}
 		}
 		return n >= 3
 	})
 	require.Equal(t, 0, stopAndWait(t, h, done))
-	require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
-	_, err := os.Stat(filepath.Join(raw.DataDir, ConfirmFile))
+	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
+	_, err := os.Stat(filepath.Join(raw.DataDir, core.ConfirmFile))
 	require.True(t, os.IsNotExist(err), "consumed: %v", err)
 }
 
@@ -390,14 +391,14 @@ func TestRunnerMasterWithUnusablePartnerKeepsTheFenceShut(t *testing.T) {
 	turn(r, time.Now().Add(time.Hour))
 	require.False(t, r.core.View().Probing, "not even much later")
 	require.Nil(t, h.fenceCalls(), "not opened")
-	require.Equal(t, MasterUnconfirmed, r.core.State())
+	require.Equal(t, core.MasterUnconfirmed, r.core.State())
 
-	require.NoError(t, os.WriteFile(filepath.Join(raw.DataDir, ConfirmFile), nil, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(raw.DataDir, core.ConfirmFile), nil, 0o600))
 	turn(r, time.Now())
-	require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
-	require.Equal(t, MasterReady, r.core.State())
+	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
+	require.Equal(t, core.MasterReady, r.core.State())
 	turn(r, time.Now())
-	require.Equal(t, []Fence{FenceOpen}, h.fenceCalls(), "opened once")
+	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls(), "opened once")
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	require.Zero(t, h.timelines)
@@ -413,18 +414,18 @@ func TestRunnerMasterWithoutPartnerOpensTheFence(t *testing.T) {
 		h := newFakeHost(raw)
 		r := newTestRunner(t, h)
 		require.Nil(t, h.fenceCalls())
-		require.Equal(t, MasterUnconfirmed, r.core.State())
+		require.Equal(t, core.MasterUnconfirmed, r.core.State())
 		n := logCount(h)
 		turn(r, time.Now())
-		require.Equal(t, []LogLine{info("pg_keeper: " + whyConfirmed +
+		require.Equal(t, []core.LogLine{info("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.Confirmed) +
 			" (pg_keeper.partner_conninfo is not set: no partner to check, the keeper is inactive)")}, logsSince(h, n))
-		require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
+		require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
 		requireFencedWhileHandling(t, h, 0, n)
-		require.Equal(t, MasterReady, r.core.State())
+		require.Equal(t, core.MasterReady, r.core.State())
 		require.False(t, r.core.View().Probing, "no partner, no heartbeat")
 		turn(r, time.Now())
-		require.Equal(t, []Fence{FenceOpen}, h.fenceCalls(), "opened once")
-		require.Equal(t, []LogLine{info("pg_keeper: " + whyConfirmed +
+		require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls(), "opened once")
+		require.Equal(t, []core.LogLine{info("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.Confirmed) +
 			" (pg_keeper.partner_conninfo is not set: no partner to check, the keeper is inactive)")}, logsSince(h, n))
 	}
 }
@@ -441,29 +442,29 @@ func TestRunnerFenceOpenErrorIsLoggedAndRetried(t *testing.T) {
 	t.Run("standby", func(t *testing.T) {
 		h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
 		h.inRecovery = true
-		h.fenceErr = func(Fence) error { return errors.New("no shared memory") }
+		h.fenceErr = func(core.Fence) error { return errors.New("no shared memory") }
 		r := newTestRunner(t, h)
 		logs, _ := h.snapshot()
 		require.Len(t, logs, 1)
 		require.True(t, hasPrefix("pg_keeper: started in standby mode: ")(logs[0]), logs[0].Msg)
 		r.syncFence() // the first turn of the loop
-		require.Equal(t, []LogLine{{Error, failed}}, logsSince(h, 1))
-		require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
-		require.NotEqual(t, FenceOpen, r.fenceState)
+		require.Equal(t, []core.LogLine{{Level: core.Error, Msg: failed}}, logsSince(h, 1))
+		require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
+		require.NotEqual(t, core.FenceOpen, r.fenceState)
 
 		// Turns within the second do not try again.
 		n := logCount(h)
 		deliver(r, okProbe())
-		require.Equal(t, []LogLine{info("pg_keeper: connected to master")}, logsSince(h, n))
-		require.Equal(t, []Fence{FenceOpen}, h.fenceCalls(), "not again within a second")
+		require.Equal(t, []core.LogLine{info("pg_keeper: connected to master")}, logsSince(h, n))
+		require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls(), "not again within a second")
 
 		// A second later it is tried again, and failing again is not said again.
 		aSecondLater(r)
 		n = logCount(h)
 		deliver(r, okProbe(), okProbe())
 		require.Empty(t, logsSince(h, n))
-		require.Equal(t, []Fence{FenceOpen, FenceOpen}, h.fenceCalls(), "once in the second")
-		require.NotEqual(t, FenceOpen, r.fenceState)
+		require.Equal(t, []core.Fence{core.FenceOpen, core.FenceOpen}, h.fenceCalls(), "once in the second")
+		require.NotEqual(t, core.FenceOpen, r.fenceState)
 
 		// Until it works.
 		h.set(func(h *fakeHost) { h.fenceErr = nil })
@@ -471,49 +472,49 @@ func TestRunnerFenceOpenErrorIsLoggedAndRetried(t *testing.T) {
 		n = logCount(h)
 		deliver(r, okProbe(), okProbe())
 		require.Empty(t, logsSince(h, n))
-		require.Equal(t, FenceOpen, r.fenceState)
+		require.Equal(t, core.FenceOpen, r.fenceState)
 		require.True(t, r.fenceFailedAt.IsZero(), "success clears the failure")
-		require.Equal(t, []Fence{FenceOpen, FenceOpen, FenceOpen}, h.fenceCalls())
+		require.Equal(t, []core.Fence{core.FenceOpen, core.FenceOpen, core.FenceOpen}, h.fenceCalls())
 		require.Empty(t, recordsOf(hostRecords(t, h), KindAction), "a standby's fence is no event")
 	})
 	t.Run("master without a partner", func(t *testing.T) {
 		raw := runRaw(t, closedPort(t), closedPort(t))
 		raw.PartnerConninfo = ""
 		h := newFakeHost(raw)
-		h.fenceErr = func(Fence) error { return errors.New("no shared memory") }
+		h.fenceErr = func(core.Fence) error { return errors.New("no shared memory") }
 		r := newTestRunner(t, h)
 		n := logCount(h)
 		turn(r, time.Now())
-		confirmed := info("pg_keeper: " + whyConfirmed +
+		confirmed := info("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.Confirmed) +
 			" (pg_keeper.partner_conninfo is not set: no partner to check, the keeper is inactive)")
 		// The turn that confirms the server tries once, and says it once.
-		require.Equal(t, []LogLine{confirmed, {Error, failed}}, logsSince(h, n))
-		require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
-		require.NotEqual(t, FenceOpen, r.fenceState)
-		require.Equal(t, MasterReady, r.core.State())
+		require.Equal(t, []core.LogLine{confirmed, {Level: core.Error, Msg: failed}}, logsSince(h, n))
+		require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
+		require.NotEqual(t, core.FenceOpen, r.fenceState)
+		require.Equal(t, core.MasterReady, r.core.State())
 
 		// The next turns, within the second, do not try again.
 		n = logCount(h)
 		turn(r, time.Now())
 		turn(r, time.Now())
 		require.Empty(t, logsSince(h, n))
-		require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
+		require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
 
 		// A second later it is tried again, and not said again.
 		aSecondLater(r)
 		turn(r, time.Now())
 		require.Empty(t, logsSince(h, n))
-		require.Equal(t, []Fence{FenceOpen, FenceOpen}, h.fenceCalls())
-		require.NotEqual(t, FenceOpen, r.fenceState)
+		require.Equal(t, []core.Fence{core.FenceOpen, core.FenceOpen}, h.fenceCalls())
+		require.NotEqual(t, core.FenceOpen, r.fenceState)
 
 		h.set(func(h *fakeHost) { h.fenceErr = nil })
 		aSecondLater(r)
 		turn(r, time.Now())
 		require.Empty(t, logsSince(h, n))
-		require.Equal(t, []Fence{FenceOpen, FenceOpen, FenceOpen}, h.fenceCalls())
-		require.Equal(t, FenceOpen, r.fenceState)
-		require.Equal(t, FenceOpen, h.fence)
-		require.Equal(t, MasterReady, r.core.State())
+		require.Equal(t, []core.Fence{core.FenceOpen, core.FenceOpen, core.FenceOpen}, h.fenceCalls())
+		require.Equal(t, core.FenceOpen, r.fenceState)
+		require.Equal(t, core.FenceOpen, h.fence)
+		require.Equal(t, core.MasterReady, r.core.State())
 		require.Equal(t, []string{KindStart, KindTransition, KindAction}, kinds(hostRecords(t, h)),
 			"writes accepted is recorded once, when it is true")
 	})
@@ -525,25 +526,25 @@ func TestRunnerFenceOpenErrorIsLoggedAndRetried(t *testing.T) {
 func TestRunnerFenceErrorAfterAnotherFenceError(t *testing.T) {
 	cleanPGEnv(t)
 	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
-	h.fenceErr = func(Fence) error { return errors.New("no shared memory") }
+	h.fenceErr = func(core.Fence) error { return errors.New("no shared memory") }
 	r := newTestRunner(t, h)
 	n := logCount(h)
 	deliver(r, okWith(standbyFacts))
-	require.Equal(t, LogLine{Error, "pg_keeper: could not set the fence to open: no shared memory"}, logsSince(h, n)[1])
-	require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
+	require.Equal(t, core.LogLine{Level: core.Error, Msg: "pg_keeper: could not set the fence to open: no shared memory"}, logsSince(h, n)[1])
+	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
 
 	n = logCount(h)
 	deliver(r, supersededProbe())
-	require.Equal(t, MasterFenced, r.core.State())
-	require.Equal(t, []Fence{FenceOpen, FenceFenced}, h.fenceCalls(), "fenced at once")
-	require.Equal(t, []LogLine{
+	require.Equal(t, core.MasterFenced, r.core.State())
+	require.Equal(t, []core.Fence{core.FenceOpen, core.FenceFenced}, h.fenceCalls(), "fenced at once")
+	require.Equal(t, []core.LogLine{
 		supersededRunLine(1, 2),
-		{Error, "pg_keeper: " + whySuperseded},
-		{Error, "pg_keeper: could not set the fence to fenced: no shared memory"},
+		{Level: core.Error, Msg: "pg_keeper: " + core.Why(core.MasterConnected, core.Superseded)},
+		{Level: core.Error, Msg: "pg_keeper: could not set the fence to fenced: no shared memory"},
 	}, logsSince(h, n))
 	recs := recordsOf(hostRecords(t, h), KindAction)
 	require.Len(t, recs, 1)
-	require.Equal(t, Record{At: recs[0].At, Node: r.node, Kind: KindAction, Action: FenceSelf.String(), OK: ptr(false),
+	require.Equal(t, Record{At: recs[0].At, Node: r.node, Kind: KindAction, Action: core.FenceSelf.String(), OK: ptr(false),
 		Detail: "no shared memory"}, recs[0])
 }
 
@@ -557,29 +558,29 @@ func TestRunnerFencesWhenSuperseded(t *testing.T) {
 	r := newTestRunner(t, h)
 	n := logCount(h)
 	deliver(r, okWith(standbyFacts))
-	require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
+	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
 	requireFencedWhileHandling(t, h, 0, n)
 
 	n = logCount(h)
 	deliver(r, supersededProbe())
-	require.Equal(t, MasterFenced, r.core.State())
-	require.Equal(t, []LogLine{
+	require.Equal(t, core.MasterFenced, r.core.State())
+	require.Equal(t, []core.LogLine{
 		supersededRunLine(1, 2),
-		{Error, "pg_keeper: " + whySuperseded},
+		{Level: core.Error, Msg: "pg_keeper: " + core.Why(core.MasterConnected, core.Superseded)},
 		rejoinHint(raw.DataDir, "host=new-primary port=5432 user=rep password=******** dbname=postgres"),
 	}, logsSince(h, n))
-	require.Equal(t, []Fence{FenceOpen, FenceFenced}, h.fenceCalls())
+	require.Equal(t, []core.Fence{core.FenceOpen, core.FenceFenced}, h.fenceCalls())
 	h.mu.Lock()
 	require.Equal(t, n+2, h.fenceAt[1], "fenced once the transition was logged, before the hint")
 	h.mu.Unlock()
-	require.NotEqual(t, FenceOpen, r.fenceState)
+	require.NotEqual(t, core.FenceOpen, r.fenceState)
 
 	// Nothing opens it again: good heartbeats, failures past the count.
 	n = logCount(h)
-	deliver(r, okWith(standbyFacts), aliveFailure(FailRefused), aliveFailure(FailRefused), aliveFailure(FailRefused),
-		failWith(FailRefused, "d", -1), okWith(standbyFacts), supersededProbe())
-	require.Equal(t, []Fence{FenceOpen, FenceFenced}, h.fenceCalls())
-	require.Equal(t, MasterFenced, r.core.State())
+	deliver(r, okWith(standbyFacts), aliveFailure(core.FailRefused), aliveFailure(core.FailRefused), aliveFailure(core.FailRefused),
+		failWith(core.FailRefused, "d", -1), okWith(standbyFacts), supersededProbe())
+	require.Equal(t, []core.Fence{core.FenceOpen, core.FenceFenced}, h.fenceCalls())
+	require.Equal(t, core.MasterFenced, r.core.State())
 	for _, l := range logsSince(h, n) {
 		require.NotContains(t, l.Msg, "fence", "nothing about the fence is logged again")
 		require.NotContains(t, l.Msg, "to rejoin")
@@ -595,12 +596,12 @@ func TestRunnerSupersededBeforeTheCountNeverOpens(t *testing.T) {
 	cleanPGEnv(t)
 	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
 	r := newTestRunner(t, h)
-	deliver(r, aliveFailure(FailTimeout), supersededProbe())
+	deliver(r, aliveFailure(core.FailTimeout), supersededProbe())
 	require.Equal(t, 2, r.core.Failures(), "the count is reached with the superseded heartbeat")
-	require.Equal(t, []Fence{FenceFenced}, h.fenceCalls())
-	deliver(r, supersededProbe(), supersededProbe(), aliveFailure(FailTimeout))
-	require.Equal(t, []Fence{FenceFenced}, h.fenceCalls())
-	require.Equal(t, MasterFenced, r.core.State())
+	require.Equal(t, []core.Fence{core.FenceFenced}, h.fenceCalls())
+	deliver(r, supersededProbe(), supersededProbe(), aliveFailure(core.FailTimeout))
+	require.Equal(t, []core.Fence{core.FenceFenced}, h.fenceCalls())
+	require.Equal(t, core.MasterFenced, r.core.State())
 }
 
 // TestRunnerFencedAbsorbsALateSwitch: a switch to asynchronous replication
@@ -609,19 +610,19 @@ func TestRunnerFencedAbsorbsALateSwitch(t *testing.T) {
 	cleanPGEnv(t)
 	h := confirmedHost(runRaw(t, closedPort(t), closedPort(t))) // a switching master was confirmed
 	r := newTestRunner(t, h)
-	r.core = coreAt(MasterSwitching, 2, 2) // as if SwitchAsync were under way
+	r.core = reach(t, core.MasterSwitching, 2) // as if SwitchAsync were under way
 	deliver(r, supersededProbe())
-	require.Equal(t, MasterFenced, r.core.State())
-	for _, ev := range []Input{actionErr(SwitchAsync, "ALTER SYSTEM failed")} {
+	require.Equal(t, core.MasterFenced, r.core.State())
+	for _, ev := range []core.Input{actionErr(core.SwitchAsync, "ALTER SYSTEM failed")} {
 		n := logCount(h)
 		deliver(r, ev)
 		require.Empty(t, logsSince(h, n))
-		require.Equal(t, MasterFenced, r.core.State())
+		require.Equal(t, core.MasterFenced, r.core.State())
 	}
-	require.Equal(t, []Fence{FenceFenced}, h.fenceCalls())
+	require.Equal(t, []core.Fence{core.FenceFenced}, h.fenceCalls())
 	_, titles := h.snapshot()
 	require.Equal(t, []string{"(master mode:ready)", "(master mode:fenced)"}, titles)
-	require.Equal(t, FenceFenced, h.fence, "the server holds it fenced")
+	require.Equal(t, core.FenceFenced, h.fence, "the server holds it fenced")
 }
 
 // TestRunSupersededMasterFencesItself runs the loop against a fake partner
@@ -642,24 +643,24 @@ func TestRunSupersededMasterFencesItself(t *testing.T) {
 
 	logs, titles := h.snapshot()
 	display := fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable password=********", srv.port)
-	require.Equal(t, []LogLine{
+	require.Equal(t, []core.LogLine{
 		info(fmt.Sprintf("pg_keeper: started in master mode: partner %q, keepalives_time 50ms, keepalives_count 2", display)),
 		supersededRunLine(1, 2),
-		{Error, "pg_keeper: " + whySuperseded},
+		{Level: core.Error, Msg: "pg_keeper: " + core.Why(core.MasterConnected, core.Superseded)},
 		rejoinHint(raw.DataDir, display),
 		supersededRunLine(2, 2),
 		info("pg_keeper: stopping"),
 	}, logs, formatLogs(logs))
 	// An old master that restarts is unconfirmed until the new primary fences it.
 	require.Equal(t, []string{"(master mode:unconfirmed)", "(master mode:fenced)"}, titles)
-	require.Equal(t, []Fence{FenceFenced}, h.fenceCalls(), "fenced, and never opened")
+	require.Equal(t, []core.Fence{core.FenceFenced}, h.fenceCalls(), "fenced, and never opened")
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	require.Equal(t, []int{3}, h.fenceAt, "fenced once the transition was logged")
 	require.GreaterOrEqual(t, h.timelines, 4, "the timeline is asked before each heartbeat")
 	require.Nil(t, h.strayCalls)
 	for _, q := range srv.received() {
-		require.Equal(t, probeSQL(MasterMode, ""), q)
+		require.Equal(t, probeSQL(core.MasterMode, ""), q)
 	}
 }
 
@@ -673,8 +674,8 @@ func TestRunSupersededFenceErrorDoesNotCrash(t *testing.T) {
 	h := newFakeHost(raw)
 	h.timeline = 2
 	var triedAt []time.Time // when SetFence failed, under h.mu
-	h.fenceErr = func(f Fence) error {
-		if f == FenceFenced {
+	h.fenceErr = func(f core.Fence) error {
+		if f == core.FenceFenced {
 			triedAt = append(triedAt, time.Now())
 			return errors.New("shared memory is gone")
 		}
@@ -690,19 +691,19 @@ func TestRunSupersededFenceErrorDoesNotCrash(t *testing.T) {
 	// Tried once, then again at most once a second; said and recorded once;
 	// and no rejoin hint, since the server was not fenced.
 	logs, titles := h.snapshot()
-	require.Equal(t, []LogLine{
+	require.Equal(t, []core.LogLine{
 		supersededRunLine(1, 2),
-		{Error, "pg_keeper: " + whySuperseded},
-		{Error, failed},
+		{Level: core.Error, Msg: "pg_keeper: " + core.Why(core.MasterConnected, core.Superseded)},
+		{Level: core.Error, Msg: failed},
 		supersededRunLine(2, 2),
 		info("pg_keeper: stopping"),
 	}, logs[1:], formatLogs(logs))
 	require.Equal(t, []string{"(master mode:unconfirmed)", "(master mode:fenced)"}, titles)
 	calls := h.fenceCalls()
 	for _, f := range calls {
-		require.Equal(t, FenceFenced, f, "never opened")
+		require.Equal(t, core.FenceFenced, f, "never opened")
 	}
-	require.Equal(t, FenceUnconfirmed, h.fence, "the server still holds writes")
+	require.Equal(t, core.FenceUnconfirmed, h.fence, "the server still holds writes")
 	h.mu.Lock()
 	require.Equal(t, len(calls), len(triedAt))
 	for i := 1; i < len(triedAt); i++ {
@@ -711,7 +712,7 @@ func TestRunSupersededFenceErrorDoesNotCrash(t *testing.T) {
 	h.mu.Unlock()
 	recs := recordsOf(hostRecords(t, h), KindAction)
 	require.Len(t, recs, 1, "one failed fence recorded")
-	require.Equal(t, FenceSelf.String(), recs[0].Action)
+	require.Equal(t, core.FenceSelf.String(), recs[0].Action)
 	require.Equal(t, ptr(false), recs[0].OK)
 	require.Equal(t, "shared memory is gone", recs[0].Detail)
 }
@@ -729,11 +730,11 @@ func TestRunMasterTimelineUnknownIsNoSupersession(t *testing.T) {
 	i := waitForLog(t, h, hasPrefix("pg_keeper: heartbeat to standby failed (1/2): "))
 	require.Equal(t, 0, stopAndWait(t, h, done))
 	logs, titles := h.snapshot()
-	require.Equal(t, LogLine{Error, "pg_keeper: heartbeat to standby failed (1/2): two primaries: the partner is a primary too: " +
+	require.Equal(t, core.LogLine{Level: core.Error, Msg: "pg_keeper: heartbeat to standby failed (1/2): two primaries: the partner is a primary too: " +
 		"both nodes are primaries of one cluster; keep the one promoted last and rebuild the other as its standby " +
 		"(pg_rewind or pg_basebackup, standby.signal)"}, logs[i])
 	require.NotContains(t, titles, "(master mode:fenced)")
-	require.NotContains(t, h.fenceCalls(), FenceFenced)
+	require.NotContains(t, h.fenceCalls(), core.FenceFenced)
 }
 
 var tookRe = regexp.MustCompile(`took \d+ ms`)
@@ -784,20 +785,20 @@ func TestRunnerAfterCommandAfterPromotion(t *testing.T) {
 			h := newFakeHost(raw)
 			h.inRecovery = true
 			r := newTestRunner(t, h)
-			r.syncFence()                           // the first turn of the loop opens a standby's fence
-			r.core = coreAt(StandbyPromoting, 2, 2) // as if the master were lost
+			r.syncFence()                               // the first turn of the loop opens a standby's fence
+			r.core = reach(t, core.StandbyPromoting, 2) // as if the master were lost
 			n := logCount(h)
 
-			r.start(Promote)
+			r.start(core.Promote)
 			awaitMessage(t, r) // the promotion; it starts after_command
-			require.Equal(t, MasterReady, r.core.State())
+			require.Equal(t, core.MasterReady, r.core.State())
 			awaitMessage(t, r) // after_command
 
 			logs := logsSince(h, n)
 			for i := range logs {
 				logs[i].Msg = msRe.ReplaceAllString(tookRe.ReplaceAllString(logs[i].Msg, "took N ms"), "after N ms")
 			}
-			require.Equal(t, []LogLine{
+			require.Equal(t, []core.LogLine{
 				info("pg_keeper: promoted: this server is now the master (" + tc.detail + ")"),
 				// Only the program is logged: fence agents take passwords as arguments.
 				info("pg_keeper: running after_command (timeout 1m0s): for ..."),
@@ -811,8 +812,8 @@ func TestRunnerAfterCommandAfterPromotion(t *testing.T) {
 				info("pg_keeper: after_command finished: exit status 0 after N ms"),
 			}, logs)
 			require.Equal(t, tc.queries, local.received())
-			require.Equal(t, MasterReady, r.core.State())
-			require.Equal(t, []Fence{FenceOpen}, h.fenceCalls(), "the fence of a standby stays open once promoted")
+			require.Equal(t, core.MasterReady, r.core.State())
+			require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls(), "the fence of a standby stays open once promoted")
 		})
 	}
 }
@@ -824,13 +825,13 @@ func TestRunnerFailedPromotionKeepsNoTimeline(t *testing.T) {
 	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
 	h.inRecovery = true
 	r := newTestRunner(t, h)
-	r.core = coreAt(StandbyPromoting, 2, 2)
-	deliverMessage(r, message{input: &Input{Kind: ActionInput, Action: Promote, Err: "pg_promote() did not finish within 60 seconds"},
+	r.core = reach(t, core.StandbyPromoting, 2)
+	deliverMessage(r, message{input: &core.Input{Kind: core.ActionInput, Action: core.Promote, Err: "pg_promote() did not finish within 60 seconds"},
 		timeline: 9})
 	require.Equal(t, 0, r.timeline)
-	require.Equal(t, StandbyConnected, r.core.State())
+	require.Equal(t, core.StandbyConnected, r.core.State())
 	// A result of another action does not set it either.
-	deliverMessage(r, message{input: &Input{Kind: ActionInput, Action: SwitchAsync, Detail: "x"}, timeline: 9})
+	deliverMessage(r, message{input: &core.Input{Kind: core.ActionInput, Action: core.SwitchAsync, Detail: "x"}, timeline: 9})
 	require.Equal(t, 0, r.timeline)
 }
 
@@ -840,12 +841,12 @@ func TestRunnerNotStreamingOpensTheFence(t *testing.T) {
 	cleanPGEnv(t)
 	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
 	r := newTestRunner(t, h)
-	require.Equal(t, MasterUnconfirmed, r.core.State())
-	ev := Input{Kind: ProbeInput, At: t0, Probe: ProbeResult{Class: FailNotStreaming, Detail: "x", LocalLSN: -1}}
+	require.Equal(t, core.MasterUnconfirmed, r.core.State())
+	ev := core.Input{Kind: core.ProbeInput, At: t0, Probe: core.ProbeResult{Class: core.FailNotStreaming, Detail: "x", LocalLSN: -1}}
 	r.step(ev)
 	require.Nil(t, h.fenceCalls(), "set by the loop, right after the turn")
 	r.syncFence()
-	require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
+	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
 	require.Equal(t, 1, r.core.Failures())
-	require.Equal(t, MasterReady, r.core.State())
+	require.Equal(t, core.MasterReady, r.core.State())
 }

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 )
 
 // A state-change command runs after every change of state, one at a time
@@ -21,7 +23,7 @@ type hookJob struct {
 const hookQueue = 32
 
 // stateChanged records a change of state and queues the state-change command.
-func (r *runner) stateChanged(ch *Change) {
+func (r *runner) stateChanged(ch *core.Change) {
 	r.record(Record{Kind: KindTransition, From: ch.From.String(), To: ch.To.String(),
 		Trigger: ch.On.String(), Detail: ch.Reason})
 	if r.settings.StateChange == "" {
@@ -43,7 +45,7 @@ func (r *runner) stateChanged(ch *Change) {
 		}
 		select {
 		case old := <-r.hooks:
-			r.log(Warning, fmt.Sprintf("state_change_command is %d changes behind: not running it for %s", hookQueue, old.change))
+			r.log(core.Warning, fmt.Sprintf("state_change_command is %d changes behind: not running it for %s", hookQueue, old.change))
 		default:
 		}
 	}
@@ -64,7 +66,7 @@ func (r *runner) runHooks(jobs <-chan hookJob) {
 // (not while it waits for its first heartbeat, keeps commits waiting for a
 // standby that may be taking over, or is fenced), its partner while that
 // one is a live master.
-func (r *runner) hookEnv(ch *Change) []string {
+func (r *runner) hookEnv(ch *core.Change) []string {
 	env := append(r.commandEnv("state-change"),
 		"PG_KEEPER_MODE="+ch.To.Mode().String(),
 		"PG_KEEPER_OLD_STATE="+ch.From.String(),
@@ -75,15 +77,15 @@ func (r *runner) hookEnv(ch *Change) []string {
 	var primaryHost string
 	var primaryPort int
 	switch ch.Primary {
-	case PrimarySelf:
+	case core.PrimarySelf:
 		primaryHost, primaryPort = r.selfHost(r.hostname), r.settings.Port
-	case PrimaryPartner:
+	case core.PrimaryPartner:
 		if p := r.settings.Partner; p != nil {
 			primaryHost, primaryPort = p.Host, int(p.Port)
 		}
 	}
 	timeline := 0
-	if ch.To.Mode() == MasterMode {
+	if ch.To.Mode() == core.MasterMode {
 		timeline, _ = r.host.Timeline()
 	}
 	if primaryHost != "" {
@@ -104,13 +106,13 @@ func (r *runner) selfHost(hostname string) string {
 // hookDone logs and records how a state-change command ended.
 func (r *runner) hookDone(change string, res CommandResult) {
 	for _, line := range res.Output {
-		r.log(Info, "state_change_command: "+line)
+		r.log(core.Info, "state_change_command: "+line)
 	}
 	rec := commandRecord(KindStateChange, res)
 	if res.Err != nil {
-		r.log(Warning, fmt.Sprintf("state_change_command failed for %s: %s", change, rec.Detail))
+		r.log(core.Warning, fmt.Sprintf("state_change_command failed for %s: %s", change, rec.Detail))
 	} else {
-		r.log(Info, fmt.Sprintf("state_change_command finished for %s: %s", change, rec.Detail))
+		r.log(core.Info, fmt.Sprintf("state_change_command finished for %s: %s", change, rec.Detail))
 	}
 	rec.Detail = change + ": " + rec.Detail
 	r.record(rec)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
 )
 
@@ -52,23 +53,23 @@ func TestHookEnvNamesThePrimaryOnlyWhenKnown(t *testing.T) {
 	h.timeline = 4
 	r := hookRunner(t, raw, h)
 	const partner, self = "partner.example:5434", "10.0.0.5:5433"
-	primary := map[State]string{
-		StandbyConnected:     partner,
-		StandbyHeartbeatLost: partner, // heartbeats fail, replication from it streams
-		MasterConnected:      self,
-		MasterHeartbeatLost:  self,
-		MasterSwitching:      self,
-		MasterAsync:          self,
-		MasterRestoring:      self,
+	primary := map[core.State]string{
+		core.StandbyConnected:     partner,
+		core.StandbyHeartbeatLost: partner, // heartbeats fail, replication from it streams
+		core.MasterConnected:      self,
+		core.MasterHeartbeatLost:  self,
+		core.MasterSwitching:      self,
+		core.MasterAsync:          self,
+		core.MasterRestoring:      self,
 		// Not StandbyReady (never reached), StandbyPromoting (about to be
-		// the primary itself), StandbyHolding (the master is lost),
-		// MasterReady (not checked yet), MasterHolding (the standby may be
+		// the primary itself), StandbyNotPromoting (the master is lost),
+		// MasterReady (not checked yet), MasterKeepingSync (the standby may be
 		// taking over) nor MasterFenced (replaced).
 	}
-	for s := range numStates {
+	for s := range core.NumStates {
 		t.Run(s.String(), func(t *testing.T) {
 			// As the core makes it: the primary the new state knows.
-			env := envMap(r.hookEnv(&Change{From: StandbyReady, To: s, On: PartnerUp, Reason: "why", Primary: s.KnowsPrimary()}))
+			env := envMap(r.hookEnv(&core.Change{From: core.StandbyReady, To: s, On: core.PartnerUp, Reason: "why", Primary: s.KnowsPrimary()}))
 			host, port, _ := strings.Cut(primary[s], ":")
 			require.Equal(t, host, env["PG_KEEPER_PRIMARY_HOST"])
 			require.Equal(t, port, env["PG_KEEPER_PRIMARY_PORT"])
@@ -78,15 +79,15 @@ func TestHookEnvNamesThePrimaryOnlyWhenKnown(t *testing.T) {
 			require.Equal(t, primary[s] != "", hasPort)
 			require.Equal(t, s.Mode().String(), env["PG_KEEPER_MODE"])
 			wantTimeline := "0"
-			if s.Mode() == MasterMode {
+			if s.Mode() == core.MasterMode {
 				wantTimeline = "4"
 			}
 			require.Equal(t, wantTimeline, env["PG_KEEPER_TIMELINE"])
 		})
 	}
 	masterStates := 0
-	for s := range numStates {
-		if s.Mode() == MasterMode {
+	for s := range core.NumStates {
+		if s.Mode() == core.MasterMode {
 			masterStates++
 		}
 	}
@@ -114,21 +115,21 @@ func TestHookEnv(t *testing.T) {
 		"PG_KEEPER_PRIMARY_HOST=partner.example",
 		"PG_KEEPER_PRIMARY_PORT=5434",
 		"PG_KEEPER_TIMELINE=0",
-	}, r.hookEnv(&Change{From: StandbyHeartbeatLost, To: StandbyConnected, On: PartnerUp,
-		Reason: "heartbeat to master restored", Primary: PrimaryPartner}))
+	}, r.hookEnv(&core.Change{From: core.StandbyHeartbeatLost, To: core.StandbyConnected, On: core.PartnerUp,
+		Reason: "heartbeat to master restored", Primary: core.PrimaryPartner}))
 
 	// A timeline that cannot be read is 0, as on a standby.
 	h.set(func(h *fakeHost) { h.timeline, h.timelineErr = 9, errors.New("no answer") })
-	env := envMap(r.hookEnv(&Change{From: MasterReady, To: MasterConnected, On: PartnerUp, Primary: PrimarySelf}))
+	env := envMap(r.hookEnv(&core.Change{From: core.MasterReady, To: core.MasterConnected, On: core.PartnerUp, Primary: core.PrimarySelf}))
 	require.Equal(t, "0", env["PG_KEEPER_TIMELINE"])
 	require.Equal(t, "10.0.0.5", env["PG_KEEPER_PRIMARY_HOST"])
 
 	// The primary named is the one the core says, not one the runner
 	// infers from the new state.
-	env = envMap(r.hookEnv(&Change{From: MasterReady, To: MasterConnected, On: PartnerUp}))
+	env = envMap(r.hookEnv(&core.Change{From: core.MasterReady, To: core.MasterConnected, On: core.PartnerUp}))
 	require.NotContains(t, env, "PG_KEEPER_PRIMARY_HOST")
 	require.NotContains(t, env, "PG_KEEPER_PRIMARY_PORT")
-	env = envMap(r.hookEnv(&Change{From: StandbyReady, To: StandbyConnected, On: PartnerUp, Primary: PrimarySelf}))
+	env = envMap(r.hookEnv(&core.Change{From: core.StandbyReady, To: core.StandbyConnected, On: core.PartnerUp, Primary: core.PrimarySelf}))
 	require.Equal(t, "10.0.0.5", env["PG_KEEPER_PRIMARY_HOST"])
 	require.Equal(t, "5433", env["PG_KEEPER_PRIMARY_PORT"])
 }
@@ -140,7 +141,7 @@ func TestHookEnvWithoutPartner(t *testing.T) {
 	raw.PartnerConninfo = "port=notaport"
 	r := newTestRunner(t, newFakeHost(raw))
 	require.Nil(t, r.settings.Partner)
-	env := envMap(r.hookEnv(&Change{From: StandbyReady, To: StandbyConnected, On: PartnerUp, Primary: PrimaryPartner}))
+	env := envMap(r.hookEnv(&core.Change{From: core.StandbyReady, To: core.StandbyConnected, On: core.PartnerUp, Primary: core.PrimaryPartner}))
 	require.NotContains(t, env, "PG_KEEPER_PRIMARY_HOST")
 	require.NotContains(t, env, "PG_KEEPER_PRIMARY_PORT")
 }
@@ -264,8 +265,8 @@ func countLogs(h *fakeHost, prefix string) int {
 
 // hookLines are the log lines about the state-change command, with the
 // durations replaced by N.
-func hookLines(h *fakeHost) []LogLine {
-	var out []LogLine
+func hookLines(h *fakeHost) []core.LogLine {
+	var out []core.LogLine
 	for _, l := range logsSince(h, 0) {
 		if strings.HasPrefix(l.Msg, "pg_keeper: state_change_command") {
 			l.Msg = msRe.ReplaceAllString(l.Msg, "after N ms")
@@ -292,9 +293,9 @@ func TestStateChangeCommandRunsOncePerChangeInOrder(t *testing.T) {
 	h.timeline = 2
 	r := newTestRunner(t, h)
 
-	deliver(r, okProbe(), aliveFailure(FailRefused), aliveFailure(FailRefused), okProbe(), recoveryEnded(),
+	deliver(r, okProbe(), aliveFailure(core.FailRefused), aliveFailure(core.FailRefused), okProbe(), recoveryEnded(),
 		okWith(standbyFacts))
-	require.Equal(t, MasterConnected, r.core.State())
+	require.Equal(t, core.MasterConnected, r.core.State())
 	handleUntil(t, r, "five commands", func() bool {
 		return countLogs(h, "pg_keeper: state_change_command finished for ") == 5
 	})
@@ -313,7 +314,7 @@ begin master:ready>master:connected 10.0.0.5:5433 tl=2
 end master:connected
 `, string(data))
 
-	var want []LogLine
+	var want []core.LogLine
 	for _, c := range []struct{ change, trigger string }{
 		{"standby:ready -> standby:connected", "partner-up"},
 		{"standby:connected -> standby:heartbeat-lost", "heartbeat-lost"},
@@ -361,7 +362,7 @@ func TestStateChangeCommandFailureIsAWarning(t *testing.T) {
 	r := newTestRunner(t, h)
 	deliver(r, okProbe())
 	handleUntil(t, r, "the command", func() bool { return len(hookLines(h)) == 2 })
-	require.Equal(t, []LogLine{
+	require.Equal(t, []core.LogLine{
 		info("pg_keeper: state_change_command: oops"),
 		warn("pg_keeper: state_change_command failed for standby:ready -> standby:connected: exit status 3 after N ms"),
 	}, hookLines(h))
@@ -370,7 +371,7 @@ func TestStateChangeCommandFailureIsAWarning(t *testing.T) {
 	require.Equal(t, ptr(false), recs[0].OK)
 	require.Equal(t, ptr(3), recs[0].ExitStatus)
 	require.Equal(t, "standby:ready -> standby:connected: exit status 3 after N ms", msRe.ReplaceAllString(recs[0].Detail, "after N ms"))
-	require.Equal(t, StandbyConnected, r.core.State(), "a failed command changes nothing")
+	require.Equal(t, core.StandbyConnected, r.core.State(), "a failed command changes nothing")
 }
 
 func TestStateChangeCommandNotSet(t *testing.T) {
@@ -400,8 +401,8 @@ func TestStateChangeCommandQueueIsBounded(t *testing.T) {
 	r := newTestRunner(t, h)
 	change := func(i int) {
 		h.set(func(h *fakeHost) { h.timeline = i })
-		if r.core.State() == MasterConnected {
-			deliver(r, aliveFailure(FailRefused))
+		if r.core.State() == core.MasterConnected {
+			deliver(r, aliveFailure(core.FailRefused))
 		} else {
 			deliver(r, okWith(standbyFacts))
 		}
@@ -417,13 +418,13 @@ func TestStateChangeCommandQueueIsBounded(t *testing.T) {
 	for i := 2; i <= 1+hookQueue+dropped; i++ {
 		change(i)
 	}
-	var warnings []LogLine
+	var warnings []core.LogLine
 	for _, l := range logsSince(h, 0) {
 		if strings.Contains(l.Msg, "changes behind") {
 			warnings = append(warnings, l)
 		}
 	}
-	require.Equal(t, []LogLine{
+	require.Equal(t, []core.LogLine{
 		warn("pg_keeper: state_change_command is 32 changes behind: not running it for master:connected -> master:heartbeat-lost"),
 		warn("pg_keeper: state_change_command is 32 changes behind: not running it for master:heartbeat-lost -> master:connected"),
 		warn("pg_keeper: state_change_command is 32 changes behind: not running it for master:connected -> master:heartbeat-lost"),
@@ -474,10 +475,10 @@ func TestRunStateChangeCommandTimeout(t *testing.T) {
 	waitGone(t, pid)
 
 	logs, _ := h.snapshot()
-	require.Equal(t, Warning, logs[i].Level)
+	require.Equal(t, core.Warning, logs[i].Level)
 	require.True(t, strings.HasPrefix(logs[i].Msg,
 		"pg_keeper: state_change_command failed for master:ready -> master:connected: killed after the timeout of 1s "), logs[i].Msg)
-	require.Equal(t, []LogLine{info("pg_keeper: state_change_command: started")}, hookLines(h)[:1])
+	require.Equal(t, []core.LogLine{info("pg_keeper: state_change_command: started")}, hookLines(h)[:1])
 	recs := recordsOf(hostRecords(t, h), KindStateChange)
 	require.Len(t, recs, 1)
 	require.Equal(t, ptr(false), recs[0].OK)

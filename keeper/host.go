@@ -1,19 +1,12 @@
 package keeper
 
-import "time"
+import (
+	"time"
 
-// Level is the severity of a log line; the host maps it to the server's own.
-// The values match PGK_LEVEL_* in bgworker/pg_keeper_bridge.h.
-type Level int
-
-const (
-	Info  Level = iota // LOG in the server log; the zero value
-	Debug              // DEBUG1
-	Warning
-	Error // logged with ERROR severity, never thrown
+	"github.com/pg-keeper/pg_keeper/keeper/core"
+	// Wake says what ended a Host.Wait.
 )
 
-// Wake says what ended a Host.Wait.
 type Wake int
 
 const (
@@ -55,7 +48,7 @@ type RawSettings struct {
 // must be called from the goroutine that Run was called on: in the real
 // worker that is PostgreSQL's only thread (see pgext).
 type Host interface {
-	Log(level Level, msg string)
+	Log(level core.Level, msg string)
 	SetTitle(title string)
 	// Wait returns when the latch is set, fd is readable, timeout passed, a
 	// shutdown was requested or the settings were reloaded.
@@ -64,10 +57,10 @@ type Host interface {
 	InRecovery() (bool, error)
 	// Timeline is the timeline the server writes WAL on; 0 in recovery.
 	Timeline() (int, error)
-	SetFence(f Fence) error
+	SetFence(f core.Fence) error
 	// Fence is the fence as the server holds it: it outlives a restart of
 	// the worker, not of the server.
-	Fence() (Fence, error)
+	Fence() (core.Fence, error)
 	// ReplicationState is, on a standby, 1 while its WAL receiver streams
 	// (else 0); on a primary, the number of walsenders that stream. It is
 	// read from shared memory, cheap enough to look at often.

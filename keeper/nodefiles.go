@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"syscall"
+
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 )
 
 // Files the keeper keeps in the data directory. pg_basebackup and pg_rewind
@@ -96,12 +98,12 @@ func autoConfClearsSync(dataDir string) (bool, error) {
 // confirmedByOperator consumes ConfirmFile, by which an operator confirms
 // this server as the primary without its partner's answer, and says so.
 func (r *runner) confirmedByOperator() string {
-	path := filepath.Join(r.settings.DataDir, ConfirmFile)
+	path := filepath.Join(r.settings.DataDir, core.ConfirmFile)
 	if _, err := os.Stat(path); err != nil {
 		return ""
 	}
 	if err := os.Remove(path); err != nil {
-		r.log(Warning, fmt.Sprintf("could not remove %s: %v", path, err))
+		r.log(core.Warning, fmt.Sprintf("could not remove %s: %v", path, err))
 	}
 	return "confirmed by the operator (" + path + "), without an answer from the partner"
 }
@@ -109,8 +111,8 @@ func (r *runner) confirmedByOperator() string {
 // removeConfirmFile drops a ConfirmFile found by a standby at start: one
 // copied from the partner, or left from an earlier run.
 func (r *runner) removeConfirmFile() {
-	path := filepath.Join(r.settings.DataDir, ConfirmFile)
+	path := filepath.Join(r.settings.DataDir, core.ConfirmFile)
 	if err := os.Remove(path); err == nil {
-		r.log(Warning, "removed "+path+": a standby needs no confirmation (a copy of the partner's data directory?)")
+		r.log(core.Warning, "removed "+path+": a standby needs no confirmation (a copy of the partner's data directory?)")
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 )
 
 // factsSQL is the heartbeat: one query that proves the partner answers
@@ -48,7 +49,7 @@ FROM (SELECT count(*) FILTER (WHERE application_name = $1) AS mine,
 // partner's smart shutdown. A partner that answers but is not the partner
 // this node needs (another cluster, this server, a second primary) is a
 // failure too, of a class that says the partner answered.
-func Probe(ctx context.Context, partner *pgx.ConnConfig, self Identity, mode Mode, receiverName string) ProbeResult {
+func Probe(ctx context.Context, partner *pgx.ConnConfig, self core.Identity, mode core.Mode, receiverName string) core.ProbeResult {
 	conn, err := pgx.ConnectConfig(ctx, partner)
 	if err != nil {
 		return failed(ctx, err, partner)
@@ -60,14 +61,14 @@ func Probe(ctx context.Context, partner *pgx.ConnConfig, self Identity, mode Mod
 	return res
 }
 
-func probeFacts(ctx context.Context, conn *pgx.Conn, partner *pgx.ConnConfig, self Identity, mode Mode, receiverName string) ProbeResult {
-	var f PartnerFacts
+func probeFacts(ctx context.Context, conn *pgx.Conn, partner *pgx.ConnConfig, self core.Identity, mode core.Mode, receiverName string) core.ProbeResult {
+	var f core.PartnerFacts
 	var sysid int64
 	var names string
 	var w walsenderCounts
 	var kv, uri *string
 	var cluster string
-	if mode == MasterMode {
+	if mode == core.MasterMode {
 		receiverName = "" // a master has no WAL receiver; its partner's name comes back
 	}
 	err := conn.QueryRow(ctx, factsSQL, receiverName).Scan(&f.InRecovery, &sysid, &f.Identity.StartTime, &names,
@@ -82,37 +83,37 @@ func probeFacts(ctx context.Context, conn *pgx.Conn, partner *pgx.ConnConfig, se
 	if f.InRecovery {
 		f.ReceiverName = ReceiverName(kv, uri, cluster)
 	}
-	if class, detail := checkPartner(f, self, mode); class != FailOther {
-		return ProbeResult{Class: class, Detail: detail, LocalLSN: -1}
+	if class, detail := checkPartner(f, self, mode); class != core.FailOther {
+		return core.ProbeResult{Class: class, Detail: detail, LocalLSN: -1}
 	}
-	return ProbeResult{OK: true, Partner: f, LocalLSN: -1}
+	return core.ProbeResult{OK: true, Partner: f, LocalLSN: -1}
 }
 
 // checkPartner refuses a partner that answers but cannot be this node's
 // partner; FailOther means it can.
-func checkPartner(f PartnerFacts, self Identity, mode Mode) (FailureClass, string) {
+func checkPartner(f core.PartnerFacts, self core.Identity, mode core.Mode) (core.FailureClass, string) {
 	switch {
 	case self.SystemID == 0:
-		return FailOther, "" // this server's identity is unknown: nothing to compare
+		return core.FailOther, "" // this server's identity is unknown: nothing to compare
 	case f.Identity.SystemID != self.SystemID:
-		return FailWrongCluster, fmt.Sprintf("pg_keeper.partner_conninfo reaches a server of another cluster "+
+		return core.FailWrongCluster, fmt.Sprintf("pg_keeper.partner_conninfo reaches a server of another cluster "+
 			"(system identifier %d, this cluster's is %d): point it at this server's replication partner",
 			f.Identity.SystemID, self.SystemID)
 	case f.Identity.StartTime.Equal(self.StartTime):
-		return FailSelf, "pg_keeper.partner_conninfo reaches this very server: point it at the other node"
-	case mode == StandbyMode && f.InRecovery:
-		return FailRecovery, "the partner is in recovery too: both nodes are standbys, there is no master to watch"
-	case mode == MasterMode && !f.InRecovery && self.Timeline > 0 && f.Timeline > self.Timeline:
-		return FailSuperseded, fmt.Sprintf("the partner is a primary promoted after this server "+
+		return core.FailSelf, "pg_keeper.partner_conninfo reaches this very server: point it at the other node"
+	case mode == core.StandbyMode && f.InRecovery:
+		return core.FailRecovery, "the partner is in recovery too: both nodes are standbys, there is no master to watch"
+	case mode == core.MasterMode && !f.InRecovery && self.Timeline > 0 && f.Timeline > self.Timeline:
+		return core.FailSuperseded, fmt.Sprintf("the partner is a primary promoted after this server "+
 			"(its timeline is %d, this server's %d): this server is the old master", f.Timeline, self.Timeline)
-	case mode == MasterMode && !f.InRecovery && self.Timeline > 0 && f.Timeline > 0 && f.Timeline < self.Timeline:
-		return FailOlderPrimary, fmt.Sprintf("the partner is a primary too, on an older timeline (%d, this server's %d): "+
+	case mode == core.MasterMode && !f.InRecovery && self.Timeline > 0 && f.Timeline > 0 && f.Timeline < self.Timeline:
+		return core.FailOlderPrimary, fmt.Sprintf("the partner is a primary too, on an older timeline (%d, this server's %d): "+
 			"it is an old master that came back; its own keeper fences it", f.Timeline, self.Timeline)
-	case mode == MasterMode && !f.InRecovery:
-		return FailBothPrimary, "the partner is a primary too: both nodes are primaries of one cluster; " +
+	case mode == core.MasterMode && !f.InRecovery:
+		return core.FailBothPrimary, "the partner is a primary too: both nodes are primaries of one cluster; " +
 			"keep the one promoted last and rebuild the other as its standby (pg_rewind or pg_basebackup, standby.signal)"
 	}
-	return FailOther, ""
+	return core.FailOther, ""
 }
 
 // replicationAliveSQL tells, on this server, whether streaming replication
@@ -123,12 +124,12 @@ func checkPartner(f PartnerFacts, self Identity, mode Mode) (FailureClass, strin
 // streams; a timeout of 0 never drops it, and then a connection silent for
 // a minute counts as dead (the master compares the standby's reply_time,
 // from the standby's clock, with its own: only there).
-var replicationAliveSQL = map[Mode]string{
-	StandbyMode: `SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver
+var replicationAliveSQL = map[core.Mode]string{
+	core.StandbyMode: `SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver
 		WHERE status = 'streaming'
 		  AND last_msg_receipt_time > now() - coalesce(nullif(current_setting('wal_receiver_timeout')::interval, '0'), '1min')),
 		coalesce((pg_last_wal_receive_lsn() - '0/0'::pg_lsn)::bigint, -1)`,
-	MasterMode: `SELECT EXISTS (SELECT 1 FROM pg_stat_replication
+	core.MasterMode: `SELECT EXISTS (SELECT 1 FROM pg_stat_replication
 		WHERE state = 'streaming' AND ($1 = '' OR application_name = $1)
 		  AND (current_setting('wal_sender_timeout')::interval > '0' OR reply_time > now() - '1min'::interval)), -1::bigint`,
 }
@@ -136,7 +137,7 @@ var replicationAliveSQL = map[Mode]string{
 // ReplicationAlive asks the local server whether it still streams with the
 // partner, and returns its received WAL position (-1 on a master or when
 // unknown). An error counts as not alive, as the C pg_keeper assumed.
-func ReplicationAlive(ctx context.Context, local *pgx.ConnConfig, mode Mode, partnerName string) (bool, int64, error) {
+func ReplicationAlive(ctx context.Context, local *pgx.ConnConfig, mode core.Mode, partnerName string) (bool, int64, error) {
 	conn, err := connectLocal(ctx, local)
 	if err != nil {
 		return false, -1, err
@@ -145,7 +146,7 @@ func ReplicationAlive(ctx context.Context, local *pgx.ConnConfig, mode Mode, par
 	var alive bool
 	var lsn int64
 	var args []any
-	if mode == MasterMode {
+	if mode == core.MasterMode {
 		args = append(args, partnerName)
 	}
 	if err := conn.QueryRow(ctx, replicationAliveSQL[mode], args...).Scan(&alive, &lsn); err != nil {
@@ -178,12 +179,12 @@ func closeConn(conn *pgx.Conn) {
 	_ = conn.Close(ctx)
 }
 
-func failed(ctx context.Context, err error, cfg *pgx.ConnConfig) ProbeResult {
-	return ProbeResult{Class: Classify(ctx, err), Detail: errorText(err, cfg), LocalLSN: -1}
+func failed(ctx context.Context, err error, cfg *pgx.ConnConfig) core.ProbeResult {
+	return core.ProbeResult{Class: Classify(ctx, err), Detail: errorText(err, cfg), LocalLSN: -1}
 }
 
 // Classify names the kind of a heartbeat failure.
-func Classify(ctx context.Context, err error) FailureClass {
+func Classify(ctx context.Context, err error) core.FailureClass {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
@@ -191,30 +192,30 @@ func Classify(ctx context.Context, err error) FailureClass {
 		// a server that says it is alive. A stopping server refuses the next
 		// session with 57P03, or not at all.
 		case pgErr.Code == "57P03" || pgErr.Code == "57P02":
-			return FailStarting
+			return core.FailStarting
 		case strings.HasPrefix(pgErr.Code, "28"): // invalid authorization
-			return FailAuth
+			return core.FailAuth
 		case pgErr.Code == "3D000" || pgErr.Code == "42501": // no such database, no privilege
-			return FailAuth
+			return core.FailAuth
 		}
-		return FailRejected
+		return core.FailRejected
 	}
 	if errors.Is(err, syscall.ECONNREFUSED) {
-		return FailRefused
+		return core.FailRefused
 	}
 	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
-		return FailTimeout
+		return core.FailTimeout
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) && netErr.Timeout() {
-		return FailTimeout
+		return core.FailTimeout
 	}
 	var ae *net.AddrError
 	var dnsErr *net.DNSError
 	if errors.As(err, &ae) || errors.As(err, &dnsErr) {
-		return FailConfig
+		return core.FailConfig
 	}
-	return FailOther
+	return core.FailOther
 }
 
 // errorText is err as one log-safe line.

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
 )
 
@@ -66,10 +67,10 @@ func TestProbeRefused(t *testing.T) {
 			require.NoError(t, err)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			for _, mode := range []Mode{StandbyMode, MasterMode} {
-				res := Probe(ctx, cfg, Identity{SystemID: 7300000000000000001, StartTime: t0}, mode, testReceiver)
-				require.Equal(t, ProbeResult{
-					Class: FailRefused,
+			for _, mode := range []core.Mode{core.StandbyMode, core.MasterMode} {
+				res := Probe(ctx, cfg, core.Identity{SystemID: 7300000000000000001, StartTime: t0}, mode, testReceiver)
+				require.Equal(t, core.ProbeResult{
+					Class: core.FailRefused,
 					// With sslmode=prefer the error is not doubled.
 					Detail: fmt.Sprintf("failed to connect to `user=x database=y`: 127.0.0.1:%d (127.0.0.1): "+
 						"dial error: dial tcp 127.0.0.1:%d: connect: connection refused", port, port),
@@ -88,10 +89,10 @@ func TestProbeTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	res := Probe(ctx, cfg, Identity{}, StandbyMode, testReceiver)
+	res := Probe(ctx, cfg, core.Identity{}, core.StandbyMode, testReceiver)
 	elapsed := time.Since(start)
-	require.Equal(t, ProbeResult{
-		Class: FailTimeout,
+	require.Equal(t, core.ProbeResult{
+		Class: core.FailTimeout,
 		Detail: fmt.Sprintf("failed to connect to `user=x database=y`: 127.0.0.1:%d (127.0.0.1): "+
 			"failed to receive message: timeout: context deadline exceeded", port),
 		LocalLSN: -1,
@@ -101,7 +102,7 @@ func TestProbeTimeout(t *testing.T) {
 }
 
 func TestReplicationAliveWithoutLocal(t *testing.T) {
-	for _, mode := range []Mode{StandbyMode, MasterMode} {
+	for _, mode := range []core.Mode{core.StandbyMode, core.MasterMode} {
 		alive, lsn, err := ReplicationAlive(context.Background(), nil, mode, "node2")
 		require.False(t, alive)
 		require.Equal(t, int64(-1), lsn)
@@ -114,7 +115,7 @@ func TestReplicationAliveUnreachable(t *testing.T) {
 	port := closedPort(t)
 	cfg, err := connConfig(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable", port))
 	require.NoError(t, err)
-	for _, mode := range []Mode{StandbyMode, MasterMode} {
+	for _, mode := range []core.Mode{core.StandbyMode, core.MasterMode} {
 		alive, lsn, err := ReplicationAlive(context.Background(), cfg, mode, "node2")
 		require.False(t, alive)
 		require.Equal(t, int64(-1), lsn)
@@ -136,33 +137,33 @@ func TestClassify(t *testing.T) {
 		name string
 		ctx  context.Context
 		err  error
-		want FailureClass
+		want core.FailureClass
 	}{
-		{"bad password", bg, pgErr("28P01"), FailAuth},
-		{"no pg_hba entry", bg, pgErr("28000"), FailAuth},
-		{"no such database", bg, pgErr("3D000"), FailAuth},
-		{"no privilege", bg, pgErr("42501"), FailAuth},
-		{"starting up", bg, pgErr("57P03"), FailStarting},
+		{"bad password", bg, pgErr("28P01"), core.FailAuth},
+		{"no pg_hba entry", bg, pgErr("28000"), core.FailAuth},
+		{"no such database", bg, pgErr("3D000"), core.FailAuth},
+		{"no privilege", bg, pgErr("42501"), core.FailAuth},
+		{"starting up", bg, pgErr("57P03"), core.FailStarting},
 		// 57P01 is also what pg_terminate_backend() sends: the server answered.
-		{"admin shutdown or a terminated backend", bg, pgErr("57P01"), FailRejected},
-		{"crash shutdown", bg, pgErr("57P02"), FailStarting},
-		{"undefined table", bg, pgErr("42P01"), FailRejected},
-		{"internal error", bg, pgErr("XX000"), FailRejected},
-		{"database dropped is no start or stop", bg, pgErr("57P04"), FailRejected},
-		{"idle session timeout is no start or stop", bg, pgErr("57P05"), FailRejected},
-		{"other privilege error", bg, pgErr("42502"), FailRejected},
-		{"a server's error counts even after the deadline", expired, pgErr("42P01"), FailRejected},
-		{"a bare PgError", bg, &pgconn.PgError{Code: "53300"}, FailRejected},
-		{"a server's answer counts even after the deadline", expired, pgErr("28P01"), FailAuth},
-		{"refused", bg, fmt.Errorf("dial: %w", syscall.ECONNREFUSED), FailRefused},
+		{"admin shutdown or a terminated backend", bg, pgErr("57P01"), core.FailRejected},
+		{"crash shutdown", bg, pgErr("57P02"), core.FailStarting},
+		{"undefined table", bg, pgErr("42P01"), core.FailRejected},
+		{"internal error", bg, pgErr("XX000"), core.FailRejected},
+		{"database dropped is no start or stop", bg, pgErr("57P04"), core.FailRejected},
+		{"idle session timeout is no start or stop", bg, pgErr("57P05"), core.FailRejected},
+		{"other privilege error", bg, pgErr("42502"), core.FailRejected},
+		{"a server's error counts even after the deadline", expired, pgErr("42P01"), core.FailRejected},
+		{"a bare PgError", bg, &pgconn.PgError{Code: "53300"}, core.FailRejected},
+		{"a server's answer counts even after the deadline", expired, pgErr("28P01"), core.FailAuth},
+		{"refused", bg, fmt.Errorf("dial: %w", syscall.ECONNREFUSED), core.FailRefused},
 		{"refused as net.OpError", bg, &net.OpError{Op: "dial", Net: "tcp",
-			Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, FailRefused},
-		{"deadline", bg, fmt.Errorf("read: %w", context.DeadlineExceeded), FailTimeout},
-		{"context expired", expired, errors.New("whatever happened"), FailTimeout},
-		{"net timeout", bg, &net.DNSError{Err: "i/o timeout", Name: "h", IsTimeout: true}, FailTimeout},
-		{"unknown host", bg, fmt.Errorf("lookup: %w", &net.DNSError{Err: "no such host", Name: "nohost", IsNotFound: true}), FailConfig},
-		{"bad address", bg, &net.AddrError{Err: "missing port in address", Addr: "h"}, FailConfig},
-		{"anything else", bg, errors.New("unexpected EOF"), FailOther},
+			Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, core.FailRefused},
+		{"deadline", bg, fmt.Errorf("read: %w", context.DeadlineExceeded), core.FailTimeout},
+		{"context expired", expired, errors.New("whatever happened"), core.FailTimeout},
+		{"net timeout", bg, &net.DNSError{Err: "i/o timeout", Name: "h", IsTimeout: true}, core.FailTimeout},
+		{"unknown host", bg, fmt.Errorf("lookup: %w", &net.DNSError{Err: "no such host", Name: "nohost", IsNotFound: true}), core.FailConfig},
+		{"bad address", bg, &net.AddrError{Err: "missing port in address", Addr: "h"}, core.FailConfig},
+		{"anything else", bg, errors.New("unexpected EOF"), core.FailOther},
 	} {
 		require.Equal(t, tc.want, Classify(tc.ctx, tc.err), tc.name)
 	}
@@ -204,10 +205,10 @@ func TestErrorText(t *testing.T) {
 }
 
 func TestCheckPartner(t *testing.T) {
-	self := Identity{SystemID: 7300000000000000001, StartTime: t0}
-	other := Identity{SystemID: 7300000000000000001, StartTime: t0.Add(time.Minute)}
-	master := PartnerFacts{Identity: other, SyncStandby: true, LSN: masterLSN}
-	standby := PartnerFacts{InRecovery: true, Identity: other, LSN: -1}
+	self := core.Identity{SystemID: 7300000000000000001, StartTime: t0}
+	other := core.Identity{SystemID: 7300000000000000001, StartTime: t0.Add(time.Minute)}
+	master := core.PartnerFacts{Identity: other, SyncStandby: true, LSN: masterLSN}
+	standby := core.PartnerFacts{InRecovery: true, Identity: other, LSN: -1}
 	const (
 		wrongCluster = "pg_keeper.partner_conninfo reaches a server of another cluster (system identifier 42, " +
 			"this cluster's is 7300000000000000001): point it at this server's replication partner"
@@ -216,34 +217,34 @@ func TestCheckPartner(t *testing.T) {
 		bothPrimary = "the partner is a primary too: both nodes are primaries of one cluster; keep the one promoted " +
 			"last and rebuild the other as its standby (pg_rewind or pg_basebackup, standby.signal)"
 	)
-	with := func(f PartnerFacts, id Identity) PartnerFacts { f.Identity = id; return f }
+	with := func(f core.PartnerFacts, id core.Identity) core.PartnerFacts { f.Identity = id; return f }
 	for _, tc := range []struct {
 		name   string
-		facts  PartnerFacts
-		self   Identity
-		mode   Mode
-		class  FailureClass
+		facts  core.PartnerFacts
+		self   core.Identity
+		mode   core.Mode
+		class  core.FailureClass
 		detail string
 	}{
-		{"standby watching its master", master, self, StandbyMode, FailOther, ""},
-		{"master watching its standby", standby, self, MasterMode, FailOther, ""},
-		{"another cluster, standby mode", with(master, Identity{SystemID: 42, StartTime: t0}), self, StandbyMode, FailWrongCluster, wrongCluster},
-		{"another cluster, master mode", with(standby, Identity{SystemID: 42}), self, MasterMode, FailWrongCluster, wrongCluster},
+		{"standby watching its master", master, self, core.StandbyMode, core.FailOther, ""},
+		{"master watching its standby", standby, self, core.MasterMode, core.FailOther, ""},
+		{"another cluster, standby mode", with(master, core.Identity{SystemID: 42, StartTime: t0}), self, core.StandbyMode, core.FailWrongCluster, wrongCluster},
+		{"another cluster, master mode", with(standby, core.Identity{SystemID: 42}), self, core.MasterMode, core.FailWrongCluster, wrongCluster},
 		// The cluster is checked first: the same start time in another cluster is another server.
-		{"another cluster with this start time", with(master, Identity{SystemID: 42, StartTime: t0}), self, MasterMode, FailWrongCluster, wrongCluster},
-		{"this server as standby", with(standby, self), self, StandbyMode, FailSelf, itself},
-		{"this server as master", with(master, self), self, MasterMode, FailSelf, itself},
-		{"this server, same instant in another zone", with(master, Identity{SystemID: self.SystemID, StartTime: t0.In(time.FixedZone("X", 3600))}),
-			self, StandbyMode, FailSelf, itself},
-		{"both standbys", standby, self, StandbyMode, FailRecovery, bothStandby},
-		{"both primaries", master, self, MasterMode, FailBothPrimary, bothPrimary},
-		{"this server's start time unknown", master, Identity{SystemID: self.SystemID}, StandbyMode, FailOther, ""},
-		{"this server's start time unknown, both primaries", master, Identity{SystemID: self.SystemID}, MasterMode, FailBothPrimary, bothPrimary},
+		{"another cluster with this start time", with(master, core.Identity{SystemID: 42, StartTime: t0}), self, core.MasterMode, core.FailWrongCluster, wrongCluster},
+		{"this server as standby", with(standby, self), self, core.StandbyMode, core.FailSelf, itself},
+		{"this server as master", with(master, self), self, core.MasterMode, core.FailSelf, itself},
+		{"this server, same instant in another zone", with(master, core.Identity{SystemID: self.SystemID, StartTime: t0.In(time.FixedZone("X", 3600))}),
+			self, core.StandbyMode, core.FailSelf, itself},
+		{"both standbys", standby, self, core.StandbyMode, core.FailRecovery, bothStandby},
+		{"both primaries", master, self, core.MasterMode, core.FailBothPrimary, bothPrimary},
+		{"this server's start time unknown", master, core.Identity{SystemID: self.SystemID}, core.StandbyMode, core.FailOther, ""},
+		{"this server's start time unknown, both primaries", master, core.Identity{SystemID: self.SystemID}, core.MasterMode, core.FailBothPrimary, bothPrimary},
 		// Without this server's identity nothing is compared, not even the roles.
-		{"no identity: another cluster", with(master, Identity{SystemID: 42}), Identity{}, StandbyMode, FailOther, ""},
-		{"no identity: same start time", with(master, Identity{StartTime: t0}), Identity{StartTime: t0}, StandbyMode, FailOther, ""},
-		{"no identity: both standbys", standby, Identity{}, StandbyMode, FailOther, ""},
-		{"no identity: both primaries", master, Identity{}, MasterMode, FailOther, ""},
+		{"no identity: another cluster", with(master, core.Identity{SystemID: 42}), core.Identity{}, core.StandbyMode, core.FailOther, ""},
+		{"no identity: same start time", with(master, core.Identity{StartTime: t0}), core.Identity{StartTime: t0}, core.StandbyMode, core.FailOther, ""},
+		{"no identity: both standbys", standby, core.Identity{}, core.StandbyMode, core.FailOther, ""},
+		{"no identity: both primaries", master, core.Identity{}, core.MasterMode, core.FailOther, ""},
 	} {
 		class, detail := checkPartner(tc.facts, tc.self, tc.mode)
 		require.Equal(t, tc.class, class, tc.name)
@@ -267,7 +268,7 @@ func fakeConfig(t *testing.T, port int) *pgx.ConnConfig {
 // own name, which names its walsender on the master.
 const testReceiver = "node2"
 
-func probeFake(t *testing.T, srv *fakePG, self Identity, mode Mode) ProbeResult {
+func probeFake(t *testing.T, srv *fakePG, self core.Identity, mode core.Mode) core.ProbeResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -276,8 +277,8 @@ func probeFake(t *testing.T, srv *fakePG, self Identity, mode Mode) ProbeResult 
 
 // probeSQL is the heartbeat query as the partner receives it from Probe
 // with receiverName: in master mode the name is always "".
-func probeSQL(mode Mode, receiverName string) string {
-	if mode == MasterMode {
+func probeSQL(mode core.Mode, receiverName string) string {
+	if mode == core.MasterMode {
 		receiverName = ""
 	}
 	return simpleSQL(factsSQL, receiverName)
@@ -286,18 +287,18 @@ func probeSQL(mode Mode, receiverName string) string {
 func TestProbeGoodPartner(t *testing.T) {
 	cleanPGEnv(t)
 	srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "3")...)
-	res := probeFake(t, srv, Identity{SystemID: 7300000000000000001, StartTime: t0}, StandbyMode)
+	res := probeFake(t, srv, core.Identity{SystemID: 7300000000000000001, StartTime: t0}, core.StandbyMode)
 	require.True(t, fakeStart.Equal(res.Partner.Identity.StartTime), "%v", res.Partner.Identity.StartTime)
 	res.Partner.Identity.StartTime = fakeStart
-	require.Equal(t, ProbeResult{OK: true, LocalLSN: -1, Partner: PartnerFacts{
-		Identity:    Identity{SystemID: 7300000000000000001, StartTime: fakeStart},
+	require.Equal(t, core.ProbeResult{OK: true, LocalLSN: -1, Partner: core.PartnerFacts{
+		Identity:    core.Identity{SystemID: 7300000000000000001, StartTime: fakeStart},
 		SyncMode:    true,
 		SyncStandby: true,
 		LSN:         0x3000060,
 		Timeline:    3,
 	}}, res)
 	// One query per heartbeat, naming this standby's walsender.
-	require.Equal(t, []string{probeSQL(StandbyMode, testReceiver)}, srv.received(), "one query per heartbeat")
+	require.Equal(t, []string{probeSQL(core.StandbyMode, testReceiver)}, srv.received(), "one query per heartbeat")
 	require.Contains(t, srv.received()[0], "WHERE application_name =  'node2' ")
 
 	// A standby as seen from its master; a system identifier above 2^63
@@ -307,46 +308,46 @@ func TestProbeGoodPartner(t *testing.T) {
 		s.queries = nil
 		s.columns = factsRow(true, "-1", fakeStartText, false, "-1", "0")
 	})
-	res = probeFake(t, srv, Identity{SystemID: 1<<64 - 1, StartTime: t0}, MasterMode)
+	res = probeFake(t, srv, core.Identity{SystemID: 1<<64 - 1, StartTime: t0}, core.MasterMode)
 	res.Partner.Identity.StartTime = fakeStart
-	require.Equal(t, ProbeResult{OK: true, LocalLSN: -1, Partner: PartnerFacts{
+	require.Equal(t, core.ProbeResult{OK: true, LocalLSN: -1, Partner: core.PartnerFacts{
 		InRecovery:   true,
-		Identity:     Identity{SystemID: 1<<64 - 1, StartTime: fakeStart},
+		Identity:     core.Identity{SystemID: 1<<64 - 1, StartTime: fakeStart},
 		LSN:          -1,
 		ReceiverName: "walreceiver",
 	}}, res)
 	// A master has no WAL receiver: its query names none.
-	require.Equal(t, []string{probeSQL(MasterMode, "")}, srv.received())
+	require.Equal(t, []string{probeSQL(core.MasterMode, "")}, srv.received())
 	require.Contains(t, srv.received()[0], "WHERE application_name =  '' ")
 }
 
 func TestProbeWrongPartner(t *testing.T) {
 	cleanPGEnv(t)
 	srv := startFakePG(t)
-	sameID := Identity{SystemID: 7300000000000000001, StartTime: t0}
+	sameID := core.Identity{SystemID: 7300000000000000001, StartTime: t0}
 	for _, tc := range []struct {
 		name   string
 		row    []fakeColumn
-		self   Identity
-		mode   Mode
-		class  FailureClass
+		self   core.Identity
+		mode   core.Mode
+		class  core.FailureClass
 		detail string
 	}{
-		{"another cluster", factsRow(false, "42", fakeStartText, true, "1", "1"), sameID, StandbyMode, FailWrongCluster,
+		{"another cluster", factsRow(false, "42", fakeStartText, true, "1", "1"), sameID, core.StandbyMode, core.FailWrongCluster,
 			"pg_keeper.partner_conninfo reaches a server of another cluster (system identifier 42, " +
 				"this cluster's is 7300000000000000001): point it at this server's replication partner"},
 		{"this server", factsRow(false, "7300000000000000001", fakeStartText, false, "1", "1"),
-			Identity{SystemID: 7300000000000000001, StartTime: fakeStart}, MasterMode, FailSelf,
+			core.Identity{SystemID: 7300000000000000001, StartTime: fakeStart}, core.MasterMode, core.FailSelf,
 			"pg_keeper.partner_conninfo reaches this very server: point it at the other node"},
-		{"both standbys", factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"), sameID, StandbyMode, FailRecovery,
+		{"both standbys", factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"), sameID, core.StandbyMode, core.FailRecovery,
 			"the partner is in recovery too: both nodes are standbys, there is no master to watch"},
-		{"both primaries", factsRow(false, "7300000000000000001", fakeStartText, false, "1", "1"), sameID, MasterMode, FailBothPrimary,
+		{"both primaries", factsRow(false, "7300000000000000001", fakeStartText, false, "1", "1"), sameID, core.MasterMode, core.FailBothPrimary,
 			"the partner is a primary too: both nodes are primaries of one cluster; keep the one promoted last and " +
 				"rebuild the other as its standby (pg_rewind or pg_basebackup, standby.signal)"},
 	} {
 		srv.set(func(s *fakePG) { s.columns = tc.row })
 		res := probeFake(t, srv, tc.self, tc.mode)
-		require.Equal(t, ProbeResult{Class: tc.class, Detail: tc.detail, LocalLSN: -1}, res, tc.name)
+		require.Equal(t, core.ProbeResult{Class: tc.class, Detail: tc.detail, LocalLSN: -1}, res, tc.name)
 	}
 }
 
@@ -358,28 +359,28 @@ func TestProbeServerErrors(t *testing.T) {
 		name       string
 		startupErr *pgproto3.ErrorResponse
 		queryErr   *pgproto3.ErrorResponse
-		class      FailureClass
+		class      core.FailureClass
 		detail     string
 	}{
 		{"starting up", &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P03", Message: "the database system is starting up"}, nil,
-			FailStarting, head + "FATAL: the database system is starting up (SQLSTATE 57P03)"},
+			core.FailStarting, head + "FATAL: the database system is starting up (SQLSTATE 57P03)"},
 		{"bad password", &pgproto3.ErrorResponse{Severity: "FATAL", Code: "28P01", Message: "password authentication failed for user \"x\""}, nil,
-			FailAuth, head + "FATAL: password authentication failed for user \"x\" (SQLSTATE 28P01)"},
+			core.FailAuth, head + "FATAL: password authentication failed for user \"x\" (SQLSTATE 28P01)"},
 		{"too many connections", &pgproto3.ErrorResponse{Severity: "FATAL", Code: "53300", Message: "sorry, too many clients already"}, nil,
-			FailRejected, head + "FATAL: sorry, too many clients already (SQLSTATE 53300)"},
+			core.FailRejected, head + "FATAL: sorry, too many clients already (SQLSTATE 53300)"},
 		{"heartbeat query fails", nil, &pgproto3.ErrorResponse{Severity: "ERROR", Code: "42501", Message: "permission denied for function pg_control_system"},
-			FailAuth, "ERROR: permission denied for function pg_control_system (SQLSTATE 42501)"},
+			core.FailAuth, "ERROR: permission denied for function pg_control_system (SQLSTATE 42501)"},
 		{"heartbeat query rejected", nil, &pgproto3.ErrorResponse{Severity: "ERROR", Code: "42883", Message: "function pg_control_system() does not exist"},
-			FailRejected, "ERROR: function pg_control_system() does not exist (SQLSTATE 42883)"},
+			core.FailRejected, "ERROR: function pg_control_system() does not exist (SQLSTATE 42883)"},
 		// 57P01 is also pg_terminate_backend(): a server that answers.
 		{"terminated during the query", nil, &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P01", Message: "terminating connection due to administrator command"},
-			FailRejected, "FATAL: terminating connection due to administrator command (SQLSTATE 57P01)"},
+			core.FailRejected, "FATAL: terminating connection due to administrator command (SQLSTATE 57P01)"},
 		{"crash shutdown during the query", nil, &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P02", Message: "terminating connection because of crash of another server process"},
-			FailStarting, "FATAL: terminating connection because of crash of another server process (SQLSTATE 57P02)"},
+			core.FailStarting, "FATAL: terminating connection because of crash of another server process (SQLSTATE 57P02)"},
 	} {
 		srv.set(func(s *fakePG) { s.startupErr, s.queryErr = tc.startupErr, tc.queryErr })
-		res := probeFake(t, srv, Identity{}, StandbyMode)
-		require.Equal(t, ProbeResult{Class: tc.class, Detail: tc.detail, LocalLSN: -1}, res, tc.name)
+		res := probeFake(t, srv, core.Identity{}, core.StandbyMode)
+		require.Equal(t, core.ProbeResult{Class: tc.class, Detail: tc.detail, LocalLSN: -1}, res, tc.name)
 	}
 }
 
@@ -387,23 +388,23 @@ func TestReplicationAliveAnswers(t *testing.T) {
 	cleanPGEnv(t)
 	srv := startFakePG(t, fakeColumn{oidBool, "t"}, fakeColumn{oidInt8, "50331648"})
 	ctx := context.Background()
-	alive, lsn, err := ReplicationAlive(ctx, fakeConfig(t, srv.port), StandbyMode, "ignored on a standby")
+	alive, lsn, err := ReplicationAlive(ctx, fakeConfig(t, srv.port), core.StandbyMode, "ignored on a standby")
 	require.NoError(t, err)
 	require.True(t, alive)
 	require.Equal(t, int64(0x3000000), lsn)
 
 	srv.set(func(s *fakePG) { s.columns = []fakeColumn{{oidBool, "f"}, {oidInt8, "-1"}} })
-	alive, lsn, err = ReplicationAlive(ctx, fakeConfig(t, srv.port), MasterMode, "node2")
+	alive, lsn, err = ReplicationAlive(ctx, fakeConfig(t, srv.port), core.MasterMode, "node2")
 	require.NoError(t, err)
 	require.False(t, alive)
 	require.Equal(t, int64(-1), lsn)
 	// On a master the partner's walsender name is the query's argument.
-	require.Equal(t, []string{replicationAliveSQL[StandbyMode], simpleSQL(replicationAliveSQL[MasterMode], "node2")}, srv.received())
+	require.Equal(t, []string{replicationAliveSQL[core.StandbyMode], simpleSQL(replicationAliveSQL[core.MasterMode], "node2")}, srv.received())
 
 	srv.set(func(s *fakePG) {
 		s.queryErr = &pgproto3.ErrorResponse{Severity: "ERROR", Code: "42501", Message: "permission denied"}
 	})
-	alive, lsn, err = ReplicationAlive(ctx, fakeConfig(t, srv.port), StandbyMode, "")
+	alive, lsn, err = ReplicationAlive(ctx, fakeConfig(t, srv.port), core.StandbyMode, "")
 	require.False(t, alive)
 	require.Equal(t, int64(-1), lsn)
 	require.EqualError(t, err, "ERROR: permission denied (SQLSTATE 42501)")
@@ -412,21 +413,21 @@ func TestReplicationAliveAnswers(t *testing.T) {
 func TestReplicationAliveSQL(t *testing.T) {
 	// Both return (alive, lsn); only a standby knows a received position.
 	require.Len(t, replicationAliveSQL, 2)
-	require.Contains(t, replicationAliveSQL[StandbyMode], "pg_stat_wal_receiver")
-	require.Contains(t, replicationAliveSQL[StandbyMode], "coalesce((pg_last_wal_receive_lsn() - '0/0'::pg_lsn)::bigint, -1)")
-	require.Contains(t, replicationAliveSQL[MasterMode], "pg_stat_replication")
-	require.True(t, strings.HasSuffix(replicationAliveSQL[MasterMode], ", -1::bigint"), replicationAliveSQL[MasterMode])
+	require.Contains(t, replicationAliveSQL[core.StandbyMode], "pg_stat_wal_receiver")
+	require.Contains(t, replicationAliveSQL[core.StandbyMode], "coalesce((pg_last_wal_receive_lsn() - '0/0'::pg_lsn)::bigint, -1)")
+	require.Contains(t, replicationAliveSQL[core.MasterMode], "pg_stat_replication")
+	require.True(t, strings.HasSuffix(replicationAliveSQL[core.MasterMode], ", -1::bigint"), replicationAliveSQL[core.MasterMode])
 }
 
 func TestCheckPartnerTimelines(t *testing.T) {
-	other := Identity{SystemID: 7300000000000000001, StartTime: t0.Add(time.Minute)}
-	self := func(timeline int) Identity {
-		return Identity{SystemID: 7300000000000000001, StartTime: t0, Timeline: timeline}
+	other := core.Identity{SystemID: 7300000000000000001, StartTime: t0.Add(time.Minute)}
+	self := func(timeline int) core.Identity {
+		return core.Identity{SystemID: 7300000000000000001, StartTime: t0, Timeline: timeline}
 	}
-	primary := func(timeline int) PartnerFacts {
-		return PartnerFacts{Identity: other, LSN: masterLSN, Timeline: timeline}
+	primary := func(timeline int) core.PartnerFacts {
+		return core.PartnerFacts{Identity: other, LSN: masterLSN, Timeline: timeline}
 	}
-	standby := PartnerFacts{InRecovery: true, Identity: other, LSN: -1}
+	standby := core.PartnerFacts{InRecovery: true, Identity: other, LSN: -1}
 	const bothPrimary = "the partner is a primary too: both nodes are primaries of one cluster; keep the one promoted " +
 		"last and rebuild the other as its standby (pg_rewind or pg_basebackup, standby.signal)"
 	superseded := func(theirs, ours int) string {
@@ -439,33 +440,33 @@ func TestCheckPartnerTimelines(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
-		facts  PartnerFacts
-		self   Identity
-		mode   Mode
-		class  FailureClass
+		facts  core.PartnerFacts
+		self   core.Identity
+		mode   core.Mode
+		class  core.FailureClass
 		detail string
 	}{
-		{"partner on the next timeline", primary(3), self(2), MasterMode, FailSuperseded, superseded(3, 2)},
-		{"partner many timelines ahead", primary(17), self(1), MasterMode, FailSuperseded, superseded(17, 1)},
-		{"partner on the same timeline", primary(2), self(2), MasterMode, FailBothPrimary, bothPrimary},
-		{"partner on an older timeline: it is the old master", primary(2), self(3), MasterMode, FailOlderPrimary, older(2, 3)},
-		{"partner many timelines behind", primary(1), self(17), MasterMode, FailOlderPrimary, older(1, 17)},
-		{"this server's timeline unknown", primary(3), self(0), MasterMode, FailBothPrimary, bothPrimary},
-		{"partner's timeline unknown", primary(0), self(2), MasterMode, FailBothPrimary, bothPrimary},
-		{"a negative timeline of this server counts as unknown", primary(3), self(-1), MasterMode, FailBothPrimary, bothPrimary},
+		{"partner on the next timeline", primary(3), self(2), core.MasterMode, core.FailSuperseded, superseded(3, 2)},
+		{"partner many timelines ahead", primary(17), self(1), core.MasterMode, core.FailSuperseded, superseded(17, 1)},
+		{"partner on the same timeline", primary(2), self(2), core.MasterMode, core.FailBothPrimary, bothPrimary},
+		{"partner on an older timeline: it is the old master", primary(2), self(3), core.MasterMode, core.FailOlderPrimary, older(2, 3)},
+		{"partner many timelines behind", primary(1), self(17), core.MasterMode, core.FailOlderPrimary, older(1, 17)},
+		{"this server's timeline unknown", primary(3), self(0), core.MasterMode, core.FailBothPrimary, bothPrimary},
+		{"partner's timeline unknown", primary(0), self(2), core.MasterMode, core.FailBothPrimary, bothPrimary},
+		{"a negative timeline of this server counts as unknown", primary(3), self(-1), core.MasterMode, core.FailBothPrimary, bothPrimary},
 		// A standby is never superseded, whatever the timelines say.
-		{"standby with its master ahead", primary(3), self(2), StandbyMode, FailOther, ""},
+		{"standby with its master ahead", primary(3), self(2), core.StandbyMode, core.FailOther, ""},
 		// A partner in recovery is a standby, even with a timeline set.
-		{"standby partner with a timeline", PartnerFacts{InRecovery: true, Identity: other, LSN: -1, Timeline: 9},
-			self(2), MasterMode, FailOther, ""},
-		{"standby partner", standby, self(2), MasterMode, FailOther, ""},
+		{"standby partner with a timeline", core.PartnerFacts{InRecovery: true, Identity: other, LSN: -1, Timeline: 9},
+			self(2), core.MasterMode, core.FailOther, ""},
+		{"standby partner", standby, self(2), core.MasterMode, core.FailOther, ""},
 		// Identity comes first: another cluster or this very server is no successor.
-		{"another cluster ahead", PartnerFacts{Identity: Identity{SystemID: 42}, Timeline: 9}, self(2), MasterMode, FailWrongCluster,
+		{"another cluster ahead", core.PartnerFacts{Identity: core.Identity{SystemID: 42}, Timeline: 9}, self(2), core.MasterMode, core.FailWrongCluster,
 			"pg_keeper.partner_conninfo reaches a server of another cluster (system identifier 42, " +
 				"this cluster's is 7300000000000000001): point it at this server's replication partner"},
-		{"this server ahead of itself", PartnerFacts{Identity: Identity{SystemID: 7300000000000000001, StartTime: t0}, Timeline: 9},
-			self(2), MasterMode, FailSelf, "pg_keeper.partner_conninfo reaches this very server: point it at the other node"},
-		{"no identity", primary(3), Identity{Timeline: 2}, MasterMode, FailOther, ""},
+		{"this server ahead of itself", core.PartnerFacts{Identity: core.Identity{SystemID: 7300000000000000001, StartTime: t0}, Timeline: 9},
+			self(2), core.MasterMode, core.FailSelf, "pg_keeper.partner_conninfo reaches this very server: point it at the other node"},
+		{"no identity", primary(3), core.Identity{Timeline: 2}, core.MasterMode, core.FailOther, ""},
 	} {
 		class, detail := checkPartner(tc.facts, tc.self, tc.mode)
 		require.Equal(t, tc.class, class, tc.name)
@@ -485,27 +486,27 @@ func TestProbeTimelineColumn(t *testing.T) {
 	// libpq takes the last of a repeated key=value application_name: so does the heartbeat.
 	require.Contains(t, factsSQL, "(SELECT m[1] FROM regexp_matches(r.conninfo, "+sqlRegexp(appNameKV)+", 'g') WITH ORDINALITY AS a(m, n)\n\t\tORDER BY n DESC LIMIT 1),")
 	srv := startFakePG(t)
-	self := Identity{SystemID: 7300000000000000001, StartTime: t0, Timeline: 2}
+	self := core.Identity{SystemID: 7300000000000000001, StartTime: t0, Timeline: 2}
 	for _, tc := range []struct {
 		name     string
 		row      []fakeColumn
-		mode     Mode
-		want     ProbeResult
+		mode     core.Mode
+		want     core.ProbeResult
 		timeline int // of the partner, on a good heartbeat
 	}{
-		{"new primary", factsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "3"), MasterMode,
-			ProbeResult{Class: FailSuperseded, LocalLSN: -1, Detail: "the partner is a primary promoted after this server " +
+		{"new primary", factsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "3"), core.MasterMode,
+			core.ProbeResult{Class: core.FailSuperseded, LocalLSN: -1, Detail: "the partner is a primary promoted after this server " +
 				"(its timeline is 3, this server's 2): this server is the old master"}, 0},
-		{"negative timeline, as bit(32)::int gives past 2^31", factsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "-2"), MasterMode,
-			ProbeResult{Class: FailBothPrimary, LocalLSN: -1, Detail: "the partner is a primary too: both nodes are primaries of one cluster; " +
+		{"negative timeline, as bit(32)::int gives past 2^31", factsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "-2"), core.MasterMode,
+			core.ProbeResult{Class: core.FailBothPrimary, LocalLSN: -1, Detail: "the partner is a primary too: both nodes are primaries of one cluster; " +
 				"keep the one promoted last and rebuild the other as its standby (pg_rewind or pg_basebackup, standby.signal)"}, 0},
-		{"old primary", factsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "1"), MasterMode,
-			ProbeResult{Class: FailOlderPrimary, LocalLSN: -1, Detail: "the partner is a primary too, on an older timeline (1, this server's 2): " +
+		{"old primary", factsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "1"), core.MasterMode,
+			core.ProbeResult{Class: core.FailOlderPrimary, LocalLSN: -1, Detail: "the partner is a primary too, on an older timeline (1, this server's 2): " +
 				"it is an old master that came back; its own keeper fences it"}, 0},
-		{"standby", factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"), MasterMode,
-			ProbeResult{OK: true, LocalLSN: -1}, 0},
-		{"master seen from its standby", factsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "5"), StandbyMode,
-			ProbeResult{OK: true, LocalLSN: -1}, 5},
+		{"standby", factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"), core.MasterMode,
+			core.ProbeResult{OK: true, LocalLSN: -1}, 0},
+		{"master seen from its standby", factsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "5"), core.StandbyMode,
+			core.ProbeResult{OK: true, LocalLSN: -1}, 5},
 	} {
 		srv.set(func(s *fakePG) { s.columns = tc.row })
 		res := probeFake(t, srv, self, tc.mode)
@@ -521,7 +522,7 @@ func TestProbeTimelineColumn(t *testing.T) {
 	srv.set(func(s *fakePG) {
 		s.columns = factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")[:6]
 	})
-	res := probeFake(t, srv, self, MasterMode)
-	require.Equal(t, ProbeResult{Class: FailOther, LocalLSN: -1,
+	res := probeFake(t, srv, self, core.MasterMode)
+	require.Equal(t, core.ProbeResult{Class: core.FailOther, LocalLSN: -1,
 		Detail: "number of field descriptions must equal number of destinations, got 6 and 15"}, res)
 }

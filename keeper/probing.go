@@ -6,20 +6,21 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"golang.org/x/sys/unix"
 )
 
 // startProbe runs the heartbeat the core asked for, with the local checks
 // it asked for, in a goroutine; the result comes back as a ProbeInput.
-func (r *runner) startProbe(req ProbeRequest) {
+func (r *runner) startProbe(req core.ProbeRequest) {
 	partner, localCfg := r.settings.Partner, r.settings.Local
 	interval, self := r.settings.Interval, r.settings.Self
-	if req.Mode == MasterMode {
+	if req.Mode == core.MasterMode {
 		self.Timeline, _ = r.host.Timeline()
 	}
 	receiverName, partnerName := r.settings.ReceiverName, r.partnerName
 	r.probed = partner
-	fallback := Input{Kind: ProbeInput, Probe: ProbeResult{Class: FailOther, LocalLSN: -1}}
+	fallback := core.Input{Kind: core.ProbeInput, Probe: core.ProbeResult{Class: core.FailOther, LocalLSN: -1}}
 	r.spawn(message{input: &fallback}, func() message {
 		ctx, cancel := context.WithTimeout(r.ctx, interval)
 		res := Probe(ctx, partner, self, req.Mode, receiverName)
@@ -39,13 +40,13 @@ func (r *runner) startProbe(req ProbeRequest) {
 			// An error: this server cannot tell, and the heartbeat stands.
 			res.StreamingChecked, res.CaughtUp = err == nil, streaming
 		}
-		return message{input: &Input{Kind: ProbeInput, At: time.Now(), Probe: res}}
+		return message{input: &core.Input{Kind: core.ProbeInput, At: time.Now(), Probe: res}}
 	})
 }
 
 // learnTLS stops asking for TLS first once the partner has refused it
 // (see plainFirst), until the settings are reloaded.
-func (r *runner) learnTLS(p ProbeResult) {
+func (r *runner) learnTLS(p core.ProbeResult) {
 	// A reload since the heartbeat started may have asked for TLS for sure.
 	if !p.TLSRefused || r.settings.Partner == nil || r.settings.Partner != r.probed {
 		return
@@ -55,7 +56,7 @@ func (r *runner) learnTLS(p ProbeResult) {
 		return // nothing to reorder: TLS is required, or not asked for
 	}
 	r.settings.Partner = next
-	r.log(Info, "the partner refused TLS (sslmode=prefer): heartbeats now try without it first; "+
+	r.log(core.Info, "the partner refused TLS (sslmode=prefer): heartbeats now try without it first; "+
 		"set sslmode in pg_keeper.partner_conninfo to choose")
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,13 +27,13 @@ const replicationPoll = 100 * time.Millisecond
 func Run(host Host) (code int) {
 	defer func() {
 		if p := recover(); p != nil {
-			host.Log(Error, fmt.Sprintf("%sinternal error, the worker restarts: %v\n%s", logPrefix, p, debug.Stack()))
+			host.Log(core.Error, fmt.Sprintf("%sinternal error, the worker restarts: %v\n%s", logPrefix, p, debug.Stack()))
 			code = 1
 		}
 	}()
 	r, err := newRunner(host)
 	if err != nil {
-		host.Log(Error, logPrefix+err.Error())
+		host.Log(core.Error, logPrefix+err.Error())
 		return 1
 	}
 	defer r.close()
@@ -42,7 +43,7 @@ func Run(host Host) (code int) {
 // message is what a goroutine hands the main loop: an input for the core,
 // or something for the runner alone.
 type message struct {
-	input    *Input
+	input    *core.Input
 	timeline int            // after a promotion: the new timeline, for after_command
 	command  *CommandResult // after_command's or a state-change command's result
 	hook     string         // a state-change command ended: the change it was for
@@ -55,7 +56,7 @@ type message struct {
 type runner struct {
 	host     Host
 	settings Settings
-	core     *Core
+	core     *core.Core
 	inbox    chan message
 	wakeR    int // the main loop waits on this end of a pipe...
 	wakeW    int // ...that goroutines write a byte to after sending a message
@@ -68,12 +69,12 @@ type runner struct {
 	partnerName string
 	replication int // the server's own replication connections at the last look
 	title       string
-	timeline    int   // this server's timeline after it promoted itself
-	fenceState  Fence // what the server holds (see bgworker/fence.c); -1: unknown
+	timeline    int        // this server's timeline after it promoted itself
+	fenceState  core.Fence // what the server holds (see bgworker/fence.c); -1: unknown
 	// fenceFailedAt: when setting the fence to fenceFailedFor last failed
 	// (zero: it did not).
 	fenceFailedAt  time.Time
-	fenceFailedFor Fence
+	fenceFailedFor core.Fence
 
 	startedAt     time.Time
 	hostname      string
@@ -107,11 +108,11 @@ func newRunner(host Host) (*runner, error) {
 		r.close()
 		return nil, fmt.Errorf("could not tell whether the server is in recovery: %v", err)
 	}
-	mode := MasterMode
+	mode := core.MasterMode
 	if inRecovery {
-		mode = StandbyMode
+		mode = core.StandbyMode
 	}
-	r.core = NewCore(mode, r.settings.Count)
+	r.core = core.NewCore(mode, r.settings.Count)
 	r.applySettings(time.Now())
 	// The fence outlives a restart of this worker, not of the server: a
 	// server once confirmed stays so until it stops.
@@ -119,13 +120,13 @@ func newRunner(host Host) (*runner, error) {
 	r.fenceState = fence
 	if err != nil {
 		// Unknown: the first turn of the loop sets what the core wants.
-		r.log(Warning, "could not read the fence: "+err.Error())
-		fence, r.fenceState = FenceUnconfirmed, -1
+		r.log(core.Warning, "could not read the fence: "+err.Error())
+		fence, r.fenceState = core.FenceUnconfirmed, -1
 	}
-	if mode == MasterMode {
+	if mode == core.MasterMode {
 		async, err := savedAsync(r.settings.DataDir, r.nodeTag())
 		if err != nil {
-			r.log(Warning, err.Error())
+			r.log(core.Warning, err.Error())
 		}
 		r.core.Resume(fence, async)
 	} else {
@@ -134,7 +135,7 @@ func newRunner(host Host) (*runner, error) {
 	r.replication, _ = host.ReplicationState()
 	started := fmt.Sprintf("started in %s mode: partner %q, keepalives_time %s, keepalives_count %d",
 		mode, r.settings.PartnerDisplay, r.settings.Interval, r.settings.Count)
-	r.log(Info, started)
+	r.log(core.Info, started)
 	r.record(Record{Kind: KindStart, To: r.core.State().String(), Detail: started})
 	r.setTitle()
 	return r, nil
@@ -153,18 +154,18 @@ func (r *runner) loop() int {
 	for {
 		now := time.Now()
 		r.observe(now)
-		r.step(Input{Kind: TickInput, At: now})
+		r.step(core.Input{Kind: core.TickInput, At: now})
 		r.syncFence()
 		r.publishStatus(now)
 
 		timeout := min(time.Until(r.core.NextTick()), replicationPoll)
 		wake, err := r.host.Wait(r.wakeR, max(timeout, 0))
 		if err != nil {
-			r.log(Error, "waiting failed, the worker restarts: "+err.Error())
+			r.log(core.Error, "waiting failed, the worker restarts: "+err.Error())
 			return 1
 		}
 		if wake&WakeShutdown != 0 {
-			r.log(Info, "stopping")
+			r.log(core.Info, "stopping")
 			r.record(Record{Kind: KindStop, From: r.core.State().String(), Detail: "the server is stopping"})
 			return 0
 		}
@@ -181,17 +182,17 @@ func (r *runner) loop() int {
 // observe turns what the server shows into inputs: recovery ended, an
 // operator's confirmation file, a replication connection that dropped.
 func (r *runner) observe(now time.Time) {
-	if r.core.State().Mode() == StandbyMode {
+	if r.core.State().Mode() == core.StandbyMode {
 		if inRecovery, err := r.host.InRecovery(); err == nil && !inRecovery {
-			r.step(Input{Kind: RecoveryEndedInput, At: now})
+			r.step(core.Input{Kind: core.RecoveryEndedInput, At: now})
 		}
 	}
 	if why := r.confirmedByOperator(); why != "" {
-		r.step(Input{Kind: ConfirmInput, At: now, Detail: why})
+		r.step(core.Input{Kind: core.ConfirmInput, At: now, Detail: why})
 	}
 	if n, err := r.host.ReplicationState(); err == nil {
 		if n < r.replication {
-			r.step(Input{Kind: ReplicationDropInput, At: now})
+			r.step(core.Input{Kind: core.ReplicationDropInput, At: now})
 		}
 		r.replication = n
 	}
@@ -211,7 +212,7 @@ func (r *runner) handleMessages() {
 func (r *runner) handle(m message) {
 	switch {
 	case m.notice != "":
-		r.log(Warning, m.notice)
+		r.log(core.Warning, m.notice)
 		return
 	case m.hook != "":
 		r.hookDone(m.hook, *m.command)
@@ -221,22 +222,22 @@ func (r *runner) handle(m message) {
 	}
 	in := *m.input
 	switch in.Kind {
-	case ProbeInput:
+	case core.ProbeInput:
 		r.learnTLS(in.Probe)
 		if in.Probe.Partner.ReceiverName != "" {
 			r.partnerName = in.Probe.Partner.ReceiverName
 		}
-	case ActionInput:
+	case core.ActionInput:
 		// A result the core ignores (no longer in flight) is not history.
-		if in.Action == RunAfterCommand || in.Action == r.core.InFlight() {
+		if in.Action == core.RunAfterCommand || in.Action == r.core.InFlight() {
 			r.actionDone(in, m)
 		}
-		if in.Action == Promote && in.Err == "" {
+		if in.Action == core.Promote && in.Err == "" {
 			r.timeline = m.timeline
 		}
 		if m.command != nil {
 			for _, line := range m.command.Output {
-				r.log(Info, "after_command: "+line)
+				r.log(core.Info, "after_command: "+line)
 			}
 		}
 	}
@@ -244,7 +245,7 @@ func (r *runner) handle(m message) {
 }
 
 // step gives the core one input and routes what it asks for.
-func (r *runner) step(in Input) {
+func (r *runner) step(in core.Input) {
 	out := r.core.Step(in)
 	for _, l := range out.Logs {
 		r.log(l.Level, l.Msg)
@@ -264,18 +265,18 @@ func (r *runner) step(in Input) {
 func (r *runner) loadSettings(reload bool) {
 	raw, err := r.host.Settings()
 	if err != nil {
-		r.log(Error, "could not read the settings: "+err.Error())
+		r.log(core.Error, "could not read the settings: "+err.Error())
 		return
 	}
 	s, errs := ParseSettings(raw)
 	for _, e := range errs {
-		r.log(Error, e.Error())
+		r.log(core.Error, e.Error())
 	}
 	old := r.settings
 	r.settings = s
 	if reload {
 		if s.Interval != old.Interval || s.Count != old.Count || s.PartnerDisplay != old.PartnerDisplay || s.Policy != old.Policy {
-			r.log(Info, fmt.Sprintf("settings reloaded: partner %q, keepalives_time %s, keepalives_count %d",
+			r.log(core.Info, fmt.Sprintf("settings reloaded: partner %q, keepalives_time %s, keepalives_count %d",
 				s.PartnerDisplay, s.Interval, s.Count))
 		}
 		r.applySettings(time.Now())
@@ -290,7 +291,7 @@ func (r *runner) applySettings(now time.Time) {
 	r.core.SetPartner(r.settings.PartnerSet, r.settings.Partner != nil)
 }
 
-func (r *runner) log(level Level, msg string) { r.host.Log(level, logPrefix+msg) }
+func (r *runner) log(level core.Level, msg string) { r.host.Log(level, logPrefix+msg) }
 
 func (r *runner) setTitle() {
 	if t := r.core.State().Title(); t != r.title {

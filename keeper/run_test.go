@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
@@ -32,19 +33,19 @@ type fakeHost struct {
 	timeline     int   // what Timeline returns
 	timelineErr  error // what Timeline fails with, returning 0
 	timelines    int   // Timeline calls
-	fences       []Fence
-	fenceAt      []int               // len(logs) at each SetFence call
-	fenceErr     func(f Fence) error // what SetFence(f) fails with; nil: it succeeds
-	fence        Fence               // the fence as the server holds it: what the last successful SetFence set
-	fenceReadErr error               // what Fence fails with
-	fenceReads   int                 // Fence calls
-	replication  int                 // what ReplicationState returns
-	replErr      error               // what ReplicationState fails with, returning 0
-	replReads    int                 // ReplicationState calls
-	panicIn      string              // a method name that panics with "boom"
+	fences       []core.Fence
+	fenceAt      []int                    // len(logs) at each SetFence call
+	fenceErr     func(f core.Fence) error // what SetFence(f) fails with; nil: it succeeds
+	fence        core.Fence               // the fence as the server holds it: what the last successful SetFence set
+	fenceReadErr error                    // what Fence fails with
+	fenceReads   int                      // Fence calls
+	replication  int                      // what ReplicationState returns
+	replErr      error                    // what ReplicationState fails with, returning 0
+	replReads    int                      // ReplicationState calls
+	panicIn      string                   // a method name that panics with "boom"
 	waitErr      error
 	reload       bool // the next Wait reports WakeReload
-	logs         []LogLine
+	logs         []core.LogLine
 	titles       []string
 	waits        []time.Duration
 	goroutine    uint64 // the goroutine of the first call
@@ -61,7 +62,7 @@ func newFakeHost(raw RawSettings) *fakeHost {
 // keeper (re)started on it is confirmed already and starts in MasterReady.
 func confirmedHost(raw RawSettings) *fakeHost {
 	h := newFakeHost(raw)
-	h.fence = FenceOpen
+	h.fence = core.FenceOpen
 	return h
 }
 
@@ -85,11 +86,11 @@ func (h *fakeHost) called(method string) {
 	}
 }
 
-func (h *fakeHost) Log(level Level, msg string) {
+func (h *fakeHost) Log(level core.Level, msg string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.called("Log")
-	h.logs = append(h.logs, LogLine{level, msg})
+	h.logs = append(h.logs, core.LogLine{Level: level, Msg: msg})
 }
 
 func (h *fakeHost) SetTitle(title string) {
@@ -125,7 +126,7 @@ func (h *fakeHost) Timeline() (int, error) {
 }
 
 // SetFence records every call, the failed ones too.
-func (h *fakeHost) SetFence(f Fence) error {
+func (h *fakeHost) SetFence(f core.Fence) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.called("SetFence")
@@ -142,13 +143,13 @@ func (h *fakeHost) SetFence(f Fence) error {
 
 // Fence is what the last successful SetFence set: the fence outlives a
 // runner (a worker restart), as the server's shared memory does.
-func (h *fakeHost) Fence() (Fence, error) {
+func (h *fakeHost) Fence() (core.Fence, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.called("Fence")
 	h.fenceReads++
 	if h.fenceReadErr != nil {
-		return FenceUnconfirmed, h.fenceReadErr
+		return core.FenceUnconfirmed, h.fenceReadErr
 	}
 	return h.fence, nil
 }
@@ -201,10 +202,10 @@ func (h *fakeHost) timelineCalls() int {
 }
 
 // fenceCalls is every SetFence call so far, in order.
-func (h *fakeHost) fenceCalls() []Fence {
+func (h *fakeHost) fenceCalls() []core.Fence {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]Fence(nil), h.fences...)
+	return append([]core.Fence(nil), h.fences...)
 }
 
 // Wait polls fd for at most timeout, in short slices so that a shutdown
@@ -253,10 +254,10 @@ func (h *fakeHost) Wait(fd int, timeout time.Duration) (Wake, error) {
 
 func (h *fakeHost) stop() { h.shutdownOnce.Do(func() { close(h.shutdown) }) }
 
-func (h *fakeHost) snapshot() (logs []LogLine, titles []string) {
+func (h *fakeHost) snapshot() (logs []core.LogLine, titles []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]LogLine(nil), h.logs...), append([]string(nil), h.titles...)
+	return append([]core.LogLine(nil), h.logs...), append([]string(nil), h.titles...)
 }
 
 func (h *fakeHost) set(f func(h *fakeHost)) {
@@ -291,7 +292,7 @@ func startRun(t *testing.T, h *fakeHost) *running {
 }
 
 // waitForLog waits until a log line matches and returns its index.
-func waitForLog(t *testing.T, h *fakeHost, match func(LogLine) bool) int {
+func waitForLog(t *testing.T, h *fakeHost, match func(core.LogLine) bool) int {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -308,11 +309,11 @@ func waitForLog(t *testing.T, h *fakeHost, match func(LogLine) bool) int {
 	}
 }
 
-func hasPrefix(p string) func(LogLine) bool {
-	return func(l LogLine) bool { return strings.HasPrefix(l.Msg, p) }
+func hasPrefix(p string) func(core.LogLine) bool {
+	return func(l core.LogLine) bool { return strings.HasPrefix(l.Msg, p) }
 }
 
-func formatLogs(logs []LogLine) string {
+func formatLogs(logs []core.LogLine) string {
 	var b strings.Builder
 	for _, l := range logs {
 		fmt.Fprintf(&b, "  %d %s\n", l.Level, l.Msg)
@@ -366,13 +367,13 @@ func TestRunMasterLosesStandby(t *testing.T) {
 	require.GreaterOrEqual(t, len(logs), 6, formatLogs(logs))
 	localRefused := fmt.Sprintf("failed to connect to `user=x database=postgres`: 127.0.0.1:%d (127.0.0.1): "+
 		"dial error: dial tcp 127.0.0.1:%d: connect: connection refused", localPort, localPort)
-	require.Equal(t, []LogLine{
+	require.Equal(t, []core.LogLine{
 		info(fmt.Sprintf("pg_keeper: started in master mode: partner \"host=127.0.0.1 port=%d user=x dbname=y sslmode=disable\", "+
 			"keepalives_time 50ms, keepalives_count 2", partnerPort)),
 		warn("pg_keeper: heartbeat to standby failed (1/2): refused: " + refusedDetail(partnerPort)),
 		warn("pg_keeper: heartbeat to standby failed (2/2): refused: " + refusedDetail(partnerPort)),
-		warn("pg_keeper: " + Why(MasterReady, PartnerLost) + " (2 failed heartbeats in a row)"),
-		warn("pg_keeper: " + Why(MasterSwitching, ActionFailed) +
+		warn("pg_keeper: " + core.Why(core.MasterReady, core.PartnerLost) + " (2 failed heartbeats in a row)"),
+		warn("pg_keeper: " + core.Why(core.MasterSwitching, core.ActionFailed) +
 			" (could not connect to this server (pg_keeper.my_conninfo): " + localRefused + ")"),
 	}, logs[:5])
 	require.Equal(t, info("pg_keeper: stopping"), logs[len(logs)-1])
@@ -408,7 +409,7 @@ func TestRunStandbyLeavesRecovery(t *testing.T) {
 	require.Zero(t, h.timelineCalls(), "a standby has no timeline to tell")
 
 	h.set(func(h *fakeHost) { h.inRecovery = false })
-	left := waitForLog(t, h, func(l LogLine) bool {
+	left := waitForLog(t, h, func(l core.LogLine) bool {
 		return l == warn("pg_keeper: server left recovery without pg_keeper: switching to master mode")
 	})
 	next := waitForLog(t, h, hasPrefix("pg_keeper: heartbeat to standby failed ("))
@@ -416,7 +417,7 @@ func TestRunStandbyLeavesRecovery(t *testing.T) {
 	require.Equal(t, 0, stopAndWait(t, h, done))
 	require.Positive(t, h.timelineCalls(), "in master mode each heartbeat needs the timeline")
 	// Opened at start in standby mode, and left open once in master mode.
-	require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
+	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
 
 	logs, titles := h.snapshot()
 	require.True(t, strings.HasPrefix(logs[0].Msg, "pg_keeper: started in standby mode: "), logs[0].Msg)
@@ -442,8 +443,8 @@ func TestRunReload(t *testing.T) {
 		h.raw.KeepalivesCount = 2000
 		h.reload = true
 	})
-	i := waitForLog(t, h, func(l LogLine) bool { return strings.HasPrefix(l.Msg, "pg_keeper: settings reloaded: ") })
-	j := waitForLog(t, h, func(l LogLine) bool { return strings.Contains(l.Msg, "/2000): refused: ") })
+	i := waitForLog(t, h, func(l core.LogLine) bool { return strings.HasPrefix(l.Msg, "pg_keeper: settings reloaded: ") })
+	j := waitForLog(t, h, func(l core.LogLine) bool { return strings.Contains(l.Msg, "/2000): refused: ") })
 	require.Greater(t, j, i)
 	require.Equal(t, 0, stopAndWait(t, h, done))
 
@@ -474,7 +475,7 @@ func TestRunInRecoveryError(t *testing.T) {
 	h.recoveryErr = errors.New("no answer")
 	require.Equal(t, 1, Run(h))
 	logs, titles := h.snapshot()
-	require.Equal(t, []LogLine{{Error, "pg_keeper: could not tell whether the server is in recovery: no answer"}}, logs)
+	require.Equal(t, []core.LogLine{{Level: core.Error, Msg: "pg_keeper: could not tell whether the server is in recovery: no answer"}}, logs)
 	require.Nil(t, titles)
 	require.Nil(t, h.waits)
 }
@@ -485,7 +486,7 @@ func TestRunWaitError(t *testing.T) {
 	h.waitErr = errors.New("latch broken")
 	require.Equal(t, 1, Run(h))
 	logs, _ := h.snapshot()
-	require.Equal(t, LogLine{Error, "pg_keeper: waiting failed, the worker restarts: latch broken"}, logs[len(logs)-1])
+	require.Equal(t, core.LogLine{Level: core.Error, Msg: "pg_keeper: waiting failed, the worker restarts: latch broken"}, logs[len(logs)-1])
 }
 
 func TestRunRecoversFromPanic(t *testing.T) {
@@ -495,7 +496,7 @@ func TestRunRecoversFromPanic(t *testing.T) {
 	require.Equal(t, 1, Run(h))
 	logs, _ := h.snapshot()
 	require.Len(t, logs, 1)
-	require.Equal(t, Error, logs[0].Level)
+	require.Equal(t, core.Error, logs[0].Level)
 	require.True(t, strings.HasPrefix(logs[0].Msg, "pg_keeper: internal error, the worker restarts: boom\ngoroutine "), logs[0].Msg)
 }
 
@@ -510,16 +511,16 @@ func TestRunWithBadPartnerDoesNotProbe(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	require.Equal(t, 0, stopAndWait(t, h, done))
 	logs, titles := h.snapshot()
-	require.Equal(t, []LogLine{
-		{Error, "pg_keeper: pg_keeper.partner_conninfo is not set: set it to a connection string that reaches the other server"},
+	require.Equal(t, []core.LogLine{
+		{Level: core.Error, Msg: "pg_keeper: pg_keeper.partner_conninfo is not set: set it to a connection string that reaches the other server"},
 		info(`pg_keeper: started in master mode: partner "", keepalives_time 50ms, keepalives_count 2`),
-		info("pg_keeper: " + whyConfirmed + " (pg_keeper.partner_conninfo is not set: no partner to check, the keeper is inactive)"),
+		info("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.Confirmed) + " (pg_keeper.partner_conninfo is not set: no partner to check, the keeper is inactive)"),
 		info("pg_keeper: stopping"),
 	}, logs)
 	require.Equal(t, []string{"(master mode:unconfirmed)", "(master mode:ready)"}, titles)
 	// No partner to wait for: the first tick confirms this server, and the
 	// fence is opened once, then.
-	require.Equal(t, []Fence{FenceOpen}, h.fenceCalls())
+	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
 	require.Equal(t, []int{3}, h.fenceAt)
 	require.Zero(t, h.timelines, "no heartbeat, no timeline")
 }
@@ -542,7 +543,7 @@ func TestRunSettingsErrorDoesNotSpin(t *testing.T) {
 	}
 	require.Equal(t, []string{"(master mode:unconfirmed)"}, h.titles, "still unconfirmed")
 	require.Nil(t, h.fences, "the fence stays shut")
-	require.Equal(t, 0, countPrefix(h.logs, "pg_keeper: "+whyConfirmed), formatLogs(h.logs))
+	require.Equal(t, 0, countPrefix(h.logs, "pg_keeper: "+core.Why(core.MasterUnconfirmed, core.Confirmed)), formatLogs(h.logs))
 }
 
 // Without a usable partner there is no heartbeat to wait for: the loop
@@ -625,7 +626,7 @@ func TestRunReplicationDropProbesAtOnce(t *testing.T) {
 			h.timeline = 1
 			h.replication = tc.before
 			done := startRun(t, h)
-			waitForLog(t, h, func(l LogLine) bool { return l == info(tc.up) })
+			waitForLog(t, h, func(l core.LogLine) bool { return l == info(tc.up) })
 			require.Len(t, srv.received(), 1, "one heartbeat, at the start")
 
 			// Replication comes up (a second walsender, a WAL receiver that
@@ -669,7 +670,7 @@ func TestRunnerObservesReplicationDrops(t *testing.T) {
 	// after it began. (After a failed one a drop changes nothing: see
 	// TestReplicationDropProbesAtOnce.)
 	at := time.Now()
-	require.NotNil(t, r.core.Step(Input{Kind: TickInput, At: at}).Probe)
+	require.NotNil(t, r.core.Step(core.Input{Kind: core.TickInput, At: at}).Probe)
 	r.core.Step(okWith(standbyFacts))
 	require.Equal(t, 0, r.core.Failures())
 	next := at.Add(r.settings.Interval)
@@ -711,7 +712,7 @@ func awaitMessage(t *testing.T, r *runner) {
 // what the server shows, a tick, the fence, the status.
 func turn(r *runner, now time.Time) {
 	r.observe(now)
-	r.step(Input{Kind: TickInput, At: now})
+	r.step(core.Input{Kind: core.TickInput, At: now})
 	r.syncFence()
 	r.publishStatus(now)
 }
@@ -758,7 +759,7 @@ func TestRunnerAfterCommand(t *testing.T) {
 	r := newTestRunner(t, h)
 	before, _ := h.snapshot()
 
-	r.start(RunAfterCommand)
+	r.start(core.RunAfterCommand)
 	awaitMessage(t, r)
 
 	logs, titles := h.snapshot()
@@ -768,9 +769,9 @@ func TestRunnerAfterCommand(t *testing.T) {
 	require.Equal(t, info("pg_keeper: running after_command (timeout 7s): echo ..."), logs[0])
 	require.Equal(t, info("pg_keeper: after_command: out1"), logs[1])
 	require.Equal(t, info("pg_keeper: after_command: promote|host=old-master user=x password=********|"+raw.DataDir), logs[2])
-	require.Equal(t, Info, logs[3].Level)
+	require.Equal(t, core.Info, logs[3].Level)
 	require.Equal(t, "pg_keeper: after_command finished: exit status 0 after N", msRe.ReplaceAllString(logs[3].Msg, "after N"))
-	require.Equal(t, MasterReady, r.core.State())
+	require.Equal(t, core.MasterReady, r.core.State())
 	require.Equal(t, []string{"(master mode:ready)"}, titles)
 }
 
@@ -782,7 +783,7 @@ func TestRunnerAfterCommandFails(t *testing.T) {
 	r := newTestRunner(t, h)
 	before, _ := h.snapshot()
 
-	r.start(RunAfterCommand)
+	r.start(core.RunAfterCommand)
 	awaitMessage(t, r)
 
 	logs, _ := h.snapshot()
@@ -790,7 +791,7 @@ func TestRunnerAfterCommandFails(t *testing.T) {
 	require.Len(t, logs, 3, formatLogs(logs))
 	require.Equal(t, info("pg_keeper: running after_command (timeout 1m0s): echo ..."), logs[0])
 	require.Equal(t, info("pg_keeper: after_command: oops"), logs[1])
-	require.Equal(t, Warning, logs[2].Level)
+	require.Equal(t, core.Warning, logs[2].Level)
 	require.Equal(t, "pg_keeper: after_command failed: exit status 2 after N", msRe.ReplaceAllString(logs[2].Msg, "after N"))
 }
 
@@ -816,10 +817,10 @@ func TestRunnerAfterCommandNotSet(t *testing.T) {
 	r := newTestRunner(t, h)
 	before, _ := h.snapshot()
 
-	r.start(RunAfterCommand)
+	r.start(core.RunAfterCommand)
 
 	logs, _ := h.snapshot()
-	require.Equal(t, []LogLine{info("pg_keeper: pg_keeper.after_command is not set: nothing to run after the promotion")},
+	require.Equal(t, []core.LogLine{info("pg_keeper: pg_keeper.after_command is not set: nothing to run after the promotion")},
 		logs[len(before):])
 	require.Equal(t, 0, pollWake(t, r, 50*time.Millisecond), "nothing was started")
 }
@@ -832,15 +833,15 @@ func TestRunnerSpawnTurnsPanicIntoFallbackMessage(t *testing.T) {
 
 	// A heartbeat is under way, as the core asked (its request is not
 	// carried out: the goroutine below stands in for it).
-	require.NotNil(t, r.core.Step(Input{Kind: TickInput, At: time.Now()}).Probe)
+	require.NotNil(t, r.core.Step(core.Input{Kind: core.TickInput, At: time.Now()}).Probe)
 	require.True(t, r.core.View().Probing)
-	r.spawn(message{input: &Input{Kind: ProbeInput, Probe: ProbeResult{Class: FailOther}}}, func() message { panic("kaboom") })
+	r.spawn(message{input: &core.Input{Kind: core.ProbeInput, Probe: core.ProbeResult{Class: core.FailOther}}}, func() message { panic("kaboom") })
 	awaitMessage(t, r)
 
 	require.False(t, r.core.View().Probing)
 	require.Equal(t, 1, r.core.Failures())
 	logs, _ := h.snapshot()
-	require.Equal(t, []LogLine{warn("pg_keeper: heartbeat to standby failed (1/2): other: internal error: kaboom")},
+	require.Equal(t, []core.LogLine{warn("pg_keeper: heartbeat to standby failed (1/2): other: internal error: kaboom")},
 		logs[len(before):])
 }
 
@@ -855,11 +856,11 @@ func TestRunnerActionWithoutLocalFails(t *testing.T) {
 	// Drive the core to MasterSwitching as two failed heartbeats would.
 	r.step(failProbe(false))
 	r.step(failProbe(false))
-	require.Equal(t, MasterSwitching, r.core.State())
+	require.Equal(t, core.MasterSwitching, r.core.State())
 	awaitMessage(t, r)
-	require.Equal(t, MasterConnected, r.core.State())
+	require.Equal(t, core.MasterConnected, r.core.State())
 	logs, titles := h.snapshot()
-	require.Equal(t, warn("pg_keeper: "+Why(MasterSwitching, ActionFailed)+" (pg_keeper.my_conninfo is unusable)"),
+	require.Equal(t, warn("pg_keeper: "+core.Why(core.MasterSwitching, core.ActionFailed)+" (pg_keeper.my_conninfo is unusable)"),
 		logs[len(logs)-1])
 	require.Equal(t, []string{"(master mode:ready)", "(master mode:switching)", "(master mode:connected)"}, titles)
 }
@@ -871,12 +872,12 @@ func TestRunnerSetsPolicyAtStartAndOnReload(t *testing.T) {
 	raw.FailoverOnTimeout = true
 	h := newFakeHost(raw)
 	r := newTestRunner(t, h)
-	require.Equal(t, Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, r.core.policy)
-	require.Equal(t, Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, r.settings.Policy)
-	require.Equal(t, Identity{}, r.settings.Self)
+	require.Equal(t, core.Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, r.core.View().Policy)
+	require.Equal(t, core.Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, r.settings.Policy)
+	require.Equal(t, core.Identity{}, r.settings.Self)
 	reloaded := info(fmt.Sprintf("pg_keeper: settings reloaded: partner %q, keepalives_time 50ms, keepalives_count 2", raw.PartnerConninfo))
 
-	reload := func(change func(raw *RawSettings)) []LogLine {
+	reload := func(change func(raw *RawSettings)) []core.LogLine {
 		before, _ := h.snapshot()
 		h.set(func(h *fakeHost) { change(&h.raw) })
 		r.loadSettings(true)
@@ -886,28 +887,28 @@ func TestRunnerSetsPolicyAtStartAndOnReload(t *testing.T) {
 
 	// Nothing changed: quiet.
 	require.Empty(t, reload(func(raw *RawSettings) {}))
-	require.Equal(t, Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, r.core.policy)
+	require.Equal(t, core.Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, r.core.View().Policy)
 
 	// Only the policy changed: logged, and the core follows.
-	require.Equal(t, []LogLine{reloaded}, reload(func(raw *RawSettings) { raw.MaxFailoverLag = 1 << 20 }))
-	require.Equal(t, Policy{MaxLag: 1 << 20, FailoverOnTimeout: true}, r.core.policy)
-	require.Equal(t, []LogLine{reloaded}, reload(func(raw *RawSettings) { raw.FailoverOnTimeout = false }))
-	require.Equal(t, Policy{MaxLag: 1 << 20}, r.core.policy)
-	require.Equal(t, Policy{MaxLag: 1 << 20}, r.settings.Policy)
+	require.Equal(t, []core.LogLine{reloaded}, reload(func(raw *RawSettings) { raw.MaxFailoverLag = 1 << 20 }))
+	require.Equal(t, core.Policy{MaxLag: 1 << 20, FailoverOnTimeout: true}, r.core.View().Policy)
+	require.Equal(t, []core.LogLine{reloaded}, reload(func(raw *RawSettings) { raw.FailoverOnTimeout = false }))
+	require.Equal(t, core.Policy{MaxLag: 1 << 20}, r.core.View().Policy)
+	require.Equal(t, core.Policy{MaxLag: 1 << 20}, r.settings.Policy)
 
 	// Only this server's identity changed: taken, not logged.
 	start := time.Date(2024, 5, 1, 11, 0, 0, 0, time.UTC)
 	require.Empty(t, reload(func(raw *RawSettings) { raw.SystemID, raw.StartTime = 7300000000000000001, start }))
-	require.Equal(t, Identity{SystemID: 7300000000000000001, StartTime: start}, r.settings.Self)
-	require.Equal(t, Policy{MaxLag: 1 << 20}, r.core.policy)
+	require.Equal(t, core.Identity{SystemID: 7300000000000000001, StartTime: start}, r.settings.Self)
+	require.Equal(t, core.Policy{MaxLag: 1 << 20}, r.core.View().Policy)
 
 	// Settings that cannot be read change nothing.
 	h.set(func(h *fakeHost) { h.settingsErr = errors.New("no GUCs"); h.raw.MaxFailoverLag = 5 })
 	before, _ := h.snapshot()
 	r.loadSettings(true)
 	logs, _ := h.snapshot()
-	require.Equal(t, []LogLine{{Error, "pg_keeper: could not read the settings: no GUCs"}}, logs[len(before):])
-	require.Equal(t, Policy{MaxLag: 1 << 20}, r.core.policy)
+	require.Equal(t, []core.LogLine{{Level: core.Error, Msg: "pg_keeper: could not read the settings: no GUCs"}}, logs[len(before):])
+	require.Equal(t, core.Policy{MaxLag: 1 << 20}, r.core.View().Policy)
 }
 
 // The core decides when to probe: the runner hands it keepalives_time and
@@ -918,13 +919,13 @@ func TestRunnerAppliesTheScheduleSettings(t *testing.T) {
 	raw.KeepalivesTime = 30
 	h := confirmedHost(raw)
 	r := newTestRunner(t, h)
-	require.Equal(t, 30*time.Second, r.core.interval)
-	require.True(t, r.core.partnerSet)
-	require.True(t, r.core.partnerUsable)
+	require.Equal(t, 30*time.Second, r.core.View().Interval)
+	require.True(t, r.core.View().PartnerSet)
+	require.True(t, r.core.View().PartnerUsable)
 
 	at := time.Now()
-	require.NotNil(t, r.core.Step(Input{Kind: TickInput, At: at}).Probe)
-	r.core.Step(failWith(FailRefused, "x", -1))
+	require.NotNil(t, r.core.Step(core.Input{Kind: core.TickInput, At: at}).Probe)
+	r.core.Step(failWith(core.FailRefused, "x", -1))
 	require.Equal(t, at.Add(30*time.Second), r.core.NextTick())
 
 	reload := func(change func(raw *RawSettings)) {
@@ -934,22 +935,22 @@ func TestRunnerAppliesTheScheduleSettings(t *testing.T) {
 	// A shorter interval: the next heartbeat comes sooner.
 	before := time.Now()
 	reload(func(raw *RawSettings) { raw.KeepalivesTime = 1 })
-	require.Equal(t, time.Second, r.core.interval)
+	require.Equal(t, time.Second, r.core.View().Interval)
 	require.WithinDuration(t, before.Add(time.Second), r.core.NextTick(), time.Second)
 	require.True(t, r.core.NextTick().Before(at.Add(30*time.Second)))
 
 	reload(func(raw *RawSettings) { raw.PartnerConninfo = "port=notaport" })
-	require.True(t, r.core.partnerSet)
-	require.False(t, r.core.partnerUsable)
-	require.Equal(t, farFuture, r.core.NextTick(), "nothing to probe until a reload")
+	require.True(t, r.core.View().PartnerSet)
+	require.False(t, r.core.View().PartnerUsable)
+	require.Equal(t, core.Never, r.core.NextTick(), "nothing to probe until a reload")
 	for _, conninfo := range []string{"", "  "} {
 		reload(func(raw *RawSettings) { raw.PartnerConninfo = conninfo })
-		require.False(t, r.core.partnerSet, "%q", conninfo)
-		require.False(t, r.core.partnerUsable, "%q", conninfo)
+		require.False(t, r.core.View().PartnerSet, "%q", conninfo)
+		require.False(t, r.core.View().PartnerUsable, "%q", conninfo)
 	}
 	reload(func(raw *RawSettings) { raw.PartnerConninfo = "host=127.0.0.1 port=1 user=x dbname=y sslmode=disable" })
-	require.True(t, r.core.partnerSet)
-	require.True(t, r.core.partnerUsable)
+	require.True(t, r.core.View().PartnerSet)
+	require.True(t, r.core.View().PartnerUsable)
 }
 
 func TestRunReloadOfPolicyOnly(t *testing.T) {
@@ -980,16 +981,16 @@ func TestRunProbesWithIdentityAndMode(t *testing.T) {
 		raw.SystemID, raw.StartTime = 7300000000000000001, t0
 		h := newFakeHost(raw)
 		done := startRun(t, h)
-		waitForLog(t, h, func(l LogLine) bool { return l == info("pg_keeper: connected to standby") })
+		waitForLog(t, h, func(l core.LogLine) bool { return l == info("pg_keeper: connected to standby") })
 		require.Equal(t, 0, stopAndWait(t, h, done))
 		logs, titles := h.snapshot()
 		// The first good heartbeat confirms this server, the next finds the standby connected.
-		require.Equal(t, info("pg_keeper: "+whyConfirmed+" (the partner answered as a standby)"), logs[1], formatLogs(logs))
+		require.Equal(t, info("pg_keeper: "+core.Why(core.MasterUnconfirmed, core.Confirmed)+" (the partner answered as a standby)"), logs[1], formatLogs(logs))
 		require.Equal(t, info("pg_keeper: connected to standby"), logs[2], formatLogs(logs))
 		require.Equal(t, []string{"(master mode:unconfirmed)", "(master mode:ready)", "(master mode:connected)"}, titles)
-		require.Equal(t, []Fence{FenceOpen}, h.fenceCalls(), "the first good heartbeat opens the fence")
+		require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls(), "the first good heartbeat opens the fence")
 		for _, q := range srv.received() {
-			require.Equal(t, probeSQL(MasterMode, ""), q)
+			require.Equal(t, probeSQL(core.MasterMode, ""), q)
 		}
 	})
 	t.Run("this server", func(t *testing.T) {
@@ -998,15 +999,15 @@ func TestRunProbesWithIdentityAndMode(t *testing.T) {
 		raw.SystemID, raw.StartTime = 7300000000000000001, fakeStart
 		h := newFakeHost(raw)
 		done := startRun(t, h)
-		waitForLog(t, h, hasPrefix("pg_keeper: "+whyUnconfirmed))
+		waitForLog(t, h, hasPrefix("pg_keeper: "+core.Why(core.MasterUnconfirmed, core.PartnerLost)))
 		require.Equal(t, 0, stopAndWait(t, h, done))
 		logs, titles := h.snapshot()
 		const self = "this server: pg_keeper.partner_conninfo reaches this very server: point it at the other node"
 		// This server answering confirms nothing.
-		require.Equal(t, []LogLine{
-			{Error, "pg_keeper: heartbeat to standby failed (1/2): " + self},
-			{Error, "pg_keeper: heartbeat to standby failed (2/2): " + self},
-			warn("pg_keeper: " + whyUnconfirmed),
+		require.Equal(t, []core.LogLine{
+			{Level: core.Error, Msg: "pg_keeper: heartbeat to standby failed (1/2): " + self},
+			{Level: core.Error, Msg: "pg_keeper: heartbeat to standby failed (2/2): " + self},
+			warn("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.PartnerLost)),
 		}, logs[1:4], formatLogs(logs))
 		require.Equal(t, []string{"(master mode:unconfirmed)"}, titles)
 		require.Nil(t, h.fenceCalls())
@@ -1021,7 +1022,7 @@ func TestRunProbesWithIdentityAndMode(t *testing.T) {
 		i := waitForLog(t, h, hasPrefix("pg_keeper: heartbeat to standby failed (1/2): "))
 		require.Equal(t, 0, stopAndWait(t, h, done))
 		logs, _ := h.snapshot()
-		require.Equal(t, LogLine{Error, "pg_keeper: heartbeat to standby failed (1/2): two primaries: the partner is a primary too: " +
+		require.Equal(t, core.LogLine{Level: core.Error, Msg: "pg_keeper: heartbeat to standby failed (1/2): two primaries: the partner is a primary too: " +
 			"both nodes are primaries of one cluster; keep the one promoted last and rebuild the other as its standby " +
 			"(pg_rewind or pg_basebackup, standby.signal)"}, logs[i])
 	})
@@ -1039,7 +1040,7 @@ func TestRunStandbyHoldsWithTheLSNs(t *testing.T) {
 	h := newFakeHost(raw)
 	h.inRecovery = true
 	done := startRun(t, h)
-	waitForLog(t, h, func(l LogLine) bool { return l == info("pg_keeper: connected to master") })
+	waitForLog(t, h, func(l core.LogLine) bool { return l == info("pg_keeper: connected to master") })
 
 	// The master is shutting down: it refuses new sessions with 57P03.
 	partner.set(func(s *fakePG) {
@@ -1051,7 +1052,7 @@ func TestRunStandbyHoldsWithTheLSNs(t *testing.T) {
 	logs, titles := h.snapshot()
 	failed := fmt.Sprintf("server starting or stopping: failed to connect to `user=x database=y`: 127.0.0.1:%d (127.0.0.1): "+
 		"server error: FATAL: the database system is shutting down (SQLSTATE 57P03)", partner.port)
-	require.Equal(t, []LogLine{
+	require.Equal(t, []core.LogLine{
 		warn("pg_keeper: heartbeat to master failed (1/2): " + failed),
 		warn("pg_keeper: heartbeat to master failed (2/2): " + failed),
 		warn("pg_keeper: master lost, but promoting could lose acknowledged commits or make a second primary: not promoting " +
@@ -1062,7 +1063,7 @@ func TestRunStandbyHoldsWithTheLSNs(t *testing.T) {
 	// at least), not only once the threshold was near.
 	require.GreaterOrEqual(t, len(local.received()), 2)
 	for _, q := range local.received() {
-		require.Equal(t, replicationAliveSQL[StandbyMode], q)
+		require.Equal(t, replicationAliveSQL[core.StandbyMode], q)
 	}
 }
 
@@ -1082,9 +1083,9 @@ func TestRunnerProbePanicBecomesAFailure(t *testing.T) {
 	heartbeat(t, r)
 	awaitMessage(t, r)
 	require.False(t, r.core.View().Probing)
-	require.Equal(t, StandbyHolding, r.core.State())
+	require.Equal(t, core.StandbyNotPromoting, r.core.State())
 	logs, _ := h.snapshot()
-	require.Equal(t, []LogLine{
+	require.Equal(t, []core.LogLine{
 		warn("pg_keeper: heartbeat to master failed (1/1): other: internal error: dial exploded"),
 		warn("pg_keeper: master lost, but promoting could lose acknowledged commits or make a second primary: not promoting " +
 			"(1 failed heartbeats in a row; other is no proof the master is down (pg_keeper.on_partner_timeout = keep_master); " +
@@ -1109,10 +1110,10 @@ func TestRunnerProbePanicLeavesLocalLSNUnknown(t *testing.T) {
 	heartbeat(t, r)
 	awaitMessage(t, r)
 	logs, _ := h.snapshot()
-	require.Equal(t, []LogLine{
+	require.Equal(t, []core.LogLine{
 		warn("pg_keeper: heartbeat to master failed (1/1): other: internal error: dial exploded"),
 		warn("pg_keeper: master lost, but promoting could lose acknowledged commits or make a second primary: not promoting " +
 			"(1 failed heartbeats in a row; " + riskLSN("0/3000060", "unknown") + ")"),
 	}, logs[len(before):])
-	require.Equal(t, StandbyHolding, r.core.State())
+	require.Equal(t, core.StandbyNotPromoting, r.core.State())
 }

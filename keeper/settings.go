@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 )
 
 // Settings are the GUCs, checked and ready to use.
@@ -28,9 +29,9 @@ type Settings struct {
 	CommandTimeout     time.Duration
 	DataDir            string
 	Port               int // this server's port
-	Policy             Policy
-	OnPartnerTimeout   string   // the policy's name, for pg_keeper.status
-	Self               Identity // this server, to recognise a partner that is not one
+	Policy             core.Policy
+	OnPartnerTimeout   string        // the policy's name, for pg_keeper.status
+	Self               core.Identity // this server, to recognise a partner that is not one
 	// ReceiverName is the application_name this server's WAL receiver
 	// streams with, which names its walsender on the master.
 	ReceiverName string
@@ -65,9 +66,9 @@ func ParseSettings(raw RawSettings) (Settings, []error) {
 		CommandTimeout:     time.Duration(raw.AfterCommandTimeout) * time.Second,
 		DataDir:            raw.DataDir,
 		Port:               raw.Port,
-		Policy:             Policy{MaxLag: raw.MaxFailoverLag, FailoverOnTimeout: raw.FailoverOnTimeout},
+		Policy:             core.Policy{MaxLag: raw.MaxFailoverLag, FailoverOnTimeout: raw.FailoverOnTimeout},
 		OnPartnerTimeout:   raw.OnPartnerTimeout,
-		Self:               Identity{SystemID: raw.SystemID, StartTime: raw.StartTime},
+		Self:               core.Identity{SystemID: raw.SystemID, StartTime: raw.StartTime},
 		ReceiverName:       receiverNameOf(raw.PrimaryConninfo, raw.ClusterName),
 	}
 	// The server enforces the GUCs' ranges; these guard a host that does not.

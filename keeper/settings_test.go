@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
 )
 
@@ -74,9 +75,9 @@ func TestParseSettingsValid(t *testing.T) {
 	require.Equal(t, 3, s.Count)
 	require.Equal(t, 7*time.Second, s.CommandTimeout)
 	require.Equal(t, "/data/pg", s.DataDir)
-	require.Equal(t, Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, s.Policy)
+	require.Equal(t, core.Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, s.Policy)
 	require.Equal(t, "failover", s.OnPartnerTimeout)
-	require.Equal(t, Identity{SystemID: 7300000000000000001, StartTime: time.Date(2024, 5, 1, 11, 0, 0, 123456000, time.UTC)}, s.Self)
+	require.Equal(t, core.Identity{SystemID: 7300000000000000001, StartTime: time.Date(2024, 5, 1, 11, 0, 0, 123456000, time.UTC)}, s.Self)
 	require.True(t, s.PartnerSet)
 }
 
@@ -106,14 +107,14 @@ func TestParseSettingsPolicyAndSelf(t *testing.T) {
 	for _, tc := range []struct {
 		lag      int64
 		failover bool
-		want     Policy
+		want     core.Policy
 	}{
-		{0, false, Policy{}},
-		{1, false, Policy{MaxLag: 1}},
-		{0, true, Policy{FailoverOnTimeout: true}},
-		{1 << 31, true, Policy{MaxLag: 1 << 31, FailoverOnTimeout: true}},
+		{0, false, core.Policy{}},
+		{1, false, core.Policy{MaxLag: 1}},
+		{0, true, core.Policy{FailoverOnTimeout: true}},
+		{1 << 31, true, core.Policy{MaxLag: 1 << 31, FailoverOnTimeout: true}},
 		// The server keeps the GUC at 0 or above; a negative value allows nothing.
-		{-5, false, Policy{MaxLag: -5}},
+		{-5, false, core.Policy{MaxLag: -5}},
 	} {
 		raw := validRaw()
 		raw.MaxFailoverLag, raw.FailoverOnTimeout = tc.lag, tc.failover
@@ -127,20 +128,20 @@ func TestParseSettingsPolicyAndSelf(t *testing.T) {
 	raw.SystemID, raw.StartTime = 0, time.Time{}
 	s, errs := ParseSettings(raw)
 	require.Nil(t, errs)
-	require.Equal(t, Identity{}, s.Self)
+	require.Equal(t, core.Identity{}, s.Self)
 
 	// Unusable conninfos and out-of-range values do not lose them.
 	raw = validRaw()
 	raw.PartnerConninfo, raw.MyConninfo, raw.KeepalivesTime, raw.KeepalivesCount = "", "port=bad", 0, 0
 	s, errs = ParseSettings(raw)
 	require.Len(t, errs, 4)
-	require.Equal(t, Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, s.Policy)
-	require.Equal(t, Identity{SystemID: 7300000000000000001, StartTime: time.Date(2024, 5, 1, 11, 0, 0, 123456000, time.UTC)}, s.Self)
+	require.Equal(t, core.Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, s.Policy)
+	require.Equal(t, core.Identity{SystemID: 7300000000000000001, StartTime: time.Date(2024, 5, 1, 11, 0, 0, 123456000, time.UTC)}, s.Self)
 
 	// Everything unset: the zero policy, which keeps the master.
 	s, _ = ParseSettings(RawSettings{})
-	require.Equal(t, Policy{}, s.Policy)
-	require.Equal(t, Identity{}, s.Self)
+	require.Equal(t, core.Policy{}, s.Policy)
+	require.Equal(t, core.Identity{}, s.Self)
 }
 
 func TestParseSettingsEmptyPartner(t *testing.T) {

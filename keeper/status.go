@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 )
 
 // Status is what pg_keeper.status() shows of the keeper; the extension's
@@ -45,10 +47,10 @@ type Status struct {
 	Blocked      string     `json:"next_action_blocked,omitempty"`
 }
 
-var fenceNames = [...]string{FenceUnconfirmed: "unconfirmed", FenceOpen: "open", FenceFenced: "fenced"}
+var fenceNames = [...]string{core.FenceUnconfirmed: "unconfirmed", core.FenceOpen: "open", core.FenceFenced: "fenced"}
 
 // fenceName is f as pg_keeper.status shows it; "unknown" before it was read.
-func fenceName(f Fence) string {
+func fenceName(f core.Fence) string {
 	if f < 0 || int(f) >= len(fenceNames) {
 		return "unknown"
 	}
@@ -78,20 +80,20 @@ func (r *runner) status(now time.Time) Status {
 		s.LastFailure = ptr(v.LastFailure)
 		s.FailureClass, s.FailureWhy = v.LastClass.String(), v.LastReason
 	}
-	if v.State.Mode() == StandbyMode {
+	if v.State.Mode() == core.StandbyMode {
 		s.MasterSync = ptr(v.SyncConfirmed)
 		if v.PartnerLSN >= 0 {
-			s.PartnerLSN = FormatLSN(v.PartnerLSN)
+			s.PartnerLSN = core.FormatLSN(v.PartnerLSN)
 		}
 	}
-	if v.InFlight != NoAction {
+	if v.InFlight != core.NoAction {
 		s.ActionRunning = v.InFlight.String()
 	}
 	if r.settings.Partner != nil {
 		// A heartbeat under way ends by nextProbe; the next one starts then.
 		next := v.NextProbe
 		s.NextHeartbeatAt = ptr(next)
-		if v.NextAction != NoAction {
+		if v.NextAction != core.NoAction {
 			s.NextAction = v.NextAction.String()
 			// Each remaining heartbeat times out after an interval; the last
 			// one also checks replication, for up to another interval.
@@ -134,7 +136,7 @@ func (r *runner) publishStatus(now time.Time) {
 		r.publishedSig, r.lastPublished = sig, now
 	}
 	if err != nil && !r.statusFailed {
-		r.log(Warning, "could not publish the status for pg_keeper.status(): "+err.Error())
+		r.log(core.Warning, "could not publish the status for pg_keeper.status(): "+err.Error())
 	}
 	r.statusFailed = err != nil
 }

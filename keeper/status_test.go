@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
 )
 
@@ -59,7 +60,7 @@ func statusRunner(t *testing.T, raw RawSettings, inRecovery, confirmed bool, nex
 	h := newFakeHost(raw)
 	h.inRecovery = inRecovery
 	if confirmed {
-		h.fence = FenceOpen
+		h.fence = core.FenceOpen
 	}
 	r := newTestRunner(t, h)
 	r.syncFence()
@@ -69,8 +70,8 @@ func statusRunner(t *testing.T, raw RawSettings, inRecovery, confirmed bool, nex
 
 // setSchedule sets when c's next heartbeat is due, and whether one is
 // under way, as its ticks would have (see TestTick*).
-func setSchedule(c *Core, next time.Time, probing bool) {
-	c.nextProbe, c.probing = next, probing
+func setSchedule(c *core.Core, next time.Time, probing bool) {
+	c.SetSchedule(next, probing)
 }
 
 // next_action_at: each heartbeat still to fail times out after an
@@ -96,7 +97,7 @@ func TestRunnerStatusNextActionAt(t *testing.T) {
 		{3, true, iv},
 	} {
 		t.Run(fmt.Sprintf("%d failed, probing %v", tc.failures, tc.probing), func(t *testing.T) {
-			r.core = NewCore(MasterMode, 4)
+			r.core = core.NewCore(core.MasterMode, 4)
 			for range tc.failures {
 				r.core.Step(failProbe(false))
 			}
@@ -127,15 +128,15 @@ func TestRunnerStatusFields(t *testing.T) {
 	const iv = 50 * time.Millisecond
 	ok := okWith(standbyFacts)
 	ok.At = t0.Add(time.Second)
-	timeout := failWith(FailTimeout, "no answer", -1)
+	timeout := failWith(core.FailTimeout, "no answer", -1)
 	timeout.At = t0.Add(2 * time.Second)
 	for _, tc := range []struct {
 		name       string
 		setup      func(raw *RawSettings)
 		inRecovery bool
-		confirmed  bool    // the fence was open before this worker started
-		events     []Input // delivered as the runner's goroutines would
-		steps      []Input // given to the core alone: nothing is started
+		confirmed  bool         // the fence was open before this worker started
+		events     []core.Input // delivered as the runner's goroutines would
+		steps      []core.Input // given to the core alone: nothing is started
 		want       func(s *Status)
 	}{
 		// A master starts unconfirmed: losing the standby would switch nothing.
@@ -162,7 +163,7 @@ func TestRunnerStatusFields(t *testing.T) {
 			}},
 		// The good heartbeat confirmed the master: ready, fence open.
 		{name: "master after a good and a failed heartbeat",
-			events: []Input{ok, timeout},
+			events: []core.Input{ok, timeout},
 			want: func(s *Status) {
 				s.State, s.Fence, s.Failures = "ready", "open", 1
 				s.LastSuccess, s.LastFailure = ptr(ok.At), ptr(timeout.At)
@@ -170,7 +171,7 @@ func TestRunnerStatusFields(t *testing.T) {
 				s.NextAction, s.NextActionAt = "switch-async", ptr(next.Add(iv+iv))
 			}},
 		{name: "master switching",
-			steps: []Input{ok, failProbe(false), failProbe(false)},
+			steps: []core.Input{ok, failProbe(false), failProbe(false)},
 			want: func(s *Status) {
 				s.State, s.Failures, s.ActionRunning = "switching", 2, "switch-async"
 				s.LastSuccess, s.LastFailure = ptr(ok.At), ptr(t0)
@@ -188,21 +189,21 @@ func TestRunnerStatusFields(t *testing.T) {
 				s.Blocked = riskNeverReached
 			}},
 		{name: "standby of a synchronous master", inRecovery: true,
-			events: []Input{okProbe()},
+			events: []core.Input{okProbe()},
 			want: func(s *Status) {
 				s.Mode, s.State, s.Fence, s.MasterSync, s.PartnerLSN = "standby", "connected", "open", ptr(true), "0/3000060"
 				s.LastSuccess = ptr(t0)
 				s.NextAction, s.NextActionAt = "promote", ptr(next.Add(iv+2*iv))
 			}},
 		{name: "standby of an asynchronous master", inRecovery: true,
-			events: []Input{okWith(asyncMaster)},
+			events: []core.Input{okWith(asyncMaster)},
 			want: func(s *Status) {
 				s.Mode, s.State, s.Fence, s.MasterSync, s.PartnerLSN = "standby", "connected", "open", ptr(false), "0/3000060"
 				s.LastSuccess = ptr(t0)
 				s.Blocked = riskLSN("0/3000060", "unknown")
 			}},
 		{name: "standby promoting", inRecovery: true,
-			steps: []Input{okProbe(), failProbe(false), failProbe(false)},
+			steps: []core.Input{okProbe(), failProbe(false), failProbe(false)},
 			want: func(s *Status) {
 				s.Mode, s.State, s.Fence, s.MasterSync, s.PartnerLSN = "standby", "promoting", "open", ptr(true), "0/3000060"
 				s.Failures, s.ActionRunning = 2, "promote"
@@ -316,18 +317,18 @@ func TestRunnerPublishStatusErrorIsLoggedOnce(t *testing.T) {
 	for range 3 {
 		publish()
 	}
-	require.Equal(t, []LogLine{warn(failed)}, logsSince(fh, n))
+	require.Equal(t, []core.LogLine{warn(failed)}, logsSince(fh, n))
 
 	h.fail = false
 	publish()
-	require.Equal(t, []LogLine{warn(failed)}, logsSince(fh, n))
+	require.Equal(t, []core.LogLine{warn(failed)}, logsSince(fh, n))
 	require.Len(t, hostStatuses(fh), 1)
 
 	// Failing again after it worked is news again.
 	h.fail = true
 	publish()
 	publish()
-	require.Equal(t, []LogLine{warn(failed), warn(failed)}, logsSince(fh, n))
+	require.Equal(t, []core.LogLine{warn(failed), warn(failed)}, logsSince(fh, n))
 
 	// A failed publish is tried again at the next turn, within the second
 	// and with nothing new to show.
@@ -348,7 +349,7 @@ func TestRunnerPublishStatusErrorIsLoggedOnce(t *testing.T) {
 	require.Equal(t, 1, decodeStatus(t, hostStatuses(fh)[2]).Failures)
 	r.publishStatus(now.Add(5 * time.Millisecond))
 	require.Len(t, hostStatuses(fh), 3)
-	require.Equal(t, []LogLine{warn(failed), warn(failed), warn(failed)}, logsSince(fh, n))
+	require.Equal(t, []core.LogLine{warn(failed), warn(failed), warn(failed)}, logsSince(fh, n))
 }
 
 // A fence that could not be read at start is unknown until it is set; if
@@ -357,10 +358,10 @@ func TestRunnerPublishesStatusWithAnUnknownFence(t *testing.T) {
 	cleanPGEnv(t)
 	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
 	h.fenceReadErr = errors.New("no shared memory")
-	h.fenceErr = func(Fence) error { return errors.New("no shared memory") }
+	h.fenceErr = func(core.Fence) error { return errors.New("no shared memory") }
 	r := newTestRunner(t, h)
 	r.syncFence()
-	require.Equal(t, Fence(-1), r.fenceState, "still unknown")
+	require.Equal(t, core.Fence(-1), r.fenceState, "still unknown")
 	require.NotPanics(t, func() { r.publishStatus(time.Now()) })
 	require.Len(t, hostStatuses(h), 1)
 }
@@ -391,7 +392,7 @@ func TestRunnerPublishesStatusOnChangeOrEverySecond(t *testing.T) {
 	require.True(t, s.UpdatedAt.Equal(at.Add(1999*time.Millisecond)), "%s", s.UpdatedAt)
 
 	// A heartbeat that starts, the fence, the state: each is news.
-	r.core.Step(Input{Kind: TickInput, At: at})
+	r.core.Step(core.Input{Kind: core.TickInput, At: at})
 	r.publishStatus(at.Add(2 * time.Second))
 	require.Len(t, hostStatuses(h), 4)
 	deliver(r, okWith(standbyFacts)) // confirmed: the fence opens

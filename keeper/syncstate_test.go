@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
 )
 
@@ -179,7 +180,7 @@ func TestParseSettingsReceiverName(t *testing.T) {
 func TestProbeSyncFacts(t *testing.T) {
 	cleanPGEnv(t)
 	srv := startFakePG(t)
-	self := Identity{SystemID: 7300000000000000001, StartTime: t0}
+	self := core.Identity{SystemID: 7300000000000000001, StartTime: t0}
 	master := func(names string, w walsenderCounts) []fakeColumn {
 		return fakeFacts{SysID: "7300000000000000001", StartTime: fakeStartText, Names: names, W: w,
 			LSN: "50331744", Timeline: "1", KV: fakeNull, URI: fakeNull, ClusterName: "pair"}.columns()
@@ -191,21 +192,21 @@ func TestProbeSyncFacts(t *testing.T) {
 	for _, tc := range []struct {
 		name                                 string
 		row                                  []fakeColumn
-		mode                                 Mode
+		mode                                 core.Mode
 		syncMode, syncStandby, syncElsewhere bool
 		receiver                             string
 	}{
-		{"master, synchronous with this standby", master("node2", walsenderCounts{Mine: 1, MineSync: 1}), StandbyMode,
+		{"master, synchronous with this standby", master("node2", walsenderCounts{Mine: 1, MineSync: 1}), core.StandbyMode,
 			true, true, false, ""},
-		{"master, a CDC walsender can acknowledge", master("*", walsenderCounts{Mine: 1, OthersSync: 1}), StandbyMode,
+		{"master, a CDC walsender can acknowledge", master("*", walsenderCounts{Mine: 1, OthersSync: 1}), core.StandbyMode,
 			true, false, true, ""},
-		{"master, asynchronous", master("", walsenderCounts{Mine: 1}), StandbyMode, false, false, false, ""},
-		{"master, this standby not streaming", master("node2", walsenderCounts{}), StandbyMode, true, false, false, ""},
+		{"master, asynchronous", master("", walsenderCounts{Mine: 1}), core.StandbyMode, false, false, false, ""},
+		{"master, this standby not streaming", master("node2", walsenderCounts{}), core.StandbyMode, true, false, false, ""},
 		// A master's conninfo tokens are NULL: it has no receiver name.
-		{"standby, kv token", standby("'node 2'", fakeNull, "pair"), MasterMode, false, false, false, "node 2"},
-		{"standby, URI token", standby(fakeNull, "node%202", "pair"), MasterMode, false, false, false, "node 2"},
-		{"standby, cluster_name", standby(fakeNull, fakeNull, "pair"), MasterMode, false, false, false, "pair"},
-		{"standby, nothing", standby(fakeNull, fakeNull, ""), MasterMode, false, false, false, "walreceiver"},
+		{"standby, kv token", standby("'node 2'", fakeNull, "pair"), core.MasterMode, false, false, false, "node 2"},
+		{"standby, URI token", standby(fakeNull, "node%202", "pair"), core.MasterMode, false, false, false, "node 2"},
+		{"standby, cluster_name", standby(fakeNull, fakeNull, "pair"), core.MasterMode, false, false, false, "pair"},
+		{"standby, nothing", standby(fakeNull, fakeNull, ""), core.MasterMode, false, false, false, "walreceiver"},
 		// Without pg_read_all_settings the partner sends no conninfo: its
 		// name falls back as if it had no application_name.
 	} {
@@ -227,40 +228,11 @@ func TestProbeQuotesTheReceiverName(t *testing.T) {
 	srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, false, "1", "1")...)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	res := Probe(ctx, fakeConfig(t, srv.port), Identity{}, StandbyMode, "it's -- me")
+	res := Probe(ctx, fakeConfig(t, srv.port), core.Identity{}, core.StandbyMode, "it's -- me")
 	require.True(t, res.OK, res.Detail)
 	q := srv.received()[0]
 	require.Equal(t, simpleSQL(factsSQL, "it's -- me"), q)
 	require.Contains(t, q, "application_name =  'it''s -- me' ")
-}
-
-// The core trusts a master's synchronous replication with this standby only
-// while no other walsender can acknowledge commits without it.
-func TestCoreSyncConfirmedClearedBySyncElsewhere(t *testing.T) {
-	elsewhere := syncMaster
-	elsewhere.SyncStandby, elsewhere.SyncElsewhere = false, true
-	notYet := syncMaster
-	notYet.SyncStandby = false // names set, nobody synchronous: commits wait
-
-	c := NewCore(StandbyMode, 2)
-	c.Step(okWith(syncMaster))
-	require.True(t, c.syncConfirmed)
-	c.Step(okWith(notYet))
-	require.True(t, c.syncConfirmed, "commits wait for nobody else: still confirmed")
-	c.Step(okWith(elsewhere))
-	require.False(t, c.syncConfirmed, "a CDC client or another standby acknowledges commits without this one")
-	c.Step(okWith(notYet))
-	require.False(t, c.syncConfirmed)
-
-	// Losing the master now is unsafe: commits it acknowledged may be missing here.
-	c.Step(deadRefused())
-	out := c.Step(deadRefused())
-	require.Equal(t, StandbyHolding, c.State())
-	require.Equal(t, warn(standbyHoldWhy+" (2 failed heartbeats in a row; "+riskLSN("0/3000060", "unknown")+")"),
-		out.Logs[len(out.Logs)-1])
-
-	c.Step(okWith(syncMaster))
-	require.True(t, c.syncConfirmed)
 }
 
 // The runner learns the standby's walsender name from its heartbeat and
@@ -272,11 +244,11 @@ func TestRunnerNamesThePartnersWalsender(t *testing.T) {
 	local := startFakePG(t)
 	local.set(func(s *fakePG) {
 		s.answers = map[string][]fakeColumn{
-			simpleSQL(caughtUpSQL, "node 2"):                          {{oidBool, "t"}},
-			simpleSQL(replicationAliveSQL[MasterMode], "node 2"):      {{oidBool, "t"}, {oidInt8, "-1"}},
-			simpleSQL(replicationAliveSQL[MasterMode], ""):            {{oidBool, "f"}, {oidInt8, "-1"}},
-			simpleSQL(caughtUpSQL, "walreceiver"):                     {{oidBool, "f"}},
-			simpleSQL(replicationAliveSQL[MasterMode], "walreceiver"): {{oidBool, "f"}, {oidInt8, "-1"}},
+			simpleSQL(caughtUpSQL, "node 2"):                               {{oidBool, "t"}},
+			simpleSQL(replicationAliveSQL[core.MasterMode], "node 2"):      {{oidBool, "t"}, {oidInt8, "-1"}},
+			simpleSQL(replicationAliveSQL[core.MasterMode], ""):            {{oidBool, "f"}, {oidInt8, "-1"}},
+			simpleSQL(caughtUpSQL, "walreceiver"):                          {{oidBool, "f"}},
+			simpleSQL(replicationAliveSQL[core.MasterMode], "walreceiver"): {{oidBool, "f"}, {oidInt8, "-1"}},
 		}
 	})
 	raw := runRaw(t, partner.port, local.port)
@@ -289,16 +261,16 @@ func TestRunnerNamesThePartnersWalsender(t *testing.T) {
 
 	heartbeat(t, r)
 	awaitMessage(t, r)
-	require.Equal(t, MasterConnected, r.core.State())
+	require.Equal(t, core.MasterConnected, r.core.State())
 	require.Equal(t, "node 2", r.partnerName)
-	require.Equal(t, []string{probeSQL(MasterMode, "")}, partner.received(), "a master names no receiver of its own")
+	require.Equal(t, []string{probeSQL(core.MasterMode, "")}, partner.received(), "a master names no receiver of its own")
 	require.Equal(t, []string{simpleSQL(caughtUpSQL, "node 2")}, local.received())
 
 	partner.stop()
 	heartbeat(t, r)
 	awaitMessage(t, r)
-	require.Equal(t, []string{simpleSQL(caughtUpSQL, "node 2"), simpleSQL(replicationAliveSQL[MasterMode], "node 2")},
+	require.Equal(t, []string{simpleSQL(caughtUpSQL, "node 2"), simpleSQL(replicationAliveSQL[core.MasterMode], "node 2")},
 		local.received())
-	require.Equal(t, 1, r.core.aliveWhileFailing, "its walsender still streams")
+	require.Equal(t, 1, r.core.View().AliveWhileFailing, "its walsender still streams")
 	require.Equal(t, "node 2", r.partnerName, "a failed heartbeat forgets nothing")
 }

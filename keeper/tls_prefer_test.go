@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
 )
 
@@ -24,18 +25,18 @@ func TestPreferAgainstAServerWithoutTLS(t *testing.T) {
 	srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "3")...)
 	cfg, err := connConfig(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=prefer", srv.port))
 	require.NoError(t, err)
-	self := Identity{SystemID: 7300000000000000001, StartTime: t0}
+	self := core.Identity{SystemID: 7300000000000000001, StartTime: t0}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 
-	res := Probe(ctx, cfg, self, StandbyMode, testReceiver)
+	res := Probe(ctx, cfg, self, core.StandbyMode, testReceiver)
 	require.True(t, res.OK, res.Detail)
 	require.True(t, res.TLSRefused)
 	require.Equal(t, 2, srv.connCount(), "TLS refused, then a second connection in plain text")
 
 	plain := plainFirst(cfg)
 	require.NotNil(t, cfg.TLSConfig, "the original is left as it was")
-	res = Probe(ctx, plain, self, StandbyMode, testReceiver)
+	res = Probe(ctx, plain, self, core.StandbyMode, testReceiver)
 	require.True(t, res.OK, res.Detail)
 	require.False(t, res.TLSRefused)
 	require.Equal(t, 3, srv.connCount(), "one connection for the heartbeat")
@@ -71,7 +72,7 @@ func TestRunLearnsThePartnerRefusesTLS(t *testing.T) {
 	done := startRun(t, h)
 	learnt := "pg_keeper: the partner refused TLS (sslmode=prefer): heartbeats now try without it first; " +
 		"set sslmode in pg_keeper.partner_conninfo to choose"
-	waitForLog(t, h, func(l LogLine) bool { return l == info(learnt) })
+	waitForLog(t, h, func(l core.LogLine) bool { return l == info(learnt) })
 	before := len(srv.received())
 	conns := srv.connCount()
 	require.Eventually(t, func() bool { return len(srv.received()) >= before+3 }, 5*time.Second, 10*time.Millisecond)
@@ -110,7 +111,7 @@ func TestLearnTLSIgnoresAReloadedPartner(t *testing.T) {
 	require.NoError(t, err)
 	r := newTestRunner(t, newFakeHost(RawSettings{}))
 	r.probed, r.settings.Partner = old, reloaded
-	r.learnTLS(ProbeResult{OK: true, TLSRefused: true})
+	r.learnTLS(core.ProbeResult{OK: true, TLSRefused: true})
 	require.Same(t, reloaded, r.settings.Partner)
 	require.NotNil(t, r.settings.Partner.TLSConfig)
 }

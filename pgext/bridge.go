@@ -37,6 +37,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pg-keeper/pg_keeper/keeper"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 )
 
 // Bridge is a keeper.Host backed by the C shim.
@@ -69,14 +70,14 @@ func New(p unsafe.Pointer) (*Bridge, error) {
 func constantsMatch() bool {
 	return C.PGK_STATUS_MAX == keeper.StatusMax && C.PGK_EVENT_MAX == keeper.EventMax &&
 		C.PGK_EVENT_SLOTS == keeper.EventSlots &&
-		C.PGK_APPLICATION_NAME == keeper.ApplicationName && C.PGK_CONFIRM_FILE == keeper.ConfirmFile &&
-		C.PGK_LEVEL_LOG == int(keeper.Info) && C.PGK_LEVEL_DEBUG == int(keeper.Debug) &&
-		C.PGK_LEVEL_WARNING == int(keeper.Warning) && C.PGK_LEVEL_ERROR == int(keeper.Error) &&
+		C.PGK_APPLICATION_NAME == keeper.ApplicationName && C.PGK_CONFIRM_FILE == core.ConfirmFile &&
+		C.PGK_LEVEL_LOG == int(core.Info) && C.PGK_LEVEL_DEBUG == int(core.Debug) &&
+		C.PGK_LEVEL_WARNING == int(core.Warning) && C.PGK_LEVEL_ERROR == int(core.Error) &&
 		C.PGK_WAKE_LATCH == int(keeper.WakeLatch) && C.PGK_WAKE_SOCKET == int(keeper.WakeSocket) &&
 		C.PGK_WAKE_TIMEOUT == int(keeper.WakeTimeout) && C.PGK_WAKE_SHUTDOWN == int(keeper.WakeShutdown) &&
 		C.PGK_WAKE_RELOAD == int(keeper.WakeReload) &&
-		C.PGK_FENCE_UNCONFIRMED == int(keeper.FenceUnconfirmed) && C.PGK_FENCE_OPEN == int(keeper.FenceOpen) &&
-		C.PGK_FENCE_FENCED == int(keeper.FenceFenced)
+		C.PGK_FENCE_UNCONFIRMED == int(core.FenceUnconfirmed) && C.PGK_FENCE_OPEN == int(core.FenceOpen) &&
+		C.PGK_FENCE_FENCED == int(core.FenceFenced)
 }
 
 func (b *Bridge) check(rc C.int) error {
@@ -92,7 +93,7 @@ func (b *Bridge) check(rc C.int) error {
 // onMainThread saves a call into C that would be refused anyway.
 func (b *Bridge) onMainThread() bool { return unix.Gettid() == b.tid }
 
-func (b *Bridge) Log(level keeper.Level, msg string) {
+func (b *Bridge) Log(level core.Level, msg string) {
 	if !b.onMainThread() {
 		return
 	}
@@ -178,22 +179,22 @@ func (b *Bridge) Timeline() (int, error) {
 	return int(rc), nil
 }
 
-func (b *Bridge) SetFence(f keeper.Fence) error {
+func (b *Bridge) SetFence(f core.Fence) error {
 	if !b.onMainThread() {
 		return errThread
 	}
 	return b.check(C.pgk_call_set_fence(b.b, C.int(f)))
 }
 
-func (b *Bridge) Fence() (keeper.Fence, error) {
+func (b *Bridge) Fence() (core.Fence, error) {
 	if !b.onMainThread() {
-		return keeper.FenceUnconfirmed, errThread
+		return core.FenceUnconfirmed, errThread
 	}
 	rc := C.pgk_call_get_fence(b.b)
 	if rc < 0 {
-		return keeper.FenceUnconfirmed, b.check(rc)
+		return core.FenceUnconfirmed, b.check(rc)
 	}
-	return keeper.Fence(rc), nil
+	return core.Fence(rc), nil
 }
 
 func (b *Bridge) ReplicationState() (int, error) {

@@ -3,9 +3,8 @@ package test
 import (
 	"testing"
 
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
-
-	"github.com/pg-keeper/pg_keeper/keeper"
 )
 
 // after_command that fails or hangs: its output and its end reach the log,
@@ -28,17 +27,17 @@ func TestAfterCommandFailsOrHangs(t *testing.T) {
 			mark := standby.LogMark()
 			c.Master.Kill9(t)
 
-			standby.WaitForLog(t, mark, transitionLine(keeper.StandbyPromoting, keeper.ActionDone), failoverTimeout)
+			standby.WaitForLog(t, mark, transitionLine(core.StandbyPromoting, core.ActionDone), failoverTimeout)
 			// The keeper does not wait for the command: as the new master it
 			// gives up on its lost standby (the old master) meanwhile.
-			standby.WaitForLog(t, mark, transitionLine(keeper.MasterSwitching, keeper.ActionDone), failoverTimeout)
+			standby.WaitForLog(t, mark, transitionLine(core.MasterSwitching, core.ActionDone), failoverTimeout)
 			line := standby.WaitForLog(t, mark, logLine(tc.want), failoverTimeout)
 			require.Contains(t, line, "WARNING:")
 			log := standby.LogSince(mark)
 			require.Regexp(t, logLine("after_command: out"), log)
 			require.Regexp(t, logLine("after_command: err"), log)
 			if tc.hangs {
-				switched := transitionLine(keeper.MasterSwitching, keeper.ActionDone).FindStringIndex(log)
+				switched := transitionLine(core.MasterSwitching, core.ActionDone).FindStringIndex(log)
 				killed := logLine(tc.want).FindStringIndex(log)
 				require.Less(t, switched[0], killed[0], "the keeper waited for the hanging command")
 			}
@@ -60,7 +59,7 @@ func TestStateChangeCommandHangs(t *testing.T) {
 	mark := standby.LogMark()
 	c.Master.Kill9(t)
 
-	standby.WaitForLog(t, mark, transitionLine(keeper.MasterSwitching, keeper.ActionDone), failoverTimeout)
+	standby.WaitForLog(t, mark, transitionLine(core.MasterSwitching, core.ActionDone), failoverTimeout)
 	standby.Exec(t, "CREATE TABLE after_failover (x int)")
 	// The runs queued behind the hanging ones come in order, each killed.
 	standby.WaitForLog(t, mark, logLine("state_change_command failed for standby:connected -> standby:promoting: "+

@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pg-keeper/pg_keeper/keeper"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/test/cluster"
 )
 
@@ -42,8 +42,8 @@ func TestBadPartnerConninfo(t *testing.T) {
 		require.NotContains(t, keeperLines(standby.LogSince(mark)), password, tc.name)
 	}
 	// None of that may promote: replication shows the master alive.
-	standby.WaitForTitle(t, title(keeper.StandbyHeartbeatLost), startTimeout)
-	require.Regexp(t, transitionLine(keeper.StandbyConnected, keeper.HeartbeatLost), standby.Log())
+	standby.WaitForTitle(t, title(core.StandbyHeartbeatLost), startTimeout)
+	require.Regexp(t, transitionLine(core.StandbyConnected, core.HeartbeatLost), standby.Log())
 	require.True(t, standby.InRecovery(t))
 
 	// The right password heals it, in the same worker process.
@@ -51,7 +51,7 @@ func TestBadPartnerConninfo(t *testing.T) {
 	standby.SetConf("pg_keeper.partner_conninfo", "'host=127.0.0.1 port="+strconv.Itoa(c.Master.Port)+" user=keeper dbname=postgres password="+password+"'")
 	standby.Reload(t)
 	standby.WaitForLog(t, mark, logLine("heartbeat to master succeeded after"), startTimeout)
-	standby.WaitForTitle(t, title(keeper.StandbyConnected), startTimeout)
+	standby.WaitForTitle(t, title(core.StandbyConnected), startTimeout)
 	require.Equal(t, pid, workerPID(t, standby), "the worker restarted")
 	require.NotContains(t, keeperLines(standby.Log()), password)
 	require.True(t, standby.InRecovery(t))

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pg-keeper/pg_keeper/keeper"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/test/cluster"
 )
 
@@ -78,13 +78,13 @@ func BenchmarkStandbyKill(b *testing.B) {
 		l.waitAcked(b, 100, 30*time.Second, "load")
 		kill := time.Now()
 		c.Standby.Kill9(b)
-		c.Master.WaitForTitle(b, title(keeper.MasterAsync), time.Minute)
+		c.Master.WaitForTitle(b, title(core.MasterAsync), time.Minute)
 		l.waitAcked(b, 50, time.Minute, "commits did not resume")
 		stall = append(stall, l.longestGapSince(kill))
 		start := time.Now()
 		mark := c.Master.LogMark()
 		c.Standby.Start(b)
-		c.Master.WaitForTitle(b, title(keeper.MasterConnected), time.Minute)
+		c.Master.WaitForTitle(b, title(core.MasterConnected), time.Minute)
 		restore = append(restore, time.Since(start))
 		if took := time.Since(start); took > 10*time.Second {
 			fmt.Printf("slow restore (%s); the master's keeper said:\n%s\n", took, cluster.KeeperLines(c.Master.LogSince(mark), 40))

@@ -5,9 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
-
-	"github.com/pg-keeper/pg_keeper/keeper"
 )
 
 // Both keepers find their mode, reach their partner, say so in the log and
@@ -22,8 +21,8 @@ func TestBothKeepersConnect(t *testing.T) {
 	// (straight to connected, or through heartbeat-lost or async while the
 	// standby was still starting) depends on timing; the title says where
 	// it ended.
-	c.Master.WaitForLog(t, 0, transitionLine(keeper.MasterUnconfirmed, keeper.Confirmed), startTimeout)
-	c.Standby.WaitForLog(t, 0, transitionLine(keeper.StandbyReady, keeper.PartnerUp), startTimeout)
+	c.Master.WaitForLog(t, 0, transitionLine(core.MasterUnconfirmed, core.Confirmed), startTimeout)
+	c.Standby.WaitForLog(t, 0, transitionLine(core.StandbyReady, core.PartnerUp), startTimeout)
 
 	require.Equal(t, []string{"postgres: bgworker: pg_keeper (master mode:connected)"},
 		c.Master.ProcessTitles("postgres: bgworker: pg_keeper"))

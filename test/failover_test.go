@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
-
-	"github.com/pg-keeper/pg_keeper/keeper"
 )
 
 // SIGKILL of the master's postmaster under a steady insert load: the
@@ -32,8 +31,8 @@ func TestMasterKilledStandbyPromotes(t *testing.T) {
 	l.stop()
 
 	waitPromoted(t, standby)
-	standby.WaitForLog(t, mark, transitionLine(keeper.StandbyConnected, keeper.PartnerLost), failoverTimeout)
-	standby.WaitForLog(t, mark, transitionLine(keeper.StandbyPromoting, keeper.ActionDone), failoverTimeout)
+	standby.WaitForLog(t, mark, transitionLine(core.StandbyConnected, core.PartnerLost), failoverTimeout)
+	standby.WaitForLog(t, mark, transitionLine(core.StandbyPromoting, core.ActionDone), failoverTimeout)
 	require.False(t, standby.InRecovery(t))
 
 	// after_command ran with the event described in its environment, and
@@ -50,7 +49,7 @@ func TestMasterKilledStandbyPromotes(t *testing.T) {
 	ctx, cancel := ctxTimeout(failoverTimeout)
 	defer cancel()
 	require.NoError(t, standby.TryExec(ctx, "INSERT INTO acked (id) VALUES (-1)"))
-	require.Equal(t, 1, strings.Count(standby.LogSince(mark), keeper.Why(keeper.StandbyConnected, keeper.PartnerLost)),
+	require.Equal(t, 1, strings.Count(standby.LogSince(mark), core.Why(core.StandbyConnected, core.PartnerLost)),
 		"promoted exactly once")
 }
 
@@ -65,9 +64,9 @@ func TestStandbyKilledMasterGoesAsync(t *testing.T) {
 	mark := master.LogMark()
 	c.Standby.Kill9(t)
 
-	master.WaitForLog(t, mark, transitionLine(keeper.MasterConnected, keeper.PartnerLost), failoverTimeout)
-	master.WaitForLog(t, mark, transitionLine(keeper.MasterSwitching, keeper.ActionDone), failoverTimeout)
-	master.WaitForTitle(t, title(keeper.MasterAsync), failoverTimeout)
+	master.WaitForLog(t, mark, transitionLine(core.MasterConnected, core.PartnerLost), failoverTimeout)
+	master.WaitForLog(t, mark, transitionLine(core.MasterSwitching, core.ActionDone), failoverTimeout)
+	master.WaitForTitle(t, title(core.MasterAsync), failoverTimeout)
 	require.Equal(t, "", master.QueryString(t, "SHOW synchronous_standby_names"))
 	l.waitAcked(t, 100, failoverTimeout, "commits on the master did not resume")
 	require.True(t, master.PortOpen())

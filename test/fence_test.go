@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pg-keeper/pg_keeper/keeper"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/test/cluster"
 )
 
@@ -38,7 +38,7 @@ func TestOldMasterNeverServesWrites(t *testing.T) {
 	oldMaster.WaitForLog(t, mark, logLine("heartbeat to standby failed (1/3): timeout"), failoverTimeout)
 	time.Sleep(2 * time.Second) // clients keep trying
 	newMaster.Thaw(t)
-	oldMaster.WaitForLog(t, mark, transitionLine(keeper.MasterUnconfirmed, keeper.Superseded), failoverTimeout)
+	oldMaster.WaitForLog(t, mark, transitionLine(core.MasterUnconfirmed, core.Superseded), failoverTimeout)
 	oldMaster.WaitForLog(t, mark, logLine("to rejoin as a standby of the new primary: pg_rewind --target-pgdata="+oldMaster.DataDir), failoverTimeout)
 	cluster.Eventually(t, failoverTimeout, 50*time.Millisecond, func() bool { return oldMaster.PostmasterPID() == 0 },
 		"the fenced old master did not shut down")
@@ -78,7 +78,7 @@ func TestRestartedOldMasterWithHungPartner(t *testing.T) {
 	w := startWriters(t, oldMaster)
 	mark := oldMaster.LogMark()
 	oldMaster.Start(t)
-	oldMaster.WaitForLog(t, mark, transitionLine(keeper.MasterUnconfirmed, keeper.PartnerLostUnsafe), failoverTimeout)
+	oldMaster.WaitForLog(t, mark, transitionLine(core.MasterUnconfirmed, core.PartnerLostUnsafe), failoverTimeout)
 	time.Sleep(15 * time.Second) // far past keepalives_count, the hold bound and the wal timeouts
 	require.Equal(t, []string{"postgres: bgworker: pg_keeper (master mode:unconfirmed)"},
 		oldMaster.ProcessTitles("postgres: bgworker: pg_keeper"))
@@ -100,7 +100,7 @@ func TestRestartedOldMasterWithHungPartner(t *testing.T) {
 	require.Positive(t, w.rejectedCommits, "the sessions let in by name never tried to commit (of %d attempts)", w.attempts)
 
 	newMaster.Thaw(t)
-	oldMaster.WaitForLog(t, mark, transitionLine(keeper.MasterUnconfirmed, keeper.Superseded), failoverTimeout)
+	oldMaster.WaitForLog(t, mark, transitionLine(core.MasterUnconfirmed, core.Superseded), failoverTimeout)
 	cluster.Eventually(t, failoverTimeout, 50*time.Millisecond, func() bool { return oldMaster.PostmasterPID() == 0 },
 		"the fenced old master did not shut down")
 	b, err := os.ReadFile(hookLog)
@@ -123,17 +123,17 @@ func TestOperatorConfirmsUnconfirmedMaster(t *testing.T) {
 	mark := master.LogMark()
 	master.Stop(t, "fast")
 	master.Start(t)
-	master.WaitForLog(t, mark, transitionLine(keeper.MasterUnconfirmed, keeper.PartnerLost), failoverTimeout)
+	master.WaitForLog(t, mark, transitionLine(core.MasterUnconfirmed, core.PartnerLost), failoverTimeout)
 	err := master.TryExec(context.Background(), "CREATE TABLE t (id int)")
 	require.ErrorContains(t, err, "has not confirmed that its partner did not replace it")
 
-	confirm := filepath.Join(master.DataDir, keeper.ConfirmFile)
+	confirm := filepath.Join(master.DataDir, core.ConfirmFile)
 	require.NoError(t, os.WriteFile(confirm, nil, 0o600))
-	master.WaitForLog(t, mark, transitionLine(keeper.MasterUnconfirmed, keeper.Confirmed), failoverTimeout)
+	master.WaitForLog(t, mark, transitionLine(core.MasterUnconfirmed, core.Confirmed), failoverTimeout)
 	master.WaitForLog(t, mark, regexpOf("confirmed by the operator ("+confirm+")"), failoverTimeout)
 	_, err = os.Stat(confirm)
 	require.True(t, os.IsNotExist(err), "the confirmation file is consumed")
-	master.WaitForLog(t, mark, transitionLine(keeper.MasterSwitching, keeper.ActionDone), failoverTimeout)
+	master.WaitForLog(t, mark, transitionLine(core.MasterSwitching, core.ActionDone), failoverTimeout)
 	master.Exec(t, "CREATE TABLE t (id int)")
 	master.Exec(t, "INSERT INTO t VALUES (1)")
 }

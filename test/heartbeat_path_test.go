@@ -4,9 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
-
-	"github.com/pg-keeper/pg_keeper/keeper"
 )
 
 // The heartbeat role is rejected by pg_hba.conf, first on the master only,
@@ -22,8 +21,8 @@ func TestHeartbeatPathLostReplicationAlive(t *testing.T) {
 		n.SetConf("pg_keeper.partner_conninfo", "'host=127.0.0.1 port="+itoa(other.Port)+" user=keeper dbname=postgres'")
 		n.Reload(t)
 	}
-	master.WaitForTitle(t, title(keeper.MasterConnected), startTimeout)
-	standby.WaitForTitle(t, title(keeper.StandbyConnected), startTimeout)
+	master.WaitForTitle(t, title(core.MasterConnected), startTimeout)
+	standby.WaitForTitle(t, title(core.StandbyConnected), startTimeout)
 
 	const reject = "host all keeper 127.0.0.1/32 reject"
 	onePrimary := func() {
@@ -37,16 +36,16 @@ func TestHeartbeatPathLostReplicationAlive(t *testing.T) {
 	mark := standby.LogMark()
 	master.SetHBA(t, reject)
 	standby.WaitForLog(t, mark, logLine("heartbeat to master failed (1/3): authentication: "), failoverTimeout)
-	standby.WaitForLog(t, mark, transitionLine(keeper.StandbyConnected, keeper.HeartbeatLost), failoverTimeout)
-	standby.WaitForTitle(t, title(keeper.StandbyHeartbeatLost), failoverTimeout)
+	standby.WaitForLog(t, mark, transitionLine(core.StandbyConnected, core.HeartbeatLost), failoverTimeout)
+	standby.WaitForTitle(t, title(core.StandbyHeartbeatLost), failoverTimeout)
 	onePrimary()
 
 	// Both sides: the master's heartbeats to the standby are refused too.
 	mmark := master.LogMark()
 	standby.SetHBA(t, reject)
 	master.WaitForLog(t, mmark, logLine("heartbeat to standby failed (1/3): authentication: "), failoverTimeout)
-	master.WaitForLog(t, mmark, transitionLine(keeper.MasterConnected, keeper.HeartbeatLost), failoverTimeout)
-	master.WaitForTitle(t, title(keeper.MasterHeartbeatLost), failoverTimeout)
+	master.WaitForLog(t, mmark, transitionLine(core.MasterConnected, core.HeartbeatLost), failoverTimeout)
+	master.WaitForTitle(t, title(core.MasterHeartbeatLost), failoverTimeout)
 	// Several detection windows (3 × 200 ms) later, still one primary.
 	for i := 0; i < 10; i++ {
 		time.Sleep(300 * time.Millisecond)
@@ -59,7 +58,7 @@ func TestHeartbeatPathLostReplicationAlive(t *testing.T) {
 	// The path comes back: both keepers say so.
 	master.SetHBA(t, "")
 	standby.SetHBA(t, "")
-	master.WaitForTitle(t, title(keeper.MasterConnected), failoverTimeout)
-	standby.WaitForTitle(t, title(keeper.StandbyConnected), failoverTimeout)
-	require.Regexp(t, transitionLine(keeper.StandbyHeartbeatLost, keeper.PartnerUp), standby.LogSince(mark))
+	master.WaitForTitle(t, title(core.MasterConnected), failoverTimeout)
+	standby.WaitForTitle(t, title(core.StandbyConnected), failoverTimeout)
+	require.Regexp(t, transitionLine(core.StandbyHeartbeatLost, core.PartnerUp), standby.LogSince(mark))
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pg-keeper/pg_keeper/keeper"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/test/cluster"
 )
 
@@ -59,10 +59,10 @@ func coreScenarios(t *testing.T, opts cluster.Options) {
 	l.waitAcked(t, 50, 30*time.Second, "load on the master")
 	mark := master.LogMark()
 	standby.Kill9(t)
-	master.WaitForLog(t, mark, transitionLine(keeper.MasterSwitching, keeper.ActionDone), failoverTimeout)
+	master.WaitForLog(t, mark, transitionLine(core.MasterSwitching, core.ActionDone), failoverTimeout)
 	l.waitAcked(t, 50, failoverTimeout, "commits on the master did not resume")
 	standby.Start(t)
-	master.WaitForLog(t, mark, transitionLine(keeper.MasterRestoring, keeper.ActionDone), failoverTimeout)
+	master.WaitForLog(t, mark, transitionLine(core.MasterRestoring, core.ActionDone), failoverTimeout)
 	require.Equal(t, syncNames, master.QueryString(t, "SHOW synchronous_standby_names"))
 	waitSyncSeen(t, c)
 
@@ -83,7 +83,7 @@ func coreScenarios(t *testing.T, opts cluster.Options) {
 	w := startWriters(t, master)
 	mark = master.LogMark()
 	_ = master.TryStart()
-	master.WaitForLog(t, mark, transitionLine(keeper.MasterUnconfirmed, keeper.Superseded), failoverTimeout)
+	master.WaitForLog(t, mark, transitionLine(core.MasterUnconfirmed, core.Superseded), failoverTimeout)
 	cluster.Eventually(t, failoverTimeout, 50*time.Millisecond, func() bool { return master.PostmasterPID() == 0 },
 		"the fenced old master did not shut down")
 	w.stop()
@@ -121,8 +121,8 @@ func ddlWithBarriers(t *testing.T, master, standby *cluster.Node) {
 		return err == nil && s == "0"
 	}, "the standby did not replay DROP DATABASE")
 	// The keeper went on: both still connected.
-	master.WaitForTitle(t, title(keeper.MasterConnected), startTimeout)
-	standby.WaitForTitle(t, title(keeper.StandbyConnected), startTimeout)
+	master.WaitForTitle(t, title(core.MasterConnected), startTimeout)
+	standby.WaitForTitle(t, title(core.StandbyConnected), startTimeout)
 }
 
 func orDefault(s, def string) string {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pg-keeper/pg_keeper/keeper"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/test/cluster"
 )
 
@@ -29,13 +29,13 @@ func TestPartnerIsSelfOrAnotherCluster(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			standby.SetConf("pg_keeper.partner_conninfo", "'"+c.Master.KeeperConninfo()+"'")
 			standby.Reload(t)
-			standby.WaitForTitle(t, title(keeper.StandbyConnected), startTimeout)
+			standby.WaitForTitle(t, title(core.StandbyConnected), startTimeout)
 
 			mark := standby.LogMark()
 			standby.SetConf("pg_keeper.partner_conninfo", "'"+tc.conninfo+"'")
 			standby.Reload(t)
 			standby.WaitForLog(t, mark, regexpOf(tc.want), startTimeout)
-			standby.WaitForTitle(t, title(keeper.StandbyHeartbeatLost), startTimeout)
+			standby.WaitForTitle(t, title(core.StandbyHeartbeatLost), startTimeout)
 			time.Sleep(time.Second)
 			require.True(t, standby.InRecovery(t), "promoted on a misconfiguration")
 			require.Equal(t, "standby", c.Master.QueryString(t, "SHOW synchronous_standby_names"))
@@ -53,12 +53,12 @@ func TestBothPrimaries(t *testing.T) {
 	mark, smark := master.LogMark(), standby.LogMark()
 	standby.Exec(t, "SELECT pg_promote()")
 
-	standby.WaitForLog(t, smark, transitionLine(keeper.StandbyConnected, keeper.RecoveryEnded), failoverTimeout)
+	standby.WaitForLog(t, smark, transitionLine(core.StandbyConnected, core.RecoveryEnded), failoverTimeout)
 	// A heartbeat may first find the standby promoting (not streaming yet):
 	// the count need not be 1.
 	master.WaitForLog(t, mark, regexp.MustCompile(`ERROR:  pg_keeper: heartbeat to standby failed \(\d/3\): superseded: `+
 		regexp.QuoteMeta("the partner is a primary promoted after this server (its timeline is 2, this server's 1): this server is the old master")), failoverTimeout)
-	master.WaitForLog(t, mark, transitionLine(keeper.MasterConnected, keeper.Superseded), failoverTimeout)
+	master.WaitForLog(t, mark, transitionLine(core.MasterConnected, core.Superseded), failoverTimeout)
 	cluster.Eventually(t, failoverTimeout, 50*time.Millisecond, func() bool { return master.PostmasterPID() == 0 },
 		"the superseded master did not shut down")
 	require.False(t, standby.InRecovery(t))

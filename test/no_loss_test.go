@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pg-keeper/pg_keeper/keeper"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/test/cluster"
 )
 
@@ -19,8 +19,8 @@ func TestNoPromotionThatLosesCommits(t *testing.T) {
 	requireInstalled(t)
 	c := cluster.New(t, cluster.Options{Keeper: true, Settings: fastSettings}) // no synchronous_standby_names
 	master, standby := c.Master, c.Standby
-	master.WaitForTitle(t, title(keeper.MasterConnected), startTimeout)
-	standby.WaitForTitle(t, title(keeper.StandbyConnected), startTimeout)
+	master.WaitForTitle(t, title(core.MasterConnected), startTimeout)
+	standby.WaitForTitle(t, title(core.StandbyConnected), startTimeout)
 
 	// Cut replication only: the standby's keeper still reaches the master.
 	standby.Exec(t, "ALTER SYSTEM SET primary_conninfo = ''")
@@ -34,17 +34,17 @@ func TestNoPromotionThatLosesCommits(t *testing.T) {
 
 	mark := standby.LogMark()
 	master.Kill9(t)
-	line := standby.WaitForLog(t, mark, transitionLine(keeper.StandbyConnected, keeper.PartnerLostUnsafe), failoverTimeout)
+	line := standby.WaitForLog(t, mark, transitionLine(core.StandbyConnected, core.PartnerLostUnsafe), failoverTimeout)
 	require.Regexp(t, regexp.MustCompile(`at the last good heartbeat the master was not in synchronous replication with this standby, `+
 		`so acknowledged commits may be missing here \(master was at [0-9A-F]+/[0-9A-F]+, this standby has [0-9A-F]+/[0-9A-F]+\); `+
 		`pg_keeper.max_failover_lag accepts losing up to that many bytes`), line)
-	standby.WaitForTitle(t, title(keeper.StandbyHolding), failoverTimeout)
+	standby.WaitForTitle(t, title(core.StandbyNotPromoting), failoverTimeout)
 	time.Sleep(2 * time.Second) // many more failed heartbeats: still no promotion
 	require.True(t, standby.InRecovery(t))
 
 	standby.SetConf("pg_keeper.max_failover_lag", "'1GB'")
 	standby.Reload(t)
-	standby.WaitForLog(t, mark, transitionLine(keeper.StandbyHolding, keeper.PartnerLost), failoverTimeout)
+	standby.WaitForLog(t, mark, transitionLine(core.StandbyNotPromoting, core.PartnerLost), failoverTimeout)
 	waitPromoted(t, standby)
 	require.False(t, standby.InRecovery(t))
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pg-keeper/pg_keeper/keeper"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/test/cluster"
 )
 
@@ -27,18 +27,18 @@ func TestSavedStateDoesNotTravel(t *testing.T) {
 
 	mark := node1.LogMark()
 	node2.Kill9(t)
-	node1.WaitForLog(t, mark, transitionLine(keeper.MasterSwitching, keeper.ActionDone), failoverTimeout)
+	node1.WaitForLog(t, mark, transitionLine(core.MasterSwitching, core.ActionDone), failoverTimeout)
 	node1.Exec(t, ackedTable)
 	node2.PromoteToStandbyOf(t, node1) // a copy of node1 as it is: async, with its saved value
 	_, err := os.Stat(filepath.Join(node2.DataDir, "pg_keeper.synchronous_standby_names"))
 	require.NoError(t, err, "the saved value was not copied: the test would prove nothing")
-	node1.WaitForLog(t, mark, transitionLine(keeper.MasterRestoring, keeper.ActionDone), failoverTimeout)
+	node1.WaitForLog(t, mark, transitionLine(core.MasterRestoring, core.ActionDone), failoverTimeout)
 	waitSyncSeen(t, c)
 
 	node1.Kill9(t)
 	waitPromoted(t, node2)
 	node1.PromoteToStandbyOf(t, node2)
-	node2.WaitForTitle(t, title(keeper.MasterConnected), failoverTimeout)
+	node2.WaitForTitle(t, title(core.MasterConnected), failoverTimeout)
 	require.Equal(t, "node1", node2.QueryString(t, "SHOW synchronous_standby_names"))
 	cluster.Eventually(t, startTimeout, 50*time.Millisecond, func() bool {
 		s, err := node2.TryQueryString(context.Background(), "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'node1'")
@@ -58,7 +58,7 @@ func TestSyncRestoredAfterRestartWhileAsync(t *testing.T) {
 
 	mark := master.LogMark()
 	standby.Stop(t, "immediate")
-	master.WaitForLog(t, mark, transitionLine(keeper.MasterSwitching, keeper.ActionDone), failoverTimeout)
+	master.WaitForLog(t, mark, transitionLine(core.MasterSwitching, core.ActionDone), failoverTimeout)
 	master.Stop(t, "fast")
 	mark = master.LogMark()
 	// The standby is up first, so that the master's first heartbeat finds
@@ -66,21 +66,21 @@ func TestSyncRestoredAfterRestartWhileAsync(t *testing.T) {
 	// remembers that it was asynchronous.
 	standby.Start(t)
 	master.Start(t)
-	master.WaitForLog(t, mark, transitionLine(keeper.MasterUnconfirmed, keeper.ConfirmedAsync), failoverTimeout)
-	master.WaitForLog(t, mark, transitionLine(keeper.MasterRestoring, keeper.ActionDone), failoverTimeout)
+	master.WaitForLog(t, mark, transitionLine(core.MasterUnconfirmed, core.ConfirmedAsync), failoverTimeout)
+	master.WaitForLog(t, mark, transitionLine(core.MasterRestoring, core.ActionDone), failoverTimeout)
 	require.Equal(t, "standby", master.QueryString(t, "SHOW synchronous_standby_names"))
 
 	// The worker alone restarts while asynchronous: the fence stays open.
 	mark = master.LogMark()
 	standby.Stop(t, "immediate")
-	master.WaitForLog(t, mark, transitionLine(keeper.MasterSwitching, keeper.ActionDone), failoverTimeout)
+	master.WaitForLog(t, mark, transitionLine(core.MasterSwitching, core.ActionDone), failoverTimeout)
 	pid := keeperPID(t, master)
 	require.NoError(t, syscall.Kill(pid, syscall.SIGTERM))
 	master.WaitForLog(t, mark, logLine("started in master mode"), failoverTimeout)
-	master.WaitForTitle(t, title(keeper.MasterAsync), failoverTimeout)
+	master.WaitForTitle(t, title(core.MasterAsync), failoverTimeout)
 	master.Exec(t, "CREATE TABLE IF NOT EXISTS written_while_async (id int)")
 	standby.Start(t)
-	master.WaitForLog(t, mark, transitionLine(keeper.MasterRestoring, keeper.ActionDone), failoverTimeout)
+	master.WaitForLog(t, mark, transitionLine(core.MasterRestoring, core.ActionDone), failoverTimeout)
 	require.Equal(t, "standby", master.QueryString(t, "SHOW synchronous_standby_names"))
 }
 

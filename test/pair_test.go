@@ -16,7 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pg-keeper/pg_keeper/keeper"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/test/cluster"
 )
 
@@ -56,8 +56,8 @@ func startPair(t testing.TB, opts cluster.Options, extra map[string]string) *clu
 		opts.Settings[k] = v
 	}
 	c := cluster.New(t, opts)
-	c.Master.WaitForTitle(t, title(keeper.MasterConnected), startTimeout)
-	c.Standby.WaitForTitle(t, title(keeper.StandbyConnected), startTimeout)
+	c.Master.WaitForTitle(t, title(core.MasterConnected), startTimeout)
+	c.Standby.WaitForTitle(t, title(core.StandbyConnected), startTimeout)
 	waitSyncSeen(t, c)
 	return c
 }
@@ -96,7 +96,7 @@ func pgConfig() string {
 }
 
 // title matches the keeper's full process title in state s.
-func title(s keeper.State) *regexp.Regexp {
+func title(s core.State) *regexp.Regexp {
 	return regexp.MustCompile(`^postgres: bgworker: pg_keeper ` + regexp.QuoteMeta(s.Title()) + `$`)
 }
 
@@ -106,8 +106,8 @@ func logLine(msg string) *regexp.Regexp {
 }
 
 // transitionLine matches the log line of the transition from s on tr.
-func transitionLine(s keeper.State, tr keeper.Trigger) *regexp.Regexp {
-	return logLine(keeper.Why(s, tr))
+func transitionLine(s core.State, tr core.Trigger) *regexp.Regexp {
+	return logLine(core.Why(s, tr))
 }
 
 func ctxTimeout(d time.Duration) (context.Context, context.CancelFunc) {
@@ -123,7 +123,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // at once and moves on.
 func waitPromoted(t testing.TB, n *cluster.Node) {
 	t.Helper()
-	n.WaitForLog(t, 0, transitionLine(keeper.StandbyPromoting, keeper.ActionDone), failoverTimeout)
+	n.WaitForLog(t, 0, transitionLine(core.StandbyPromoting, core.ActionDone), failoverTimeout)
 }
 
 func atoi(t testing.TB, s string) int {

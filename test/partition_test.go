@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pg-keeper/pg_keeper/keeper"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/test/cluster"
 )
 
@@ -27,8 +27,8 @@ func TestFullPartitionKeepMaster(t *testing.T) {
 	l.waitAcked(t, 50, 30*time.Second, "load on the master")
 
 	c.Partition(t)
-	master.WaitForTitle(t, title(keeper.MasterAsync), failoverTimeout)
-	standby.WaitForTitle(t, title(keeper.StandbyHolding), failoverTimeout)
+	master.WaitForTitle(t, title(core.MasterAsync), failoverTimeout)
+	standby.WaitForTitle(t, title(core.StandbyNotPromoting), failoverTimeout)
 	l.waitAcked(t, 50, failoverTimeout, "the master stopped taking writes")
 	for i := 0; i < 5; i++ {
 		time.Sleep(400 * time.Millisecond)
@@ -38,8 +38,8 @@ func TestFullPartitionKeepMaster(t *testing.T) {
 
 	master.Heal(t)
 	standby.Heal(t)
-	master.WaitForTitle(t, title(keeper.MasterConnected), failoverTimeout)
-	standby.WaitForTitle(t, title(keeper.StandbyConnected), failoverTimeout)
+	master.WaitForTitle(t, title(core.MasterConnected), failoverTimeout)
+	standby.WaitForTitle(t, title(core.StandbyConnected), failoverTimeout)
 	require.Equal(t, "standby", master.QueryString(t, "SHOW synchronous_standby_names"))
 }
 
@@ -54,8 +54,8 @@ func TestFullPartitionFailover(t *testing.T) {
 	l.waitAcked(t, 50, 30*time.Second, "load on the master")
 
 	c.Partition(t)
-	standby.WaitForLog(t, 0, transitionLine(keeper.StandbyPromoting, keeper.ActionDone), failoverTimeout)
-	master.WaitForTitle(t, title(keeper.MasterHolding), failoverTimeout)
+	standby.WaitForLog(t, 0, transitionLine(core.StandbyPromoting, core.ActionDone), failoverTimeout)
+	master.WaitForTitle(t, title(core.MasterKeepingSync), failoverTimeout)
 	// The old master acknowledges nothing more: its commits wait for the
 	// synchronous standby that is gone.
 	before := len(l.ackedIDs())
@@ -66,7 +66,7 @@ func TestFullPartitionFailover(t *testing.T) {
 
 	master.Heal(t)
 	standby.Heal(t)
-	master.WaitForLog(t, 0, transitionLine(keeper.MasterHolding, keeper.Superseded), failoverTimeout)
+	master.WaitForLog(t, 0, transitionLine(core.MasterKeepingSync, core.Superseded), failoverTimeout)
 	cluster.Eventually(t, failoverTimeout, 50*time.Millisecond, func() bool { return master.PostmasterPID() == 0 },
 		"the old master did not shut down")
 	l.stop()
@@ -88,14 +88,14 @@ func TestReplicationPathLost(t *testing.T) {
 	mark := master.LogMark()
 	master.DropTo(t, master.ReplAddr)
 	master.WaitForLog(t, mark, logLine("heartbeat to standby failed (1/3): not streaming: the standby answers but no walsender streams to it"), failoverTimeout)
-	master.WaitForTitle(t, title(keeper.MasterAsync), failoverTimeout)
+	master.WaitForTitle(t, title(core.MasterAsync), failoverTimeout)
 	l.waitAcked(t, 50, failoverTimeout, "commits on the master did not resume")
 	require.True(t, standby.InRecovery(t))
-	require.Equal(t, []string{"postgres: bgworker: pg_keeper " + keeper.StandbyConnected.Title()},
+	require.Equal(t, []string{"postgres: bgworker: pg_keeper " + core.StandbyConnected.Title()},
 		standby.ProcessTitles("postgres: bgworker: pg_keeper"))
 
 	master.Heal(t)
-	master.WaitForTitle(t, title(keeper.MasterConnected), failoverTimeout)
+	master.WaitForTitle(t, title(core.MasterConnected), failoverTimeout)
 	require.Equal(t, "standby", master.QueryString(t, "SHOW synchronous_standby_names"))
 }
 
@@ -113,7 +113,7 @@ func TestRejectPartitionKeepMaster(t *testing.T) {
 	smark := standby.LogMark()
 	c.RejectBetween(t)
 	standby.WaitForLog(t, smark, logLine("heartbeat to master failed (1/3): refused"), failoverTimeout)
-	master.WaitForTitle(t, title(keeper.MasterAsync), failoverTimeout)
+	master.WaitForTitle(t, title(core.MasterAsync), failoverTimeout)
 	l.waitAcked(t, 50, failoverTimeout, "the master stopped taking writes")
 	// Well past wal_receiver_timeout (2 s): replication is dead by now, and
 	// the refusals still do not count as a dead master.
@@ -125,8 +125,8 @@ func TestRejectPartitionKeepMaster(t *testing.T) {
 
 	master.Heal(t)
 	standby.Heal(t)
-	master.WaitForTitle(t, title(keeper.MasterConnected), failoverTimeout)
-	standby.WaitForTitle(t, title(keeper.StandbyConnected), failoverTimeout)
+	master.WaitForTitle(t, title(core.MasterConnected), failoverTimeout)
+	standby.WaitForTitle(t, title(core.StandbyConnected), failoverTimeout)
 	l.stop()
 	// Everything the master acknowledged is on the master: nothing was lost
 	// to a second primary.

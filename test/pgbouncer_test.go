@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pg-keeper/pg_keeper/keeper"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/test/cluster"
 )
 
@@ -32,7 +32,7 @@ func TestPgBouncerFollowsPrimary(t *testing.T) {
 
 	mark := standby.LogMark()
 	master.Kill9(t)
-	standby.WaitForTitle(t, title(keeper.MasterAsync), failoverTimeout)
+	standby.WaitForTitle(t, title(core.MasterAsync), failoverTimeout)
 	standby.WaitForLog(t, mark, logLine(fmt.Sprintf("state_change_command: PgBouncer database appdb now points at 127.0.0.1:%d", standby.Port)), failoverTimeout)
 	require.Equal(t, fmt.Sprintf("%d|f", standby.Port), throughBouncer(t, bouncer, failoverTimeout, "f"))
 	// Every change of state ran the command, in order, and each run is logged.

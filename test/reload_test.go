@@ -4,9 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
-
-	"github.com/pg-keeper/pg_keeper/keeper"
 )
 
 // A SIGHUP changes the heartbeat interval without a restart: with a long
@@ -47,5 +46,5 @@ func TestBadSettingsRefusedByServer(t *testing.T) {
 	master.WaitForLog(t, mark, regexpOf(`-1 s is outside the valid range for parameter "pg_keeper.keepalives_time"`), startTimeout)
 	master.WaitForLog(t, mark, regexpOf(`invalid configuration parameter name "pg_keeper.keepalive_count"`), startTimeout)
 	require.Equal(t, "200ms", master.QueryString(t, "SHOW pg_keeper.keepalives_time"))
-	master.WaitForTitle(t, title(keeper.MasterConnected), startTimeout)
+	master.WaitForTitle(t, title(core.MasterConnected), startTimeout)
 }

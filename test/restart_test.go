@@ -5,9 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
-
-	"github.com/pg-keeper/pg_keeper/keeper"
 )
 
 // Both nodes go down at once (a power cut: immediate stop) and come back,
@@ -26,12 +25,12 @@ func TestBothRestart(t *testing.T) {
 	time.Sleep(time.Second) // the standby's keeper fails to reach the master meanwhile
 	master.Start(t)
 
-	master.WaitForTitle(t, title(keeper.MasterConnected), failoverTimeout)
-	standby.WaitForTitle(t, title(keeper.StandbyConnected), failoverTimeout)
+	master.WaitForTitle(t, title(core.MasterConnected), failoverTimeout)
+	standby.WaitForTitle(t, title(core.StandbyConnected), failoverTimeout)
 	waitSyncSeen(t, c)
 	require.True(t, standby.InRecovery(t))
 	require.NotRegexp(t, logLine("master lost"), standby.LogSince(smark))
-	require.NotRegexp(t, transitionLine(keeper.MasterReady, keeper.Superseded), master.LogSince(mark))
+	require.NotRegexp(t, transitionLine(core.MasterReady, core.Superseded), master.LogSince(mark))
 	master.Exec(t, "INSERT INTO acked (id) VALUES (2)")
 	require.Equal(t, "2", standby.QueryString(t, "SELECT count(*) FROM acked"))
 }
@@ -57,7 +56,7 @@ func TestTwoPrimariesSameTimeline(t *testing.T) {
 	// primary: that does not confirm it, so it takes no writes. node1's
 	// state depends on what it saw while node2 restarted (it may have gone
 	// async meanwhile), so only node2's title is fixed.
-	standby.WaitForTitle(t, title(keeper.MasterUnconfirmed), failoverTimeout)
+	standby.WaitForTitle(t, title(core.MasterUnconfirmed), failoverTimeout)
 	time.Sleep(time.Second)
 	ctx, cancel := ctxTimeout(30 * time.Second)
 	defer cancel()

@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pg-keeper/pg_keeper/keeper"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/test/cluster"
 )
 
@@ -65,7 +65,7 @@ func TestStatusAndEvents(t *testing.T) {
 
 	hostname, err := os.Hostname()
 	require.NoError(t, err)
-	for n, connected := range map[*cluster.Node]keeper.State{master: keeper.MasterConnected, standby: keeper.StandbyConnected} {
+	for n, connected := range map[*cluster.Node]core.State{master: core.MasterConnected, standby: core.StandbyConnected} {
 		ev := rows(t, n, "SELECT * FROM pg_keeper.events()")
 		require.Equal(t, "start", ev[0]["kind"], n.Name)
 		require.Contains(t, ev[0]["detail"], "started in", n.Name)
@@ -78,7 +78,7 @@ func TestStatusAndEvents(t *testing.T) {
 	// The master is killed: the history of the promotion is on the new
 	// master, and is still there after it restarts.
 	c.Master.Kill9(t)
-	standby.WaitForTitle(t, title(keeper.MasterAsync), failoverTimeout)
+	standby.WaitForTitle(t, title(core.MasterAsync), failoverTimeout)
 	cluster.Eventually(t, failoverTimeout, 100*time.Millisecond, func() bool {
 		rs, err := tryRows(standby, "user=postgres", "SELECT state FROM pg_keeper.status")
 		return err == nil && len(rs) == 1 && rs[0]["state"] == "async"
@@ -87,9 +87,9 @@ func TestStatusAndEvents(t *testing.T) {
 	standby.Start(t)
 	// It started as a primary and its partner does not answer: unconfirmed.
 	// The old master is gone for good: the operator confirms it.
-	standby.WaitForTitle(t, title(keeper.MasterUnconfirmed), failoverTimeout)
-	require.NoError(t, os.WriteFile(filepath.Join(standby.DataDir, keeper.ConfirmFile), nil, 0o600))
-	standby.WaitForTitle(t, title(keeper.MasterAsync), failoverTimeout)
+	standby.WaitForTitle(t, title(core.MasterUnconfirmed), failoverTimeout)
+	require.NoError(t, os.WriteFile(filepath.Join(standby.DataDir, core.ConfirmFile), nil, 0o600))
+	standby.WaitForTitle(t, title(core.MasterAsync), failoverTimeout)
 
 	s = oneRow(t, standby, "SELECT * FROM pg_keeper.status")
 	require.Equal(t, "master", s["mode"])

@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pg-keeper/pg_keeper/keeper"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/test/cluster"
 )
 
@@ -29,7 +29,7 @@ func TestOtherSyncWalsenderBlocksPromotion(t *testing.T) {
 	master.Kill9(t)
 	l.stop()
 	standby.Thaw(t)
-	standby.WaitForLog(t, mark, transitionLine(keeper.StandbyConnected, keeper.PartnerLostUnsafe), failoverTimeout)
+	standby.WaitForLog(t, mark, transitionLine(core.StandbyConnected, core.PartnerLostUnsafe), failoverTimeout)
 	time.Sleep(2 * time.Second)
 	require.True(t, standby.InRecovery(t), "the standby promoted without commits cdc acknowledged")
 	require.Equal(t, []string{"postgres: bgworker: pg_keeper (standby mode:not-promoting)"},
@@ -48,9 +48,9 @@ func TestOtherWalsenderIsNotTheStandby(t *testing.T) {
 	l.waitAcked(t, 50, 30*time.Second, "load on the master")
 	mark := master.LogMark()
 	standby.Kill9(t)
-	master.WaitForLog(t, mark, transitionLine(keeper.MasterSwitching, keeper.ActionDone), failoverTimeout)
+	master.WaitForLog(t, mark, transitionLine(core.MasterSwitching, core.ActionDone), failoverTimeout)
 	l.waitAcked(t, 50, failoverTimeout, "commits on the master did not resume")
 	standby.Start(t)
-	master.WaitForLog(t, mark, transitionLine(keeper.MasterRestoring, keeper.ActionDone), failoverTimeout)
+	master.WaitForLog(t, mark, transitionLine(core.MasterRestoring, core.ActionDone), failoverTimeout)
 	require.Equal(t, "standby", master.QueryString(t, "SHOW synchronous_standby_names"))
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pg-keeper/pg_keeper/keeper"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/test/cluster"
 )
 
@@ -20,7 +20,7 @@ func TestSyncRestoredWhenStandbyReturns(t *testing.T) {
 	master, standby := c.Master, c.Standby
 
 	standby.Kill9(t)
-	master.WaitForTitle(t, title(keeper.MasterAsync), failoverTimeout)
+	master.WaitForTitle(t, title(core.MasterAsync), failoverTimeout)
 	require.Equal(t, "", master.QueryString(t, "SHOW synchronous_standby_names"))
 	master.Exec(t, ackedTable)
 	master.Exec(t, "INSERT INTO acked (id) SELECT generate_series(1, 1000)") // the standby must catch up on these
@@ -29,14 +29,14 @@ func TestSyncRestoredWhenStandbyReturns(t *testing.T) {
 	// Until the standby answers, it is unconfirmed: no writes.
 	master.Stop(t, "fast")
 	master.Start(t)
-	master.WaitForTitle(t, title(keeper.MasterUnconfirmed), failoverTimeout)
+	master.WaitForTitle(t, title(core.MasterUnconfirmed), failoverTimeout)
 
 	mark := master.LogMark()
 	standby.Start(t)
-	master.WaitForLog(t, mark, transitionLine(keeper.MasterUnconfirmed, keeper.ConfirmedAsync), failoverTimeout)
-	master.WaitForLog(t, mark, transitionLine(keeper.MasterAsync, keeper.PartnerCaughtUp), failoverTimeout)
-	master.WaitForLog(t, mark, transitionLine(keeper.MasterRestoring, keeper.ActionDone), failoverTimeout)
-	master.WaitForTitle(t, title(keeper.MasterConnected), failoverTimeout)
+	master.WaitForLog(t, mark, transitionLine(core.MasterUnconfirmed, core.ConfirmedAsync), failoverTimeout)
+	master.WaitForLog(t, mark, transitionLine(core.MasterAsync, core.PartnerCaughtUp), failoverTimeout)
+	master.WaitForLog(t, mark, transitionLine(core.MasterRestoring, core.ActionDone), failoverTimeout)
+	master.WaitForTitle(t, title(core.MasterConnected), failoverTimeout)
 	cluster.Eventually(t, failoverTimeout, 50*time.Millisecond, func() bool {
 		s, err := master.TryQueryString(context.Background(), "SELECT sync_state FROM pg_stat_replication")
 		return err == nil && s == "sync"

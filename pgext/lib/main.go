@@ -15,6 +15,7 @@ import (
 	"unsafe"
 
 	"github.com/pg-keeper/pg_keeper/keeper"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/pgext"
 )
 
@@ -30,7 +31,7 @@ func PgKeeperRun(bridge *C.PgkBridge) (code C.int) {
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			host.Log(keeper.Error, fmt.Sprintf("pg_keeper: internal error, the worker restarts: %v\n%s", p, debug.Stack()))
+			host.Log(core.Error, fmt.Sprintf("pg_keeper: internal error, the worker restarts: %v\n%s", p, debug.Stack()))
 			code = 1
 		}
 	}()

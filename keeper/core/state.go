@@ -1,4 +1,4 @@
-package keeper
+package core
 
 // Mode is the role the keeper plays, found from the server itself: in
 // recovery means standby mode, otherwise master mode.
@@ -32,21 +32,21 @@ const (
 	StandbyConnected                  // the last heartbeat to the master succeeded
 	StandbyHeartbeatLost              // heartbeats fail but replication from the master is alive
 	StandbyPromoting                  // pg_promote() is under way
-	StandbyHolding                    // the master is lost, but promoting could lose data or make two primaries
+	StandbyNotPromoting               // the master is lost, but promoting could lose data or make two primaries
 	MasterReady                       // the standby was not reached yet
 	MasterConnected                   // the last heartbeat to the standby succeeded
 	MasterHeartbeatLost               // heartbeats fail but the standby still streams
 	MasterSwitching                   // synchronous_standby_names is being cleared
 	MasterAsync                       // replication was switched to asynchronous
 	MasterRestoring                   // synchronous_standby_names is being restored
-	MasterHolding                     // the standby is unreachable and may be taking over: commits keep waiting
+	MasterKeepingSync                 // the standby is unreachable and may be taking over: commits keep waiting
 	MasterFenced                      // superseded by the partner: connections refused, server shutting down
 	// MasterUnconfirmed: the server started as a primary and its partner has
 	// not yet answered as its standby (or as an older primary), so the
 	// partner may have replaced it: writes are refused until it does, or
 	// until an operator confirms this server (see bgworker/fence.c).
 	MasterUnconfirmed
-	numStates
+	NumStates
 )
 
 // Primary says which node a state knows to be the primary, for the
@@ -60,7 +60,7 @@ const (
 	PrimaryPartner
 )
 
-var stateInfo = [numStates]struct {
+var stateInfo = [NumStates]struct {
 	mode    Mode
 	name    string
 	primary Primary
@@ -69,14 +69,14 @@ var stateInfo = [numStates]struct {
 	StandbyConnected:     {StandbyMode, "connected", PrimaryPartner},
 	StandbyHeartbeatLost: {StandbyMode, "heartbeat-lost", PrimaryPartner},
 	StandbyPromoting:     {StandbyMode, "promoting", PrimaryUnknown},
-	StandbyHolding:       {StandbyMode, "not-promoting", PrimaryUnknown},
+	StandbyNotPromoting:  {StandbyMode, "not-promoting", PrimaryUnknown},
 	MasterReady:          {MasterMode, "ready", PrimaryUnknown},
 	MasterConnected:      {MasterMode, "connected", PrimarySelf},
 	MasterHeartbeatLost:  {MasterMode, "heartbeat-lost", PrimarySelf},
 	MasterSwitching:      {MasterMode, "switching", PrimarySelf},
 	MasterAsync:          {MasterMode, "async", PrimarySelf},
 	MasterRestoring:      {MasterMode, "restoring", PrimarySelf},
-	MasterHolding:        {MasterMode, "keeping-sync", PrimaryUnknown},
+	MasterKeepingSync:    {MasterMode, "keeping-sync", PrimaryUnknown},
 	MasterFenced:         {MasterMode, "fenced", PrimaryUnknown},
 	MasterUnconfirmed:    {MasterMode, "unconfirmed", PrimaryUnknown},
 }
@@ -115,10 +115,10 @@ const (
 	// ConfirmedAsync: Confirmed, and replication had been switched to
 	// asynchronous before this server started, so it is to be restored.
 	ConfirmedAsync
-	numTriggers
+	NumTriggers
 )
 
-var triggerNames = [numTriggers]string{
+var triggerNames = [NumTriggers]string{
 	PartnerUp:         "partner-up",
 	PartnerCaughtUp:   "partner-caught-up",
 	PartnerDown:       "partner-down",

@@ -1,4 +1,4 @@
-package keeper
+package core
 
 import (
 	"fmt"
@@ -42,13 +42,13 @@ func TestRiskDecidesAtThreshold(t *testing.T) {
 		log      string
 	}{
 		// Master mode: only an ambiguous failure under failover holds.
-		{"master timeout failover", MasterMode, failover, sync, FailTimeout, -1, MasterHolding, nil,
+		{"master timeout failover", MasterMode, failover, sync, FailTimeout, -1, MasterKeepingSync, nil,
 			masterHold + "timeout is no proof the standby is down, and with pg_keeper.on_partner_timeout = failover it may be promoting itself)"},
-		{"master other failover", MasterMode, failover, sync, FailOther, -1, MasterHolding, nil,
+		{"master other failover", MasterMode, failover, sync, FailOther, -1, MasterKeepingSync, nil,
 			masterHold + "other is no proof the standby is down, and with pg_keeper.on_partner_timeout = failover it may be promoting itself)"},
-		{"master configuration failover", MasterMode, failover, sync, FailConfig, -1, MasterHolding, nil,
+		{"master configuration failover", MasterMode, failover, sync, FailConfig, -1, MasterKeepingSync, nil,
 			masterHold + "configuration is no proof the standby is down, and with pg_keeper.on_partner_timeout = failover it may be promoting itself)"},
-		{"master never reached timeout failover", MasterMode, failover, nil, FailTimeout, -1, MasterHolding, nil,
+		{"master never reached timeout failover", MasterMode, failover, nil, FailTimeout, -1, MasterKeepingSync, nil,
 			masterHold + "timeout is no proof the standby is down, and with pg_keeper.on_partner_timeout = failover it may be promoting itself)"},
 		{"master refused failover", MasterMode, failover, sync, FailRefused, -1, MasterSwitching, []ActionKind{SwitchAsync}, switching},
 		{"master starting failover", MasterMode, failover, sync, FailStarting, -1, MasterSwitching, []ActionKind{SwitchAsync}, switching},
@@ -59,13 +59,13 @@ func TestRiskDecidesAtThreshold(t *testing.T) {
 		{"master never reached timeout keep", MasterMode, keep, nil, FailTimeout, -1, MasterSwitching, []ActionKind{SwitchAsync}, switchAlone},
 
 		// Standby mode, ambiguous failure under keep_master: never promote.
-		{"standby timeout keep", StandbyMode, keep, sync, FailTimeout, -1, StandbyHolding, nil,
+		{"standby timeout keep", StandbyMode, keep, sync, FailTimeout, -1, StandbyNotPromoting, nil,
 			standbyHold + "timeout is no proof the master is down (pg_keeper.on_partner_timeout = keep_master); " +
 				"if it is, promote by hand: SELECT pg_promote())"},
-		{"standby other keep", StandbyMode, keep, sync, FailOther, masterLSN, StandbyHolding, nil,
+		{"standby other keep", StandbyMode, keep, sync, FailOther, masterLSN, StandbyNotPromoting, nil,
 			standbyHold + "other is no proof the master is down (pg_keeper.on_partner_timeout = keep_master); " +
 				"if it is, promote by hand: SELECT pg_promote())"},
-		{"standby timeout keep even with a lag allowance", StandbyMode, Policy{MaxLag: 1 << 40}, async, FailTimeout, masterLSN, StandbyHolding, nil,
+		{"standby timeout keep even with a lag allowance", StandbyMode, Policy{MaxLag: 1 << 40}, async, FailTimeout, masterLSN, StandbyNotPromoting, nil,
 			standbyHold + riskStandbyTimeout + ")"},
 		// The ambiguity is named first, even before the master was reached.
 		{"standby never reached timeout keep", StandbyMode, keep, nil, FailTimeout, -1, StandbyReady, nil,
@@ -84,31 +84,31 @@ func TestRiskDecidesAtThreshold(t *testing.T) {
 			StandbyPromoting, []ActionKind{Promote}, promoting},
 
 		// Not synchronous: only within max_failover_lag of the master's position.
-		{"standby async no allowance", StandbyMode, keep, async, FailRefused, 0x3000000, StandbyHolding, nil,
+		{"standby async no allowance", StandbyMode, keep, async, FailRefused, 0x3000000, StandbyNotPromoting, nil,
 			standbyHold + riskLSN("0/3000060", "0/3000000") + ")"},
-		{"standby async caught up but no allowance", StandbyMode, keep, async, FailRefused, masterLSN, StandbyHolding, nil,
+		{"standby async caught up but no allowance", StandbyMode, keep, async, FailRefused, masterLSN, StandbyNotPromoting, nil,
 			standbyHold + riskLSN("0/3000060", "0/3000060") + ")"},
 		{"standby async lag equal to the allowance", StandbyMode, lag(0x60), async, FailRefused, 0x3000000,
 			StandbyPromoting, []ActionKind{Promote}, promoting},
-		{"standby async lag one byte over the allowance", StandbyMode, lag(0x5F), async, FailRefused, 0x3000000, StandbyHolding, nil,
+		{"standby async lag one byte over the allowance", StandbyMode, lag(0x5F), async, FailRefused, 0x3000000, StandbyNotPromoting, nil,
 			standbyHold + riskLSN("0/3000060", "0/3000000") + ")"},
 		{"standby async ahead of the master's last position", StandbyMode, lag(1), async, FailRefused, 0x3000100,
 			StandbyPromoting, []ActionKind{Promote}, promoting},
-		{"standby async with its own LSN unknown", StandbyMode, lag(1 << 40), async, FailRefused, -1, StandbyHolding, nil,
+		{"standby async with its own LSN unknown", StandbyMode, lag(1 << 40), async, FailRefused, -1, StandbyNotPromoting, nil,
 			standbyHold + riskLSN("0/3000060", "unknown") + ")"},
 		{"standby async with the master's LSN unknown", StandbyMode, lag(1 << 40), factsWith(asyncMaster, false, -1), FailRefused, 0x3000000,
-			StandbyHolding, nil, standbyHold + riskLSN("unknown", "0/3000000") + ")"},
+			StandbyNotPromoting, nil, standbyHold + riskLSN("unknown", "0/3000000") + ")"},
 		{"standby async both LSNs unknown", StandbyMode, lag(1 << 40), factsWith(asyncMaster, false, -1), FailRefused, -1,
-			StandbyHolding, nil, standbyHold + riskLSN("unknown", "unknown") + ")"},
+			StandbyNotPromoting, nil, standbyHold + riskLSN("unknown", "unknown") + ")"},
 		{"standby async across a 4 GB boundary within the allowance", StandbyMode, lag(0x20), factsWith(asyncMaster, false, 1<<32|0x10),
 			FailRefused, 0xFFFFFFF0, StandbyPromoting, []ActionKind{Promote}, promoting},
 		{"standby async across a 4 GB boundary over the allowance", StandbyMode, lag(0x1F), factsWith(asyncMaster, false, 1<<32|0x10),
-			FailRefused, 0xFFFFFFF0, StandbyHolding, nil, standbyHold + riskLSN("1/10", "0/FFFFFFF0") + ")"},
+			FailRefused, 0xFFFFFFF0, StandbyNotPromoting, nil, standbyHold + riskLSN("1/10", "0/FFFFFFF0") + ")"},
 		{"standby async timeout failover within the allowance", StandbyMode, Policy{MaxLag: 0x60, FailoverOnTimeout: true}, async,
 			FailTimeout, 0x3000000, StandbyPromoting, []ActionKind{Promote}, promoting},
-		{"standby async timeout failover without allowance", StandbyMode, failover, async, FailTimeout, 0x3000000, StandbyHolding, nil,
+		{"standby async timeout failover without allowance", StandbyMode, failover, async, FailTimeout, 0x3000000, StandbyNotPromoting, nil,
 			standbyHold + riskLSN("0/3000060", "0/3000000") + ")"},
-		{"standby async negative allowance is none", StandbyMode, lag(-1), async, FailRefused, masterLSN, StandbyHolding, nil,
+		{"standby async negative allowance is none", StandbyMode, lag(-1), async, FailRefused, masterLSN, StandbyNotPromoting, nil,
 			standbyHold + riskLSN("0/3000060", "0/3000060") + ")"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,7 +154,7 @@ func TestRiskDecidesAtThreshold(t *testing.T) {
 // A superseded master fences itself at once instead: see
 // TestSupersededNeverPromotesOrSwitches.
 func TestAnsweredFailureNeverActs(t *testing.T) {
-	for f := range numFailureClasses {
+	for f := range NumFailureClasses {
 		if !f.Answered() || f == FailSuperseded {
 			continue
 		}
@@ -264,7 +264,7 @@ func TestStandbyDoesNotPromoteOnAConfigurationError(t *testing.T) {
 	c.Step(ev)
 	out := c.Step(ev)
 	require.Nil(t, out.Actions)
-	require.Equal(t, StandbyHolding, c.State())
+	require.Equal(t, StandbyNotPromoting, c.State())
 }
 
 // TestReplicationAliveBeatsRisk: streaming replication proves the partner
@@ -306,7 +306,7 @@ func TestReplicationAliveBeatsRisk(t *testing.T) {
 // heartbeat no class and no policy makes losing the master safe, so the
 // row StandbyReady/partner-lost is only there to complete the table.
 func TestStandbyReadyNeverProducesPartnerLost(t *testing.T) {
-	for f := range numFailureClasses {
+	for f := range NumFailureClasses {
 		for _, p := range []Policy{{}, {FailoverOnTimeout: true}, {MaxLag: 1 << 40, FailoverOnTimeout: true}} {
 			for _, local := range []int64{-1, 0, masterLSN} {
 				c := NewCore(StandbyMode, 1)
@@ -343,7 +343,7 @@ func TestSyncConfirmedSurvivesMissingWalsender(t *testing.T) {
 	c.Step(okWith(asyncMaster))
 	out = c.Step(failProbe(false))
 	require.Nil(t, out.Actions)
-	require.Equal(t, StandbyHolding, c.State())
+	require.Equal(t, StandbyNotPromoting, c.State())
 }
 
 // A standby that promoted itself under on_partner_timeout = failover does

@@ -1,4 +1,4 @@
-package keeper
+package core
 
 import (
 	"fmt"
@@ -13,7 +13,7 @@ import (
 
 // supersedable are the states a master can be superseded in.
 var supersedable = []State{MasterReady, MasterConnected, MasterHeartbeatLost, MasterSwitching, MasterAsync,
-	MasterRestoring, MasterHolding}
+	MasterRestoring, MasterKeepingSync}
 
 func TestSupersededFencesOnTheFirstFailure(t *testing.T) {
 	const threshold = 3
@@ -46,7 +46,7 @@ func TestSupersededFencesOnTheFirstFailure(t *testing.T) {
 }
 
 func TestSupersededIsUnexpectedInStandbyMode(t *testing.T) {
-	for _, s := range []State{StandbyReady, StandbyConnected, StandbyHeartbeatLost, StandbyPromoting, StandbyHolding} {
+	for _, s := range []State{StandbyReady, StandbyConnected, StandbyHeartbeatLost, StandbyPromoting, StandbyNotPromoting} {
 		c := reach(t, s, 3)
 		failures, inFlight := c.Failures(), c.inFlight
 		out := c.Step(supersededProbe())
@@ -64,7 +64,7 @@ func TestSupersededIsUnexpectedInStandbyMode(t *testing.T) {
 // policy, heartbeats of class superseded only ever fence, once, and only a
 // master that is not fenced yet.
 func TestSupersededNeverPromotesOrSwitches(t *testing.T) {
-	for s := range numStates {
+	for s := range NumStates {
 		for _, p := range []Policy{{}, {FailoverOnTimeout: true, MaxLag: 1 << 40}} {
 			name := fmt.Sprintf("%s/%+v", s, p)
 			c := reach(t, s, 2)

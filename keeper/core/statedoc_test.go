@@ -1,4 +1,4 @@
-package keeper
+package core
 
 import (
 	"flag"
@@ -13,7 +13,7 @@ var update = flag.Bool("update", false, "rewrite docs/state-machine.md from the 
 
 // The document is the table: change one, regenerate the other.
 func TestStateMachineDoc(t *testing.T) {
-	path := filepath.Join("..", "docs", "state-machine.md")
+	path := filepath.Join("..", "..", "docs", "state-machine.md")
 	doc := StateMachineDoc()
 	if *update {
 		require.NoError(t, os.WriteFile(path, []byte(doc), 0o644))
@@ -21,7 +21,7 @@ func TestStateMachineDoc(t *testing.T) {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	require.Equal(t, doc, string(b), "docs/state-machine.md is out of date: go test ./keeper -run TestStateMachineDoc -update")
-	for s := State(0); s < numStates; s++ {
+	for s := State(0); s < NumStates; s++ {
 		require.NotEmpty(t, stateDocs[s], "state %s has no description", s)
 	}
 }

@@ -1,4 +1,4 @@
-package keeper
+package core
 
 import (
 	"fmt"
@@ -178,6 +178,11 @@ func (c *Core) SetInterval(d time.Duration, now time.Time) {
 	}
 }
 
+// SetSchedule sets when the next heartbeat is due and whether one is under
+// way, as the ticks would have: for a host that restores a schedule, and
+// for tests of what depends on it.
+func (c *Core) SetSchedule(next time.Time, probing bool) { c.nextProbe, c.probing = next, probing }
+
 // SetPartner says whether pg_keeper.partner_conninfo is set and usable.
 func (c *Core) SetPartner(set, usable bool) { c.partnerSet, c.partnerUsable = set, usable }
 
@@ -187,12 +192,13 @@ func (c *Core) SetPartner(set, usable bool) { c.partnerSet, c.partnerUsable = se
 // of its loop anyway.
 func (c *Core) NextTick() time.Time {
 	if c.probing || !c.partnerUsable {
-		return farFuture
+		return Never
 	}
 	return c.nextProbe
 }
 
-var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+// Never is the NextTick of a core that waits for something else than time.
+var Never = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func (c *Core) State() State         { return c.state }
 func (c *Core) Failures() int        { return c.failures }
@@ -467,13 +473,22 @@ type View struct {
 	// when the one under way times out.
 	NextProbe time.Time
 	Probing   bool
+	// The settings the core decides with.
+	Policy                    Policy
+	Interval                  time.Duration
+	PartnerSet, PartnerUsable bool
+	// AliveWhileFailing counts the failed heartbeats of the current run at
+	// which replication with the partner still worked.
+	AliveWhileFailing int
 }
 
 // View reports the core's state without changing it.
 func (c *Core) View() View {
 	v := View{State: c.state, Failures: c.failures, Threshold: c.threshold, InFlight: c.inFlight,
 		SyncConfirmed: c.syncConfirmed, PartnerLSN: -1, LastSuccess: c.lastSuccess, LastFailure: c.lastFailure,
-		LastClass: c.lastClass, LastReason: c.lastReason, NextProbe: c.nextProbe, Probing: c.probing}
+		LastClass: c.lastClass, LastReason: c.lastReason, NextProbe: c.nextProbe, Probing: c.probing,
+		Policy: c.policy, Interval: c.interval, PartnerSet: c.partnerSet, PartnerUsable: c.partnerUsable,
+		AliveWhileFailing: c.aliveWhileFailing}
 	if c.lastFacts != nil {
 		v.PartnerLSN = c.lastFacts.LSN
 	}

@@ -1,4 +1,4 @@
-package keeper
+package core
 
 import (
 	"fmt"
@@ -17,7 +17,7 @@ func StateMachineDoc() string {
 		"and this file does not. Each state is shown as `mode:state` (`standby:connected`); the process title shows it\n" +
 		"as `(standby mode:connected)`.\n\n")
 	b.WriteString("## States\n\n| state | primary known to the state-change command | meaning |\n|---|---|---|\n")
-	for s := State(0); s < numStates; s++ {
+	for s := State(0); s < NumStates; s++ {
 		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", s, primaryNames[s.KnowsPrimary()], stateDocs[s])
 	}
 	b.WriteString("\n## Transitions that change state\n\n```mermaid\nstateDiagram-v2\n")
@@ -38,8 +38,8 @@ func StateMachineDoc() string {
 	}
 	b.WriteString("```\n\n## Every row\n\nRows for events that cannot happen in a state (they are logged as a WARNING and\n" +
 		"change nothing) are left out.\n\n| state | event | next state | action | log line |\n|---|---|---|---|---|\n")
-	for s := State(0); s < numStates; s++ {
-		for tr := Trigger(0); tr < numTriggers; tr++ {
+	for s := State(0); s < NumStates; s++ {
+		for tr := Trigger(0); tr < NumTriggers; tr++ {
 			t := transitionIndex[s][tr]
 			if t == nil || t.Unexpected {
 				continue
@@ -64,19 +64,19 @@ var levelNames = map[Level]string{Info: "LOG", Debug: "DEBUG1", Warning: "WARNIN
 var primaryNames = [...]string{PrimaryUnknown: "none", PrimarySelf: "this node", PrimaryPartner: "the partner"}
 
 // stateDocs says what each state means, for the document.
-var stateDocs = [numStates]string{
+var stateDocs = [NumStates]string{
 	StandbyReady:         "not reached the master since start: never promotes from here",
 	StandbyConnected:     "the last heartbeat to the master succeeded",
 	StandbyHeartbeatLost: "heartbeats fail but the master is alive (it answers, or replication from it works): no promotion",
 	StandbyPromoting:     "`pg_promote()` under way",
-	StandbyHolding:       "the master is lost, but promoting could lose acknowledged commits or make a second primary; re-decided at every failed heartbeat",
+	StandbyNotPromoting:  "the master is lost, but promoting could lose acknowledged commits or make a second primary; re-decided at every failed heartbeat",
 	MasterReady:          "confirmed or just promoted; not reached the standby since",
 	MasterConnected:      "the last heartbeat to the standby succeeded",
 	MasterHeartbeatLost:  "heartbeats fail but the standby still streams: replication stays synchronous",
 	MasterSwitching:      "clearing `synchronous_standby_names`",
 	MasterAsync:          "replication is asynchronous because the standby was lost; restored once it has caught up",
 	MasterRestoring:      "putting `synchronous_standby_names` back",
-	MasterHolding:        "the standby only times out and may be taking over (`on_partner_timeout = failover`): commits keep waiting",
+	MasterKeepingSync:    "the standby only times out and may be taking over (`on_partner_timeout = failover`): commits keep waiting",
 	MasterFenced:         "superseded by a partner on a newer timeline: connections refused, the server shuts down",
 	MasterUnconfirmed:    "started as a primary and the standby has not answered since: no writes until it answers as a standby, or an operator confirms this server",
 }

@@ -1,4 +1,4 @@
-package keeper
+package core
 
 import (
 	"testing"
@@ -132,7 +132,7 @@ func TestScenarioHeartbeatLostThenReplicationDies(t *testing.T) {
 		// proof the master is down (a firewall), so under keep_master the
 		// standby does not promote. (Replication dead from the start, or
 		// seen alive once: see TestRefusedWhileReplicating*.)
-		{refused("x"), StandbyHolding, standbyHolding, nil, []LogLine{
+		{refused("x"), StandbyNotPromoting, standbyHolding, nil, []LogLine{
 			warn("master lost, but promoting could lose acknowledged commits or make a second primary: not promoting " +
 				"(6 failed heartbeats in a row; " + riskFirewall + ")"),
 		}},
@@ -222,8 +222,8 @@ func TestScenarioLogDedupe(t *testing.T) {
 }
 
 func TestScenarioAfterCommandResultOnlyLogs(t *testing.T) {
-	for _, s := range []State{StandbyConnected, StandbyPromoting, StandbyHolding, MasterReady, MasterSwitching,
-		MasterAsync, MasterRestoring, MasterHolding, MasterFenced} {
+	for _, s := range []State{StandbyConnected, StandbyPromoting, StandbyNotPromoting, MasterReady, MasterSwitching,
+		MasterAsync, MasterRestoring, MasterKeepingSync, MasterFenced} {
 		t.Run(s.String(), func(t *testing.T) {
 			c := reach(t, s, 2)
 			failures, inFlight, last := c.Failures(), c.inFlight, c.lastTrigger
@@ -354,17 +354,17 @@ func TestScenarioStandbyHoldingPromotesOnceMaxLagAllows(t *testing.T) {
 	replay(t, c, []step{
 		{okWith(asyncMaster), StandbyConnected, standbyConnected, nil, []LogLine{info("connected to master")}},
 		{behind(), StandbyConnected, standbyConnected, nil, []LogLine{warn("heartbeat to master failed (1/2): refused: x")}},
-		{behind(), StandbyHolding, standbyHolding, nil, []LogLine{
+		{behind(), StandbyNotPromoting, standbyHolding, nil, []LogLine{
 			warn("heartbeat to master failed (2/2): refused: x"),
 			warn(holdWhy + " (2 failed heartbeats in a row; at the last good heartbeat the master was not in synchronous " +
 				"replication with this standby, so acknowledged commits may be missing here (master was at 0/3000060, " +
 				"this standby has 0/3000000); pg_keeper.max_failover_lag accepts losing up to that many bytes)"),
 		}},
 		// Holding is re-decided, silently, at each failed heartbeat.
-		{behind(), StandbyHolding, standbyHolding, nil, nil},
+		{behind(), StandbyNotPromoting, standbyHolding, nil, nil},
 	})
 	c.SetPolicy(Policy{MaxLag: 0x5F})
-	replay(t, c, []step{{behind(), StandbyHolding, standbyHolding, nil, nil}})
+	replay(t, c, []step{{behind(), StandbyNotPromoting, standbyHolding, nil, nil}})
 	// A reload raised pg_keeper.max_failover_lag to the lag.
 	c.SetPolicy(Policy{MaxLag: 0x60})
 	replay(t, c, []step{
@@ -381,12 +381,12 @@ func TestScenarioStandbyHoldingPromotesOnACertainFailure(t *testing.T) {
 	replay(t, c, []step{
 		{okProbe(), StandbyConnected, standbyConnected, nil, []LogLine{info("connected to master")}},
 		{timedOut("t"), StandbyConnected, standbyConnected, nil, []LogLine{warn("heartbeat to master failed (1/2): timeout: t")}},
-		{timedOut("t"), StandbyHolding, standbyHolding, nil, []LogLine{
+		{timedOut("t"), StandbyNotPromoting, standbyHolding, nil, []LogLine{
 			warn("heartbeat to master failed (2/2): timeout: t"),
 			warn(holdWhy + " (2 failed heartbeats in a row; timeout is no proof the master is down " +
 				"(pg_keeper.on_partner_timeout = keep_master); if it is, promote by hand: SELECT pg_promote())"),
 		}},
-		{timedOut("t"), StandbyHolding, standbyHolding, nil, nil},
+		{timedOut("t"), StandbyNotPromoting, standbyHolding, nil, nil},
 		// The master's host answers again, its server does not: promote.
 		{refused("r"), StandbyPromoting, standbyPromoting, []ActionKind{Promote}, []LogLine{
 			warn("heartbeat to master failed (4/2): refused: r"),
@@ -400,7 +400,7 @@ func TestScenarioStandbyHoldingUnderFailoverPolicyChange(t *testing.T) {
 	replay(t, c, []step{
 		{okProbe(), StandbyConnected, standbyConnected, nil, []LogLine{info("connected to master")}},
 		{timedOut("t"), StandbyConnected, standbyConnected, nil, []LogLine{warn("heartbeat to master failed (1/2): timeout: t")}},
-		{timedOut("t"), StandbyHolding, standbyHolding, nil, []LogLine{
+		{timedOut("t"), StandbyNotPromoting, standbyHolding, nil, []LogLine{
 			warn("heartbeat to master failed (2/2): timeout: t"),
 			warn(holdWhy + " (2 failed heartbeats in a row; " + riskStandbyTimeout + ")"),
 		}},
@@ -415,7 +415,7 @@ func TestScenarioStandbyHoldingUnderFailoverPolicyChange(t *testing.T) {
 
 func TestScenarioStandbyHoldingLeavesWhenTheMasterShowsLife(t *testing.T) {
 	hold := func(t *testing.T) *Core {
-		c := reach(t, StandbyHolding, 2)
+		c := reach(t, StandbyNotPromoting, 2)
 		require.Equal(t, 2, c.Failures())
 		return c
 	}
@@ -440,7 +440,7 @@ func TestScenarioStandbyHoldingLeavesWhenTheMasterShowsLife(t *testing.T) {
 				warn("heartbeat to master failing but the master is alive: not promoting"),
 			}},
 			// Replication dies again: the last heartbeat still says asynchronous.
-			{refused(testReason), StandbyHolding, standbyHolding, nil, []LogLine{
+			{refused(testReason), StandbyNotPromoting, standbyHolding, nil, []LogLine{
 				warn(holdWhy + " (4 failed heartbeats in a row; " + riskLSN("0/3000060", "unknown") + ")"),
 			}},
 		})
@@ -468,13 +468,13 @@ func TestScenarioMasterKeepsSyncWhileTheStandbyMayTakeOver(t *testing.T) {
 	replay(t, c, []step{
 		{okProbe(), MasterConnected, masterConnected, nil, []LogLine{info("connected to standby")}},
 		{timedOut("t"), MasterConnected, masterConnected, nil, []LogLine{warn("heartbeat to standby failed (1/2): timeout: t")}},
-		{timedOut("t"), MasterHolding, masterHolding, nil, []LogLine{
+		{timedOut("t"), MasterKeepingSync, masterHolding, nil, []LogLine{
 			warn("heartbeat to standby failed (2/2): timeout: t"),
 			warn(masterHoldWhy + " (2 failed heartbeats in a row; timeout is no proof the standby is down, " +
 				"and with pg_keeper.on_partner_timeout = failover it may be promoting itself)"),
 		}},
-		{timedOut("t"), MasterHolding, masterHolding, nil, nil},
-		{failWith(FailOther, "EOF", -1), MasterHolding, masterHolding, nil, []LogLine{
+		{timedOut("t"), MasterKeepingSync, masterHolding, nil, nil},
+		{failWith(FailOther, "EOF", -1), MasterKeepingSync, masterHolding, nil, []LogLine{
 			warn("heartbeat to standby failed (4/2): other: EOF"),
 		}},
 		// The standby's server is down for sure: it cannot take over.
@@ -510,12 +510,12 @@ func TestScenarioMasterHoldingLeaves(t *testing.T) {
 				warn("standby lost: switching to asynchronous replication (3 failed heartbeats in a row)")}}
 		}},
 		{"unexpected", func(c *Core) step {
-			return step{recoveryEnded(), MasterHolding, masterHolding, nil, []LogLine{
+			return step{recoveryEnded(), MasterKeepingSync, masterHolding, nil, []LogLine{
 				warn("ignored unexpected event recovery-ended in state master:keeping-sync")}}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := reach(t, MasterHolding, 2)
+			c := reach(t, MasterKeepingSync, 2)
 			replay(t, c, []step{tc.do(c)})
 		})
 	}
@@ -528,7 +528,7 @@ func TestScenarioLastGoodHeartbeatDecides(t *testing.T) {
 		// The master switched to asynchronous replication since.
 		{okWith(asyncMaster), StandbyConnected, standbyConnected, nil, nil},
 		{refused("x"), StandbyConnected, standbyConnected, nil, []LogLine{warn("heartbeat to master failed (1/2): refused: x")}},
-		{failWith(FailRefused, "x", masterLSN), StandbyHolding, standbyHolding, nil, []LogLine{
+		{failWith(FailRefused, "x", masterLSN), StandbyNotPromoting, standbyHolding, nil, []LogLine{
 			warn("heartbeat to master failed (2/2): refused: x"),
 			warn(holdWhy + " (2 failed heartbeats in a row; " + riskLSN("0/3000060", "0/3000060") + ")"),
 		}},
@@ -552,7 +552,7 @@ func TestScenarioPromotionFailureThenUnsafe(t *testing.T) {
 	replay(t, c, []step{
 		{actionErr(Promote, "could not connect"), StandbyConnected, standbyConnected, nil, []LogLine{
 			warn("promotion failed: retrying at the next failed heartbeat (could not connect)")}},
-		{timedOut("t"), StandbyHolding, standbyHolding, nil, []LogLine{
+		{timedOut("t"), StandbyNotPromoting, standbyHolding, nil, []LogLine{
 			warn("heartbeat to master failed (2/2): timeout: t"),
 			warn(holdWhy + " (2 failed heartbeats in a row; " + riskStandbyTimeout + ")"),
 		}},

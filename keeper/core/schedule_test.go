@@ -1,4 +1,4 @@
-package keeper
+package core
 
 import (
 	"fmt"
@@ -46,7 +46,7 @@ func requireSchedule(t *testing.T, c *Core, next time.Time, probing bool, msgAnd
 	requireDue(t, c, next, probing, msgAndArgs...)
 	wantTick := next
 	if probing {
-		wantTick = farFuture
+		wantTick = Never
 	}
 	require.Equal(t, wantTick, c.NextTick(), msgAndArgs...)
 }
@@ -116,7 +116,7 @@ func TestTickScheduleUntouchedByOtherInputs(t *testing.T) {
 // The request follows the mode of the state at the tick: a standby that
 // left recovery asks as a master.
 func TestTickRequestFollowsTheMode(t *testing.T) {
-	for s := range numStates {
+	for s := range NumStates {
 		c := coreAt(s, 3, 0)
 		require.Equal(t, Output{Probe: probeRequest(s.Mode())}, tickAt(c, t0), s.String())
 	}
@@ -285,7 +285,7 @@ func TestSetPartner(t *testing.T) {
 		require.NotNil(t, tickAt(c, t0).Probe)
 	})
 	t.Run("set but unusable: no heartbeat, no confirmation", func(t *testing.T) {
-		for s := range numStates {
+		for s := range NumStates {
 			c := coreAt(s, 3, 0)
 			c.SetPartner(true, false)
 			for _, d := range []time.Duration{0, time.Hour, 24 * time.Hour} {
@@ -293,7 +293,7 @@ func TestSetPartner(t *testing.T) {
 			}
 			require.Equal(t, s, c.State())
 			requireDue(t, c, time.Time{}, false, s.String())
-			require.Equal(t, farFuture, c.NextTick(), "%s: no tick wanted, a reload wakes the runner", s)
+			require.Equal(t, Never, c.NextTick(), "%s: no tick wanted, a reload wakes the runner", s)
 		}
 	})
 	t.Run("not set: an unconfirmed master is confirmed at the next tick", func(t *testing.T) {
@@ -320,7 +320,7 @@ func TestSetPartner(t *testing.T) {
 		}
 	})
 	t.Run("not set: elsewhere nothing", func(t *testing.T) {
-		for s := range numStates {
+		for s := range NumStates {
 			if s == MasterUnconfirmed {
 				continue
 			}
@@ -334,7 +334,7 @@ func TestSetPartner(t *testing.T) {
 		c := unconfirmedCore(3, false)
 		c.SetPartner(true, false)
 		require.Equal(t, Output{}, tickAt(c, t0))
-		require.Equal(t, farFuture, c.NextTick())
+		require.Equal(t, Never, c.NextTick())
 		c.SetPartner(true, true)
 		requireSchedule(t, c, time.Time{}, false, "due at once")
 		require.Equal(t, Output{Probe: probeRequest(MasterMode)}, tickAt(c, t0.Add(time.Second)))
@@ -358,7 +358,7 @@ func streamingChecked(caughtUp bool) Input {
 // is a good heartbeat like any other.
 func TestStreamingCheck(t *testing.T) {
 	masterStates := []State{MasterReady, MasterConnected, MasterHeartbeatLost, MasterSwitching, MasterRestoring,
-		MasterHolding, MasterFenced, MasterUnconfirmed}
+		MasterKeepingSync, MasterFenced, MasterUnconfirmed}
 	t.Run("not streaming is a failure", func(t *testing.T) {
 		for _, s := range masterStates {
 			for _, failures := range []int{0, 1, 2} {
@@ -428,7 +428,7 @@ func TestStreamingCheck(t *testing.T) {
 		}
 	})
 	t.Run("standby", func(t *testing.T) {
-		for _, s := range []State{StandbyReady, StandbyConnected, StandbyHeartbeatLost, StandbyPromoting, StandbyHolding} {
+		for _, s := range []State{StandbyReady, StandbyConnected, StandbyHeartbeatLost, StandbyPromoting, StandbyNotPromoting} {
 			for _, caughtUp := range []bool{false, true} {
 				name := fmt.Sprintf("%s, caught up %v", s, caughtUp)
 				a, b := coreAt(s, 3, 1), coreAt(s, 3, 1)
@@ -460,7 +460,7 @@ func TestStreamingCheck(t *testing.T) {
 // superseded.
 func TestFencePerState(t *testing.T) {
 	want := map[State]Fence{MasterUnconfirmed: FenceUnconfirmed, MasterFenced: FenceFenced}
-	for s := range numStates {
+	for s := range NumStates {
 		w, ok := want[s]
 		if !ok {
 			w = FenceOpen

@@ -1,4 +1,4 @@
-package keeper
+package core
 
 import (
 	"fmt"
@@ -140,10 +140,10 @@ func reach(t *testing.T, s State, threshold int) *Core {
 	case StandbyPromoting, MasterSwitching:
 		c.Step(okProbe())
 		failUntilThreshold(false)
-	case StandbyHolding:
+	case StandbyNotPromoting:
 		c.Step(okWith(asyncMaster))
 		failUntilThreshold(false)
-	case MasterHolding:
+	case MasterKeepingSync:
 		c.SetPolicy(Policy{FailoverOnTimeout: true})
 		c.Step(okProbe())
 		for c.Failures() < threshold {
@@ -226,7 +226,7 @@ func TestNewCore(t *testing.T) {
 }
 
 func TestEveryStateIsReachableThroughEvents(t *testing.T) {
-	for s := range numStates {
+	for s := range NumStates {
 		t.Run(s.String(), func(t *testing.T) {
 			c := reach(t, s, 3)
 			require.Equal(t, s, c.State())
@@ -441,7 +441,7 @@ func TestStepEveryRowRepeated(t *testing.T) {
 }
 
 func TestStandbyIgnoresCaughtUp(t *testing.T) {
-	for _, s := range []State{StandbyReady, StandbyConnected, StandbyHeartbeatLost, StandbyPromoting, StandbyHolding} {
+	for _, s := range []State{StandbyReady, StandbyConnected, StandbyHeartbeatLost, StandbyPromoting, StandbyNotPromoting} {
 		a, b := coreAt(s, 3, 2), coreAt(s, 3, 2)
 		outA, outB := a.Step(okProbe()), b.Step(caughtUpProbe())
 		require.Equal(t, outA, outB, s.String())
@@ -680,7 +680,7 @@ func TestStandbyThatNeverReachedMasterNeverPromotes(t *testing.T) {
 
 	out = c.Step(failProbe(false))
 	require.Nil(t, out.Actions)
-	require.Equal(t, StandbyHolding, c.State())
+	require.Equal(t, StandbyNotPromoting, c.State())
 	require.Equal(t, "(standby mode:not-promoting)", c.State().Title())
 	// Replication outlived two failed heartbeats: the refusal is no proof
 	// the master is down, which is said first.
@@ -692,7 +692,7 @@ func TestStandbyThatNeverReachedMasterNeverPromotes(t *testing.T) {
 	for _, ev := range []Input{failProbe(false), failProbe(false), failWith(FailStarting, "shutting down", -1)} {
 		out = c.Step(ev)
 		require.Nil(t, out.Actions)
-		require.Equal(t, StandbyHolding, c.State())
+		require.Equal(t, StandbyNotPromoting, c.State())
 	}
 	require.Equal(t, []LogLine{warn("heartbeat to master failed (6/2): server starting or stopping: shutting down")}, out.Logs)
 }

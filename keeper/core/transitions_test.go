@@ -1,4 +1,4 @@
-package keeper
+package core
 
 import (
 	"fmt"
@@ -30,17 +30,17 @@ func rowsWhere(keep func(Transition) bool) []string {
 }
 
 func TestTableIsComplete(t *testing.T) {
-	require.Len(t, Transitions, int(numStates)*int(numTriggers))
+	require.Len(t, Transitions, int(NumStates)*int(NumTriggers))
 	require.Len(t, Transitions, 14*12)
-	var seen [numStates][numTriggers]int
+	var seen [NumStates][NumTriggers]int
 	for _, r := range Transitions {
-		require.True(t, r.From >= 0 && r.From < numStates, "bad From in %+v", r)
-		require.True(t, r.On >= 0 && r.On < numTriggers, "bad On in %+v", r)
-		require.True(t, r.To >= 0 && r.To < numStates, "bad To in %+v", r)
+		require.True(t, r.From >= 0 && r.From < NumStates, "bad From in %+v", r)
+		require.True(t, r.On >= 0 && r.On < NumTriggers, "bad On in %+v", r)
+		require.True(t, r.To >= 0 && r.To < NumStates, "bad To in %+v", r)
 		seen[r.From][r.On]++
 	}
-	for s := range numStates {
-		for on := range numTriggers {
+	for s := range NumStates {
+		for on := range NumTriggers {
 			require.Equal(t, 1, seen[s][on], "rows for %s on %s", s, on)
 		}
 	}
@@ -146,21 +146,21 @@ func TestPartnerLostUnsafeRows(t *testing.T) {
 	want := []Transition{
 		{From: StandbyReady, On: PartnerLostUnsafe, To: StandbyReady, Level: Warning,
 			Why: "master unreachable and never reached since start: not promoting"},
-		{From: StandbyConnected, On: PartnerLostUnsafe, To: StandbyHolding, Level: Warning, Why: standbyHold},
-		{From: StandbyHeartbeatLost, On: PartnerLostUnsafe, To: StandbyHolding, Level: Warning, Why: standbyHold},
+		{From: StandbyConnected, On: PartnerLostUnsafe, To: StandbyNotPromoting, Level: Warning, Why: standbyHold},
+		{From: StandbyHeartbeatLost, On: PartnerLostUnsafe, To: StandbyNotPromoting, Level: Warning, Why: standbyHold},
 		{From: StandbyPromoting, On: PartnerLostUnsafe, To: StandbyPromoting},
-		{From: StandbyHolding, On: PartnerLostUnsafe, To: StandbyHolding},
-		{From: MasterReady, On: PartnerLostUnsafe, To: MasterHolding, Level: Warning, Why: masterHold},
-		{From: MasterConnected, On: PartnerLostUnsafe, To: MasterHolding, Level: Warning, Why: masterHold},
-		{From: MasterHeartbeatLost, On: PartnerLostUnsafe, To: MasterHolding, Level: Warning, Why: masterHold},
+		{From: StandbyNotPromoting, On: PartnerLostUnsafe, To: StandbyNotPromoting},
+		{From: MasterReady, On: PartnerLostUnsafe, To: MasterKeepingSync, Level: Warning, Why: masterHold},
+		{From: MasterConnected, On: PartnerLostUnsafe, To: MasterKeepingSync, Level: Warning, Why: masterHold},
+		{From: MasterHeartbeatLost, On: PartnerLostUnsafe, To: MasterKeepingSync, Level: Warning, Why: masterHold},
 		{From: MasterSwitching, On: PartnerLostUnsafe, To: MasterSwitching},
 		{From: MasterAsync, On: PartnerLostUnsafe, To: MasterAsync},
 		{From: MasterRestoring, On: PartnerLostUnsafe, To: MasterRestoring},
-		{From: MasterHolding, On: PartnerLostUnsafe, To: MasterHolding},
+		{From: MasterKeepingSync, On: PartnerLostUnsafe, To: MasterKeepingSync},
 		{From: MasterFenced, On: PartnerLostUnsafe, To: MasterFenced},
 		{From: MasterUnconfirmed, On: PartnerLostUnsafe, To: MasterUnconfirmed, Level: Warning, Why: whyUnconfirmed},
 	}
-	require.Len(t, want, int(numStates))
+	require.Len(t, want, int(NumStates))
 	for _, w := range want {
 		require.Equal(t, w, *transitionIndex[w.From][PartnerLostUnsafe], w.From.String())
 	}
@@ -169,46 +169,46 @@ func TestPartnerLostUnsafeRows(t *testing.T) {
 // TestHoldingStatesRows pins every row of the two new holding states.
 func TestHoldingStatesRows(t *testing.T) {
 	want := []Transition{
-		{From: StandbyHolding, On: PartnerUp, To: StandbyConnected, Why: "master answers again"},
-		{From: StandbyHolding, On: PartnerCaughtUp, To: StandbyHolding, Unexpected: true, Level: Warning,
+		{From: StandbyNotPromoting, On: PartnerUp, To: StandbyConnected, Why: "master answers again"},
+		{From: StandbyNotPromoting, On: PartnerCaughtUp, To: StandbyNotPromoting, Unexpected: true, Level: Warning,
 			Why: "ignored unexpected event partner-caught-up in state standby:not-promoting"},
-		{From: StandbyHolding, On: PartnerDown, To: StandbyHolding},
-		{From: StandbyHolding, On: HeartbeatLost, To: StandbyHeartbeatLost, Level: Warning,
+		{From: StandbyNotPromoting, On: PartnerDown, To: StandbyNotPromoting},
+		{From: StandbyNotPromoting, On: HeartbeatLost, To: StandbyHeartbeatLost, Level: Warning,
 			Why: "heartbeat to master failing but the master is alive: not promoting"},
-		{From: StandbyHolding, On: PartnerLost, To: StandbyPromoting, Do: Promote, Level: Warning,
+		{From: StandbyNotPromoting, On: PartnerLost, To: StandbyPromoting, Do: Promote, Level: Warning,
 			Why: "master lost: promoting this standby"},
-		{From: StandbyHolding, On: PartnerLostUnsafe, To: StandbyHolding},
-		{From: StandbyHolding, On: ActionDone, To: StandbyHolding, Unexpected: true, Level: Warning,
+		{From: StandbyNotPromoting, On: PartnerLostUnsafe, To: StandbyNotPromoting},
+		{From: StandbyNotPromoting, On: ActionDone, To: StandbyNotPromoting, Unexpected: true, Level: Warning,
 			Why: "ignored unexpected event action-done in state standby:not-promoting"},
-		{From: StandbyHolding, On: ActionFailed, To: StandbyHolding, Unexpected: true, Level: Warning,
+		{From: StandbyNotPromoting, On: ActionFailed, To: StandbyNotPromoting, Unexpected: true, Level: Warning,
 			Why: "ignored unexpected event action-failed in state standby:not-promoting"},
-		{From: StandbyHolding, On: RecoveryEnded, To: MasterReady, Level: Warning,
+		{From: StandbyNotPromoting, On: RecoveryEnded, To: MasterReady, Level: Warning,
 			Why: "server left recovery without pg_keeper: switching to master mode"},
-		{From: StandbyHolding, On: Superseded, To: StandbyHolding, Unexpected: true, Level: Warning,
+		{From: StandbyNotPromoting, On: Superseded, To: StandbyNotPromoting, Unexpected: true, Level: Warning,
 			Why: "ignored unexpected event superseded in state standby:not-promoting"},
-		nothingToConfirm(StandbyHolding, Confirmed),
-		nothingToConfirm(StandbyHolding, ConfirmedAsync),
+		nothingToConfirm(StandbyNotPromoting, Confirmed),
+		nothingToConfirm(StandbyNotPromoting, ConfirmedAsync),
 
-		{From: MasterHolding, On: PartnerUp, To: MasterConnected, Why: "standby answers again"},
-		{From: MasterHolding, On: PartnerCaughtUp, To: MasterHolding, Unexpected: true, Level: Warning,
+		{From: MasterKeepingSync, On: PartnerUp, To: MasterConnected, Why: "standby answers again"},
+		{From: MasterKeepingSync, On: PartnerCaughtUp, To: MasterKeepingSync, Unexpected: true, Level: Warning,
 			Why: "ignored unexpected event partner-caught-up in state master:keeping-sync"},
-		{From: MasterHolding, On: PartnerDown, To: MasterHolding},
-		{From: MasterHolding, On: HeartbeatLost, To: MasterHeartbeatLost, Level: Warning,
+		{From: MasterKeepingSync, On: PartnerDown, To: MasterKeepingSync},
+		{From: MasterKeepingSync, On: HeartbeatLost, To: MasterHeartbeatLost, Level: Warning,
 			Why: "heartbeat to standby failing but it is alive: keeping synchronous replication"},
-		{From: MasterHolding, On: PartnerLost, To: MasterSwitching, Do: SwitchAsync, Level: Warning,
+		{From: MasterKeepingSync, On: PartnerLost, To: MasterSwitching, Do: SwitchAsync, Level: Warning,
 			Why: "standby lost: switching to asynchronous replication"},
-		{From: MasterHolding, On: PartnerLostUnsafe, To: MasterHolding},
-		{From: MasterHolding, On: ActionDone, To: MasterHolding, Unexpected: true, Level: Warning,
+		{From: MasterKeepingSync, On: PartnerLostUnsafe, To: MasterKeepingSync},
+		{From: MasterKeepingSync, On: ActionDone, To: MasterKeepingSync, Unexpected: true, Level: Warning,
 			Why: "ignored unexpected event action-done in state master:keeping-sync"},
-		{From: MasterHolding, On: ActionFailed, To: MasterHolding, Unexpected: true, Level: Warning,
+		{From: MasterKeepingSync, On: ActionFailed, To: MasterKeepingSync, Unexpected: true, Level: Warning,
 			Why: "ignored unexpected event action-failed in state master:keeping-sync"},
-		{From: MasterHolding, On: RecoveryEnded, To: MasterHolding, Unexpected: true, Level: Warning,
+		{From: MasterKeepingSync, On: RecoveryEnded, To: MasterKeepingSync, Unexpected: true, Level: Warning,
 			Why: "ignored unexpected event recovery-ended in state master:keeping-sync"},
-		{From: MasterHolding, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
-		nothingToConfirm(MasterHolding, Confirmed),
-		nothingToConfirm(MasterHolding, ConfirmedAsync),
+		{From: MasterKeepingSync, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
+		nothingToConfirm(MasterKeepingSync, Confirmed),
+		nothingToConfirm(MasterKeepingSync, ConfirmedAsync),
 	}
-	require.Len(t, want, 2*int(numTriggers))
+	require.Len(t, want, 2*int(NumTriggers))
 	for _, w := range want {
 		require.Equal(t, w, *transitionIndex[w.From][w.On], w.From.String()+"/"+w.On.String())
 	}
@@ -235,7 +235,7 @@ func TestHoldingStatesRows(t *testing.T) {
 		"standby:not-promoting --partner-down--> standby:not-promoting",
 		"standby:not-promoting --partner-lost-unsafe--> standby:not-promoting",
 		"standby:not-promoting --superseded--> standby:not-promoting",
-	}, rowsWhere(func(r Transition) bool { return r.To == StandbyHolding || r.To == MasterHolding }))
+	}, rowsWhere(func(r Transition) bool { return r.To == StandbyNotPromoting || r.To == MasterKeepingSync }))
 }
 
 func TestUnexpectedRows(t *testing.T) {
@@ -318,7 +318,7 @@ func TestPrintTable(t *testing.T) {
 	table := markdownTable()
 	t.Log("\n" + table)
 	lines := strings.Split(strings.TrimSuffix(table, "\n"), "\n")
-	require.Len(t, lines, 2+int(numStates)*int(numTriggers))
+	require.Len(t, lines, 2+int(NumStates)*int(NumTriggers))
 	require.Equal(t, "| State | Event | Next state | Action | Log |", lines[0])
 	require.Equal(t, "| standby:ready | partner-up | standby:connected |  | LOG: connected to master |", lines[2])
 	promote := slices.IndexFunc(Transitions, func(r Transition) bool { return r.From == StandbyConnected && r.On == PartnerLost })
@@ -370,14 +370,14 @@ func TestSupersededAndFencedRows(t *testing.T) {
 		ignored(StandbyConnected, Superseded),
 		ignored(StandbyHeartbeatLost, Superseded),
 		ignored(StandbyPromoting, Superseded),
-		ignored(StandbyHolding, Superseded),
+		ignored(StandbyNotPromoting, Superseded),
 		fence(MasterReady),
 		fence(MasterConnected),
 		fence(MasterHeartbeatLost),
 		fence(MasterSwitching),
 		fence(MasterAsync),
 		fence(MasterRestoring),
-		fence(MasterHolding),
+		fence(MasterKeepingSync),
 		fence(MasterUnconfirmed),
 		silent(Superseded),
 
@@ -393,7 +393,7 @@ func TestSupersededAndFencedRows(t *testing.T) {
 		nothingToConfirm(MasterFenced, Confirmed),
 		nothingToConfirm(MasterFenced, ConfirmedAsync),
 	}
-	require.Len(t, want, int(numStates)+int(numTriggers)-1)
+	require.Len(t, want, int(NumStates)+int(NumTriggers)-1)
 	for _, w := range want {
 		require.Equal(t, w, *transitionIndex[w.From][w.On], w.From.String()+"/"+w.On.String())
 	}

@@ -1,4 +1,4 @@
-package keeper
+package core
 
 // Transition is one row of the keeper's state machine. The table below is
 // the single description of the keeper's behaviour: the core follows it, the
@@ -51,7 +51,7 @@ var Transitions = []Transition{
 		Why: "heartbeat to master failing but the master is alive: not promoting"},
 	{From: StandbyConnected, On: PartnerLost, To: StandbyPromoting, Do: Promote, Level: Warning,
 		Why: "master lost: promoting this standby"},
-	{From: StandbyConnected, On: PartnerLostUnsafe, To: StandbyHolding, Level: Warning,
+	{From: StandbyConnected, On: PartnerLostUnsafe, To: StandbyNotPromoting, Level: Warning,
 		Why: "master lost, but promoting could lose acknowledged commits or make a second primary: not promoting"},
 	unexpected(StandbyConnected, ActionDone),
 	unexpected(StandbyConnected, ActionFailed),
@@ -64,7 +64,7 @@ var Transitions = []Transition{
 	stay(StandbyHeartbeatLost, HeartbeatLost),
 	{From: StandbyHeartbeatLost, On: PartnerLost, To: StandbyPromoting, Do: Promote, Level: Warning,
 		Why: "master lost: heartbeat and replication both down: promoting this standby"},
-	{From: StandbyHeartbeatLost, On: PartnerLostUnsafe, To: StandbyHolding, Level: Warning,
+	{From: StandbyHeartbeatLost, On: PartnerLostUnsafe, To: StandbyNotPromoting, Level: Warning,
 		Why: "master lost, but promoting could lose acknowledged commits or make a second primary: not promoting"},
 	unexpected(StandbyHeartbeatLost, ActionDone),
 	unexpected(StandbyHeartbeatLost, ActionFailed),
@@ -88,17 +88,17 @@ var Transitions = []Transition{
 
 	// Not promoting is re-decided at every failed heartbeat: a certain
 	// failure, or a setting changed by reload, can make it safe.
-	{From: StandbyHolding, On: PartnerUp, To: StandbyConnected, Why: "master answers again"},
-	unexpected(StandbyHolding, PartnerCaughtUp),
-	stay(StandbyHolding, PartnerDown),
-	{From: StandbyHolding, On: HeartbeatLost, To: StandbyHeartbeatLost, Level: Warning,
+	{From: StandbyNotPromoting, On: PartnerUp, To: StandbyConnected, Why: "master answers again"},
+	unexpected(StandbyNotPromoting, PartnerCaughtUp),
+	stay(StandbyNotPromoting, PartnerDown),
+	{From: StandbyNotPromoting, On: HeartbeatLost, To: StandbyHeartbeatLost, Level: Warning,
 		Why: "heartbeat to master failing but the master is alive: not promoting"},
-	{From: StandbyHolding, On: PartnerLost, To: StandbyPromoting, Do: Promote, Level: Warning,
+	{From: StandbyNotPromoting, On: PartnerLost, To: StandbyPromoting, Do: Promote, Level: Warning,
 		Why: "master lost: promoting this standby"},
-	stay(StandbyHolding, PartnerLostUnsafe),
-	unexpected(StandbyHolding, ActionDone),
-	unexpected(StandbyHolding, ActionFailed),
-	{From: StandbyHolding, On: RecoveryEnded, To: MasterReady, Level: Warning,
+	stay(StandbyNotPromoting, PartnerLostUnsafe),
+	unexpected(StandbyNotPromoting, ActionDone),
+	unexpected(StandbyNotPromoting, ActionFailed),
+	{From: StandbyNotPromoting, On: RecoveryEnded, To: MasterReady, Level: Warning,
 		Why: "server left recovery without pg_keeper: switching to master mode"},
 
 	// Master mode: poll the standby, stop commits hanging when it is gone.
@@ -112,7 +112,7 @@ var Transitions = []Transition{
 	// synchronous replication comes back once the standby has caught up.
 	{From: MasterReady, On: PartnerLost, To: MasterSwitching, Do: SwitchAsync, Level: Warning,
 		Why: "standby not reached: switching to asynchronous replication until it has caught up"},
-	{From: MasterReady, On: PartnerLostUnsafe, To: MasterHolding, Level: Warning,
+	{From: MasterReady, On: PartnerLostUnsafe, To: MasterKeepingSync, Level: Warning,
 		Why: "standby unreachable and perhaps taking over: keeping synchronous replication, commits wait"},
 	unexpected(MasterReady, ActionDone),
 	unexpected(MasterReady, ActionFailed),
@@ -125,7 +125,7 @@ var Transitions = []Transition{
 		Why: "heartbeat to standby failing but it is alive: keeping synchronous replication"},
 	{From: MasterConnected, On: PartnerLost, To: MasterSwitching, Do: SwitchAsync, Level: Warning,
 		Why: "standby lost: switching to asynchronous replication"},
-	{From: MasterConnected, On: PartnerLostUnsafe, To: MasterHolding, Level: Warning,
+	{From: MasterConnected, On: PartnerLostUnsafe, To: MasterKeepingSync, Level: Warning,
 		Why: "standby unreachable and perhaps taking over: keeping synchronous replication, commits wait"},
 	unexpected(MasterConnected, ActionDone),
 	unexpected(MasterConnected, ActionFailed),
@@ -137,7 +137,7 @@ var Transitions = []Transition{
 	stay(MasterHeartbeatLost, HeartbeatLost),
 	{From: MasterHeartbeatLost, On: PartnerLost, To: MasterSwitching, Do: SwitchAsync, Level: Warning,
 		Why: "standby lost: heartbeat and replication both down: switching to asynchronous replication"},
-	{From: MasterHeartbeatLost, On: PartnerLostUnsafe, To: MasterHolding, Level: Warning,
+	{From: MasterHeartbeatLost, On: PartnerLostUnsafe, To: MasterKeepingSync, Level: Warning,
 		Why: "standby unreachable and perhaps taking over: keeping synchronous replication, commits wait"},
 	unexpected(MasterHeartbeatLost, ActionDone),
 	unexpected(MasterHeartbeatLost, ActionFailed),
@@ -181,17 +181,17 @@ var Transitions = []Transition{
 		Why: "restoring synchronous replication failed: retrying at the next heartbeat"},
 	unexpected(MasterRestoring, RecoveryEnded),
 
-	{From: MasterHolding, On: PartnerUp, To: MasterConnected, Why: "standby answers again"},
-	unexpected(MasterHolding, PartnerCaughtUp),
-	stay(MasterHolding, PartnerDown),
-	{From: MasterHolding, On: HeartbeatLost, To: MasterHeartbeatLost, Level: Warning,
+	{From: MasterKeepingSync, On: PartnerUp, To: MasterConnected, Why: "standby answers again"},
+	unexpected(MasterKeepingSync, PartnerCaughtUp),
+	stay(MasterKeepingSync, PartnerDown),
+	{From: MasterKeepingSync, On: HeartbeatLost, To: MasterHeartbeatLost, Level: Warning,
 		Why: "heartbeat to standby failing but it is alive: keeping synchronous replication"},
-	{From: MasterHolding, On: PartnerLost, To: MasterSwitching, Do: SwitchAsync, Level: Warning,
+	{From: MasterKeepingSync, On: PartnerLost, To: MasterSwitching, Do: SwitchAsync, Level: Warning,
 		Why: "standby lost: switching to asynchronous replication"},
-	stay(MasterHolding, PartnerLostUnsafe),
-	unexpected(MasterHolding, ActionDone),
-	unexpected(MasterHolding, ActionFailed),
-	unexpected(MasterHolding, RecoveryEnded),
+	stay(MasterKeepingSync, PartnerLostUnsafe),
+	unexpected(MasterKeepingSync, ActionDone),
+	unexpected(MasterKeepingSync, ActionFailed),
+	unexpected(MasterKeepingSync, RecoveryEnded),
 
 	// The partner is a primary on a newer timeline: this server is the old
 	// master. Fencing comes before anything else, an action under way too.
@@ -199,14 +199,14 @@ var Transitions = []Transition{
 	unexpected(StandbyConnected, Superseded),
 	unexpected(StandbyHeartbeatLost, Superseded),
 	unexpected(StandbyPromoting, Superseded),
-	unexpected(StandbyHolding, Superseded),
+	unexpected(StandbyNotPromoting, Superseded),
 	{From: MasterReady, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
 	{From: MasterConnected, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
 	{From: MasterHeartbeatLost, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
 	{From: MasterSwitching, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
 	{From: MasterAsync, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
 	{From: MasterRestoring, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
-	{From: MasterHolding, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
+	{From: MasterKeepingSync, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
 
 	// Fenced is the end: the server is shutting down.
 	stay(MasterFenced, PartnerUp),
@@ -243,7 +243,7 @@ var Transitions = []Transition{
 // A heartbeat confirms only a server that waits for a confirmation; an
 // operator's confirmation elsewhere is removed and changes nothing.
 func init() {
-	for s := State(0); s < numStates; s++ {
+	for s := State(0); s < NumStates; s++ {
 		if s != MasterUnconfirmed {
 			Transitions = append(Transitions,
 				Transition{From: s, On: Confirmed, To: s, Level: Warning, Why: whyNothingToConfirm},
@@ -270,11 +270,11 @@ const whySuperseded = "this server was superseded: its partner was promoted afte
 // transitionIndex is Transitions keyed by state and trigger. It must not
 // panic: it runs when the server loads the library. TestTableIsComplete
 // checks that every pair has exactly one row.
-var transitionIndex [numStates][numTriggers]*Transition
+var transitionIndex [NumStates][NumTriggers]*Transition
 
 func init() { transitionIndex = indexTransitions() }
 
-func indexTransitions() (idx [numStates][numTriggers]*Transition) {
+func indexTransitions() (idx [NumStates][NumTriggers]*Transition) {
 	for i := range Transitions {
 		t := &Transitions[i]
 		if idx[t.From][t.On] == nil {

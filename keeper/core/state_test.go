@@ -1,4 +1,4 @@
-package keeper
+package core
 
 import (
 	"testing"
@@ -23,20 +23,20 @@ func TestStateNamesAndTitles(t *testing.T) {
 		StandbyConnected:     {StandbyMode, "standby:connected", "(standby mode:connected)"},
 		StandbyHeartbeatLost: {StandbyMode, "standby:heartbeat-lost", "(standby mode:heartbeat-lost)"},
 		StandbyPromoting:     {StandbyMode, "standby:promoting", "(standby mode:promoting)"},
-		StandbyHolding:       {StandbyMode, "standby:not-promoting", "(standby mode:not-promoting)"},
+		StandbyNotPromoting:  {StandbyMode, "standby:not-promoting", "(standby mode:not-promoting)"},
 		MasterReady:          {MasterMode, "master:ready", "(master mode:ready)"},
 		MasterConnected:      {MasterMode, "master:connected", "(master mode:connected)"},
 		MasterHeartbeatLost:  {MasterMode, "master:heartbeat-lost", "(master mode:heartbeat-lost)"},
 		MasterSwitching:      {MasterMode, "master:switching", "(master mode:switching)"},
 		MasterAsync:          {MasterMode, "master:async", "(master mode:async)"},
 		MasterRestoring:      {MasterMode, "master:restoring", "(master mode:restoring)"},
-		MasterHolding:        {MasterMode, "master:keeping-sync", "(master mode:keeping-sync)"},
+		MasterKeepingSync:    {MasterMode, "master:keeping-sync", "(master mode:keeping-sync)"},
 		MasterFenced:         {MasterMode, "master:fenced", "(master mode:fenced)"},
 		MasterUnconfirmed:    {MasterMode, "master:unconfirmed", "(master mode:unconfirmed)"},
 	}
-	require.Len(t, want, int(numStates))
-	require.Equal(t, 14, int(numStates))
-	for s := range numStates {
+	require.Len(t, want, int(NumStates))
+	require.Equal(t, 14, int(NumStates))
+	for s := range NumStates {
 		require.Equal(t, want[s].mode, s.Mode(), "mode of %d", s)
 		require.Equal(t, want[s].name, s.String())
 		require.Equal(t, want[s].title, s.Title())
@@ -44,13 +44,13 @@ func TestStateNamesAndTitles(t *testing.T) {
 }
 
 func TestTriggerActionAndFailureNames(t *testing.T) {
-	require.Equal(t, 12, int(numTriggers))
+	require.Equal(t, 12, int(NumTriggers))
 	require.Equal(t, []string{"partner-up", "partner-caught-up", "partner-down", "heartbeat-lost", "partner-lost",
 		"partner-lost-unsafe", "action-done", "action-failed", "recovery-ended", "superseded", "confirmed", "confirmed-async"},
 		[]string{PartnerUp.String(), PartnerCaughtUp.String(), PartnerDown.String(), HeartbeatLost.String(),
 			PartnerLost.String(), PartnerLostUnsafe.String(), ActionDone.String(), ActionFailed.String(), RecoveryEnded.String(),
 			Superseded.String(), Confirmed.String(), ConfirmedAsync.String()})
-	for on := range numTriggers {
+	for on := range NumTriggers {
 		require.NotEmpty(t, on.String(), "trigger %d has no name", on)
 	}
 	require.Equal(t, []string{"none", "promote", "switch-async", "after_command", "restore-sync", "fence", "open-fence"},
@@ -64,24 +64,24 @@ func TestTriggerActionAndFailureNames(t *testing.T) {
 // been replaced: an unconfirmed, ready (not checked yet), keeping-sync or
 // fenced master names none.
 func TestKnowsPrimary(t *testing.T) {
-	want := [numStates]Primary{
+	want := [NumStates]Primary{
 		StandbyReady:         PrimaryUnknown,
 		StandbyConnected:     PrimaryPartner,
 		StandbyHeartbeatLost: PrimaryPartner,
 		StandbyPromoting:     PrimaryUnknown,
-		StandbyHolding:       PrimaryUnknown,
+		StandbyNotPromoting:  PrimaryUnknown,
 		MasterReady:          PrimaryUnknown,
 		MasterConnected:      PrimarySelf,
 		MasterHeartbeatLost:  PrimarySelf,
 		MasterSwitching:      PrimarySelf,
 		MasterAsync:          PrimarySelf,
 		MasterRestoring:      PrimarySelf,
-		MasterHolding:        PrimaryUnknown,
+		MasterKeepingSync:    PrimaryUnknown,
 		MasterFenced:         PrimaryUnknown,
 		MasterUnconfirmed:    PrimaryUnknown,
 	}
-	require.Equal(t, 14, int(numStates), "a new state needs its line above")
-	for s := range numStates {
+	require.Equal(t, 14, int(NumStates), "a new state needs its line above")
+	for s := range NumStates {
 		require.Equal(t, want[s], s.KnowsPrimary(), s.String())
 		// A node names itself only in master mode, its partner only in standby mode.
 		switch s.KnowsPrimary() {

@@ -1,4 +1,4 @@
-package keeper
+package core
 
 import (
 	"fmt"
@@ -155,8 +155,8 @@ func TestView(t *testing.T) {
 			both(View{State: StandbyPromoting, Failures: th, Threshold: th, InFlight: Promote, SyncConfirmed: true,
 				PartnerLSN: masterLSN})},
 		{"standby holding says why",
-			func(t *testing.T) *Core { return reach(t, StandbyHolding, th) },
-			both(View{State: StandbyHolding, Failures: th, Threshold: th, PartnerLSN: masterLSN,
+			func(t *testing.T) *Core { return reach(t, StandbyNotPromoting, th) },
+			both(View{State: StandbyNotPromoting, Failures: th, Threshold: th, PartnerLSN: masterLSN,
 				Blocked: riskLSN("0/3000060", "unknown")})},
 		{"master at start",
 			func(t *testing.T) *Core { return NewCore(MasterMode, th) },
@@ -190,7 +190,12 @@ func TestView(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.core(t)
 			before := *c
-			require.Equal(t, tc.want, c.View())
+			v := c.View()
+			// The settings the core decides with are checked in TestViewSettings.
+			require.Equal(t, c.policy, v.Policy)
+			require.Equal(t, c.aliveWhileFailing, v.AliveWhileFailing)
+			v.Policy, v.Interval, v.PartnerSet, v.PartnerUsable, v.AliveWhileFailing = Policy{}, 0, false, false, 0
+			require.Equal(t, tc.want, v)
 			require.Equal(t, before, *c, "View changes nothing")
 		})
 	}
@@ -229,4 +234,21 @@ func TestViewWithMaxLagDoesNotClaimBlocked(t *testing.T) {
 
 	require.Equal(t, Promote, v.NextAction)
 	require.Empty(t, v.Blocked)
+}
+
+// View shows the settings the core decides with, as set.
+func TestViewSettings(t *testing.T) {
+	c := NewCore(StandbyMode, 3)
+	v := c.View()
+	require.Equal(t, 5*time.Second, v.Interval, "the default until the settings are read")
+	require.True(t, v.PartnerSet)
+	require.True(t, v.PartnerUsable)
+	c.SetPolicy(Policy{MaxLag: 7, FailoverOnTimeout: true})
+	c.SetInterval(time.Second, t0)
+	c.SetPartner(true, false)
+	v = c.View()
+	require.Equal(t, Policy{MaxLag: 7, FailoverOnTimeout: true}, v.Policy)
+	require.Equal(t, time.Second, v.Interval)
+	require.True(t, v.PartnerSet)
+	require.False(t, v.PartnerUsable)
 }

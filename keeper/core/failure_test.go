@@ -1,4 +1,4 @@
-package keeper
+package core
 
 import (
 	"math"
@@ -27,9 +27,9 @@ func TestFailureClasses(t *testing.T) {
 		FailNotStreaming: {"not streaming", false, true, false},
 		FailOlderPrimary: {"older primary", true, false, false},
 	}
-	require.Len(t, want, int(numFailureClasses))
-	require.Equal(t, 14, int(numFailureClasses))
-	for f := range numFailureClasses {
+	require.Len(t, want, int(NumFailureClasses))
+	require.Equal(t, 14, int(NumFailureClasses))
+	for f := range NumFailureClasses {
 		w := want[f]
 		require.Equal(t, w.name, f.String(), "class %d", f)
 		require.Equal(t, w.answered, f.Answered(), w.name)

@@ -1,4 +1,4 @@
-package keeper
+package core
 
 import (
 	"fmt"
@@ -27,10 +27,10 @@ const (
 	FailSuperseded                // the partner is a primary promoted after this one
 	FailNotStreaming              // the standby answers but does not stream: commits would hang
 	FailOlderPrimary              // the partner is a primary promoted before this one: the stale one
-	numFailureClasses
+	NumFailureClasses
 )
 
-var failureNames = [numFailureClasses]string{
+var failureNames = [NumFailureClasses]string{
 	FailOther:        "other",
 	FailRefused:      "refused",
 	FailTimeout:      "timeout",
