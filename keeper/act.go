@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/command"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 )
 
@@ -100,9 +101,9 @@ func (r *runner) runAfterCommand() {
 		"PG_KEEPER_TIMELINE="+strconv.Itoa(r.timeline))
 	// Only the program: fence agents take passwords as arguments.
 	r.log(core.Info, fmt.Sprintf("running after_command (timeout %s): %s", timeout, commandName(cmdline)))
-	fallback := message{input: &core.Input{Kind: core.ActionInput, Action: core.RunAfterCommand}, command: &CommandResult{}}
+	fallback := message{input: &core.Input{Kind: core.ActionInput, Action: core.RunAfterCommand}, command: &command.Result{}}
 	r.spawn(fallback, func() message {
-		res := runCommand(cmdline, timeout, "pg_keeper.after_command_timeout", env)
+		res := command.Run(cmdline, timeout, "pg_keeper.after_command_timeout", env)
 		in := &core.Input{Kind: core.ActionInput, At: time.Now(), Action: core.RunAfterCommand}
 		if outcome := commandRecord(KindAfterCmd, res).Detail; res.Err != nil {
 			in.Err = outcome

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 )
 
 // Actions are idempotent: the core may ask for one again after a failure,
@@ -24,11 +25,11 @@ const timelineExpr = `('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8
 // It returns what it did and the server's new timeline (0 if unknown).
 func promote(ctx context.Context, local *pgx.ConnConfig) (string, int, error) {
 	start := time.Now()
-	conn, err := connectLocal(ctx, local)
+	conn, err := conninfo.ConnectLocal(ctx, local)
 	if err != nil {
 		return "", 0, err
 	}
-	defer closeConn(conn)
+	defer conninfo.Close(conn)
 
 	var inRecovery bool
 	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
@@ -88,11 +89,11 @@ func waitPromoted(ctx context.Context, conn *pgx.Conn) error {
 // switchAsync clears synchronous_standby_names so that commits stop waiting
 // for a standby that is gone, and saves the old value for restoreSync.
 func switchAsync(ctx context.Context, local *pgx.ConnConfig, dataDir, tag string) (string, error) {
-	conn, err := connectLocal(ctx, local)
+	conn, err := conninfo.ConnectLocal(ctx, local)
 	if err != nil {
 		return "", err
 	}
-	defer closeConn(conn)
+	defer conninfo.Close(conn)
 
 	var names string
 	if err := conn.QueryRow(ctx, "SHOW synchronous_standby_names").Scan(&names); err != nil {
@@ -137,11 +138,11 @@ func restoreSync(ctx context.Context, local *pgx.ConnConfig, dataDir, tag string
 	if !found {
 		return "no synchronous_standby_names saved: nothing to restore", nil
 	}
-	conn, err := connectLocal(ctx, local)
+	conn, err := conninfo.ConnectLocal(ctx, local)
 	if err != nil {
 		return "", err
 	}
-	defer closeConn(conn)
+	defer conninfo.Close(conn)
 
 	var inConf, inAuto *string
 	if err := conn.QueryRow(ctx, syncInFilesSQL).Scan(&inConf, &inAuto); err != nil {
@@ -209,15 +210,4 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
-}
-
-func connectLocal(ctx context.Context, local *pgx.ConnConfig) (*pgx.Conn, error) {
-	if local == nil {
-		return nil, errors.New("pg_keeper.my_conninfo is unusable")
-	}
-	conn, err := pgx.ConnectConfig(ctx, local)
-	if err != nil {
-		return nil, fmt.Errorf("could not connect to this server (pg_keeper.my_conninfo): %s", errorText(err, local))
-	}
-	return conn, nil
 }

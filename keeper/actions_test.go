@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 	"github.com/stretchr/testify/require"
 )
 
@@ -43,7 +44,7 @@ func TestActionsWithoutLocal(t *testing.T) {
 func TestActionsLocalUnreachable(t *testing.T) {
 	cleanPGEnv(t)
 	port := closedPort(t)
-	local, err := connConfig(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=postgres sslmode=disable password=hunter22", port))
+	local, err := conninfo.Config(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=postgres sslmode=disable password=hunter22", port))
 	require.NoError(t, err)
 	want := fmt.Sprintf("could not connect to this server (pg_keeper.my_conninfo): failed to connect to "+
 		"`user=x database=postgres`: 127.0.0.1:%d (127.0.0.1): dial error: dial tcp 127.0.0.1:%d: connect: connection refused", port, port)

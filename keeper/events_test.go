@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/command"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
 )
@@ -206,17 +207,17 @@ func TestRunnerActionDoneRecords(t *testing.T) {
 			Record{Kind: KindAction, Action: "restore-sync", OK: ptr(false), Detail: "ALTER SYSTEM failed"}},
 		{"after_command succeeded", time.Second,
 			core.Input{Kind: core.ActionInput, At: at, Action: core.RunAfterCommand, Detail: "exit status 0 after 42 ms"},
-			message{command: &CommandResult{Duration: 42 * time.Millisecond}},
+			message{command: &command.Result{Duration: 42 * time.Millisecond}},
 			Record{Kind: KindAfterCmd, OK: ptr(true), ExitStatus: ptr(0), DurationMS: ptr(int64(42)),
 				Detail: "exit status 0 after 42 ms"}},
 		{"after_command failed", 0,
 			core.Input{Kind: core.ActionInput, At: at, Action: core.RunAfterCommand, Err: "exit status 2 after 7 ms"},
-			message{command: &CommandResult{Duration: 7 * time.Millisecond, Err: errors.New("exit status 2"), ExitCode: 2}},
+			message{command: &command.Result{Duration: 7 * time.Millisecond, Err: errors.New("exit status 2"), ExitCode: 2}},
 			Record{Kind: KindAfterCmd, OK: ptr(false), ExitStatus: ptr(2), DurationMS: ptr(int64(7)),
 				Detail: "exit status 2 after 7 ms"}},
 		{"after_command killed", 0,
 			core.Input{Kind: core.ActionInput, At: at, Action: core.RunAfterCommand},
-			message{command: &CommandResult{Duration: time.Minute, Err: errors.New("killed after the timeout of 1m0s"), ExitCode: -1}},
+			message{command: &command.Result{Duration: time.Minute, Err: errors.New("killed after the timeout of 1m0s"), ExitCode: -1}},
 			Record{Kind: KindAfterCmd, OK: ptr(false), DurationMS: ptr(int64(60_000)),
 				Detail: "killed after the timeout of 1m0s after 60000 ms"}},
 	} {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/command"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 )
 
@@ -54,8 +55,8 @@ func (r *runner) stateChanged(ch *core.Change) {
 // runHooks runs the queued commands; each result comes back as an event.
 func (r *runner) runHooks(jobs <-chan hookJob) {
 	for job := range jobs {
-		r.deliver(message{hook: job.change, command: &CommandResult{}}, func() message {
-			res := runCommand(job.cmdline, job.timeout, "pg_keeper.state_change_command_timeout", job.env)
+		r.deliver(message{hook: job.change, command: &command.Result{}}, func() message {
+			res := command.Run(job.cmdline, job.timeout, "pg_keeper.state_change_command_timeout", job.env)
 			return message{hook: job.change, command: &res}
 		})
 	}
@@ -104,7 +105,7 @@ func (r *runner) selfHost(hostname string) string {
 }
 
 // hookDone logs and records how a state-change command ended.
-func (r *runner) hookDone(change string, res CommandResult) {
+func (r *runner) hookDone(change string, res command.Result) {
 	for _, line := range res.Output {
 		r.log(core.Info, "state_change_command: "+line)
 	}
@@ -119,7 +120,7 @@ func (r *runner) hookDone(change string, res CommandResult) {
 }
 
 // commandRecord describes how a command ended, for pg_keeper.events().
-func commandRecord(kind string, res CommandResult) Record {
+func commandRecord(kind string, res command.Result) Record {
 	ms := res.Duration.Milliseconds()
 	rec := Record{Kind: kind, OK: ptr(res.Err == nil), DurationMS: &ms,
 		Detail: fmt.Sprintf("exit status 0 after %d ms", ms)}

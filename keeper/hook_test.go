@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/command"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
+	"github.com/pg-keeper/pg_keeper/keeper/internal/testproc"
 	"github.com/stretchr/testify/require"
 )
 
@@ -174,23 +176,23 @@ func TestSelfHost(t *testing.T) {
 func TestCommandRecord(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		res  CommandResult
+		res  command.Result
 		want Record
 		keys []string
 	}{
-		{"success", CommandResult{Duration: 12 * time.Millisecond},
+		{"success", command.Result{Duration: 12 * time.Millisecond},
 			Record{Kind: KindStateChange, OK: ptr(true), ExitStatus: ptr(0), DurationMS: ptr(int64(12)),
 				Detail: "exit status 0 after 12 ms"},
 			[]string{"at", "detail", "duration_ms", "exit_status", "kind", "node", "ok"}},
-		{"failure", CommandResult{Duration: 1500 * time.Millisecond, Err: errors.New("exit status 3"), ExitCode: 3},
+		{"failure", command.Result{Duration: 1500 * time.Millisecond, Err: errors.New("exit status 3"), ExitCode: 3},
 			Record{Kind: KindStateChange, OK: ptr(false), ExitStatus: ptr(3), DurationMS: ptr(int64(1500)),
 				Detail: "exit status 3 after 1500 ms"},
 			[]string{"at", "detail", "duration_ms", "exit_status", "kind", "node", "ok"}},
-		{"killed", CommandResult{Duration: time.Second, Err: errors.New("killed after the timeout of 1s"), ExitCode: -1},
+		{"killed", command.Result{Duration: time.Second, Err: errors.New("killed after the timeout of 1s"), ExitCode: -1},
 			Record{Kind: KindStateChange, OK: ptr(false), DurationMS: ptr(int64(1000)),
 				Detail: "killed after the timeout of 1s after 1000 ms"},
 			[]string{"at", "detail", "duration_ms", "kind", "node", "ok"}}, // no exit status
-		{"not started", CommandResult{Err: errors.New("fork/exec /bin/sh: no such file or directory"), ExitCode: -1},
+		{"not started", command.Result{Err: errors.New("fork/exec /bin/sh: no such file or directory"), ExitCode: -1},
 			Record{Kind: KindStateChange, OK: ptr(false), DurationMS: ptr(int64(0)),
 				Detail: "fork/exec /bin/sh: no such file or directory after 0 ms"},
 			[]string{"at", "detail", "duration_ms", "kind", "node", "ok"}},
@@ -222,7 +224,7 @@ func TestRunCommandExitCode(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			res := runCommand(tc.cmdline, 100*time.Millisecond, "pg_keeper.after_command_timeout", tc.env)
+			res := command.Run(tc.cmdline, 100*time.Millisecond, "pg_keeper.after_command_timeout", tc.env)
 			require.Equal(t, tc.want, res.ExitCode)
 			switch {
 			case tc.name == "not started":
@@ -472,7 +474,7 @@ func TestRunStateChangeCommandTimeout(t *testing.T) {
 	require.NoError(t, err)
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	require.NoError(t, err)
-	waitGone(t, pid)
+	testproc.WaitGone(t, pid)
 
 	logs, _ := h.snapshot()
 	require.Equal(t, core.Warning, logs[i].Level)

@@ -8,10 +8,10 @@ import (
 	"net"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 )
 
@@ -54,7 +54,7 @@ func Probe(ctx context.Context, partner *pgx.ConnConfig, self core.Identity, mod
 	if err != nil {
 		return failed(ctx, err, partner)
 	}
-	defer closeConn(conn)
+	defer conninfo.Close(conn)
 	_, encrypted := conn.PgConn().Conn().(*tls.Conn)
 	res := probeFacts(ctx, conn, partner, self, mode, receiverName)
 	res.TLSRefused = partner.TLSConfig != nil && !encrypted
@@ -138,11 +138,11 @@ var replicationAliveSQL = map[core.Mode]string{
 // partner, and returns its received WAL position (-1 on a master or when
 // unknown). An error counts as not alive, as the C pg_keeper assumed.
 func ReplicationAlive(ctx context.Context, local *pgx.ConnConfig, mode core.Mode, partnerName string) (bool, int64, error) {
-	conn, err := connectLocal(ctx, local)
+	conn, err := conninfo.ConnectLocal(ctx, local)
 	if err != nil {
 		return false, -1, err
 	}
-	defer closeConn(conn)
+	defer conninfo.Close(conn)
 	var alive bool
 	var lsn int64
 	var args []any
@@ -160,11 +160,11 @@ func ReplicationAlive(ctx context.Context, local *pgx.ConnConfig, mode core.Mode
 // walsender from 'catchup' to 'streaming' once the standby has everything,
 // and only then can it be synchronous.
 func StandbyCaughtUp(ctx context.Context, local *pgx.ConnConfig, partnerName string) (bool, error) {
-	conn, err := connectLocal(ctx, local)
+	conn, err := conninfo.ConnectLocal(ctx, local)
 	if err != nil {
 		return false, err
 	}
-	defer closeConn(conn)
+	defer conninfo.Close(conn)
 	var ok bool
 	err = conn.QueryRow(ctx, caughtUpSQL, partnerName).Scan(&ok)
 	return ok, err
@@ -173,14 +173,8 @@ func StandbyCaughtUp(ctx context.Context, local *pgx.ConnConfig, partnerName str
 const caughtUpSQL = `SELECT EXISTS (SELECT 1 FROM pg_stat_replication
 	WHERE state = 'streaming' AND ($1 = '' OR application_name = $1))`
 
-func closeConn(conn *pgx.Conn) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_ = conn.Close(ctx)
-}
-
 func failed(ctx context.Context, err error, cfg *pgx.ConnConfig) core.ProbeResult {
-	return core.ProbeResult{Class: Classify(ctx, err), Detail: errorText(err, cfg), LocalLSN: -1}
+	return core.ProbeResult{Class: Classify(ctx, err), Detail: conninfo.ErrorText(err, cfg), LocalLSN: -1}
 }
 
 // Classify names the kind of a heartbeat failure.
@@ -216,28 +210,4 @@ func Classify(ctx context.Context, err error) core.FailureClass {
 		return core.FailConfig
 	}
 	return core.FailOther
-}
-
-// errorText is err as one log-safe line.
-func errorText(err error, cfg *pgx.ConnConfig) string {
-	s := MaskPassword(err.Error())
-	if cfg != nil && len(cfg.Password) >= 4 {
-		s = strings.ReplaceAll(s, cfg.Password, "********")
-	}
-	return dedupeAttempts(strings.Join(strings.Fields(s), " "))
-}
-
-// dedupeAttempts shortens "...: X X" to "...: X". With sslmode=prefer (the
-// default, as in libpq) pgx dials once with TLS and once without, and a
-// refused connection then reports the same error twice.
-func dedupeAttempts(s string) string {
-	i := strings.Index(s, "`: ")
-	if i < 0 {
-		return s
-	}
-	head, rest := s[:i+3], s[i+3:]
-	if n := len(rest); n%2 == 1 && rest[n/2] == ' ' && rest[:n/2] == rest[n/2+1:] {
-		return head + rest[:n/2]
-	}
-	return s
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -63,7 +65,7 @@ func TestProbeRefused(t *testing.T) {
 	for _, sslmode := range []string{"disable", "prefer"} {
 		t.Run(sslmode, func(t *testing.T) {
 			port := closedPort(t)
-			cfg, err := connConfig(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=%s password=hunter22", port, sslmode))
+			cfg, err := conninfo.Config(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=%s password=hunter22", port, sslmode))
 			require.NoError(t, err)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -84,7 +86,7 @@ func TestProbeRefused(t *testing.T) {
 func TestProbeTimeout(t *testing.T) {
 	cleanPGEnv(t)
 	port := silentServer(t)
-	cfg, err := connConfig(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable", port))
+	cfg, err := conninfo.Config(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable", port))
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -113,7 +115,7 @@ func TestReplicationAliveWithoutLocal(t *testing.T) {
 func TestReplicationAliveUnreachable(t *testing.T) {
 	cleanPGEnv(t)
 	port := closedPort(t)
-	cfg, err := connConfig(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable", port))
+	cfg, err := conninfo.Config(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable", port))
 	require.NoError(t, err)
 	for _, mode := range []core.Mode{core.StandbyMode, core.MasterMode} {
 		alive, lsn, err := ReplicationAlive(context.Background(), cfg, mode, "node2")
@@ -169,39 +171,23 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-func TestDedupeAttempts(t *testing.T) {
-	const head = "failed to connect to `user=x database=y`: "
-	const attempt = "127.0.0.1:5432 (127.0.0.1): dial error: connection refused"
-	require.Equal(t, head+attempt, dedupeAttempts(head+attempt+" "+attempt))
-	require.Equal(t, head+attempt, dedupeAttempts(head+attempt))
-	// Two different attempts stay.
-	require.Equal(t, head+"a: refused b: refused", dedupeAttempts(head+"a: refused b: refused"))
-	// An even length cannot be one message twice.
-	require.Equal(t, head+"ab ab ab", dedupeAttempts(head+"ab ab ab"))
-	require.Equal(t, head+"a b", dedupeAttempts(head+"a b"))
-	// Without pgx's "`: " nothing is touched.
-	require.Equal(t, "x y x y", dedupeAttempts("x y x y"))
-	require.Equal(t, "", dedupeAttempts(""))
-	require.Equal(t, head, dedupeAttempts(head))
-}
-
 func TestErrorText(t *testing.T) {
 	cleanPGEnv(t)
 	require.Equal(t, "failed to connect to `user=u database=d`: server said: password=******** is wrong",
-		errorText(errors.New("failed to connect to `user=u database=d`:\n  server said: password=secret   is wrong"), nil))
+		conninfo.ErrorText(errors.New("failed to connect to `user=u database=d`:\n  server said: password=secret   is wrong"), nil))
 
-	cfg, err := connConfig("host=h user=u password=hunter22")
+	cfg, err := conninfo.Config("host=h user=u password=hunter22")
 	require.NoError(t, err)
 	require.Equal(t, "auth for ******** failed, ******** again",
-		errorText(errors.New("auth for hunter22 failed, hunter22 again"), cfg))
+		conninfo.ErrorText(errors.New("auth for hunter22 failed, hunter22 again"), cfg))
 
 	// A password shorter than 4 characters is too likely to match other text.
-	short, err := connConfig("host=h user=u password=abc")
+	short, err := conninfo.Config("host=h user=u password=abc")
 	require.NoError(t, err)
-	require.Equal(t, "abc at host", errorText(errors.New("abc at host"), short))
+	require.Equal(t, "abc at host", conninfo.ErrorText(errors.New("abc at host"), short))
 
 	// Whitespace is folded before the attempts are deduplicated.
-	require.Equal(t, "failed `: dial refused", errorText(errors.New("failed `: dial refused\n dial  refused"), nil))
+	require.Equal(t, "failed `: dial refused", conninfo.ErrorText(errors.New("failed `: dial refused\n dial  refused"), nil))
 }
 
 func TestCheckPartner(t *testing.T) {
@@ -259,7 +245,7 @@ var fakeStart = time.Date(2024, 5, 1, 11, 0, 0, 123456000, time.UTC)
 
 func fakeConfig(t *testing.T, port int) *pgx.ConnConfig {
 	t.Helper()
-	cfg, err := connConfig(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable", port))
+	cfg, err := conninfo.Config(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable", port))
 	require.NoError(t, err)
 	return cfg
 }

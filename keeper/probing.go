@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/command"
+	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"golang.org/x/sys/unix"
 )
@@ -51,7 +53,7 @@ func (r *runner) learnTLS(p core.ProbeResult) {
 	if !p.TLSRefused || r.settings.Partner == nil || r.settings.Partner != r.probed {
 		return
 	}
-	next := plainFirst(r.settings.Partner)
+	next := conninfo.PlainFirst(r.settings.Partner)
 	if next == r.settings.Partner {
 		return // nothing to reorder: TLS is required, or not asked for
 	}
@@ -78,7 +80,7 @@ func (r *runner) deliver(fallback message, f func() message) {
 				m.input = &in
 			}
 			if m.command != nil || m.hook != "" {
-				m.command = &CommandResult{Err: errors.New(msg), ExitCode: -1}
+				m.command = &command.Result{Err: errors.New(msg), ExitCode: -1}
 			}
 		}
 		r.inbox <- m

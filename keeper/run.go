@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/pg-keeper/pg_keeper/keeper/command"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"golang.org/x/sys/unix"
 )
@@ -44,10 +45,10 @@ func Run(host Host) (code int) {
 // or something for the runner alone.
 type message struct {
 	input    *core.Input
-	timeline int            // after a promotion: the new timeline, for after_command
-	command  *CommandResult // after_command's or a state-change command's result
-	hook     string         // a state-change command ended: the change it was for
-	notice   string         // a goroutine has something to log
+	timeline int             // after a promotion: the new timeline, for after_command
+	command  *command.Result // after_command's or a state-change command's result
+	hook     string          // a state-change command ended: the change it was for
+	notice   string          // a goroutine has something to log
 }
 
 // runner carries out what the core decides: it gathers inputs (heartbeat

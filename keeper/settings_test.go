@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
 )
@@ -181,7 +182,7 @@ func TestParseSettingsInvalidPartner(t *testing.T) {
 		require.Len(t, errs, 1, tc.conninfo)
 		msg := errs[0].Error()
 		require.True(t, strings.HasPrefix(msg, "pg_keeper.partner_conninfo is invalid: "), msg)
-		require.True(t, strings.HasSuffix(msg, fmt.Sprintf(" (in %q)", MaskPassword(tc.conninfo))), msg)
+		require.True(t, strings.HasSuffix(msg, fmt.Sprintf(" (in %q)", conninfo.MaskPassword(tc.conninfo))), msg)
 		require.NotContains(t, msg, tc.password)
 		require.Contains(t, msg, "********", msg)
 		require.NotContains(t, s.PartnerDisplay, tc.password)
@@ -212,7 +213,7 @@ func TestPartnerDisplayMasksPassword(t *testing.T) {
 		{"postgresql://u@h/db?password=secret", "postgresql://u@h/db?password=********"},
 		{"host=h user=u", "host=h user=u"},
 	} {
-		require.Equal(t, tc.display, MaskPassword(tc.conninfo), tc.conninfo)
+		require.Equal(t, tc.display, conninfo.MaskPassword(tc.conninfo), tc.conninfo)
 		raw := validRaw()
 		raw.PartnerConninfo = tc.conninfo
 		s, _ := ParseSettings(raw)
@@ -242,9 +243,9 @@ func TestMaskPasswordWithSpaceLeaksNothing(t *testing.T) {
 // what follows the password in a URI query or in pgx's error text.
 func TestMaskPasswordKeepsWhatFollows(t *testing.T) {
 	require.Equal(t, "postgresql://h/db?password=********&sslmode=disable",
-		MaskPassword("postgresql://h/db?password=secret&sslmode=disable"))
+		conninfo.MaskPassword("postgresql://h/db?password=secret&sslmode=disable"))
 	require.Equal(t, "cannot parse `host=x password=********`: invalid port",
-		MaskPassword("cannot parse `host=x password=secret`: invalid port"))
+		conninfo.MaskPassword("cannot parse `host=x password=secret`: invalid port"))
 }
 
 func TestDefaultLocalConninfo(t *testing.T) {
@@ -370,7 +371,7 @@ func TestParseSettingsPassfileFromOSHome(t *testing.T) {
 // status, the events file and the state-change command's environment.
 func TestMaskSSLPassword(t *testing.T) {
 	require.Equal(t, "host=h sslkey=/k sslpassword=******** user=u",
-		MaskPassword("host=h sslkey=/k sslpassword=s3cret user=u"))
+		conninfo.MaskPassword("host=h sslkey=/k sslpassword=s3cret user=u"))
 	require.Equal(t, "postgresql://h/db?sslpassword=********&sslmode=require",
-		MaskPassword("postgresql://h/db?sslpassword=s3cret&sslmode=require"))
+		conninfo.MaskPassword("postgresql://h/db?sslpassword=s3cret&sslmode=require"))
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
 )
@@ -23,7 +24,7 @@ func (s *fakePG) connCount() int {
 func TestPreferAgainstAServerWithoutTLS(t *testing.T) {
 	cleanPGEnv(t)
 	srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "3")...)
-	cfg, err := connConfig(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=prefer", srv.port))
+	cfg, err := conninfo.Config(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=prefer", srv.port))
 	require.NoError(t, err)
 	self := core.Identity{SystemID: 7300000000000000001, StartTime: t0}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -34,7 +35,7 @@ func TestPreferAgainstAServerWithoutTLS(t *testing.T) {
 	require.True(t, res.TLSRefused)
 	require.Equal(t, 2, srv.connCount(), "TLS refused, then a second connection in plain text")
 
-	plain := plainFirst(cfg)
+	plain := conninfo.PlainFirst(cfg)
 	require.NotNil(t, cfg.TLSConfig, "the original is left as it was")
 	res = Probe(ctx, plain, self, core.StandbyMode, testReceiver)
 	require.True(t, res.OK, res.Detail)
@@ -46,10 +47,10 @@ func TestPreferAgainstAServerWithoutTLS(t *testing.T) {
 // TLS connections still gets one, and leaves other hosts alone.
 func TestPlainFirst(t *testing.T) {
 	cleanPGEnv(t)
-	cfg, err := connConfig("host=a,b port=5432,5433 user=x dbname=y sslmode=prefer")
+	cfg, err := conninfo.Config("host=a,b port=5432,5433 user=x dbname=y sslmode=prefer")
 	require.NoError(t, err)
 	require.NotNil(t, cfg.TLSConfig)
-	p := plainFirst(cfg)
+	p := conninfo.PlainFirst(cfg)
 	require.Nil(t, p.TLSConfig)
 	require.Equal(t, "a", p.Host)
 	require.Len(t, p.Fallbacks, len(cfg.Fallbacks))
@@ -95,9 +96,9 @@ func TestRunLearnsThePartnerRefusesTLS(t *testing.T) {
 func TestPlainFirstNeverDropsRequiredTLS(t *testing.T) {
 	cleanPGEnv(t)
 	for _, mode := range []string{"require", "disable", "allow"} {
-		cfg, err := connConfig("host=a user=x dbname=y sslmode=" + mode)
+		cfg, err := conninfo.Config("host=a user=x dbname=y sslmode=" + mode)
 		require.NoError(t, err)
-		require.Same(t, cfg, plainFirst(cfg), mode)
+		require.Same(t, cfg, conninfo.PlainFirst(cfg), mode)
 	}
 }
 
@@ -105,9 +106,9 @@ func TestPlainFirstNeverDropsRequiredTLS(t *testing.T) {
 // learnt about the old settings does not change the new ones.
 func TestLearnTLSIgnoresAReloadedPartner(t *testing.T) {
 	cleanPGEnv(t)
-	old, err := connConfig("host=a user=x dbname=y sslmode=prefer")
+	old, err := conninfo.Config("host=a user=x dbname=y sslmode=prefer")
 	require.NoError(t, err)
-	reloaded, err := connConfig("host=a user=x dbname=y sslmode=prefer")
+	reloaded, err := conninfo.Config("host=a user=x dbname=y sslmode=prefer")
 	require.NoError(t, err)
 	r := newTestRunner(t, newFakeHost(RawSettings{}))
 	r.probed, r.settings.Partner = old, reloaded

@@ -37,6 +37,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pg-keeper/pg_keeper/keeper"
+	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 )
 
@@ -70,7 +71,7 @@ func New(p unsafe.Pointer) (*Bridge, error) {
 func constantsMatch() bool {
 	return C.PGK_STATUS_MAX == keeper.StatusMax && C.PGK_EVENT_MAX == keeper.EventMax &&
 		C.PGK_EVENT_SLOTS == keeper.EventSlots &&
-		C.PGK_APPLICATION_NAME == keeper.ApplicationName && C.PGK_CONFIRM_FILE == core.ConfirmFile &&
+		C.PGK_APPLICATION_NAME == conninfo.ApplicationName && C.PGK_CONFIRM_FILE == core.ConfirmFile &&
 		C.PGK_LEVEL_LOG == int(core.Info) && C.PGK_LEVEL_DEBUG == int(core.Debug) &&
 		C.PGK_LEVEL_WARNING == int(core.Warning) && C.PGK_LEVEL_ERROR == int(core.Error) &&
 		C.PGK_WAKE_LATCH == int(keeper.WakeLatch) && C.PGK_WAKE_SOCKET == int(keeper.WakeSocket) &&

@@ -1,4 +1,7 @@
-package keeper
+// Package command runs after_command and the state-change command: /bin/sh
+// in a process group of its own, killed at its timeout, its output bounded,
+// with SIGPIPE ignored so that it outlives the worker that started it.
+package command
 
 import (
 	"bytes"
@@ -25,8 +28,8 @@ const maxLineBytes = 512
 
 const cutMark = "…"
 
-// CommandResult is how after_command or state_change_command ended.
-type CommandResult struct {
+// Result is how after_command or state_change_command ended.
+type Result struct {
 	// Its lines of stdout and stderr: at most maxOutputLines, each at most
 	// maxLineBytes (and cutMark), then, if anything was dropped, one line
 	// that says how much.
@@ -63,12 +66,12 @@ func shellCommand(cmdline string) *exec.Cmd {
 	return cmd
 }
 
-// runCommand runs cmdline with /bin/sh in a process group of its own, so
+// Run runs cmdline with /bin/sh in a process group of its own, so
 // that a timeout kills the command and everything it started. It is not
 // cancelled when the server stops: a STONITH half done is worse than one
 // that finishes (see ignoreSIGPIPE).
 // setting names the GUC that set the timeout, for the error.
-func runCommand(cmdline string, timeout time.Duration, setting string, env []string) CommandResult {
+func Run(cmdline string, timeout time.Duration, setting string, env []string) Result {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 
@@ -81,7 +84,7 @@ func runCommand(cmdline string, timeout time.Duration, setting string, env []str
 
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return CommandResult{Err: err, ExitCode: -1}
+		return Result{Err: err, ExitCode: -1}
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -99,7 +102,7 @@ func runCommand(cmdline string, timeout time.Duration, setting string, env []str
 		<-done
 		err = fmt.Errorf("killed after the timeout of %s (%s)", timeout, setting)
 	}
-	return CommandResult{Duration: time.Since(start), Err: err, Output: out.Lines(),
+	return Result{Duration: time.Since(start), Err: err, Output: out.Lines(),
 		ExitCode: cmd.ProcessState.ExitCode()}
 }
 

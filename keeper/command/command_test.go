@@ -1,4 +1,4 @@
-package keeper
+package command
 
 import (
 	"errors"
@@ -15,11 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/internal/testproc"
 	"github.com/stretchr/testify/require"
 )
 
 func TestRunCommandSuccess(t *testing.T) {
-	res := runCommand("echo one; echo two >&2; echo three", 5*time.Second, "pg_keeper.after_command_timeout", nil)
+	res := Run("echo one; echo two >&2; echo three", 5*time.Second, "pg_keeper.after_command_timeout", nil)
 	require.NoError(t, res.Err)
 	require.Equal(t, []string{"one", "two", "three"}, res.Output)
 	require.Greater(t, res.Duration, time.Duration(0))
@@ -27,13 +28,13 @@ func TestRunCommandSuccess(t *testing.T) {
 }
 
 func TestRunCommandNoOutput(t *testing.T) {
-	res := runCommand("true", 5*time.Second, "pg_keeper.after_command_timeout", nil)
+	res := Run("true", 5*time.Second, "pg_keeper.after_command_timeout", nil)
 	require.NoError(t, res.Err)
 	require.Nil(t, res.Output)
 }
 
 func TestRunCommandFailure(t *testing.T) {
-	res := runCommand("echo bad; exit 3", 5*time.Second, "pg_keeper.after_command_timeout", nil)
+	res := Run("echo bad; exit 3", 5*time.Second, "pg_keeper.after_command_timeout", nil)
 	require.EqualError(t, res.Err, "exit status 3")
 	var exitErr *exec.ExitError
 	require.True(t, errors.As(res.Err, &exitErr))
@@ -44,7 +45,7 @@ func TestRunCommandFailure(t *testing.T) {
 func TestRunCommandTimeout(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
-	res := runCommand("echo before; sleep 30; echo after", 300*time.Millisecond, "pg_keeper.after_command_timeout", nil)
+	res := Run("echo before; sleep 30; echo after", 300*time.Millisecond, "pg_keeper.after_command_timeout", nil)
 	elapsed := time.Since(start)
 	require.Less(t, elapsed, 5*time.Second)
 	// The timeout runs from before the command is started, Duration from
@@ -56,50 +57,25 @@ func TestRunCommandTimeout(t *testing.T) {
 	require.Equal(t, []string{"before"}, res.Output)
 }
 
-// processGone tells whether pid has exited (a zombie counts: nothing may
-// reap it in a container).
-func processGone(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	// pid (comm) S ...
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
-}
-
-func waitGone(t *testing.T, pid int) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for !processGone(pid) {
-		if time.Now().After(deadline) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("process %d still runs", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestRunCommandTimeoutKillsBackgroundChild(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
-	res := runCommand("sleep 30 & echo $!; echo started", 300*time.Millisecond, "pg_keeper.after_command_timeout", nil)
+	res := Run("sleep 30 & echo $!; echo started", 300*time.Millisecond, "pg_keeper.after_command_timeout", nil)
 	require.Less(t, time.Since(start), 900*time.Millisecond, "returns at the timeout, before WaitDelay")
 	require.EqualError(t, res.Err, "killed after the timeout of 300ms (pg_keeper.after_command_timeout)")
 	require.Len(t, res.Output, 2)
 	require.Equal(t, "started", res.Output[1])
 	pid, err := strconv.Atoi(res.Output[0])
 	require.NoError(t, err)
-	waitGone(t, pid)
+	testproc.WaitGone(t, pid)
 }
 
 func TestRunCommandBackgroundChildDoesNotHoldUs(t *testing.T) {
 	t.Parallel()
-	// The child keeps the output pipe open; runCommand gives up on it after
+	// The child keeps the output pipe open; Run gives up on it after
 	// WaitDelay (1s) instead of waiting for it.
 	start := time.Now()
-	res := runCommand("sleep 30 & echo $!; echo started", 10*time.Second, "pg_keeper.after_command_timeout", nil)
+	res := Run("sleep 30 & echo $!; echo started", 10*time.Second, "pg_keeper.after_command_timeout", nil)
 	require.Less(t, time.Since(start), 3*time.Second)
 	require.Len(t, res.Output, 2)
 	pid, err := strconv.Atoi(res.Output[0])
@@ -111,7 +87,7 @@ func TestRunCommandBackgroundChildDoesNotHoldUs(t *testing.T) {
 // BUG: a command that exits with status 0 but leaves a background child
 // holding its output is reported as failed.
 func TestRunCommandBackgroundChildExitZeroIsSuccess(t *testing.T) {
-	res := runCommand("sleep 30 & echo $!; echo started", 10*time.Second, "pg_keeper.after_command_timeout", nil)
+	res := Run("sleep 30 & echo $!; echo started", 10*time.Second, "pg_keeper.after_command_timeout", nil)
 	if len(res.Output) > 0 {
 		if pid, err := strconv.Atoi(res.Output[0]); err == nil {
 			t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
@@ -123,7 +99,7 @@ func TestRunCommandBackgroundChildExitZeroIsSuccess(t *testing.T) {
 func TestRunCommandEnvironment(t *testing.T) {
 	t.Setenv("HOME", "/home/should-not-leak")
 	t.Setenv("PG_KEEPER_TEST_LEAK", "leaked")
-	res := runCommand("env", 5*time.Second, "pg_keeper.after_command_timeout", []string{
+	res := Run("env", 5*time.Second, "pg_keeper.after_command_timeout", []string{
 		"PG_KEEPER_EVENT=promote", "PG_KEEPER_DATA_DIR=/data/pg"})
 	require.NoError(t, res.Err)
 	require.Contains(t, res.Output, "PATH="+commandPath)
@@ -141,7 +117,7 @@ func TestRunCommandEnvironment(t *testing.T) {
 }
 
 func TestRunCommandOutputLimit(t *testing.T) {
-	res := runCommand("seq 1 100", 5*time.Second, "pg_keeper.after_command_timeout", nil)
+	res := Run("seq 1 100", 5*time.Second, "pg_keeper.after_command_timeout", nil)
 	require.NoError(t, res.Err)
 	require.Len(t, res.Output, maxOutputLines+1)
 	require.Equal(t, "1", res.Output[0])
@@ -153,7 +129,7 @@ func TestRunCommandOutputLimit(t *testing.T) {
 	}
 	require.Equal(t, fmt.Sprintf("(output cut: %d more bytes dropped)", dropped), res.Output[maxOutputLines])
 
-	res = runCommand(fmt.Sprintf("seq 1 %d", maxOutputLines), 5*time.Second, "pg_keeper.after_command_timeout", nil)
+	res = Run(fmt.Sprintf("seq 1 %d", maxOutputLines), 5*time.Second, "pg_keeper.after_command_timeout", nil)
 	require.NoError(t, res.Err)
 	require.Len(t, res.Output, maxOutputLines)
 	require.Equal(t, strconv.Itoa(maxOutputLines), res.Output[maxOutputLines-1])
@@ -288,7 +264,7 @@ func TestRunCommandChattyStaysBounded(t *testing.T) {
 					peak = max(peak, ms.HeapAlloc)
 				}
 			}()
-			res := runCommand(tc.cmdline, 2*time.Second, "pg_keeper.after_command_timeout", nil)
+			res := Run(tc.cmdline, 2*time.Second, "pg_keeper.after_command_timeout", nil)
 			close(stop)
 			<-sampled
 			var after runtime.MemStats
@@ -310,13 +286,13 @@ func TestRunCommandChattyStaysBounded(t *testing.T) {
 
 func TestRunCommandLongLineCut(t *testing.T) {
 	// 1 MB, no newline.
-	res := runCommand("head -c 1000000 /dev/zero | tr '\\0' x", 10*time.Second, "pg_keeper.after_command_timeout", nil)
+	res := Run("head -c 1000000 /dev/zero | tr '\\0' x", 10*time.Second, "pg_keeper.after_command_timeout", nil)
 	require.NoError(t, res.Err)
 	require.Equal(t, []string{strings.Repeat("x", maxLineBytes) + cutMark,
 		fmt.Sprintf("(output cut: %d more bytes dropped)", 1000000-maxLineBytes)}, res.Output)
 
 	// Lines longer than bufio.Scanner's 64 KB, then short ones.
-	res = runCommand("head -c 100000 /dev/zero | tr '\\0' y; echo; echo short", 10*time.Second, "pg_keeper.after_command_timeout", nil)
+	res = Run("head -c 100000 /dev/zero | tr '\\0' y; echo; echo short", 10*time.Second, "pg_keeper.after_command_timeout", nil)
 	require.NoError(t, res.Err)
 	require.Equal(t, []string{strings.Repeat("y", maxLineBytes) + cutMark, "short",
 		fmt.Sprintf("(output cut: %d more bytes dropped)", 100000-maxLineBytes)}, res.Output)
@@ -346,7 +322,7 @@ func TestRunCommandSameAsShell(t *testing.T) {
 			plain := exec.Command("/bin/sh", "-c", cmdline)
 			plain.Env = []string{"PATH=" + commandPath}
 			want, _ := plain.CombinedOutput()
-			res := runCommand(cmdline, 5*time.Second, "pg_keeper.after_command_timeout", nil)
+			res := Run(cmdline, 5*time.Second, "pg_keeper.after_command_timeout", nil)
 			require.Equal(t, plain.ProcessState.ExitCode(), res.ExitCode, "exit code")
 			require.Equal(t, outputOf(string(want), 1<<20), res.Output)
 		})
@@ -397,9 +373,9 @@ func TestShellCommandSurvivesClosedOutput(t *testing.T) {
 	require.Equal(t, "survived\n", string(b))
 }
 
-// Also through runCommand: what the command and its children inherit.
+// Also through Run: what the command and its children inherit.
 func TestRunCommandIgnoresSIGPIPE(t *testing.T) {
-	res := runCommand("grep '^SigIgn' /proc/self/status; sh -c 'grep ^SigIgn /proc/self/status'", 5*time.Second,
+	res := Run("grep '^SigIgn' /proc/self/status; sh -c 'grep ^SigIgn /proc/self/status'", 5*time.Second,
 		"pg_keeper.after_command_timeout", nil)
 	require.NoError(t, res.Err)
 	require.Len(t, res.Output, 2)
