@@ -9,6 +9,7 @@ import (
 
 	"github.com/pg-keeper/pg_keeper/keeper/command"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
+	"github.com/pg-keeper/pg_keeper/keeper/publish"
 )
 
 // start carries out an action in a goroutine; its result comes back as an
@@ -68,9 +69,9 @@ func (r *runner) syncFence() {
 	}
 	if err := r.host.SetFence(want); err != nil {
 		if r.fenceFailedAt.IsZero() {
-			r.log(core.Error, fmt.Sprintf("could not set the fence to %s: %v", fenceName(want), err))
+			r.log(core.Error, fmt.Sprintf("could not set the fence to %s: %v", publish.FenceName(want), err))
 			if want == core.FenceFenced {
-				r.record(Record{Kind: KindAction, Action: core.FenceSelf.String(), OK: ptr(false), Detail: err.Error()})
+				r.record(publish.Record{Kind: publish.KindAction, Action: core.FenceSelf.String(), OK: publish.Ptr(false), Detail: err.Error()})
 			}
 		}
 		r.fenceFailedAt, r.fenceFailedFor = time.Now(), want
@@ -79,13 +80,13 @@ func (r *runner) syncFence() {
 	r.fenceState, r.fenceFailedAt = want, time.Time{}
 	switch {
 	case want == core.FenceFenced:
-		r.record(Record{Kind: KindAction, Action: core.FenceSelf.String(), OK: ptr(true),
+		r.record(publish.Record{Kind: publish.KindAction, Action: core.FenceSelf.String(), OK: publish.Ptr(true),
 			Detail: "connections refused, fast shutdown requested"})
 		r.log(core.Error, fmt.Sprintf("to rejoin as a standby of the new primary: pg_rewind --target-pgdata=%s "+
 			"--source-server=%q (or a new pg_basebackup), then touch %s/standby.signal, set primary_conninfo "+
 			"to reach the new primary, and start this server", r.settings.DataDir, r.settings.PartnerDisplay, r.settings.DataDir))
 	case want == core.FenceOpen && r.core.State().Mode() == core.MasterMode:
-		r.record(Record{Kind: KindAction, Action: core.OpenFence.String(), OK: ptr(true), Detail: "writes accepted"})
+		r.record(publish.Record{Kind: publish.KindAction, Action: core.OpenFence.String(), OK: publish.Ptr(true), Detail: "writes accepted"})
 	}
 }
 
@@ -105,7 +106,7 @@ func (r *runner) runAfterCommand() {
 	r.spawn(fallback, func() message {
 		res := command.Run(cmdline, timeout, "pg_keeper.after_command_timeout", env)
 		in := &core.Input{Kind: core.ActionInput, At: time.Now(), Action: core.RunAfterCommand}
-		if outcome := commandRecord(KindAfterCmd, res).Detail; res.Err != nil {
+		if outcome := commandRecord(publish.KindAfterCmd, res).Detail; res.Err != nil {
 			in.Err = outcome
 		} else {
 			in.Detail = outcome

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
+	"github.com/pg-keeper/pg_keeper/keeper/internal/durable"
 	"github.com/stretchr/testify/require"
 )
 
@@ -60,8 +61,8 @@ func TestActionsLocalUnreachable(t *testing.T) {
 
 func TestWriteFileAtomic(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "f")
-	require.NoError(t, writeFileAtomic(path, "one\n"))
-	require.NoError(t, writeFileAtomic(path, "two\n"))
+	require.NoError(t, durable.WriteFile(path, "one\n"))
+	require.NoError(t, durable.WriteFile(path, "two\n"))
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	require.Equal(t, "two\n", string(b))
@@ -71,7 +72,7 @@ func TestWriteFileAtomic(t *testing.T) {
 	_, err = os.Stat(path + ".tmp")
 	require.True(t, os.IsNotExist(err), "no temporary file is left")
 
-	require.Error(t, writeFileAtomic(filepath.Join(t.TempDir(), "missing-dir", "f"), "x"))
+	require.Error(t, durable.WriteFile(filepath.Join(t.TempDir(), "missing-dir", "f"), "x"))
 }
 
 // TestPromoteReturnsTheTimeline runs promote against a fake local server:

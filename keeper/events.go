@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/pg-keeper/pg_keeper/keeper/core"
+	"github.com/pg-keeper/pg_keeper/keeper/publish"
 )
 
 // openHistory puts the events saved in the data directory back into
@@ -17,7 +18,7 @@ func (r *runner) openHistory() {
 	if r.settings.DataDir == "" {
 		return
 	}
-	recs, err := loadHistory(r.settings.DataDir, r.node)
+	recs, err := publish.LoadHistory(r.settings.DataDir, r.node)
 	if err != nil {
 		r.log(core.Warning, "could not read the saved events: "+err.Error())
 	}
@@ -27,7 +28,7 @@ func (r *runner) openHistory() {
 			break
 		}
 	}
-	r.hist = startHistory(r.settings.DataDir, recs, r.notice)
+	r.hist = publish.StartHistory(r.settings.DataDir, recs, r.notice)
 }
 
 // notice logs err from any goroutine, through the main loop.
@@ -40,34 +41,34 @@ func (r *runner) notice(err error) {
 }
 
 // record adds an event to pg_keeper.events() and to the saved history.
-func (r *runner) record(rec Record) {
+func (r *runner) record(rec publish.Record) {
 	if rec.At.IsZero() {
 		rec.At = time.Now()
 	}
 	rec.Node = r.node
-	b := encodeRecord(rec)
+	b := publish.EncodeRecord(rec)
 	if err := r.host.AddEvent(b); err != nil {
 		r.log(core.Warning, "could not add to pg_keeper.events(): "+err.Error())
 	}
 	if r.hist != nil {
-		r.hist.add(b)
+		r.hist.Add(b)
 	}
 }
 
 // actionDone records how a promotion, switch, restore or after_command ended.
 func (r *runner) actionDone(in core.Input, m message) {
 	if in.Action == core.RunAfterCommand {
-		rec := commandRecord(KindAfterCmd, *m.command)
+		rec := commandRecord(publish.KindAfterCmd, *m.command)
 		rec.At = in.At
 		r.record(rec)
 		return
 	}
-	rec := Record{At: in.At, Kind: KindAction, Action: in.Action.String(), OK: ptr(in.Err == ""), Detail: in.Detail}
+	rec := publish.Record{At: in.At, Kind: publish.KindAction, Action: in.Action.String(), OK: publish.Ptr(in.Err == ""), Detail: in.Detail}
 	if in.Err != "" {
 		rec.Detail = in.Err
 	}
 	if !r.actionSince.IsZero() {
-		rec.DurationMS = ptr(in.At.Sub(r.actionSince).Milliseconds())
+		rec.DurationMS = publish.Ptr(in.At.Sub(r.actionSince).Milliseconds())
 		r.actionSince = time.Time{}
 	}
 	if in.Action == core.Promote && in.Err == "" {

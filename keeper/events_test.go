@@ -11,6 +11,7 @@ import (
 
 	"github.com/pg-keeper/pg_keeper/keeper/command"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
+	"github.com/pg-keeper/pg_keeper/keeper/publish"
 	"github.com/stretchr/testify/require"
 )
 
@@ -25,19 +26,19 @@ func hostEvents(h *fakeHost) [][]byte {
 }
 
 // hostRecords is hostEvents decoded, each checked against the size of a slot.
-func hostRecords(t *testing.T, h *fakeHost) []Record {
+func hostRecords(t *testing.T, h *fakeHost) []publish.Record {
 	t.Helper()
-	var recs []Record
+	var recs []publish.Record
 	for _, b := range hostEvents(h) {
-		require.Less(t, len(b), EventMax)
+		require.Less(t, len(b), publish.EventMax)
 		recs = append(recs, decodeRecord(t, b))
 	}
 	return recs
 }
 
 // recordsOf keeps the records of one kind.
-func recordsOf(recs []Record, kind string) []Record {
-	var out []Record
+func recordsOf(recs []publish.Record, kind string) []publish.Record {
+	var out []publish.Record
 	for _, r := range recs {
 		if r.Kind == kind {
 			out = append(out, r)
@@ -75,7 +76,7 @@ func TestRunnerRestoresItsOwnSavedEvents(t *testing.T) {
 	start := decodeRecord(t, events[2])
 	logs, _ := h.snapshot()
 	// A master starts unconfirmed.
-	require.Equal(t, Record{At: start.At, Node: me, Kind: KindStart, To: "master:unconfirmed",
+	require.Equal(t, publish.Record{At: start.At, Node: me, Kind: publish.KindStart, To: "master:unconfirmed",
 		Detail: strings.TrimPrefix(logs[0].Msg, "pg_keeper: ")}, start)
 	require.WithinDuration(t, time.Now(), start.At, 5*time.Second)
 
@@ -86,14 +87,14 @@ func TestRunnerRestoresItsOwnSavedEvents(t *testing.T) {
 func TestRunnerWithUnreadableHistoryStillStarts(t *testing.T) {
 	cleanPGEnv(t)
 	raw := runRaw(t, closedPort(t), closedPort(t))
-	require.NoError(t, os.Mkdir(filepath.Join(raw.DataDir, historyFile), 0o700))
+	require.NoError(t, os.Mkdir(filepath.Join(raw.DataDir, publish.HistoryFile), 0o700))
 	h := newFakeHost(raw)
 	r := newTestRunner(t, h)
 	logs, _ := h.snapshot()
 	require.Equal(t, core.Warning, logs[0].Level)
 	require.True(t, strings.HasPrefix(logs[0].Msg, "pg_keeper: could not read the saved events: read "), logs[0].Msg)
 	require.True(t, strings.HasPrefix(logs[1].Msg, "pg_keeper: started in master mode: "), logs[1].Msg)
-	require.Equal(t, []string{KindStart}, kinds(hostRecords(t, h)))
+	require.Equal(t, []string{publish.KindStart}, kinds(hostRecords(t, h)))
 	require.Equal(t, core.MasterUnconfirmed, r.core.State())
 	// Nor can the start record be saved there: said through the main loop.
 	n := logCount(h)
@@ -102,7 +103,7 @@ func TestRunnerWithUnreadableHistoryStillStarts(t *testing.T) {
 	require.Len(t, logs, 1)
 	require.Equal(t, core.Warning, logs[0].Level)
 	require.True(t, strings.HasPrefix(logs[0].Msg, "pg_keeper: could not save an event in "+
-		filepath.Join(raw.DataDir, historyFile)+": "), logs[0].Msg)
+		filepath.Join(raw.DataDir, publish.HistoryFile)+": "), logs[0].Msg)
 }
 
 func TestRunnerWithoutDataDirRecordsInMemoryOnly(t *testing.T) {
@@ -114,10 +115,10 @@ func TestRunnerWithoutDataDirRecordsInMemoryOnly(t *testing.T) {
 	require.Nil(t, r.hist)
 	// The standby's answer confirms this master and opens the fence.
 	deliver(r, okWith(standbyFacts))
-	require.Equal(t, []string{KindStart, KindTransition, KindAction}, kinds(hostRecords(t, h)))
+	require.Equal(t, []string{publish.KindStart, publish.KindTransition, publish.KindAction}, kinds(hostRecords(t, h)))
 }
 
-func kinds(recs []Record) []string {
+func kinds(recs []publish.Record) []string {
 	var ks []string
 	for _, r := range recs {
 		ks = append(ks, r.Kind)
@@ -152,15 +153,15 @@ func TestRunRecordsStartTransitionsAndStop(t *testing.T) {
 	logs, _ := h.snapshot()
 	// Started unconfirmed; the first good heartbeat confirms this server
 	// and opens the fence, the next one finds the standby connected.
-	require.Equal(t, Record{At: recs[0].At, Node: me, Kind: KindStart, To: "master:unconfirmed",
+	require.Equal(t, publish.Record{At: recs[0].At, Node: me, Kind: publish.KindStart, To: "master:unconfirmed",
 		Detail: strings.TrimPrefix(logs[0].Msg, "pg_keeper: ")}, recs[0])
-	require.Equal(t, Record{At: recs[1].At, Node: me, Kind: KindTransition, From: "master:unconfirmed", To: "master:ready",
+	require.Equal(t, publish.Record{At: recs[1].At, Node: me, Kind: publish.KindTransition, From: "master:unconfirmed", To: "master:ready",
 		Trigger: "confirmed", Detail: core.Why(core.MasterUnconfirmed, core.Confirmed) + " (the partner answered as a standby)"}, recs[1])
-	require.Equal(t, Record{At: recs[2].At, Node: me, Kind: KindAction, Action: "open-fence", OK: ptr(true),
+	require.Equal(t, publish.Record{At: recs[2].At, Node: me, Kind: publish.KindAction, Action: "open-fence", OK: publish.Ptr(true),
 		Detail: "writes accepted"}, recs[2])
-	require.Equal(t, Record{At: recs[3].At, Node: me, Kind: KindTransition, From: "master:ready", To: "master:connected",
+	require.Equal(t, publish.Record{At: recs[3].At, Node: me, Kind: publish.KindTransition, From: "master:ready", To: "master:connected",
 		Trigger: "partner-up", Detail: "connected to standby"}, recs[3])
-	require.Equal(t, Record{At: recs[4].At, Node: me, Kind: KindStop, From: "master:connected",
+	require.Equal(t, publish.Record{At: recs[4].At, Node: me, Kind: publish.KindStop, From: "master:connected",
 		Detail: "the server is stopping"}, recs[4])
 	// Run waited for the writes before it returned.
 	require.Equal(t, events, readHistory(t, raw.DataDir))
@@ -172,7 +173,7 @@ func TestRunRecordsStartTransitionsAndStop(t *testing.T) {
 	again := hostEvents(h2)
 	require.Len(t, again, 6)
 	require.Equal(t, events, again[:5])
-	require.Equal(t, KindStart, decodeRecord(t, again[5]).Kind)
+	require.Equal(t, publish.KindStart, decodeRecord(t, again[5]).Kind)
 }
 
 // How promotions, switches and commands that ended are recorded.
@@ -189,36 +190,36 @@ func TestRunnerActionDoneRecords(t *testing.T) {
 		started time.Duration // how long before the result the action started; 0: not known
 		in      core.Input
 		m       message // what came with it
-		want    Record
+		want    publish.Record
 	}{
 		{"promoted", 1500 * time.Millisecond,
 			core.Input{Kind: core.ActionInput, At: at, Action: core.Promote, Detail: "pg_promote() took 1400 ms"}, message{timeline: 3},
-			Record{Kind: KindAction, Action: "promote", OK: ptr(true), DurationMS: ptr(int64(1500)),
+			publish.Record{Kind: publish.KindAction, Action: "promote", OK: publish.Ptr(true), DurationMS: publish.Ptr(int64(1500)),
 				Detail: "pg_promote() took 1400 ms; now on timeline 3"}},
 		{"promotion failed", 70 * time.Second,
 			core.Input{Kind: core.ActionInput, At: at, Action: core.Promote, Err: "could not connect"}, message{timeline: 3},
-			Record{Kind: KindAction, Action: "promote", OK: ptr(false), DurationMS: ptr(int64(70_000)), Detail: "could not connect"}},
+			publish.Record{Kind: publish.KindAction, Action: "promote", OK: publish.Ptr(false), DurationMS: publish.Ptr(int64(70_000)), Detail: "could not connect"}},
 		{"switched", 20 * time.Millisecond,
 			core.Input{Kind: core.ActionInput, At: at, Action: core.SwitchAsync, Detail: "synchronous_standby_names was 'node2', now ''"}, message{},
-			Record{Kind: KindAction, Action: "switch-async", OK: ptr(true), DurationMS: ptr(int64(20)),
+			publish.Record{Kind: publish.KindAction, Action: "switch-async", OK: publish.Ptr(true), DurationMS: publish.Ptr(int64(20)),
 				Detail: "synchronous_standby_names was 'node2', now ''"}},
 		{"restore failed, start unknown", 0,
 			core.Input{Kind: core.ActionInput, At: at, Action: core.RestoreSync, Detail: "ignored", Err: "ALTER SYSTEM failed"}, message{},
-			Record{Kind: KindAction, Action: "restore-sync", OK: ptr(false), Detail: "ALTER SYSTEM failed"}},
+			publish.Record{Kind: publish.KindAction, Action: "restore-sync", OK: publish.Ptr(false), Detail: "ALTER SYSTEM failed"}},
 		{"after_command succeeded", time.Second,
 			core.Input{Kind: core.ActionInput, At: at, Action: core.RunAfterCommand, Detail: "exit status 0 after 42 ms"},
 			message{command: &command.Result{Duration: 42 * time.Millisecond}},
-			Record{Kind: KindAfterCmd, OK: ptr(true), ExitStatus: ptr(0), DurationMS: ptr(int64(42)),
+			publish.Record{Kind: publish.KindAfterCmd, OK: publish.Ptr(true), ExitStatus: publish.Ptr(0), DurationMS: publish.Ptr(int64(42)),
 				Detail: "exit status 0 after 42 ms"}},
 		{"after_command failed", 0,
 			core.Input{Kind: core.ActionInput, At: at, Action: core.RunAfterCommand, Err: "exit status 2 after 7 ms"},
 			message{command: &command.Result{Duration: 7 * time.Millisecond, Err: errors.New("exit status 2"), ExitCode: 2}},
-			Record{Kind: KindAfterCmd, OK: ptr(false), ExitStatus: ptr(2), DurationMS: ptr(int64(7)),
+			publish.Record{Kind: publish.KindAfterCmd, OK: publish.Ptr(false), ExitStatus: publish.Ptr(2), DurationMS: publish.Ptr(int64(7)),
 				Detail: "exit status 2 after 7 ms"}},
 		{"after_command killed", 0,
 			core.Input{Kind: core.ActionInput, At: at, Action: core.RunAfterCommand},
 			message{command: &command.Result{Duration: time.Minute, Err: errors.New("killed after the timeout of 1m0s"), ExitCode: -1}},
-			Record{Kind: KindAfterCmd, OK: ptr(false), DurationMS: ptr(int64(60_000)),
+			publish.Record{Kind: publish.KindAfterCmd, OK: publish.Ptr(false), DurationMS: publish.Ptr(int64(60_000)),
 				Detail: "killed after the timeout of 1m0s after 60000 ms"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -290,7 +291,7 @@ func TestRunnerHistoryWriteErrorIsLogged(t *testing.T) {
 	h := confirmedHost(raw) // one transition, no confirmation
 	r := newTestRunner(t, h)
 	waitFor(t, "the start record on disk", func() bool {
-		data, err := os.ReadFile(filepath.Join(raw.DataDir, historyFile))
+		data, err := os.ReadFile(filepath.Join(raw.DataDir, publish.HistoryFile))
 		return err == nil && strings.Count(string(data), "\n") == 1
 	})
 	require.NoError(t, os.RemoveAll(raw.DataDir))
@@ -299,10 +300,10 @@ func TestRunnerHistoryWriteErrorIsLogged(t *testing.T) {
 	deliver(r, okWith(standbyFacts))
 	require.Equal(t, core.MasterConnected, r.core.State())
 	awaitMessage(t, r)
-	path := filepath.Join(raw.DataDir, historyFile)
+	path := filepath.Join(raw.DataDir, publish.HistoryFile)
 	require.Equal(t, []core.LogLine{
 		info("pg_keeper: connected to standby"),
 		warn("pg_keeper: could not save an event in " + path + ": open " + path + ": no such file or directory"),
 	}, logsSince(h, n))
-	require.Equal(t, []string{KindStart, KindTransition}, kinds(hostRecords(t, h)), "pg_keeper.events() has it all the same")
+	require.Equal(t, []string{publish.KindStart, publish.KindTransition}, kinds(hostRecords(t, h)), "pg_keeper.events() has it all the same")
 }

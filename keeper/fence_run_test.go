@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
+	"github.com/pg-keeper/pg_keeper/keeper/publish"
 	"github.com/stretchr/testify/require"
 )
 
@@ -475,7 +476,7 @@ func TestRunnerFenceOpenErrorIsLoggedAndRetried(t *testing.T) {
 		require.Equal(t, core.FenceOpen, r.fenceState)
 		require.True(t, r.fenceFailedAt.IsZero(), "success clears the failure")
 		require.Equal(t, []core.Fence{core.FenceOpen, core.FenceOpen, core.FenceOpen}, h.fenceCalls())
-		require.Empty(t, recordsOf(hostRecords(t, h), KindAction), "a standby's fence is no event")
+		require.Empty(t, recordsOf(hostRecords(t, h), publish.KindAction), "a standby's fence is no event")
 	})
 	t.Run("master without a partner", func(t *testing.T) {
 		raw := runRaw(t, closedPort(t), closedPort(t))
@@ -515,7 +516,7 @@ func TestRunnerFenceOpenErrorIsLoggedAndRetried(t *testing.T) {
 		require.Equal(t, core.FenceOpen, r.fenceState)
 		require.Equal(t, core.FenceOpen, h.fence)
 		require.Equal(t, core.MasterReady, r.core.State())
-		require.Equal(t, []string{KindStart, KindTransition, KindAction}, kinds(hostRecords(t, h)),
+		require.Equal(t, []string{publish.KindStart, publish.KindTransition, publish.KindAction}, kinds(hostRecords(t, h)),
 			"writes accepted is recorded once, when it is true")
 	})
 }
@@ -542,9 +543,9 @@ func TestRunnerFenceErrorAfterAnotherFenceError(t *testing.T) {
 		{Level: core.Error, Msg: "pg_keeper: " + core.Why(core.MasterConnected, core.Superseded)},
 		{Level: core.Error, Msg: "pg_keeper: could not set the fence to fenced: no shared memory"},
 	}, logsSince(h, n))
-	recs := recordsOf(hostRecords(t, h), KindAction)
+	recs := recordsOf(hostRecords(t, h), publish.KindAction)
 	require.Len(t, recs, 1)
-	require.Equal(t, Record{At: recs[0].At, Node: r.node, Kind: KindAction, Action: core.FenceSelf.String(), OK: ptr(false),
+	require.Equal(t, publish.Record{At: recs[0].At, Node: r.node, Kind: publish.KindAction, Action: core.FenceSelf.String(), OK: publish.Ptr(false),
 		Detail: "no shared memory"}, recs[0])
 }
 
@@ -710,10 +711,10 @@ func TestRunSupersededFenceErrorDoesNotCrash(t *testing.T) {
 		require.GreaterOrEqual(t, triedAt[i].Sub(triedAt[i-1]), time.Second, "try %d", i)
 	}
 	h.mu.Unlock()
-	recs := recordsOf(hostRecords(t, h), KindAction)
+	recs := recordsOf(hostRecords(t, h), publish.KindAction)
 	require.Len(t, recs, 1, "one failed fence recorded")
 	require.Equal(t, core.FenceSelf.String(), recs[0].Action)
-	require.Equal(t, ptr(false), recs[0].OK)
+	require.Equal(t, publish.Ptr(false), recs[0].OK)
 	require.Equal(t, "shared memory is gone", recs[0].Detail)
 }
 

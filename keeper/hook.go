@@ -8,6 +8,7 @@ import (
 
 	"github.com/pg-keeper/pg_keeper/keeper/command"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
+	"github.com/pg-keeper/pg_keeper/keeper/publish"
 )
 
 // A state-change command runs after every change of state, one at a time
@@ -25,7 +26,7 @@ const hookQueue = 32
 
 // stateChanged records a change of state and queues the state-change command.
 func (r *runner) stateChanged(ch *core.Change) {
-	r.record(Record{Kind: KindTransition, From: ch.From.String(), To: ch.To.String(),
+	r.record(publish.Record{Kind: publish.KindTransition, From: ch.From.String(), To: ch.To.String(),
 		Trigger: ch.On.String(), Detail: ch.Reason})
 	if r.settings.StateChange == "" {
 		return
@@ -109,7 +110,7 @@ func (r *runner) hookDone(change string, res command.Result) {
 	for _, line := range res.Output {
 		r.log(core.Info, "state_change_command: "+line)
 	}
-	rec := commandRecord(KindStateChange, res)
+	rec := commandRecord(publish.KindStateChange, res)
 	if res.Err != nil {
 		r.log(core.Warning, fmt.Sprintf("state_change_command failed for %s: %s", change, rec.Detail))
 	} else {
@@ -120,12 +121,12 @@ func (r *runner) hookDone(change string, res command.Result) {
 }
 
 // commandRecord describes how a command ended, for pg_keeper.events().
-func commandRecord(kind string, res command.Result) Record {
+func commandRecord(kind string, res command.Result) publish.Record {
 	ms := res.Duration.Milliseconds()
-	rec := Record{Kind: kind, OK: ptr(res.Err == nil), DurationMS: &ms,
+	rec := publish.Record{Kind: kind, OK: publish.Ptr(res.Err == nil), DurationMS: &ms,
 		Detail: fmt.Sprintf("exit status 0 after %d ms", ms)}
 	if res.ExitCode >= 0 {
-		rec.ExitStatus = ptr(res.ExitCode)
+		rec.ExitStatus = publish.Ptr(res.ExitCode)
 	}
 	if res.Err != nil {
 		rec.Detail = fmt.Sprintf("%v after %d ms", res.Err, ms)

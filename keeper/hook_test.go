@@ -12,6 +12,7 @@ import (
 	"github.com/pg-keeper/pg_keeper/keeper/command"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/keeper/internal/testproc"
+	"github.com/pg-keeper/pg_keeper/keeper/publish"
 	"github.com/stretchr/testify/require"
 )
 
@@ -177,30 +178,30 @@ func TestCommandRecord(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		res  command.Result
-		want Record
+		want publish.Record
 		keys []string
 	}{
 		{"success", command.Result{Duration: 12 * time.Millisecond},
-			Record{Kind: KindStateChange, OK: ptr(true), ExitStatus: ptr(0), DurationMS: ptr(int64(12)),
+			publish.Record{Kind: publish.KindStateChange, OK: publish.Ptr(true), ExitStatus: publish.Ptr(0), DurationMS: publish.Ptr(int64(12)),
 				Detail: "exit status 0 after 12 ms"},
 			[]string{"at", "detail", "duration_ms", "exit_status", "kind", "node", "ok"}},
 		{"failure", command.Result{Duration: 1500 * time.Millisecond, Err: errors.New("exit status 3"), ExitCode: 3},
-			Record{Kind: KindStateChange, OK: ptr(false), ExitStatus: ptr(3), DurationMS: ptr(int64(1500)),
+			publish.Record{Kind: publish.KindStateChange, OK: publish.Ptr(false), ExitStatus: publish.Ptr(3), DurationMS: publish.Ptr(int64(1500)),
 				Detail: "exit status 3 after 1500 ms"},
 			[]string{"at", "detail", "duration_ms", "exit_status", "kind", "node", "ok"}},
 		{"killed", command.Result{Duration: time.Second, Err: errors.New("killed after the timeout of 1s"), ExitCode: -1},
-			Record{Kind: KindStateChange, OK: ptr(false), DurationMS: ptr(int64(1000)),
+			publish.Record{Kind: publish.KindStateChange, OK: publish.Ptr(false), DurationMS: publish.Ptr(int64(1000)),
 				Detail: "killed after the timeout of 1s after 1000 ms"},
 			[]string{"at", "detail", "duration_ms", "kind", "node", "ok"}}, // no exit status
 		{"not started", command.Result{Err: errors.New("fork/exec /bin/sh: no such file or directory"), ExitCode: -1},
-			Record{Kind: KindStateChange, OK: ptr(false), DurationMS: ptr(int64(0)),
+			publish.Record{Kind: publish.KindStateChange, OK: publish.Ptr(false), DurationMS: publish.Ptr(int64(0)),
 				Detail: "fork/exec /bin/sh: no such file or directory after 0 ms"},
 			[]string{"at", "detail", "duration_ms", "kind", "node", "ok"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := commandRecord(KindStateChange, tc.res)
+			rec := commandRecord(publish.KindStateChange, tc.res)
 			require.Equal(t, tc.want, rec)
-			require.Equal(t, tc.keys, jsonKeys(t, encodeRecord(rec)))
+			require.Equal(t, tc.keys, jsonKeys(t, publish.EncodeRecord(rec)))
 		})
 	}
 }
@@ -334,11 +335,11 @@ end master:connected
 	var changes, commands []string
 	for _, rec := range recs {
 		switch rec.Kind {
-		case KindTransition:
+		case publish.KindTransition:
 			changes = append(changes, rec.From+" -> "+rec.To)
-		case KindStateChange:
-			require.Equal(t, ptr(true), rec.OK)
-			require.Equal(t, ptr(0), rec.ExitStatus)
+		case publish.KindStateChange:
+			require.Equal(t, publish.Ptr(true), rec.OK)
+			require.Equal(t, publish.Ptr(0), rec.ExitStatus)
 			require.NotNil(t, rec.DurationMS)
 			require.GreaterOrEqual(t, *rec.DurationMS, int64(20), "the command slept 20 ms")
 			change, rest, ok := strings.Cut(rec.Detail, ": ")
@@ -368,10 +369,10 @@ func TestStateChangeCommandFailureIsAWarning(t *testing.T) {
 		info("pg_keeper: state_change_command: oops"),
 		warn("pg_keeper: state_change_command failed for standby:ready -> standby:connected: exit status 3 after N ms"),
 	}, hookLines(h))
-	recs := recordsOf(hostRecords(t, h), KindStateChange)
+	recs := recordsOf(hostRecords(t, h), publish.KindStateChange)
 	require.Len(t, recs, 1)
-	require.Equal(t, ptr(false), recs[0].OK)
-	require.Equal(t, ptr(3), recs[0].ExitStatus)
+	require.Equal(t, publish.Ptr(false), recs[0].OK)
+	require.Equal(t, publish.Ptr(3), recs[0].ExitStatus)
 	require.Equal(t, "standby:ready -> standby:connected: exit status 3 after N ms", msRe.ReplaceAllString(recs[0].Detail, "after N ms"))
 	require.Equal(t, core.StandbyConnected, r.core.State(), "a failed command changes nothing")
 }
@@ -384,7 +385,7 @@ func TestStateChangeCommandNotSet(t *testing.T) {
 	r := newTestRunner(t, h)
 	deliver(r, okProbe(), recoveryEnded())
 	require.Nil(t, r.hooks, "no goroutine for a command that is not set")
-	require.Equal(t, []string{KindStart, KindTransition, KindTransition}, kinds(hostRecords(t, h)))
+	require.Equal(t, []string{publish.KindStart, publish.KindTransition, publish.KindTransition}, kinds(hostRecords(t, h)))
 	require.Empty(t, hookLines(h))
 }
 
@@ -431,7 +432,7 @@ func TestStateChangeCommandQueueIsBounded(t *testing.T) {
 		warn("pg_keeper: state_change_command is 32 changes behind: not running it for master:heartbeat-lost -> master:connected"),
 		warn("pg_keeper: state_change_command is 32 changes behind: not running it for master:connected -> master:heartbeat-lost"),
 	}, warnings)
-	require.Len(t, recordsOf(hostRecords(t, h), KindTransition), 1+hookQueue+dropped, "every change is recorded all the same")
+	require.Len(t, recordsOf(hostRecords(t, h), publish.KindTransition), 1+hookQueue+dropped, "every change is recorded all the same")
 
 	require.NoError(t, os.WriteFile(filepath.Join(raw.DataDir, "go"), nil, 0o600))
 	handleUntil(t, r, "the queued commands", func() bool {
@@ -481,9 +482,9 @@ func TestRunStateChangeCommandTimeout(t *testing.T) {
 	require.True(t, strings.HasPrefix(logs[i].Msg,
 		"pg_keeper: state_change_command failed for master:ready -> master:connected: killed after the timeout of 1s "), logs[i].Msg)
 	require.Equal(t, []core.LogLine{info("pg_keeper: state_change_command: started")}, hookLines(h)[:1])
-	recs := recordsOf(hostRecords(t, h), KindStateChange)
+	recs := recordsOf(hostRecords(t, h), publish.KindStateChange)
 	require.Len(t, recs, 1)
-	require.Equal(t, ptr(false), recs[0].OK)
+	require.Equal(t, publish.Ptr(false), recs[0].OK)
 	require.Nil(t, recs[0].ExitStatus, "killed: no exit status")
 	require.NotNil(t, recs[0].DurationMS)
 	require.GreaterOrEqual(t, *recs[0].DurationMS, int64(900))

@@ -66,18 +66,10 @@ type Host interface {
 	// read from shared memory, cheap enough to look at often.
 	ReplicationState() (int, error)
 	// PublishStatus replaces what pg_keeper.status() shows: a JSON object
-	// shorter than StatusMax bytes.
+	// shorter than publish.StatusMax bytes.
 	PublishStatus(json []byte) error
-	// AddEvent appends a JSON object shorter than EventMax bytes to what
-	// pg_keeper.events() shows (the last EventSlots); ResetEvents empties it.
+	// AddEvent appends a JSON object shorter than publish.EventMax bytes to what
+	// pg_keeper.events() shows (the last publish.EventSlots); ResetEvents empties it.
 	AddEvent(json []byte) error
 	ResetEvents() error
 }
-
-// Sizes of the shared memory behind pg_keeper.status() and events(); they
-// match PGK_STATUS_MAX, PGK_EVENT_MAX and PGK_EVENT_SLOTS, NUL included.
-const (
-	StatusMax  = 4096
-	EventMax   = 1024
-	EventSlots = 128
-)

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/pg-keeper/pg_keeper/keeper/core"
+	"github.com/pg-keeper/pg_keeper/keeper/internal/durable"
 )
 
 // Files the keeper keeps in the data directory. pg_basebackup and pg_rewind
@@ -42,7 +43,7 @@ const (
 )
 
 func saveSync(dataDir, tag, names string) error {
-	return writeFileAtomic(filepath.Join(dataDir, savedSyncFile), savedSyncHeader+tag+"\n"+names+"\n")
+	return durable.WriteFile(filepath.Join(dataDir, savedSyncFile), savedSyncHeader+tag+"\n"+names+"\n")
 }
 
 // readSavedSync returns the saved value, whether a file is there at all,

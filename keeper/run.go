@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/pg-keeper/pg_keeper/keeper/command"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
+	"github.com/pg-keeper/pg_keeper/keeper/publish"
 	"golang.org/x/sys/unix"
 )
 
@@ -80,7 +81,7 @@ type runner struct {
 	startedAt     time.Time
 	hostname      string
 	node          string // host:port, naming this server in pg_keeper.events()
-	hist          *history
+	hist          *publish.History
 	actionSince   time.Time    // when the core's action in flight started
 	hooks         chan hookJob // state-change commands waiting to run; nil before the first
 	statusFailed  bool
@@ -137,14 +138,14 @@ func newRunner(host Host) (*runner, error) {
 	started := fmt.Sprintf("started in %s mode: partner %q, keepalives_time %s, keepalives_count %d",
 		mode, r.settings.PartnerDisplay, r.settings.Interval, r.settings.Count)
 	r.log(core.Info, started)
-	r.record(Record{Kind: KindStart, To: r.core.State().String(), Detail: started})
+	r.record(publish.Record{Kind: publish.KindStart, To: r.core.State().String(), Detail: started})
 	r.setTitle()
 	return r, nil
 }
 
 func (r *runner) close() {
 	if r.hist != nil {
-		r.hist.close(2 * time.Second)
+		r.hist.Close(2 * time.Second)
 	}
 	r.cancel()
 	unix.Close(r.wakeR)
@@ -167,7 +168,7 @@ func (r *runner) loop() int {
 		}
 		if wake&WakeShutdown != 0 {
 			r.log(core.Info, "stopping")
-			r.record(Record{Kind: KindStop, From: r.core.State().String(), Detail: "the server is stopping"})
+			r.record(publish.Record{Kind: publish.KindStop, From: r.core.State().String(), Detail: "the server is stopping"})
 			return 0
 		}
 		if wake&WakeReload != 0 {

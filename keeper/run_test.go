@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
+	"github.com/pg-keeper/pg_keeper/keeper/publish"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
@@ -180,8 +181,8 @@ func (h *fakeHost) AddEvent(json []byte) error {
 	defer h.mu.Unlock()
 	h.called("AddEvent")
 	h.events = append(h.events, append([]byte(nil), json...))
-	if len(h.events) > EventSlots {
-		h.events = h.events[len(h.events)-EventSlots:]
+	if len(h.events) > publish.EventSlots {
+		h.events = h.events[len(h.events)-publish.EventSlots:]
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pg-keeper/pg_keeper/keeper/core"
+	"github.com/pg-keeper/pg_keeper/keeper/publish"
 	"github.com/stretchr/testify/require"
 )
 
@@ -27,30 +28,30 @@ func hostStatuses(h *fakeHost) [][]byte {
 	return append([][]byte(nil), h.statuses...)
 }
 
-func decodeStatus(t *testing.T, b []byte) Status {
+func decodeStatus(t *testing.T, b []byte) publish.Status {
 	t.Helper()
-	require.Less(t, len(b), StatusMax)
-	var s Status
+	require.Less(t, len(b), publish.StatusMax)
+	var s publish.Status
 	require.NoError(t, json.Unmarshal(b, &s), "%s", b)
 	return s
 }
 
 func TestStatusJSONHasTheKeysTheSQLReads(t *testing.T) {
 	now := t0
-	full := Status{WorkerPID: 1, StartedAt: now, UpdatedAt: now, Mode: "standby", State: "connected", Partner: "p",
+	full := publish.Status{WorkerPID: 1, StartedAt: now, UpdatedAt: now, Mode: "standby", State: "connected", Partner: "p",
 		Fence: "open", Failures: 1, KeepalivesCount: 3, KeepalivesTime: 0.5, OnPartnerTimeout: "failover", MaxFailoverLag: 1,
-		LastSuccess: &now, LastFailure: &now, FailureClass: "timeout", FailureWhy: "timeout: x", MasterSync: ptr(false),
+		LastSuccess: &now, LastFailure: &now, FailureClass: "timeout", FailureWhy: "timeout: x", MasterSync: publish.Ptr(false),
 		PartnerLSN: "0/1", ActionRunning: "promote", NextHeartbeatAt: &now, NextAction: "promote", NextActionAt: &now,
 		Blocked: "b"}
-	require.Equal(t, sorted(statusKeys), jsonKeys(t, encodeStatus(full)))
-	require.Equal(t, full.MasterSync, decodeStatus(t, encodeStatus(full)).MasterSync)
+	require.Equal(t, sorted(statusKeys), jsonKeys(t, publish.EncodeStatus(full)))
+	require.Equal(t, full.MasterSync, decodeStatus(t, publish.EncodeStatus(full)).MasterSync)
 
 	// The times the SQL turns into intervals are null rather than absent
 	// when unknown; the texts are absent when empty.
 	require.Equal(t, sorted([]string{"worker_pid", "started_at", "updated_at", "mode", "state", "partner", "fence",
 		"consecutive_failures", "keepalives_count", "keepalives_time", "on_partner_timeout", "max_failover_lag",
 		"last_success", "last_failure", "next_heartbeat_at", "next_action_at"}),
-		jsonKeys(t, encodeStatus(Status{})))
+		jsonKeys(t, publish.EncodeStatus(publish.Status{})))
 }
 
 // statusRunner is a runner past the fence of its first turn whose next
@@ -108,7 +109,7 @@ func TestRunnerStatusNextActionAt(t *testing.T) {
 			require.Equal(t, 4, s.KeepalivesCount)
 			require.Equal(t, &next, s.NextHeartbeatAt)
 			require.Equal(t, "switch-async", s.NextAction)
-			require.Equal(t, ptr(next.Add(tc.want)), s.NextActionAt)
+			require.Equal(t, publish.Ptr(next.Add(tc.want)), s.NextActionAt)
 		})
 	}
 
@@ -137,7 +138,7 @@ func TestRunnerStatusFields(t *testing.T) {
 		confirmed  bool         // the fence was open before this worker started
 		events     []core.Input // delivered as the runner's goroutines would
 		steps      []core.Input // given to the core alone: nothing is started
-		want       func(s *Status)
+		want       func(s *publish.Status)
 	}{
 		// A master starts unconfirmed: losing the standby would switch nothing.
 		{name: "master at start",
@@ -145,7 +146,7 @@ func TestRunnerStatusFields(t *testing.T) {
 				raw.PartnerConninfo = "host=partner.example port=5433 user=rep password=hunter2 dbname=postgres sslmode=disable"
 				raw.MaxFailoverLag, raw.FailoverOnTimeout, raw.OnPartnerTimeout = 16<<20, true, "failover"
 			},
-			want: func(s *Status) {
+			want: func(s *publish.Status) {
 				s.State = "unconfirmed"
 				s.Partner = "host=partner.example port=5433 user=rep password=******** dbname=postgres sslmode=disable"
 				s.MaxFailoverLag, s.OnPartnerTimeout = 16<<20, "failover"
@@ -155,59 +156,59 @@ func TestRunnerStatusFields(t *testing.T) {
 				raw.PartnerConninfo = "host=partner.example port=5433 user=rep password=hunter2 dbname=postgres sslmode=disable"
 				raw.MaxFailoverLag, raw.FailoverOnTimeout, raw.OnPartnerTimeout = 16<<20, true, "failover"
 			},
-			want: func(s *Status) {
+			want: func(s *publish.Status) {
 				s.Fence = "open"
 				s.Partner = "host=partner.example port=5433 user=rep password=******** dbname=postgres sslmode=disable"
 				s.MaxFailoverLag, s.OnPartnerTimeout = 16<<20, "failover"
-				s.NextAction, s.NextActionAt = "switch-async", ptr(next.Add(iv+2*iv))
+				s.NextAction, s.NextActionAt = "switch-async", publish.Ptr(next.Add(iv+2*iv))
 			}},
 		// The good heartbeat confirmed the master: ready, fence open.
 		{name: "master after a good and a failed heartbeat",
 			events: []core.Input{ok, timeout},
-			want: func(s *Status) {
+			want: func(s *publish.Status) {
 				s.State, s.Fence, s.Failures = "ready", "open", 1
-				s.LastSuccess, s.LastFailure = ptr(ok.At), ptr(timeout.At)
+				s.LastSuccess, s.LastFailure = publish.Ptr(ok.At), publish.Ptr(timeout.At)
 				s.FailureClass, s.FailureWhy = "timeout", "timeout: no answer"
-				s.NextAction, s.NextActionAt = "switch-async", ptr(next.Add(iv+iv))
+				s.NextAction, s.NextActionAt = "switch-async", publish.Ptr(next.Add(iv+iv))
 			}},
 		{name: "master switching",
 			steps: []core.Input{ok, failProbe(false), failProbe(false)},
-			want: func(s *Status) {
+			want: func(s *publish.Status) {
 				s.State, s.Failures, s.ActionRunning = "switching", 2, "switch-async"
-				s.LastSuccess, s.LastFailure = ptr(ok.At), ptr(t0)
+				s.LastSuccess, s.LastFailure = publish.Ptr(ok.At), publish.Ptr(t0)
 				s.FailureClass, s.FailureWhy = "refused", "refused: "+testReason
 			}},
 		{name: "master without a usable partner",
 			setup: func(raw *RawSettings) { raw.PartnerConninfo = "" },
-			want: func(s *Status) {
+			want: func(s *publish.Status) {
 				s.State = "unconfirmed"                // until the first tick
 				s.Partner, s.NextHeartbeatAt = "", nil // no heartbeat, no action to announce
 			}},
 		{name: "standby never reached", inRecovery: true,
-			want: func(s *Status) {
-				s.Mode, s.Fence, s.MasterSync = "standby", "open", ptr(false)
+			want: func(s *publish.Status) {
+				s.Mode, s.Fence, s.MasterSync = "standby", "open", publish.Ptr(false)
 				s.Blocked = riskNeverReached
 			}},
 		{name: "standby of a synchronous master", inRecovery: true,
 			events: []core.Input{okProbe()},
-			want: func(s *Status) {
-				s.Mode, s.State, s.Fence, s.MasterSync, s.PartnerLSN = "standby", "connected", "open", ptr(true), "0/3000060"
-				s.LastSuccess = ptr(t0)
-				s.NextAction, s.NextActionAt = "promote", ptr(next.Add(iv+2*iv))
+			want: func(s *publish.Status) {
+				s.Mode, s.State, s.Fence, s.MasterSync, s.PartnerLSN = "standby", "connected", "open", publish.Ptr(true), "0/3000060"
+				s.LastSuccess = publish.Ptr(t0)
+				s.NextAction, s.NextActionAt = "promote", publish.Ptr(next.Add(iv+2*iv))
 			}},
 		{name: "standby of an asynchronous master", inRecovery: true,
 			events: []core.Input{okWith(asyncMaster)},
-			want: func(s *Status) {
-				s.Mode, s.State, s.Fence, s.MasterSync, s.PartnerLSN = "standby", "connected", "open", ptr(false), "0/3000060"
-				s.LastSuccess = ptr(t0)
+			want: func(s *publish.Status) {
+				s.Mode, s.State, s.Fence, s.MasterSync, s.PartnerLSN = "standby", "connected", "open", publish.Ptr(false), "0/3000060"
+				s.LastSuccess = publish.Ptr(t0)
 				s.Blocked = riskLSN("0/3000060", "unknown")
 			}},
 		{name: "standby promoting", inRecovery: true,
 			steps: []core.Input{okProbe(), failProbe(false), failProbe(false)},
-			want: func(s *Status) {
-				s.Mode, s.State, s.Fence, s.MasterSync, s.PartnerLSN = "standby", "promoting", "open", ptr(true), "0/3000060"
+			want: func(s *publish.Status) {
+				s.Mode, s.State, s.Fence, s.MasterSync, s.PartnerLSN = "standby", "promoting", "open", publish.Ptr(true), "0/3000060"
 				s.Failures, s.ActionRunning = 2, "promote"
-				s.LastSuccess, s.LastFailure = ptr(t0), ptr(t0)
+				s.LastSuccess, s.LastFailure = publish.Ptr(t0), publish.Ptr(t0)
 				s.FailureClass, s.FailureWhy = "refused", "refused: "+testReason
 			}},
 	} {
@@ -222,13 +223,13 @@ func TestRunnerStatusFields(t *testing.T) {
 				r.core.Step(ev)
 			}
 			now := t0.Add(time.Minute)
-			want := Status{WorkerPID: os.Getpid(), StartedAt: r.startedAt, UpdatedAt: now, Mode: "master", State: "ready",
+			want := publish.Status{WorkerPID: os.Getpid(), StartedAt: r.startedAt, UpdatedAt: now, Mode: "master", State: "ready",
 				Partner: raw.PartnerConninfo, Fence: "unconfirmed", KeepalivesCount: 2, KeepalivesTime: 0.05,
 				OnPartnerTimeout: "keep_master", NextHeartbeatAt: &next}
 			tc.want(&want)
 			got := r.status(now)
 			require.Equal(t, want, got)
-			decoded := decodeStatus(t, encodeStatus(got))
+			decoded := decodeStatus(t, publish.EncodeStatus(got))
 			require.True(t, decoded.StartedAt.Equal(got.StartedAt))
 			decoded.StartedAt = got.StartedAt // without its monotonic reading and location
 			require.Equal(t, want, decoded, "the JSON round trip loses nothing")
@@ -237,16 +238,16 @@ func TestRunnerStatusFields(t *testing.T) {
 }
 
 // The free texts are shortened until the status fits in shared memory
-// (StatusMax, NUL included); the rest is left alone.
+// (publish.StatusMax, NUL included); the rest is left alone.
 func TestEncodeStatusFitsStatusMax(t *testing.T) {
 	now := t0
-	base := Status{WorkerPID: 4242, StartedAt: now, UpdatedAt: now, Mode: "standby", State: "not-promoting",
+	base := publish.Status{WorkerPID: 4242, StartedAt: now, UpdatedAt: now, Mode: "standby", State: "not-promoting",
 		Fence: "open", Failures: 9, KeepalivesCount: 3, KeepalivesTime: 1, OnPartnerTimeout: "failover",
-		LastFailure: &now, FailureClass: "timeout", MasterSync: ptr(false), PartnerLSN: "0/3000060",
+		LastFailure: &now, FailureClass: "timeout", MasterSync: publish.Ptr(false), PartnerLSN: "0/3000060",
 		NextHeartbeatAt: &now}
 	want, err := json.Marshal(base)
 	require.NoError(t, err)
-	require.Equal(t, string(want), string(encodeStatus(base)), "what fits is not touched")
+	require.Equal(t, string(want), string(publish.EncodeStatus(base)), "what fits is not touched")
 
 	long := map[string]string{
 		"ascii":   strings.Repeat("host=partner.example ", 500),
@@ -266,8 +267,8 @@ func TestEncodeStatusFitsStatusMax(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := base
 			s.Partner, s.FailureWhy, s.Blocked = tc.partner, tc.failureWhy, tc.block
-			b := encodeStatus(s)
-			require.Less(t, len(b), StatusMax)
+			b := publish.EncodeStatus(s)
+			require.Less(t, len(b), publish.StatusMax)
 			require.True(t, json.Valid(b), "%s", b)
 			got := decodeStatus(t, b)
 			for _, f := range []struct{ got, orig string }{
@@ -413,14 +414,14 @@ func TestRunPublishesStatus(t *testing.T) {
 		name       string
 		inRecovery bool
 		partner    []fakeColumn
-		want       func(s *Status)
+		want       func(s *publish.Status)
 		extraKeys  []string
 	}{
 		{"master", false, factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"),
-			func(s *Status) { s.Mode, s.NextAction = "master", "switch-async" }, nil},
+			func(s *publish.Status) { s.Mode, s.NextAction = "master", "switch-async" }, nil},
 		{"standby", true, factsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "1"),
-			func(s *Status) {
-				s.Mode, s.NextAction, s.MasterSync, s.PartnerLSN = "standby", "promote", ptr(true), "0/3000060"
+			func(s *publish.Status) {
+				s.Mode, s.NextAction, s.MasterSync, s.PartnerLSN = "standby", "promote", publish.Ptr(true), "0/3000060"
 			}, []string{"master_sync", "partner_lsn"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -444,7 +445,7 @@ func TestRunPublishesStatus(t *testing.T) {
 			require.Equal(t, 0, stopAndWait(t, h, done))
 
 			statuses := hostStatuses(h)
-			var first Status
+			var first publish.Status
 			for i, b := range statuses {
 				s := decodeStatus(t, b)
 				if i == 0 {
@@ -474,7 +475,7 @@ func TestRunPublishesStatus(t *testing.T) {
 			// Two heartbeats to fail, the last checking replication: from
 			// next_heartbeat_at, 2 intervals if one is under way, else 3.
 			require.Contains(t, []time.Duration{2 * iv, 3 * iv}, s.NextActionAt.Sub(*s.NextHeartbeatAt))
-			want := Status{WorkerPID: os.Getpid(), State: "connected", Partner: raw.PartnerConninfo, Fence: "open",
+			want := publish.Status{WorkerPID: os.Getpid(), State: "connected", Partner: raw.PartnerConninfo, Fence: "open",
 				KeepalivesCount: 2, KeepalivesTime: 0.05, OnPartnerTimeout: "keep_master"}
 			tc.want(&want)
 			s.StartedAt, s.UpdatedAt, s.LastSuccess, s.NextHeartbeatAt, s.NextActionAt = time.Time{}, time.Time{}, nil, nil, nil

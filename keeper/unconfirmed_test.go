@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
+	"github.com/pg-keeper/pg_keeper/keeper/publish"
 	"github.com/stretchr/testify/require"
 )
 
@@ -202,9 +203,9 @@ func TestRunnerConfirmFile(t *testing.T) {
 		require.Equal(t, core.MasterReady, r.core.State())
 		gone(t, path)
 		recs := hostRecords(t, h)
-		require.Equal(t, []string{KindStart, KindTransition, KindAction}, kinds(recs))
+		require.Equal(t, []string{publish.KindStart, publish.KindTransition, publish.KindAction}, kinds(recs))
 		require.Equal(t, "confirmed", recs[1].Trigger)
-		require.Equal(t, Record{At: recs[2].At, Node: r.node, Kind: KindAction, Action: "open-fence", OK: ptr(true),
+		require.Equal(t, publish.Record{At: recs[2].At, Node: r.node, Kind: publish.KindAction, Action: "open-fence", OK: publish.Ptr(true),
 			Detail: "writes accepted"}, recs[2])
 		_, titles := h.snapshot()
 		require.Equal(t, []string{"(master mode:unconfirmed)", "(master mode:ready)"}, titles)

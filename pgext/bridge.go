@@ -39,6 +39,7 @@ import (
 	"github.com/pg-keeper/pg_keeper/keeper"
 	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
+	"github.com/pg-keeper/pg_keeper/keeper/publish"
 )
 
 // Bridge is a keeper.Host backed by the C shim.
@@ -69,8 +70,8 @@ func New(p unsafe.Pointer) (*Bridge, error) {
 // once in pg_keeper_bridge.h; the Go side's copies are checked here, once,
 // when the worker starts.
 func constantsMatch() bool {
-	return C.PGK_STATUS_MAX == keeper.StatusMax && C.PGK_EVENT_MAX == keeper.EventMax &&
-		C.PGK_EVENT_SLOTS == keeper.EventSlots &&
+	return C.PGK_STATUS_MAX == publish.StatusMax && C.PGK_EVENT_MAX == publish.EventMax &&
+		C.PGK_EVENT_SLOTS == publish.EventSlots &&
 		C.PGK_APPLICATION_NAME == conninfo.ApplicationName && C.PGK_CONFIRM_FILE == core.ConfirmFile &&
 		C.PGK_LEVEL_LOG == int(core.Info) && C.PGK_LEVEL_DEBUG == int(core.Debug) &&
 		C.PGK_LEVEL_WARNING == int(core.Warning) && C.PGK_LEVEL_ERROR == int(core.Error) &&

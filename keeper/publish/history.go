@@ -1,4 +1,8 @@
-package keeper
+// Package publish writes what pg_keeper.status and pg_keeper.events() show:
+// the status and event records as JSON that any database encoding reads,
+// bounded to the shared-memory slots, and the events file in the data
+// directory that a restarted server reloads.
+package publish
 
 import (
 	"bytes"
@@ -10,6 +14,8 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/pg-keeper/pg_keeper/keeper/internal/durable"
 )
 
 // Record is one entry of pg_keeper.events(): what the keeper did and why.
@@ -37,9 +43,9 @@ const (
 	KindStateChange = "state_change_command"
 )
 
-// historyFile keeps the events in the data directory, one JSON object per
+// HistoryFile keeps the events in the data directory, one JSON object per
 // line, so that they survive a restart of the server.
-const historyFile = "pg_keeper.events"
+const HistoryFile = "pg_keeper.events"
 
 // asciiJSON is json.Marshal with every non-ASCII character escaped: SQL
 // reads the text in the database's encoding, which need not be UTF-8
@@ -71,10 +77,10 @@ func asciiJSON(v any) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// encodeRecord marshals rec, shortening Detail until it fits in EventMax.
+// EncodeRecord marshals rec, shortening Detail until it fits in EventMax.
 // NUL bytes are dropped: jsonb refuses \u0000, and one such event would
 // break pg_keeper.events() until it rotates out.
-func encodeRecord(rec Record) []byte {
+func EncodeRecord(rec Record) []byte {
 	rec.Detail = strings.ReplaceAll(rec.Detail, "\x00", "")
 	for {
 		b, err := asciiJSON(rec)
@@ -107,22 +113,22 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// history appends records to the file from a goroutine of its own: a slow
+// History appends records to the file from a goroutine of its own: a slow
 // disk must not delay a failover. The file is rewritten with the last
 // EventSlots records when it has grown to twice that.
-type history struct {
+type History struct {
 	path   string
 	writes chan []byte
 	done   chan struct{} // closed when the writer has finished
 	errs   func(error)   // reports a write error; called from the writer goroutine
 }
 
-// loadHistory reads the records that node kept in dataDir, the last
+// LoadHistory reads the records that node kept in dataDir, the last
 // EventSlots of them. Records of another node came with a copy of its data
 // directory (pg_basebackup, pg_rewind) and are not this server's history. A
 // damaged line (a crash during a write) is skipped.
-func loadHistory(dataDir, node string) ([][]byte, error) {
-	data, err := os.ReadFile(filepath.Join(dataDir, historyFile))
+func LoadHistory(dataDir, node string) ([][]byte, error) {
+	data, err := os.ReadFile(filepath.Join(dataDir, HistoryFile))
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
@@ -142,16 +148,16 @@ func loadHistory(dataDir, node string) ([][]byte, error) {
 	return recs, nil
 }
 
-// startHistory starts the writer with the records already in the file.
-func startHistory(dataDir string, recent [][]byte, errs func(error)) *history {
-	h := &history{path: filepath.Join(dataDir, historyFile), writes: make(chan []byte, EventSlots),
+// StartHistory starts the writer with the records already in the file.
+func StartHistory(dataDir string, recent [][]byte, errs func(error)) *History {
+	h := &History{path: filepath.Join(dataDir, HistoryFile), writes: make(chan []byte, EventSlots),
 		done: make(chan struct{}), errs: errs}
 	go h.writer(recent)
 	return h
 }
 
 // add queues rec for the file; it never blocks.
-func (h *history) add(rec []byte) {
+func (h *History) Add(rec []byte) {
 	select {
 	case h.writes <- rec:
 	default:
@@ -159,7 +165,7 @@ func (h *history) add(rec []byte) {
 	}
 }
 
-func (h *history) writer(recent [][]byte) {
+func (h *History) writer(recent [][]byte) {
 	defer close(h.done)
 	defer func() {
 		if p := recover(); p != nil {
@@ -174,7 +180,7 @@ func (h *history) writer(recent [][]byte) {
 		}
 		var err error
 		if lines++; lines > 2*EventSlots {
-			if err = writeFileAtomic(h.path, string(bytes.Join(recent, []byte{'\n'}))+"\n"); err == nil {
+			if err = durable.WriteFile(h.path, string(bytes.Join(recent, []byte{'\n'}))+"\n"); err == nil {
 				lines = len(recent)
 			}
 		} else {
@@ -201,10 +207,10 @@ func appendLine(path string, line []byte) error {
 	return err
 }
 
-func ptr[T any](v T) *T { return &v }
+func Ptr[T any](v T) *T { return &v }
 
 // close waits up to timeout for the queued records to reach the file.
-func (h *history) close(timeout time.Duration) {
+func (h *History) Close(timeout time.Duration) {
 	close(h.writes)
 	select {
 	case <-h.done:

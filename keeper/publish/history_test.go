@@ -1,4 +1,4 @@
-package keeper
+package publish
 
 import (
 	"bytes"
@@ -50,18 +50,18 @@ func decodeRecord(t *testing.T, b []byte) Record {
 
 func TestEncodeRecordIsPlainJSONWhenShort(t *testing.T) {
 	full := Record{At: t0, Node: "db1:5432", Kind: KindStateChange, From: "master:ready", To: "master:connected",
-		Trigger: "partner-up", Action: "promote", OK: ptr(true), ExitStatus: ptr(0), DurationMS: ptr(int64(12)), Detail: "did it"}
+		Trigger: "partner-up", Action: "promote", OK: Ptr(true), ExitStatus: Ptr(0), DurationMS: Ptr(int64(12)), Detail: "did it"}
 	want, err := json.Marshal(full)
 	require.NoError(t, err)
-	require.Equal(t, string(want), string(encodeRecord(full)))
-	require.Equal(t, sorted(recordKeys), jsonKeys(t, encodeRecord(full)), "every key the SQL reads")
-	require.Equal(t, full, decodeRecord(t, encodeRecord(full)))
+	require.Equal(t, string(want), string(EncodeRecord(full)))
+	require.Equal(t, sorted(recordKeys), jsonKeys(t, EncodeRecord(full)), "every key the SQL reads")
+	require.Equal(t, full, decodeRecord(t, EncodeRecord(full)))
 
 	// Unset fields are left out, but a failure (ok false) and exit status 0
 	// are facts, not absences.
-	require.Equal(t, []string{"at", "kind", "node"}, jsonKeys(t, encodeRecord(Record{At: t0, Node: "db1:5432", Kind: KindStart})))
+	require.Equal(t, []string{"at", "kind", "node"}, jsonKeys(t, EncodeRecord(Record{At: t0, Node: "db1:5432", Kind: KindStart})))
 	require.Equal(t, []string{"at", "exit_status", "kind", "node", "ok"},
-		jsonKeys(t, encodeRecord(Record{At: t0, Node: "db1:5432", Kind: KindAfterCmd, OK: ptr(false), ExitStatus: ptr(0)})))
+		jsonKeys(t, EncodeRecord(Record{At: t0, Node: "db1:5432", Kind: KindAfterCmd, OK: Ptr(false), ExitStatus: Ptr(0)})))
 }
 
 // A detail of any size and content still fits in a slot of shared memory
@@ -87,9 +87,9 @@ func TestEncodeRecordShortensDetail(t *testing.T) {
 		{"invalid utf-8", strings.Repeat("\xff", 10_000), false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := Record{At: t0, Node: "db1.example.com:5432", Kind: KindStateChange, OK: ptr(false),
-				ExitStatus: ptr(3), DurationMS: ptr(int64(30_000)), Detail: tc.detail}
-			b := encodeRecord(rec)
+			rec := Record{At: t0, Node: "db1.example.com:5432", Kind: KindStateChange, OK: Ptr(false),
+				ExitStatus: Ptr(3), DurationMS: Ptr(int64(30_000)), Detail: tc.detail}
+			b := EncodeRecord(rec)
 			require.Less(t, len(b), EventMax)
 			require.True(t, json.Valid(b), "%s", b)
 			got := decodeRecord(t, b)
@@ -115,14 +115,14 @@ func TestEncodeRecordShortensDetail(t *testing.T) {
 // detail is cut.
 func TestEncodeRecordAtTheLimit(t *testing.T) {
 	rec := Record{At: t0, Node: "db1:5432", Kind: KindTransition, Detail: "x"}
-	overhead := len(encodeRecord(rec)) - 1
+	overhead := len(EncodeRecord(rec)) - 1
 	rec.Detail = strings.Repeat("x", EventMax-1-overhead)
-	b := encodeRecord(rec)
+	b := EncodeRecord(rec)
 	require.Len(t, b, EventMax-1)
 	require.Equal(t, rec.Detail, decodeRecord(t, b).Detail)
 
 	rec.Detail += "y"
-	b = encodeRecord(rec)
+	b = EncodeRecord(rec)
 	require.Less(t, len(b), EventMax)
 	require.True(t, strings.HasSuffix(decodeRecord(t, b).Detail, "xx..."))
 }
@@ -168,19 +168,19 @@ func TestTruncate(t *testing.T) {
 
 // eventLine is a saved event of node, as the runner writes it.
 func eventLine(node, detail string) []byte {
-	return encodeRecord(Record{At: t0, Node: node, Kind: KindTransition, From: "standby:ready", To: "standby:connected",
+	return EncodeRecord(Record{At: t0, Node: node, Kind: KindTransition, From: "standby:ready", To: "standby:connected",
 		Trigger: "partner-up", Detail: detail})
 }
 
 func writeHistory(t *testing.T, dir string, lines ...[]byte) {
 	t.Helper()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, historyFile), append(bytes.Join(lines, []byte{'\n'}), '\n'), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, HistoryFile), append(bytes.Join(lines, []byte{'\n'}), '\n'), 0o600))
 }
 
 // readHistory is the lines of the events file; each must end with a newline.
 func readHistory(t *testing.T, dir string) [][]byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, historyFile))
+	data, err := os.ReadFile(filepath.Join(dir, HistoryFile))
 	require.NoError(t, err)
 	if len(data) == 0 {
 		return nil
@@ -191,7 +191,7 @@ func readHistory(t *testing.T, dir string) [][]byte {
 
 func TestLoadHistoryWithoutFile(t *testing.T) {
 	t.Parallel()
-	recs, err := loadHistory(t.TempDir(), "db1:5432")
+	recs, err := LoadHistory(t.TempDir(), "db1:5432")
 	require.NoError(t, err)
 	require.Nil(t, recs)
 }
@@ -199,8 +199,8 @@ func TestLoadHistoryWithoutFile(t *testing.T) {
 func TestLoadHistoryUnreadable(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	require.NoError(t, os.Mkdir(filepath.Join(dir, historyFile), 0o700))
-	recs, err := loadHistory(dir, "db1:5432")
+	require.NoError(t, os.Mkdir(filepath.Join(dir, HistoryFile), 0o700))
+	recs, err := LoadHistory(dir, "db1:5432")
 	require.Error(t, err)
 	require.Nil(t, recs)
 }
@@ -232,11 +232,11 @@ func TestLoadHistoryKeepsOnlyThisNodesWholeRecords(t *testing.T) {
 		[]byte(`null`),
 		mine3,
 	)
-	recs, err := loadHistory(dir, me)
+	recs, err := LoadHistory(dir, me)
 	require.NoError(t, err)
 	require.Equal(t, [][]byte{mine1, fits, mine3}, recs)
 
-	recs, err = loadHistory(dir, "db2:5432")
+	recs, err = LoadHistory(dir, "db2:5432")
 	require.NoError(t, err)
 	require.Equal(t, [][]byte{eventLine("db2:5432", "the partner's")}, recs)
 }
@@ -251,7 +251,7 @@ func TestLoadHistoryKeepsTheLastEventSlots(t *testing.T) {
 	}
 	dir := t.TempDir()
 	writeHistory(t, dir, lines...)
-	recs, err := loadHistory(dir, me)
+	recs, err := LoadHistory(dir, me)
 	require.NoError(t, err)
 	require.Equal(t, mine[len(mine)-EventSlots:], recs)
 }
@@ -276,13 +276,13 @@ func (l *errorLog) all() []string {
 
 // addPaced queues recs, waiting for the writer now and then: add never
 // blocks, it drops what the queue cannot take.
-func addPaced(t *testing.T, h *history, dir string, recs [][]byte) {
+func addPaced(t *testing.T, h *History, dir string, recs [][]byte) {
 	t.Helper()
 	for i, rec := range recs {
-		h.add(rec)
+		h.Add(rec)
 		if (i+1)%(EventSlots/4) == 0 || i == len(recs)-1 {
 			waitFor(t, "the writer", func() bool {
-				data, err := os.ReadFile(filepath.Join(dir, historyFile))
+				data, err := os.ReadFile(filepath.Join(dir, HistoryFile))
 				return err == nil && bytes.HasSuffix(data, append(append([]byte(nil), rec...), '\n'))
 			})
 		}
@@ -297,17 +297,17 @@ func TestHistoryFirstWriteRewritesTheFile(t *testing.T) {
 	dir := t.TempDir()
 	mine := [][]byte{eventLine(me, "one"), eventLine(me, "two")}
 	writeHistory(t, dir, mine[0], eventLine("db2:5432", "the partner's"), []byte(`{"node":"db1:5432","ki`), mine[1])
-	loaded, err := loadHistory(dir, me)
+	loaded, err := LoadHistory(dir, me)
 	require.NoError(t, err)
 	require.Equal(t, mine, loaded)
 
 	var errs errorLog
-	h := startHistory(dir, loaded, errs.add)
+	h := StartHistory(dir, loaded, errs.add)
 	added := [][]byte{eventLine(me, "three"), eventLine(me, "four")}
 	for _, rec := range added {
-		h.add(rec)
+		h.Add(rec)
 	}
-	h.close(5 * time.Second)
+	h.Close(5 * time.Second)
 	require.Empty(t, errs.all())
 	require.Equal(t, append(mine, added...), readHistory(t, dir))
 	entries, err := os.ReadDir(dir)
@@ -341,19 +341,19 @@ func TestHistoryFileIsBounded(t *testing.T) {
 			if tc.preloaded > 0 {
 				writeHistory(t, dir, all[:tc.preloaded]...)
 			}
-			loaded, err := loadHistory(dir, me)
+			loaded, err := LoadHistory(dir, me)
 			require.NoError(t, err)
 			require.Len(t, loaded, tc.preloaded)
 
 			var errs errorLog
-			h := startHistory(dir, loaded, errs.add)
+			h := StartHistory(dir, loaded, errs.add)
 			addPaced(t, h, dir, all[tc.preloaded:])
-			h.close(5 * time.Second)
+			h.Close(5 * time.Second)
 			require.Empty(t, errs.all())
 			require.Equal(t, all[len(all)-tc.wantLines:], readHistory(t, dir), "the newest records, in order")
 
 			// What a restart reads back is what pg_keeper.events() showed.
-			reloaded, err := loadHistory(dir, me)
+			reloaded, err := LoadHistory(dir, me)
 			require.NoError(t, err)
 			require.Equal(t, all[max(len(all)-EventSlots, 0):], reloaded)
 		})
@@ -364,13 +364,13 @@ func TestHistoryCloseWaitsForQueuedWrites(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	var errs errorLog
-	h := startHistory(dir, nil, errs.add)
+	h := StartHistory(dir, nil, errs.add)
 	var recs [][]byte
 	for i := range EventSlots / 2 {
 		recs = append(recs, eventLine("db1:5432", fmt.Sprint(i)))
-		h.add(recs[i])
+		h.Add(recs[i])
 	}
-	h.close(5 * time.Second)
+	h.Close(5 * time.Second)
 	require.Empty(t, errs.all())
 	require.Equal(t, recs, readHistory(t, dir))
 }
@@ -380,12 +380,12 @@ func TestHistoryAddNeverBlocks(t *testing.T) {
 	t.Parallel()
 	var errs errorLog
 	// No writer takes from the queue: it is full after one record.
-	h := &history{path: "/data/pg_keeper.events", writes: make(chan []byte, 1), done: make(chan struct{}), errs: errs.add}
-	h.add([]byte("{}"))
+	h := &History{path: "/data/pg_keeper.events", writes: make(chan []byte, 1), done: make(chan struct{}), errs: errs.add}
+	h.Add([]byte("{}"))
 	require.Empty(t, errs.all())
 	start := time.Now()
-	h.add([]byte("{}"))
-	h.add([]byte("{}"))
+	h.Add([]byte("{}"))
+	h.Add([]byte("{}"))
 	require.Less(t, time.Since(start), time.Second)
 	require.Equal(t, []string{
 		"could not keep up writing /data/pg_keeper.events: an event was not saved",
@@ -394,7 +394,7 @@ func TestHistoryAddNeverBlocks(t *testing.T) {
 
 	// close gives up on a writer that does not finish.
 	start = time.Now()
-	h.close(20 * time.Millisecond)
+	h.Close(20 * time.Millisecond)
 	require.GreaterOrEqual(t, time.Since(start), 20*time.Millisecond)
 	require.Less(t, time.Since(start), 2*time.Second)
 }
@@ -402,12 +402,12 @@ func TestHistoryAddNeverBlocks(t *testing.T) {
 func TestHistoryWriteErrorsAreReported(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "gone")
-	path := filepath.Join(dir, historyFile)
+	path := filepath.Join(dir, HistoryFile)
 	var errs errorLog
-	h := startHistory(dir, nil, errs.add)
-	h.add(eventLine("db1:5432", "one"))
-	h.add(eventLine("db1:5432", "two"))
-	h.close(5 * time.Second)
+	h := StartHistory(dir, nil, errs.add)
+	h.Add(eventLine("db1:5432", "one"))
+	h.Add(eventLine("db1:5432", "two"))
+	h.Close(5 * time.Second)
 	require.Equal(t, []string{
 		"could not save an event in " + path + ": open " + path + ".tmp: no such file or directory",
 		"could not save an event in " + path + ": open " + path + ".tmp: no such file or directory",
@@ -419,7 +419,7 @@ func TestHistoryWriteErrorsAreReported(t *testing.T) {
 // keep what fits in a slot, not shrink to "...".
 func TestEncodeRecordKeepsMostOfAnEscapedDetail(t *testing.T) {
 	rec := Record{At: t0, Node: "db1:5432", Kind: KindAfterCmd, Detail: strings.Repeat(`key="value" `, 1_000)}
-	b := encodeRecord(rec)
+	b := EncodeRecord(rec)
 	require.Less(t, len(b), EventMax)
 	require.Greater(t, len(b), EventMax/2, "%s", b)
 }
@@ -427,7 +427,22 @@ func TestEncodeRecordKeepsMostOfAnEscapedDetail(t *testing.T) {
 // jsonb refuses \u0000: a NUL byte in a detail (command output, an error
 // text) must not make pg_keeper.events() fail.
 func TestEncodeRecordDropsNUL(t *testing.T) {
-	b := encodeRecord(Record{Kind: KindAction, Detail: "a\x00b"})
+	b := EncodeRecord(Record{Kind: KindAction, Detail: "a\x00b"})
 	require.NotContains(t, string(b), `\u0000`)
 	require.Contains(t, string(b), `"detail":"ab"`)
+}
+
+// t0 is the time the records of these tests are made at.
+var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+
+// waitFor polls cond for up to 5 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
