@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
+
 	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 	"github.com/pg-keeper/pg_keeper/keeper/internal/durable"
 	"github.com/stretchr/testify/require"
@@ -44,7 +46,7 @@ func TestActionsWithoutLocal(t *testing.T) {
 
 func TestActionsLocalUnreachable(t *testing.T) {
 	cleanPGEnv(t)
-	port := closedPort(t)
+	port := fakepg.ClosedPort(t)
 	local, err := conninfo.Config(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=postgres sslmode=disable password=hunter22", port))
 	require.NoError(t, err)
 	want := fmt.Sprintf("could not connect to this server (pg_keeper.my_conninfo): failed to connect to "+
@@ -79,36 +81,36 @@ func TestWriteFileAtomic(t *testing.T) {
 // it returns what it did and the timeline the server writes on after it.
 func TestPromoteReturnsTheTimeline(t *testing.T) {
 	cleanPGEnv(t)
-	srv := startFakePG(t)
-	srv.set(func(s *fakePG) {
-		s.answers = map[string][]fakeColumn{
-			"SELECT pg_is_in_recovery()":     {{oidBool, "t"}},
-			"SELECT pg_promote(false)":       {{oidBool, "t"}},
-			"SELECT NOT pg_is_in_recovery()": {{oidBool, "t"}},
-			"SELECT " + timelineExpr:         {{oidInt4, "4"}},
+	srv := fakepg.Start(t)
+	srv.Set(func(s *fakepg.Server) {
+		s.Answers = map[string][]fakepg.Column{
+			"SELECT pg_is_in_recovery()":     {fakepg.Col(fakepg.OIDBool, "t")},
+			"SELECT pg_promote(false)":       {fakepg.Col(fakepg.OIDBool, "t")},
+			"SELECT NOT pg_is_in_recovery()": {fakepg.Col(fakepg.OIDBool, "t")},
+			"SELECT " + timelineExpr:         {fakepg.Col(fakepg.OIDInt4, "4")},
 		}
 	})
 	ctx := context.Background()
-	detail, timeline, err := promote(ctx, fakeConfig(t, srv.port))
+	detail, timeline, err := promote(ctx, fakepg.Config(t, srv.Port))
 	require.NoError(t, err)
 	require.Regexp(t, regexp.MustCompile(`^pg_promote\(\) took \d+ ms$`), detail)
 	require.Equal(t, 4, timeline)
 	require.Equal(t, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(false)",
-		"SELECT NOT pg_is_in_recovery()", timelineQuery}, srv.received())
+		"SELECT NOT pg_is_in_recovery()", timelineQuery}, srv.Received())
 
 	// Recovery never ends: promote gives up after promoteWait, polling
 	// meanwhile, and the timeline is not asked.
 	defer func(w time.Duration) { promoteWait = w }(promoteWait)
 	promoteWait = 100 * time.Millisecond
-	srv.set(func(s *fakePG) {
-		s.queries = nil
-		s.answers["SELECT NOT pg_is_in_recovery()"] = []fakeColumn{{oidBool, "f"}}
+	srv.Set(func(s *fakepg.Server) {
+		s.Queries = nil
+		s.Answers["SELECT NOT pg_is_in_recovery()"] = []fakepg.Column{fakepg.Col(fakepg.OIDBool, "f")}
 	})
-	detail, timeline, err = promote(ctx, fakeConfig(t, srv.port))
+	detail, timeline, err = promote(ctx, fakepg.Config(t, srv.Port))
 	require.EqualError(t, err, "pg_promote() did not finish within 100ms")
 	require.Equal(t, "", detail)
 	require.Equal(t, 0, timeline)
-	got := srv.received()
+	got := srv.Received()
 	require.Equal(t, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(false)"}, got[:2])
 	require.Greater(t, len(got), 4, "polled every %s", promotePoll)
 	for _, q := range got[2:] {
@@ -116,13 +118,13 @@ func TestPromoteReturnsTheTimeline(t *testing.T) {
 	}
 
 	// The signal could not be sent: fail at once, without polling.
-	srv.set(func(s *fakePG) {
-		s.queries = nil
-		s.answers["SELECT pg_promote(false)"] = []fakeColumn{{oidBool, "f"}}
+	srv.Set(func(s *fakepg.Server) {
+		s.Queries = nil
+		s.Answers["SELECT pg_promote(false)"] = []fakepg.Column{fakepg.Col(fakepg.OIDBool, "f")}
 	})
-	_, _, err = promote(ctx, fakeConfig(t, srv.port))
+	_, _, err = promote(ctx, fakepg.Config(t, srv.Port))
 	require.EqualError(t, err, "pg_promote() could not signal the startup process (see the server log)")
-	require.Equal(t, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(false)"}, srv.received())
+	require.Equal(t, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(false)"}, srv.Received())
 }
 
 // timelineQuery is what promote sends to read the new timeline.

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
+
 	"github.com/pg-keeper/pg_keeper/keeper/command"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/keeper/publish"
@@ -59,7 +61,7 @@ func nodeName(t *testing.T, port int) string {
 // came with a copy of its data directory, nor what shared memory held.
 func TestRunnerRestoresItsOwnSavedEvents(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.Port = 5432
 	me := nodeName(t, 5432)
 	mine1, mine2 := eventLine(me, "one"), eventLine(me, "two")
@@ -86,7 +88,7 @@ func TestRunnerRestoresItsOwnSavedEvents(t *testing.T) {
 
 func TestRunnerWithUnreadableHistoryStillStarts(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	require.NoError(t, os.Mkdir(filepath.Join(raw.DataDir, publish.HistoryFile), 0o700))
 	h := newFakeHost(raw)
 	r := newTestRunner(t, h)
@@ -108,7 +110,7 @@ func TestRunnerWithUnreadableHistoryStillStarts(t *testing.T) {
 
 func TestRunnerWithoutDataDirRecordsInMemoryOnly(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.DataDir = ""
 	h := newFakeHost(raw)
 	r := newTestRunner(t, h)
@@ -130,8 +132,8 @@ func kinds(recs []publish.Record) []string {
 // pg_keeper.events() and in the file; the next start shows them again.
 func TestRunRecordsStartTransitionsAndStop(t *testing.T) {
 	cleanPGEnv(t)
-	srv := startFakePG(t, factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
-	raw := runRaw(t, srv.port, closedPort(t))
+	srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
+	raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
 	raw.SystemID, raw.StartTime = 7300000000000000001, t0
 	raw.Port = 5433
 	me := nodeName(t, 5433)
@@ -179,7 +181,7 @@ func TestRunRecordsStartTransitionsAndStop(t *testing.T) {
 // How promotions, switches and commands that ended are recorded.
 func TestRunnerActionDoneRecords(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.Port = 5432
 	me := nodeName(t, 5432)
 	h := newFakeHost(raw)
@@ -243,7 +245,7 @@ func TestRunnerActionDoneRecords(t *testing.T) {
 // A notice is the runner's own: the core never sees it.
 func TestRunnerNoticeIsLoggedNotStepped(t *testing.T) {
 	cleanPGEnv(t)
-	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
 	deliver(r, failProbe(false))
 	n := logCount(h)
@@ -257,7 +259,7 @@ func TestRunnerNoticeIsLoggedNotStepped(t *testing.T) {
 // notice never blocks: with the main loop far behind, the notice is dropped.
 func TestRunnerNoticeDropsWhenTheLoopIsBehind(t *testing.T) {
 	cleanPGEnv(t)
-	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
 	for range cap(r.inbox) {
 		r.notice(errors.New("queued"))
@@ -285,7 +287,7 @@ func TestRunnerNoticeDropsWhenTheLoopIsBehind(t *testing.T) {
 // main loop, and the keeper goes on.
 func TestRunnerHistoryWriteErrorIsLogged(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.DataDir = filepath.Join(t.TempDir(), "data")
 	require.NoError(t, os.Mkdir(raw.DataDir, 0o700))
 	h := confirmedHost(raw) // one transition, no confirmation

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
+
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/keeper/publish"
@@ -92,7 +94,7 @@ func rejoinHint(dataDir, partnerDisplay string) core.LogLine {
 
 func TestRunnerStandbyOpensTheFenceAtStart(t *testing.T) {
 	cleanPGEnv(t)
-	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	h.inRecovery = true
 	r := newTestRunner(t, h)
 	require.Equal(t, core.FenceOpen, r.core.Fence(), "a standby holds nothing")
@@ -114,7 +116,7 @@ func TestRunnerStandbyOpensTheFenceAtStart(t *testing.T) {
 
 func TestRunnerMasterHoldsTheFenceUntilAGoodHeartbeat(t *testing.T) {
 	cleanPGEnv(t)
-	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
 	require.Nil(t, h.fenceCalls(), "master mode starts with the fence unconfirmed")
 	require.NotEqual(t, core.FenceOpen, r.fenceState)
@@ -167,7 +169,7 @@ func unconfirmedLine(extra string) core.LogLine {
 func TestRunnerMasterKeepsTheFenceShutPastTheCount(t *testing.T) {
 	cleanPGEnv(t)
 	for _, class := range failingClasses() {
-		raw := runRaw(t, closedPort(t), closedPort(t))
+		raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 		raw.KeepalivesCount = 3
 		h := newFakeHost(raw)
 		r := newTestRunner(t, h)
@@ -194,7 +196,7 @@ func TestRunnerMasterKeepsTheFenceShutPastTheCount(t *testing.T) {
 func TestRunnerMasterKeepsTheFenceShutAtTheCount(t *testing.T) {
 	cleanPGEnv(t)
 	for _, class := range failingClasses() {
-		raw := runRaw(t, closedPort(t), closedPort(t))
+		raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 		raw.KeepalivesCount = 3
 		h := newFakeHost(raw)
 		r := newTestRunner(t, h)
@@ -218,7 +220,7 @@ func TestRunnerMasterLostPartnerKeepsTheFenceShut(t *testing.T) {
 	for _, failover := range []bool{false, true} {
 		for _, class := range []core.FailureClass{core.FailRefused, core.FailTimeout, core.FailStarting, core.FailOther} {
 			name := fmt.Sprintf("%s, failover %v", class, failover)
-			raw := runRaw(t, closedPort(t), closedPort(t))
+			raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 			raw.FailoverOnTimeout = failover
 			h := newFakeHost(raw)
 			r := newTestRunner(t, h)
@@ -238,7 +240,7 @@ func TestRunnerMasterLostPartnerKeepsTheFenceShut(t *testing.T) {
 // came back: it did not replace this server, which is confirmed.
 func TestRunnerOlderPrimaryOpensTheFence(t *testing.T) {
 	cleanPGEnv(t)
-	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
 	n := logCount(h)
 	deliver(r, failWith(core.FailOlderPrimary, "older", -1))
@@ -254,19 +256,19 @@ func TestRunnerOlderPrimaryOpensTheFence(t *testing.T) {
 // masterAloneLocal is a local server for a master whose standby is down:
 // replication is dead, and the switch to asynchronous replication finds
 // synchronous_standby_names empty.
-func masterAloneLocal(t *testing.T) *fakePG {
-	local := startFakePG(t, fakeColumn{oidText, ""}) // SHOW synchronous_standby_names
-	local.set(func(s *fakePG) {
-		s.answers = map[string][]fakeColumn{simpleSQL(replicationAliveSQL[core.MasterMode], ""): {{oidBool, "f"}, {oidInt8, "-1"}}}
+func masterAloneLocal(t *testing.T) *fakepg.Server {
+	local := fakepg.Start(t, fakepg.Col(fakepg.OIDText, "")) // SHOW synchronous_standby_names
+	local.Set(func(s *fakepg.Server) {
+		s.Answers = map[string][]fakepg.Column{fakepg.SimpleSQL(replicationAliveSQL[core.MasterMode], ""): {fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "-1")}}
 	})
 	return local
 }
 
 // aliveQueries counts the ReplicationAlive queries a fake local server got.
-func aliveQueries(local *fakePG) int {
+func aliveQueries(local *fakepg.Server) int {
 	n := 0
-	for _, q := range local.received() {
-		if q == simpleSQL(replicationAliveSQL[core.MasterMode], "") {
+	for _, q := range local.Received() {
+		if q == fakepg.SimpleSQL(replicationAliveSQL[core.MasterMode], "") {
 			n++
 		}
 	}
@@ -285,13 +287,13 @@ func TestRunMasterStartedAloneKeepsTheFenceShut(t *testing.T) {
 		port    func(t *testing.T) int
 		failure string // the start of the failure's text
 	}{
-		{"refused", closedPort, "refused: "},
+		{"refused", fakepg.ClosedPort, "refused: "},
 		{"timeout", silentServer, "timeout: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			local := masterAloneLocal(t)
 			partnerPort := tc.port(t)
-			raw := runRaw(t, partnerPort, local.port)
+			raw := runRaw(t, partnerPort, local.Port)
 			h := newFakeHost(raw)
 			h.timeline = 1
 			done := startRun(t, h)
@@ -306,8 +308,8 @@ func TestRunMasterStartedAloneKeepsTheFenceShut(t *testing.T) {
 			for _, l := range logs[4:] {
 				require.NotContains(t, l.Msg, "switching", "nothing is switched")
 			}
-			for _, q := range local.received() {
-				require.Equal(t, simpleSQL(replicationAliveSQL[core.MasterMode], ""), q, "only replication is checked")
+			for _, q := range local.Received() {
+				require.Equal(t, fakepg.SimpleSQL(replicationAliveSQL[core.MasterMode], ""), q, "only replication is checked")
 			}
 
 			// The operator confirms this server.
@@ -355,7 +357,7 @@ func slicesIndex(logs []core.LogLine, l core.LogLine) int {
 // keepalives_count-1 for the retry: the fence is opened once.
 func TestRunMasterWithFailingSwitchOpensTheFence(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	// Created before the start, consumed at the first tick.
 	require.NoError(t, os.WriteFile(filepath.Join(raw.DataDir, core.ConfirmFile), nil, 0o600))
 	h := newFakeHost(raw)
@@ -381,7 +383,7 @@ func TestRunMasterWithFailingSwitchOpensTheFence(t *testing.T) {
 // through: the partner may still be there. Only the operator confirms.
 func TestRunnerMasterWithUnusablePartnerKeepsTheFenceShut(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.PartnerConninfo = "port=notaport"
 	h := newFakeHost(raw)
 	r := newTestRunner(t, h)
@@ -410,7 +412,7 @@ func TestRunnerMasterWithUnusablePartnerKeepsTheFenceShut(t *testing.T) {
 func TestRunnerMasterWithoutPartnerOpensTheFence(t *testing.T) {
 	cleanPGEnv(t)
 	for _, conninfo := range []string{"", "  "} {
-		raw := runRaw(t, closedPort(t), closedPort(t))
+		raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 		raw.PartnerConninfo = conninfo
 		h := newFakeHost(raw)
 		r := newTestRunner(t, h)
@@ -441,7 +443,7 @@ func TestRunnerFenceOpenErrorIsLoggedAndRetried(t *testing.T) {
 	cleanPGEnv(t)
 	const failed = "pg_keeper: could not set the fence to open: no shared memory"
 	t.Run("standby", func(t *testing.T) {
-		h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+		h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 		h.inRecovery = true
 		h.fenceErr = func(core.Fence) error { return errors.New("no shared memory") }
 		r := newTestRunner(t, h)
@@ -479,7 +481,7 @@ func TestRunnerFenceOpenErrorIsLoggedAndRetried(t *testing.T) {
 		require.Empty(t, recordsOf(hostRecords(t, h), publish.KindAction), "a standby's fence is no event")
 	})
 	t.Run("master without a partner", func(t *testing.T) {
-		raw := runRaw(t, closedPort(t), closedPort(t))
+		raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 		raw.PartnerConninfo = ""
 		h := newFakeHost(raw)
 		h.fenceErr = func(core.Fence) error { return errors.New("no shared memory") }
@@ -526,7 +528,7 @@ func TestRunnerFenceOpenErrorIsLoggedAndRetried(t *testing.T) {
 // recorded.
 func TestRunnerFenceErrorAfterAnotherFenceError(t *testing.T) {
 	cleanPGEnv(t)
-	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	h.fenceErr = func(core.Fence) error { return errors.New("no shared memory") }
 	r := newTestRunner(t, h)
 	n := logCount(h)
@@ -553,7 +555,7 @@ func TestRunnerFenceErrorAfterAnotherFenceError(t *testing.T) {
 // closed for good by a superseded one.
 func TestRunnerFencesWhenSuperseded(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.PartnerConninfo = "host=new-primary port=5432 user=rep password=hunter22 dbname=postgres"
 	h := newFakeHost(raw)
 	r := newTestRunner(t, h)
@@ -595,7 +597,7 @@ func TestRunnerFencesWhenSuperseded(t *testing.T) {
 // after failed ones fences without opening first.
 func TestRunnerSupersededBeforeTheCountNeverOpens(t *testing.T) {
 	cleanPGEnv(t)
-	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
 	deliver(r, aliveFailure(core.FailTimeout), supersededProbe())
 	require.Equal(t, 2, r.core.Failures(), "the count is reached with the superseded heartbeat")
@@ -609,7 +611,7 @@ func TestRunnerSupersededBeforeTheCountNeverOpens(t *testing.T) {
 // under way when the fence comes reports silently.
 func TestRunnerFencedAbsorbsALateSwitch(t *testing.T) {
 	cleanPGEnv(t)
-	h := confirmedHost(runRaw(t, closedPort(t), closedPort(t))) // a switching master was confirmed
+	h := confirmedHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))) // a switching master was confirmed
 	r := newTestRunner(t, h)
 	r.core = reach(t, core.MasterSwitching, 2) // as if SwitchAsync were under way
 	deliver(r, supersededProbe())
@@ -630,8 +632,8 @@ func TestRunnerFencedAbsorbsALateSwitch(t *testing.T) {
 // that is a primary on a newer timeline than this server's.
 func TestRunSupersededMasterFencesItself(t *testing.T) {
 	cleanPGEnv(t)
-	srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "3")...)
-	raw := runRaw(t, srv.port, closedPort(t))
+	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "3")...)
+	raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
 	raw.PartnerConninfo += " password=hunter22"
 	raw.SystemID, raw.StartTime = 7300000000000000001, t0
 	h := newFakeHost(raw)
@@ -639,11 +641,11 @@ func TestRunSupersededMasterFencesItself(t *testing.T) {
 	done := startRun(t, h)
 	waitForLog(t, h, hasPrefix("pg_keeper: to rejoin"))
 	// Heartbeats go on, answered the same way; nothing is done again.
-	waitFor(t, "four heartbeats", func() bool { return len(srv.received()) >= 4 })
+	waitFor(t, "four heartbeats", func() bool { return len(srv.Received()) >= 4 })
 	require.Equal(t, 0, stopAndWait(t, h, done))
 
 	logs, titles := h.snapshot()
-	display := fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable password=********", srv.port)
+	display := fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable password=********", srv.Port)
 	require.Equal(t, []core.LogLine{
 		info(fmt.Sprintf("pg_keeper: started in master mode: partner %q, keepalives_time 50ms, keepalives_count 2", display)),
 		supersededRunLine(1, 2),
@@ -660,7 +662,7 @@ func TestRunSupersededMasterFencesItself(t *testing.T) {
 	require.Equal(t, []int{3}, h.fenceAt, "fenced once the transition was logged")
 	require.GreaterOrEqual(t, h.timelines, 4, "the timeline is asked before each heartbeat")
 	require.Nil(t, h.strayCalls)
-	for _, q := range srv.received() {
+	for _, q := range srv.Received() {
 		require.Equal(t, probeSQL(core.MasterMode, ""), q)
 	}
 }
@@ -669,8 +671,8 @@ func TestRunSupersededMasterFencesItself(t *testing.T) {
 // error is logged, the loop goes on, and the fence is never opened.
 func TestRunSupersededFenceErrorDoesNotCrash(t *testing.T) {
 	cleanPGEnv(t)
-	srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "3")...)
-	raw := runRaw(t, srv.port, closedPort(t))
+	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "3")...)
+	raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
 	raw.SystemID, raw.StartTime = 7300000000000000001, t0
 	h := newFakeHost(raw)
 	h.timeline = 2
@@ -685,7 +687,7 @@ func TestRunSupersededFenceErrorDoesNotCrash(t *testing.T) {
 	const failed = "pg_keeper: could not set the fence to fenced: shared memory is gone"
 	done := startRun(t, h)
 	waitForLog(t, h, hasPrefix(failed))
-	waitFor(t, "four heartbeats", func() bool { return len(srv.received()) >= 4 })
+	waitFor(t, "four heartbeats", func() bool { return len(srv.Received()) >= 4 })
 	waitFor(t, "a second try", func() bool { return len(h.fenceCalls()) >= 2 })
 	require.Equal(t, 0, stopAndWait(t, h, done))
 
@@ -722,8 +724,8 @@ func TestRunSupersededFenceErrorDoesNotCrash(t *testing.T) {
 // this server's timeline, a second primary is just that.
 func TestRunMasterTimelineUnknownIsNoSupersession(t *testing.T) {
 	cleanPGEnv(t)
-	srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "3")...)
-	raw := runRaw(t, srv.port, closedPort(t))
+	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "3")...)
+	raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
 	raw.SystemID, raw.StartTime = 7300000000000000001, t0
 	h := newFakeHost(raw)
 	h.timeline, h.timelineErr = 2, errors.New("no answer")
@@ -748,37 +750,37 @@ func TestRunnerAfterCommandAfterPromotion(t *testing.T) {
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		name     string
-		answers  map[string][]fakeColumn
+		answers  map[string][]fakepg.Column
 		failures map[string]*pgproto3.ErrorResponse
 		queries  []string
 		detail   string
 		timeline string
 	}{
-		{"promoted", map[string][]fakeColumn{
-			"SELECT pg_is_in_recovery()":     {{oidBool, "t"}},
-			"SELECT pg_promote(false)":       {{oidBool, "t"}},
-			"SELECT NOT pg_is_in_recovery()": {{oidBool, "t"}},
-			timelineQuery:                    {{oidInt4, "3"}},
+		{"promoted", map[string][]fakepg.Column{
+			"SELECT pg_is_in_recovery()":     {fakepg.Col(fakepg.OIDBool, "t")},
+			"SELECT pg_promote(false)":       {fakepg.Col(fakepg.OIDBool, "t")},
+			"SELECT NOT pg_is_in_recovery()": {fakepg.Col(fakepg.OIDBool, "t")},
+			timelineQuery:                    {fakepg.Col(fakepg.OIDInt4, "3")},
 		}, nil, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(false)", "SELECT NOT pg_is_in_recovery()", timelineQuery},
 			"pg_promote() took N ms", "3"},
-		{"already out of recovery", map[string][]fakeColumn{
-			"SELECT pg_is_in_recovery()": {{oidBool, "f"}},
-			timelineQuery:                {{oidInt4, "12"}},
+		{"already out of recovery", map[string][]fakepg.Column{
+			"SELECT pg_is_in_recovery()": {fakepg.Col(fakepg.OIDBool, "f")},
+			timelineQuery:                {fakepg.Col(fakepg.OIDInt4, "12")},
 		}, nil, []string{"SELECT pg_is_in_recovery()", timelineQuery},
 			"the server was already out of recovery", "12"},
-		{"timeline unknown", map[string][]fakeColumn{
-			"SELECT pg_is_in_recovery()":     {{oidBool, "t"}},
-			"SELECT pg_promote(false)":       {{oidBool, "t"}},
-			"SELECT NOT pg_is_in_recovery()": {{oidBool, "t"}},
+		{"timeline unknown", map[string][]fakepg.Column{
+			"SELECT pg_is_in_recovery()":     {fakepg.Col(fakepg.OIDBool, "t")},
+			"SELECT pg_promote(false)":       {fakepg.Col(fakepg.OIDBool, "t")},
+			"SELECT NOT pg_is_in_recovery()": {fakepg.Col(fakepg.OIDBool, "t")},
 		}, map[string]*pgproto3.ErrorResponse{
 			timelineQuery: {Severity: "ERROR", Code: "55000", Message: "recovery is in progress"},
 		}, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(false)", "SELECT NOT pg_is_in_recovery()", timelineQuery},
 			"pg_promote() took N ms", "0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			local := startFakePG(t)
-			local.set(func(s *fakePG) { s.answers, s.failures = tc.answers, tc.failures })
-			raw := runRaw(t, closedPort(t), local.port)
+			local := fakepg.Start(t)
+			local.Set(func(s *fakepg.Server) { s.Answers, s.Failures = tc.answers, tc.failures })
+			raw := runRaw(t, fakepg.ClosedPort(t), local.Port)
 			raw.PartnerConninfo = "host=old-master port=5432 user=x password=hunter22"
 			raw.Port = 5433
 			raw.AfterCommand = `for v in EVENT NODE PORT NEW_PRIMARY OLD_PRIMARY TIMELINE DATA_DIR; ` +
@@ -812,7 +814,7 @@ func TestRunnerAfterCommandAfterPromotion(t *testing.T) {
 				info("pg_keeper: after_command: DATA_DIR=" + raw.DataDir),
 				info("pg_keeper: after_command finished: exit status 0 after N ms"),
 			}, logs)
-			require.Equal(t, tc.queries, local.received())
+			require.Equal(t, tc.queries, local.Received())
 			require.Equal(t, core.MasterReady, r.core.State())
 			require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls(), "the fence of a standby stays open once promoted")
 		})
@@ -823,7 +825,7 @@ func TestRunnerAfterCommandAfterPromotion(t *testing.T) {
 // gives after_command its timeline.
 func TestRunnerFailedPromotionKeepsNoTimeline(t *testing.T) {
 	cleanPGEnv(t)
-	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	h.inRecovery = true
 	r := newTestRunner(t, h)
 	r.core = reach(t, core.StandbyPromoting, 2)
@@ -840,7 +842,7 @@ func TestRunnerFailedPromotionKeepsNoTimeline(t *testing.T) {
 // superseded: the fence opens at once (the core confirms the master).
 func TestRunnerNotStreamingOpensTheFence(t *testing.T) {
 	cleanPGEnv(t)
-	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
 	require.Equal(t, core.MasterUnconfirmed, r.core.State())
 	ev := core.Input{Kind: core.ProbeInput, At: t0, Probe: core.ProbeResult{Class: core.FailNotStreaming, Detail: "x", LocalLSN: -1}}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
+
 	"github.com/pg-keeper/pg_keeper/keeper/command"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/keeper/internal/testproc"
@@ -31,7 +33,7 @@ func envMap(env []string) map[string]string {
 // hookRaw are settings with a partner and a local server reached over the
 // network, as on two machines.
 func hookRaw(t *testing.T) RawSettings {
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.Port = 5433
 	raw.PartnerConninfo = "host=partner.example port=5434 user=rep password=hunter2 dbname=postgres sslmode=disable"
 	raw.MyConninfo = "host=10.0.0.5 port=5433 user=x dbname=postgres sslmode=disable"
@@ -452,8 +454,8 @@ func TestStateChangeCommandQueueIsBounded(t *testing.T) {
 // meanwhile.
 func TestRunStateChangeCommandTimeout(t *testing.T) {
 	cleanPGEnv(t)
-	srv := startFakePG(t, factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
-	raw := runRaw(t, srv.port, closedPort(t))
+	srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
+	raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
 	raw.SystemID, raw.StartTime = 7300000000000000001, t0
 	raw.StateChangeCommand = `echo $$ >"$PG_KEEPER_DATA_DIR/pid"; echo started; exec sleep 30`
 	raw.StateChangeTimeout = 1
@@ -465,10 +467,10 @@ func TestRunStateChangeCommandTimeout(t *testing.T) {
 		b, err := os.ReadFile(pidFile)
 		return err == nil && strings.HasSuffix(string(b), "\n")
 	})
-	heartbeats := len(srv.received())
+	heartbeats := len(srv.Received())
 	i := waitForLog(t, h, hasPrefix("pg_keeper: state_change_command failed for "))
 	// One heartbeat per 50 ms went on while the command hung for a second.
-	require.GreaterOrEqual(t, len(srv.received())-heartbeats, 8)
+	require.GreaterOrEqual(t, len(srv.Received())-heartbeats, 8)
 	require.Equal(t, 0, stopAndWait(t, h, done))
 
 	b, err := os.ReadFile(pidFile)

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
+
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/stretchr/testify/require"
 )
@@ -166,13 +168,13 @@ func TestSavedAsync(t *testing.T) {
 // server: the value is saved with this node's tag, before it is cleared.
 func TestSwitchAsyncSavesWithItsTag(t *testing.T) {
 	cleanPGEnv(t)
-	srv := startFakePG(t, fakeColumn{oidText, "node2"})
+	srv := fakepg.Start(t, fakepg.Col(fakepg.OIDText, "node2"))
 	dir := t.TempDir()
-	detail, err := switchAsync(context.Background(), fakeConfig(t, srv.port), dir, "me")
+	detail, err := switchAsync(context.Background(), fakepg.Config(t, srv.Port), dir, "me")
 	require.NoError(t, err)
 	require.Equal(t, "synchronous_standby_names was 'node2', now ''", detail)
 	require.Equal(t, []string{"SHOW synchronous_standby_names", "ALTER SYSTEM SET synchronous_standby_names = ''",
-		"SELECT pg_reload_conf()"}, srv.received())
+		"SELECT pg_reload_conf()"}, srv.Received())
 	names, found, own, err := readSavedSync(dir, "me")
 	require.NoError(t, err)
 	require.True(t, found)
@@ -186,61 +188,61 @@ func TestSwitchAsyncSavesWithItsTag(t *testing.T) {
 func TestRestoreSyncByWriter(t *testing.T) {
 	cleanPGEnv(t)
 	const reset, reload = "ALTER SYSTEM RESET synchronous_standby_names", "SELECT pg_reload_conf()"
-	str := func(v string) fakeColumn { return fakeColumn{oidText, v} }
-	null := fakeColumn{oidText, fakeNull}
+	str := func(v string) fakepg.Column { return fakepg.Col(fakepg.OIDText, v) }
+	null := fakepg.Col(fakepg.OIDText, fakepg.Null)
 	own := func(names string) string { return savedSyncHeader + "me\n" + names + "\n" }
 	foreign := savedSyncHeader + "partner\nnode1\n"
 	const fromPartner = "the saved synchronous_standby_names came from the partner's data directory: not restored, nothing else to restore"
 	for _, tc := range []struct {
 		name    string
 		saved   string
-		inFiles []fakeColumn // postgresql.conf's value, postgresql.auto.conf's
-		stmts   []string     // after syncInFilesSQL
+		inFiles []fakepg.Column // postgresql.conf's value, postgresql.auto.conf's
+		stmts   []string        // after syncInFilesSQL
 		detail  string
 	}{
-		{"own value, postgresql.conf holds it", own("node2"), []fakeColumn{str("node2"), str("")},
+		{"own value, postgresql.conf holds it", own("node2"), []fakepg.Column{str("node2"), str("")},
 			[]string{reset, reload}, "synchronous_standby_names is 'node2' again"},
-		{"own value, postgresql.conf holds another", own("node2"), []fakeColumn{str("node3"), str("")},
+		{"own value, postgresql.conf holds another", own("node2"), []fakepg.Column{str("node3"), str("")},
 			[]string{"ALTER SYSTEM SET synchronous_standby_names = 'node2'", reload}, "synchronous_standby_names is 'node2' again"},
-		{"own value with a quote, not in postgresql.conf", own(`FIRST 1 ("it's")`), []fakeColumn{null, str("")},
+		{"own value with a quote, not in postgresql.conf", own(`FIRST 1 ("it's")`), []fakepg.Column{null, str("")},
 			[]string{`ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 ("it''s")'`, reload},
 			`synchronous_standby_names is 'FIRST 1 ("it's")' again`},
-		{"the partner's value and '' override, postgresql.conf sets one", foreign, []fakeColumn{str("node2"), str("")},
+		{"the partner's value and '' override, postgresql.conf sets one", foreign, []fakepg.Column{str("node2"), str("")},
 			[]string{reset, reload}, "synchronous_standby_names is 'node2' again, from this node's configuration: " +
 				"the '' and the saved value came from the partner's data directory and were not used"},
-		{"a file of old and '' override, postgresql.conf sets one", "node1\n", []fakeColumn{str("node2"), str("")},
+		{"a file of old and '' override, postgresql.conf sets one", "node1\n", []fakepg.Column{str("node2"), str("")},
 			[]string{reset, reload}, "synchronous_standby_names is 'node2' again, from this node's configuration: " +
 				"the '' and the saved value came from the partner's data directory and were not used"},
-		{"the partner's value, no override", foreign, []fakeColumn{str("node2"), null}, nil, fromPartner},
-		{"the partner's value, another override", foreign, []fakeColumn{str("node2"), str("node4")}, nil, fromPartner},
-		{"the partner's value and '' override, postgresql.conf sets none", foreign, []fakeColumn{null, str("")}, nil, fromPartner},
-		{"the partner's value and '' override, postgresql.conf sets ''", foreign, []fakeColumn{str(""), str("")}, nil, fromPartner},
+		{"the partner's value, no override", foreign, []fakepg.Column{str("node2"), null}, nil, fromPartner},
+		{"the partner's value, another override", foreign, []fakepg.Column{str("node2"), str("node4")}, nil, fromPartner},
+		{"the partner's value and '' override, postgresql.conf sets none", foreign, []fakepg.Column{null, str("")}, nil, fromPartner},
+		{"the partner's value and '' override, postgresql.conf sets ''", foreign, []fakepg.Column{str(""), str("")}, nil, fromPartner},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startFakePG(t, fakeColumn{oidText, ""})
-			srv.set(func(s *fakePG) { s.answers = map[string][]fakeColumn{syncInFilesSQL: tc.inFiles} })
+			srv := fakepg.Start(t, fakepg.Col(fakepg.OIDText, ""))
+			srv.Set(func(s *fakepg.Server) { s.Answers = map[string][]fakepg.Column{syncInFilesSQL: tc.inFiles} })
 			dir := t.TempDir()
 			require.NoError(t, os.WriteFile(filepath.Join(dir, savedSyncFile), []byte(tc.saved), 0o600))
-			detail, err := restoreSync(context.Background(), fakeConfig(t, srv.port), dir, "me")
+			detail, err := restoreSync(context.Background(), fakepg.Config(t, srv.Port), dir, "me")
 			require.NoError(t, err)
 			require.Equal(t, tc.detail, detail)
-			require.Equal(t, append([]string{syncInFilesSQL}, tc.stmts...), srv.received())
+			require.Equal(t, append([]string{syncInFilesSQL}, tc.stmts...), srv.Received())
 			_, err = os.Stat(filepath.Join(dir, savedSyncFile))
 			require.True(t, os.IsNotExist(err), "the saved file is done with: %v", err)
 		})
 	}
 
 	t.Run("ALTER SYSTEM fails", func(t *testing.T) {
-		srv := startFakePG(t, fakeColumn{oidText, ""})
-		srv.set(func(s *fakePG) {
-			s.answers = map[string][]fakeColumn{syncInFilesSQL: {str("node2"), str("")}}
-			s.failures = map[string]*pgproto3.ErrorResponse{
+		srv := fakepg.Start(t, fakepg.Col(fakepg.OIDText, ""))
+		srv.Set(func(s *fakepg.Server) {
+			s.Answers = map[string][]fakepg.Column{syncInFilesSQL: {str("node2"), str("")}}
+			s.Failures = map[string]*pgproto3.ErrorResponse{
 				reset: {Severity: "ERROR", Code: "42501", Message: "permission denied to set parameter"},
 			}
 		})
 		dir := t.TempDir()
 		require.NoError(t, os.WriteFile(filepath.Join(dir, savedSyncFile), []byte(foreign), 0o600))
-		_, err := restoreSync(context.Background(), fakeConfig(t, srv.port), dir, "me")
+		_, err := restoreSync(context.Background(), fakepg.Config(t, srv.Port), dir, "me")
 		require.EqualError(t, err, "ALTER SYSTEM failed: ERROR: permission denied to set parameter (SQLSTATE 42501)")
 		b, err := os.ReadFile(filepath.Join(dir, savedSyncFile))
 		require.NoError(t, err, "kept for the next attempt")

@@ -12,24 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
+
 	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
 )
-
-// closedPort is a 127.0.0.1 port that nothing listens on.
-func closedPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	return port
-}
 
 // silentServer accepts connections and never answers.
 func silentServer(t *testing.T) int {
@@ -64,7 +55,7 @@ func TestProbeRefused(t *testing.T) {
 	cleanPGEnv(t)
 	for _, sslmode := range []string{"disable", "prefer"} {
 		t.Run(sslmode, func(t *testing.T) {
-			port := closedPort(t)
+			port := fakepg.ClosedPort(t)
 			cfg, err := conninfo.Config(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=%s password=hunter22", port, sslmode))
 			require.NoError(t, err)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -114,7 +105,7 @@ func TestReplicationAliveWithoutLocal(t *testing.T) {
 
 func TestReplicationAliveUnreachable(t *testing.T) {
 	cleanPGEnv(t)
-	port := closedPort(t)
+	port := fakepg.ClosedPort(t)
 	cfg, err := conninfo.Config(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable", port))
 	require.NoError(t, err)
 	for _, mode := range []core.Mode{core.StandbyMode, core.MasterMode} {
@@ -243,22 +234,15 @@ const fakeStartText = "2024-05-01 11:00:00.123456+00"
 
 var fakeStart = time.Date(2024, 5, 1, 11, 0, 0, 123456000, time.UTC)
 
-func fakeConfig(t *testing.T, port int) *pgx.ConnConfig {
-	t.Helper()
-	cfg, err := conninfo.Config(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable", port))
-	require.NoError(t, err)
-	return cfg
-}
-
 // testReceiver is the WAL receiver name probeFake gives Probe: a standby's
 // own name, which names its walsender on the master.
 const testReceiver = "node2"
 
-func probeFake(t *testing.T, srv *fakePG, self core.Identity, mode core.Mode) core.ProbeResult {
+func probeFake(t *testing.T, srv *fakepg.Server, self core.Identity, mode core.Mode) core.ProbeResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return Probe(ctx, fakeConfig(t, srv.port), self, mode, testReceiver)
+	return Probe(ctx, fakepg.Config(t, srv.Port), self, mode, testReceiver)
 }
 
 // probeSQL is the heartbeat query as the partner receives it from Probe
@@ -267,12 +251,12 @@ func probeSQL(mode core.Mode, receiverName string) string {
 	if mode == core.MasterMode {
 		receiverName = ""
 	}
-	return simpleSQL(factsSQL, receiverName)
+	return fakepg.SimpleSQL(factsSQL, receiverName)
 }
 
 func TestProbeGoodPartner(t *testing.T) {
 	cleanPGEnv(t)
-	srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "3")...)
+	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "3")...)
 	res := probeFake(t, srv, core.Identity{SystemID: 7300000000000000001, StartTime: t0}, core.StandbyMode)
 	require.True(t, fakeStart.Equal(res.Partner.Identity.StartTime), "%v", res.Partner.Identity.StartTime)
 	res.Partner.Identity.StartTime = fakeStart
@@ -284,15 +268,15 @@ func TestProbeGoodPartner(t *testing.T) {
 		Timeline:    3,
 	}}, res)
 	// One query per heartbeat, naming this standby's walsender.
-	require.Equal(t, []string{probeSQL(core.StandbyMode, testReceiver)}, srv.received(), "one query per heartbeat")
-	require.Contains(t, srv.received()[0], "WHERE application_name =  'node2' ")
+	require.Equal(t, []string{probeSQL(core.StandbyMode, testReceiver)}, srv.Received(), "one query per heartbeat")
+	require.Contains(t, srv.Received()[0], "WHERE application_name =  'node2' ")
 
 	// A standby as seen from its master; a system identifier above 2^63
 	// comes back as a negative bigint. It streams as "walreceiver": no
 	// application_name in its primary_conninfo, no cluster_name.
-	srv.set(func(s *fakePG) {
-		s.queries = nil
-		s.columns = factsRow(true, "-1", fakeStartText, false, "-1", "0")
+	srv.Set(func(s *fakepg.Server) {
+		s.Queries = nil
+		s.Columns = fakepg.FactsRow(true, "-1", fakeStartText, false, "-1", "0")
 	})
 	res = probeFake(t, srv, core.Identity{SystemID: 1<<64 - 1, StartTime: t0}, core.MasterMode)
 	res.Partner.Identity.StartTime = fakeStart
@@ -303,35 +287,35 @@ func TestProbeGoodPartner(t *testing.T) {
 		ReceiverName: "walreceiver",
 	}}, res)
 	// A master has no WAL receiver: its query names none.
-	require.Equal(t, []string{probeSQL(core.MasterMode, "")}, srv.received())
-	require.Contains(t, srv.received()[0], "WHERE application_name =  '' ")
+	require.Equal(t, []string{probeSQL(core.MasterMode, "")}, srv.Received())
+	require.Contains(t, srv.Received()[0], "WHERE application_name =  '' ")
 }
 
 func TestProbeWrongPartner(t *testing.T) {
 	cleanPGEnv(t)
-	srv := startFakePG(t)
+	srv := fakepg.Start(t)
 	sameID := core.Identity{SystemID: 7300000000000000001, StartTime: t0}
 	for _, tc := range []struct {
 		name   string
-		row    []fakeColumn
+		row    []fakepg.Column
 		self   core.Identity
 		mode   core.Mode
 		class  core.FailureClass
 		detail string
 	}{
-		{"another cluster", factsRow(false, "42", fakeStartText, true, "1", "1"), sameID, core.StandbyMode, core.FailWrongCluster,
+		{"another cluster", fakepg.FactsRow(false, "42", fakeStartText, true, "1", "1"), sameID, core.StandbyMode, core.FailWrongCluster,
 			"pg_keeper.partner_conninfo reaches a server of another cluster (system identifier 42, " +
 				"this cluster's is 7300000000000000001): point it at this server's replication partner"},
-		{"this server", factsRow(false, "7300000000000000001", fakeStartText, false, "1", "1"),
+		{"this server", fakepg.FactsRow(false, "7300000000000000001", fakeStartText, false, "1", "1"),
 			core.Identity{SystemID: 7300000000000000001, StartTime: fakeStart}, core.MasterMode, core.FailSelf,
 			"pg_keeper.partner_conninfo reaches this very server: point it at the other node"},
-		{"both standbys", factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"), sameID, core.StandbyMode, core.FailRecovery,
+		{"both standbys", fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"), sameID, core.StandbyMode, core.FailRecovery,
 			"the partner is in recovery too: both nodes are standbys, there is no master to watch"},
-		{"both primaries", factsRow(false, "7300000000000000001", fakeStartText, false, "1", "1"), sameID, core.MasterMode, core.FailBothPrimary,
+		{"both primaries", fakepg.FactsRow(false, "7300000000000000001", fakeStartText, false, "1", "1"), sameID, core.MasterMode, core.FailBothPrimary,
 			"the partner is a primary too: both nodes are primaries of one cluster; keep the one promoted last and " +
 				"rebuild the other as its standby (pg_rewind or pg_basebackup, standby.signal)"},
 	} {
-		srv.set(func(s *fakePG) { s.columns = tc.row })
+		srv.Set(func(s *fakepg.Server) { s.Columns = tc.row })
 		res := probeFake(t, srv, tc.self, tc.mode)
 		require.Equal(t, core.ProbeResult{Class: tc.class, Detail: tc.detail, LocalLSN: -1}, res, tc.name)
 	}
@@ -339,8 +323,8 @@ func TestProbeWrongPartner(t *testing.T) {
 
 func TestProbeServerErrors(t *testing.T) {
 	cleanPGEnv(t)
-	srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, true, "1", "1")...)
-	head := fmt.Sprintf("failed to connect to `user=x database=y`: 127.0.0.1:%d (127.0.0.1): server error: ", srv.port)
+	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, true, "1", "1")...)
+	head := fmt.Sprintf("failed to connect to `user=x database=y`: 127.0.0.1:%d (127.0.0.1): server error: ", srv.Port)
 	for _, tc := range []struct {
 		name       string
 		startupErr *pgproto3.ErrorResponse
@@ -364,7 +348,7 @@ func TestProbeServerErrors(t *testing.T) {
 		{"crash shutdown during the query", nil, &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P02", Message: "terminating connection because of crash of another server process"},
 			core.FailStarting, "FATAL: terminating connection because of crash of another server process (SQLSTATE 57P02)"},
 	} {
-		srv.set(func(s *fakePG) { s.startupErr, s.queryErr = tc.startupErr, tc.queryErr })
+		srv.Set(func(s *fakepg.Server) { s.StartupErr, s.QueryErr = tc.startupErr, tc.queryErr })
 		res := probeFake(t, srv, core.Identity{}, core.StandbyMode)
 		require.Equal(t, core.ProbeResult{Class: tc.class, Detail: tc.detail, LocalLSN: -1}, res, tc.name)
 	}
@@ -372,25 +356,27 @@ func TestProbeServerErrors(t *testing.T) {
 
 func TestReplicationAliveAnswers(t *testing.T) {
 	cleanPGEnv(t)
-	srv := startFakePG(t, fakeColumn{oidBool, "t"}, fakeColumn{oidInt8, "50331648"})
+	srv := fakepg.Start(t, fakepg.Col(fakepg.OIDBool, "t"), fakepg.Col(fakepg.OIDInt8, "50331648"))
 	ctx := context.Background()
-	alive, lsn, err := ReplicationAlive(ctx, fakeConfig(t, srv.port), core.StandbyMode, "ignored on a standby")
+	alive, lsn, err := ReplicationAlive(ctx, fakepg.Config(t, srv.Port), core.StandbyMode, "ignored on a standby")
 	require.NoError(t, err)
 	require.True(t, alive)
 	require.Equal(t, int64(0x3000000), lsn)
 
-	srv.set(func(s *fakePG) { s.columns = []fakeColumn{{oidBool, "f"}, {oidInt8, "-1"}} })
-	alive, lsn, err = ReplicationAlive(ctx, fakeConfig(t, srv.port), core.MasterMode, "node2")
+	srv.Set(func(s *fakepg.Server) {
+		s.Columns = []fakepg.Column{fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "-1")}
+	})
+	alive, lsn, err = ReplicationAlive(ctx, fakepg.Config(t, srv.Port), core.MasterMode, "node2")
 	require.NoError(t, err)
 	require.False(t, alive)
 	require.Equal(t, int64(-1), lsn)
 	// On a master the partner's walsender name is the query's argument.
-	require.Equal(t, []string{replicationAliveSQL[core.StandbyMode], simpleSQL(replicationAliveSQL[core.MasterMode], "node2")}, srv.received())
+	require.Equal(t, []string{replicationAliveSQL[core.StandbyMode], fakepg.SimpleSQL(replicationAliveSQL[core.MasterMode], "node2")}, srv.Received())
 
-	srv.set(func(s *fakePG) {
-		s.queryErr = &pgproto3.ErrorResponse{Severity: "ERROR", Code: "42501", Message: "permission denied"}
+	srv.Set(func(s *fakepg.Server) {
+		s.QueryErr = &pgproto3.ErrorResponse{Severity: "ERROR", Code: "42501", Message: "permission denied"}
 	})
-	alive, lsn, err = ReplicationAlive(ctx, fakeConfig(t, srv.port), core.StandbyMode, "")
+	alive, lsn, err = ReplicationAlive(ctx, fakepg.Config(t, srv.Port), core.StandbyMode, "")
 	require.False(t, alive)
 	require.Equal(t, int64(-1), lsn)
 	require.EqualError(t, err, "ERROR: permission denied (SQLSTATE 42501)")
@@ -471,30 +457,30 @@ func TestProbeTimelineColumn(t *testing.T) {
 		"the timeline is the twelfth column")
 	// libpq takes the last of a repeated key=value application_name: so does the heartbeat.
 	require.Contains(t, factsSQL, "(SELECT m[1] FROM regexp_matches(r.conninfo, "+sqlRegexp(appNameKV)+", 'g') WITH ORDINALITY AS a(m, n)\n\t\tORDER BY n DESC LIMIT 1),")
-	srv := startFakePG(t)
+	srv := fakepg.Start(t)
 	self := core.Identity{SystemID: 7300000000000000001, StartTime: t0, Timeline: 2}
 	for _, tc := range []struct {
 		name     string
-		row      []fakeColumn
+		row      []fakepg.Column
 		mode     core.Mode
 		want     core.ProbeResult
 		timeline int // of the partner, on a good heartbeat
 	}{
-		{"new primary", factsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "3"), core.MasterMode,
+		{"new primary", fakepg.FactsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "3"), core.MasterMode,
 			core.ProbeResult{Class: core.FailSuperseded, LocalLSN: -1, Detail: "the partner is a primary promoted after this server " +
 				"(its timeline is 3, this server's 2): this server is the old master"}, 0},
-		{"negative timeline, as bit(32)::int gives past 2^31", factsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "-2"), core.MasterMode,
+		{"negative timeline, as bit(32)::int gives past 2^31", fakepg.FactsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "-2"), core.MasterMode,
 			core.ProbeResult{Class: core.FailBothPrimary, LocalLSN: -1, Detail: "the partner is a primary too: both nodes are primaries of one cluster; " +
 				"keep the one promoted last and rebuild the other as its standby (pg_rewind or pg_basebackup, standby.signal)"}, 0},
-		{"old primary", factsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "1"), core.MasterMode,
+		{"old primary", fakepg.FactsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "1"), core.MasterMode,
 			core.ProbeResult{Class: core.FailOlderPrimary, LocalLSN: -1, Detail: "the partner is a primary too, on an older timeline (1, this server's 2): " +
 				"it is an old master that came back; its own keeper fences it"}, 0},
-		{"standby", factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"), core.MasterMode,
+		{"standby", fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"), core.MasterMode,
 			core.ProbeResult{OK: true, LocalLSN: -1}, 0},
-		{"master seen from its standby", factsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "5"), core.StandbyMode,
+		{"master seen from its standby", fakepg.FactsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "5"), core.StandbyMode,
 			core.ProbeResult{OK: true, LocalLSN: -1}, 5},
 	} {
-		srv.set(func(s *fakePG) { s.columns = tc.row })
+		srv.Set(func(s *fakepg.Server) { s.Columns = tc.row })
 		res := probeFake(t, srv, self, tc.mode)
 		if tc.want.OK {
 			require.True(t, res.OK, "%s: %+v", tc.name, res)
@@ -505,8 +491,8 @@ func TestProbeTimelineColumn(t *testing.T) {
 	}
 
 	// An answer with fewer columns (as the six of old) fails the heartbeat (class other).
-	srv.set(func(s *fakePG) {
-		s.columns = factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")[:6]
+	srv.Set(func(s *fakepg.Server) {
+		s.Columns = fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")[:6]
 	})
 	res := probeFake(t, srv, self, core.MasterMode)
 	require.Equal(t, core.ProbeResult{Class: core.FailOther, LocalLSN: -1,

@@ -3,6 +3,8 @@ package keeper
 import (
 	"testing"
 
+	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
+
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
 )
@@ -13,9 +15,9 @@ const standbyHoldWhy = "master lost, but promoting could lose acknowledged commi
 // the count: whether it outlives the failures decides.
 func TestRunnerChecksReplicationAtEveryFailure(t *testing.T) {
 	cleanPGEnv(t)
-	master := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "1")...)
-	local := startFakePG(t, fakeColumn{oidBool, "t"}, fakeColumn{oidInt8, "50331744"})
-	raw := runRaw(t, master.port, local.port)
+	master := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "1")...)
+	local := fakepg.Start(t, fakepg.Col(fakepg.OIDBool, "t"), fakepg.Col(fakepg.OIDInt8, "50331744"))
+	raw := runRaw(t, master.Port, local.Port)
 	raw.SystemID, raw.StartTime = 7300000000000000001, t0
 	raw.KeepalivesCount = 3
 	h := newFakeHost(raw)
@@ -27,26 +29,28 @@ func TestRunnerChecksReplicationAtEveryFailure(t *testing.T) {
 	awaitMessage(t, r)
 	require.Equal(t, core.StandbyConnected, r.core.State())
 	require.True(t, r.core.View().SyncConfirmed)
-	require.Equal(t, []string{probeSQL(core.StandbyMode, "walreceiver")}, master.received(), "the heartbeat names this standby")
-	require.Empty(t, local.received(), "a good heartbeat asks nothing of this server")
+	require.Equal(t, []string{probeSQL(core.StandbyMode, "walreceiver")}, master.Received(), "the heartbeat names this standby")
+	require.Empty(t, local.Received(), "a good heartbeat asks nothing of this server")
 
-	master.stop() // refused from now on; replication still streams, as behind a firewall
+	master.Stop() // refused from now on; replication still streams, as behind a firewall
 	n := logCount(h)
 	for i := 1; i <= 2; i++ {
 		heartbeat(t, r)
 		awaitMessage(t, r)
-		require.Len(t, local.received(), i, "asked at failure %d", i)
+		require.Len(t, local.Received(), i, "asked at failure %d", i)
 		require.Equal(t, i, r.core.View().AliveWhileFailing)
 	}
-	local.set(func(s *fakePG) { s.columns = []fakeColumn{{oidBool, "f"}, {oidInt8, "50331744"}} })
+	local.Set(func(s *fakepg.Server) {
+		s.Columns = []fakepg.Column{fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "50331744")}
+	})
 	heartbeat(t, r)
 	awaitMessage(t, r)
-	require.Len(t, local.received(), 3)
-	for _, q := range local.received() {
+	require.Len(t, local.Received(), 3)
+	for _, q := range local.Received() {
 		require.Equal(t, replicationAliveSQL[core.StandbyMode], q)
 	}
 	require.Equal(t, core.StandbyNotPromoting, r.core.State(), "a firewall, not a stopped master: no promotion under keep_master")
-	refused := "refused: " + refusedDetail(master.port)
+	refused := "refused: " + refusedDetail(master.Port)
 	require.Equal(t, []core.LogLine{
 		warn("pg_keeper: heartbeat to master failed (1/3): " + refused),
 		warn("pg_keeper: heartbeat to master failed (2/3): " + refused),

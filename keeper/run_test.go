@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
+
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/keeper/publish"
@@ -354,7 +356,7 @@ func runRaw(t *testing.T, partnerPort, localPort int) RawSettings {
 
 func TestRunMasterLosesStandby(t *testing.T) {
 	cleanPGEnv(t)
-	partnerPort, localPort := closedPort(t), closedPort(t)
+	partnerPort, localPort := fakepg.ClosedPort(t), fakepg.ClosedPort(t)
 	h := confirmedHost(runRaw(t, partnerPort, localPort)) // a worker restart: an unconfirmed master switches nothing
 	start := time.Now()
 	done := startRun(t, h)
@@ -398,7 +400,7 @@ func TestRunMasterLosesStandby(t *testing.T) {
 
 func TestRunStandbyLeavesRecovery(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.KeepalivesCount = 1000
 	h := newFakeHost(raw)
 	h.inRecovery = true
@@ -433,7 +435,7 @@ func TestRunStandbyLeavesRecovery(t *testing.T) {
 
 func TestRunReload(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.KeepalivesCount = 1000
 	h := newFakeHost(raw)
 	done := startRun(t, h)
@@ -456,7 +458,7 @@ func TestRunReload(t *testing.T) {
 
 func TestRunReloadWithoutChangeIsQuiet(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.KeepalivesCount = 1000
 	h := newFakeHost(raw)
 	done := startRun(t, h)
@@ -472,7 +474,7 @@ func TestRunReloadWithoutChangeIsQuiet(t *testing.T) {
 
 func TestRunInRecoveryError(t *testing.T) {
 	cleanPGEnv(t)
-	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	h.recoveryErr = errors.New("no answer")
 	require.Equal(t, 1, Run(h))
 	logs, titles := h.snapshot()
@@ -483,7 +485,7 @@ func TestRunInRecoveryError(t *testing.T) {
 
 func TestRunWaitError(t *testing.T) {
 	cleanPGEnv(t)
-	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	h.waitErr = errors.New("latch broken")
 	require.Equal(t, 1, Run(h))
 	logs, _ := h.snapshot()
@@ -492,7 +494,7 @@ func TestRunWaitError(t *testing.T) {
 
 func TestRunRecoversFromPanic(t *testing.T) {
 	cleanPGEnv(t)
-	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	h.panicIn = "InRecovery"
 	require.Equal(t, 1, Run(h))
 	logs, _ := h.snapshot()
@@ -503,7 +505,7 @@ func TestRunRecoversFromPanic(t *testing.T) {
 
 func TestRunWithBadPartnerDoesNotProbe(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.PartnerConninfo = ""
 	h := newFakeHost(raw)
 	done := startRun(t, h)
@@ -553,7 +555,7 @@ func TestRunWithoutUsablePartnerDoesNotSpin(t *testing.T) {
 	cleanPGEnv(t)
 	for _, tc := range []struct{ name, conninfo string }{{"not set", ""}, {"unusable", "port=notaport"}} {
 		t.Run(tc.name, func(t *testing.T) {
-			raw := runRaw(t, closedPort(t), closedPort(t))
+			raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 			raw.PartnerConninfo = tc.conninfo
 			h := newFakeHost(raw)
 			done := startRun(t, h)
@@ -596,7 +598,7 @@ func TestRunDoesNotSpinWhileAHeartbeatIsSlow(t *testing.T) {
 // replicationRaw is a pair in which heartbeats are rare (an interval of
 // two seconds): any heartbeat soon after another was started early.
 func replicationRaw(t *testing.T, partnerPort int) RawSettings {
-	raw := runRaw(t, partnerPort, closedPort(t))
+	raw := runRaw(t, partnerPort, fakepg.ClosedPort(t))
 	raw.KeepalivesTime = 2
 	raw.SystemID, raw.StartTime = 7300000000000000001, t0
 	return raw
@@ -611,43 +613,43 @@ func TestRunReplicationDropProbesAtOnce(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		inRecovery bool
-		partner    []fakeColumn
+		partner    []fakepg.Column
 		up         string // the log line of the first good heartbeat
 		before     int    // ReplicationState at start
 	}{
-		{"master", false, factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"),
+		{"master", false, fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"),
 			"pg_keeper: connected to standby", 1},
-		{"standby", true, factsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "1"),
+		{"standby", true, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "1"),
 			"pg_keeper: connected to master", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startFakePG(t, tc.partner...)
-			h := confirmedHost(replicationRaw(t, srv.port))
+			srv := fakepg.Start(t, tc.partner...)
+			h := confirmedHost(replicationRaw(t, srv.Port))
 			h.inRecovery = tc.inRecovery
 			h.timeline = 1
 			h.replication = tc.before
 			done := startRun(t, h)
 			waitForLog(t, h, func(l core.LogLine) bool { return l == info(tc.up) })
-			require.Len(t, srv.received(), 1, "one heartbeat, at the start")
+			require.Len(t, srv.Received(), 1, "one heartbeat, at the start")
 
 			// Replication comes up (a second walsender, a WAL receiver that
 			// reconnects): nothing to check early.
 			h.set(func(h *fakeHost) { h.replication = tc.before + 1 })
 			time.Sleep(3 * replicationPoll)
-			require.Len(t, srv.received(), 1, "a rise starts no heartbeat")
+			require.Len(t, srv.Received(), 1, "a rise starts no heartbeat")
 
 			// It drops: the next heartbeat starts at the next look.
 			dropped := time.Now()
 			h.set(func(h *fakeHost) { h.replication = tc.before })
-			waitFor(t, "the second heartbeat", func() bool { return len(srv.received()) >= 2 })
+			waitFor(t, "the second heartbeat", func() bool { return len(srv.Received()) >= 2 })
 			took := time.Since(dropped)
 			require.Less(t, took, time.Second, "well before the interval of 2s")
 			time.Sleep(3 * replicationPoll)
-			require.Len(t, srv.received(), 2, "one heartbeat per drop")
+			require.Len(t, srv.Received(), 2, "one heartbeat per drop")
 
 			// A drop to zero, from a count read at start, is one too.
 			h.set(func(h *fakeHost) { h.replication = 0 })
-			waitFor(t, "the third heartbeat", func() bool { return len(srv.received()) >= 3 })
+			waitFor(t, "the third heartbeat", func() bool { return len(srv.Received()) >= 3 })
 			require.Equal(t, 0, stopAndWait(t, h, done))
 			h.mu.Lock()
 			defer h.mu.Unlock()
@@ -661,7 +663,7 @@ func TestRunReplicationDropProbesAtOnce(t *testing.T) {
 // each turn: only a drop below the last count is an input for the core.
 func TestRunnerObservesReplicationDrops(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	h := confirmedHost(raw)
 	h.replication = 2
 	r := newTestRunner(t, h)
@@ -752,7 +754,7 @@ var msRe = regexp.MustCompile(`after \d+ ms`)
 
 func TestRunnerAfterCommand(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.PartnerConninfo = "host=old-master user=x password=hunter22"
 	raw.AfterCommand = `echo out1; echo "$PG_KEEPER_EVENT|$PG_KEEPER_OLD_PRIMARY|$PG_KEEPER_DATA_DIR"`
 	raw.AfterCommandTimeout = 7
@@ -778,7 +780,7 @@ func TestRunnerAfterCommand(t *testing.T) {
 
 func TestRunnerAfterCommandFails(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.AfterCommand = "echo oops >&2; exit 2"
 	h := newFakeHost(raw)
 	r := newTestRunner(t, h)
@@ -814,7 +816,7 @@ func TestCommandNameForTheLog(t *testing.T) {
 
 func TestRunnerAfterCommandNotSet(t *testing.T) {
 	cleanPGEnv(t)
-	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
 	before, _ := h.snapshot()
 
@@ -828,7 +830,7 @@ func TestRunnerAfterCommandNotSet(t *testing.T) {
 
 func TestRunnerSpawnTurnsPanicIntoFallbackMessage(t *testing.T) {
 	cleanPGEnv(t)
-	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
 	before, _ := h.snapshot()
 
@@ -848,7 +850,7 @@ func TestRunnerSpawnTurnsPanicIntoFallbackMessage(t *testing.T) {
 
 func TestRunnerActionWithoutLocalFails(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.MyConninfo = "port=notaport"
 	h := confirmedHost(raw)
 	r := newTestRunner(t, h)
@@ -868,7 +870,7 @@ func TestRunnerActionWithoutLocalFails(t *testing.T) {
 
 func TestRunnerSetsPolicyAtStartAndOnReload(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.MaxFailoverLag = 16 << 20
 	raw.FailoverOnTimeout = true
 	h := newFakeHost(raw)
@@ -916,7 +918,7 @@ func TestRunnerSetsPolicyAtStartAndOnReload(t *testing.T) {
 // whether partner_conninfo is set and usable, at start and on reload.
 func TestRunnerAppliesTheScheduleSettings(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.KeepalivesTime = 30
 	h := confirmedHost(raw)
 	r := newTestRunner(t, h)
@@ -956,7 +958,7 @@ func TestRunnerAppliesTheScheduleSettings(t *testing.T) {
 
 func TestRunReloadOfPolicyOnly(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.KeepalivesCount = 1000
 	h := newFakeHost(raw)
 	done := startRun(t, h)
@@ -977,8 +979,8 @@ func TestRunReloadOfPolicyOnly(t *testing.T) {
 func TestRunProbesWithIdentityAndMode(t *testing.T) {
 	cleanPGEnv(t)
 	t.Run("good standby", func(t *testing.T) {
-		srv := startFakePG(t, factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
-		raw := runRaw(t, srv.port, closedPort(t))
+		srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
+		raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
 		raw.SystemID, raw.StartTime = 7300000000000000001, t0
 		h := newFakeHost(raw)
 		done := startRun(t, h)
@@ -990,13 +992,13 @@ func TestRunProbesWithIdentityAndMode(t *testing.T) {
 		require.Equal(t, info("pg_keeper: connected to standby"), logs[2], formatLogs(logs))
 		require.Equal(t, []string{"(master mode:unconfirmed)", "(master mode:ready)", "(master mode:connected)"}, titles)
 		require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls(), "the first good heartbeat opens the fence")
-		for _, q := range srv.received() {
+		for _, q := range srv.Received() {
 			require.Equal(t, probeSQL(core.MasterMode, ""), q)
 		}
 	})
 	t.Run("this server", func(t *testing.T) {
-		srv := startFakePG(t, factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
-		raw := runRaw(t, srv.port, closedPort(t))
+		srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
+		raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
 		raw.SystemID, raw.StartTime = 7300000000000000001, fakeStart
 		h := newFakeHost(raw)
 		done := startRun(t, h)
@@ -1014,8 +1016,8 @@ func TestRunProbesWithIdentityAndMode(t *testing.T) {
 		require.Nil(t, h.fenceCalls())
 	})
 	t.Run("both primaries", func(t *testing.T) {
-		srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, false, "1", "1")...)
-		raw := runRaw(t, srv.port, closedPort(t))
+		srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, false, "1", "1")...)
+		raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
 		raw.SystemID, raw.StartTime = 7300000000000000001, t0
 		h := newFakeHost(raw)
 		h.timeline = 1 // the partner's too: neither was promoted after the other
@@ -1034,9 +1036,9 @@ func TestRunProbesWithIdentityAndMode(t *testing.T) {
 // ReplicationAlive on the local server and ends up in the log.
 func TestRunStandbyHoldsWithTheLSNs(t *testing.T) {
 	cleanPGEnv(t)
-	partner := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "1")...)
-	local := startFakePG(t, fakeColumn{oidBool, "f"}, fakeColumn{oidInt8, "50331648"})
-	raw := runRaw(t, partner.port, local.port)
+	partner := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "1")...)
+	local := fakepg.Start(t, fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "50331648"))
+	raw := runRaw(t, partner.Port, local.Port)
 	raw.SystemID, raw.StartTime = 7300000000000000001, t0
 	h := newFakeHost(raw)
 	h.inRecovery = true
@@ -1044,15 +1046,15 @@ func TestRunStandbyHoldsWithTheLSNs(t *testing.T) {
 	waitForLog(t, h, func(l core.LogLine) bool { return l == info("pg_keeper: connected to master") })
 
 	// The master is shutting down: it refuses new sessions with 57P03.
-	partner.set(func(s *fakePG) {
-		s.startupErr = &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P03", Message: "the database system is shutting down"}
+	partner.Set(func(s *fakepg.Server) {
+		s.StartupErr = &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P03", Message: "the database system is shutting down"}
 	})
 	i := waitForLog(t, h, hasPrefix("pg_keeper: heartbeat to master failed (1/2): "))
 	waitForLog(t, h, hasPrefix("pg_keeper: master lost"))
 	require.Equal(t, 0, stopAndWait(t, h, done))
 	logs, titles := h.snapshot()
 	failed := fmt.Sprintf("server starting or stopping: failed to connect to `user=x database=y`: 127.0.0.1:%d (127.0.0.1): "+
-		"server error: FATAL: the database system is shutting down (SQLSTATE 57P03)", partner.port)
+		"server error: FATAL: the database system is shutting down (SQLSTATE 57P03)", partner.Port)
 	require.Equal(t, []core.LogLine{
 		warn("pg_keeper: heartbeat to master failed (1/2): " + failed),
 		warn("pg_keeper: heartbeat to master failed (2/2): " + failed),
@@ -1062,8 +1064,8 @@ func TestRunStandbyHoldsWithTheLSNs(t *testing.T) {
 	require.Equal(t, []string{"(standby mode:ready)", "(standby mode:connected)", "(standby mode:not-promoting)"}, titles)
 	// The local server was asked at each failed heartbeat (the two logged
 	// at least), not only once the threshold was near.
-	require.GreaterOrEqual(t, len(local.received()), 2)
-	for _, q := range local.received() {
+	require.GreaterOrEqual(t, len(local.Received()), 2)
+	for _, q := range local.Received() {
 		require.Equal(t, replicationAliveSQL[core.StandbyMode], q)
 	}
 }
@@ -1073,7 +1075,7 @@ func TestRunStandbyHoldsWithTheLSNs(t *testing.T) {
 // reason to promote.
 func TestRunnerProbePanicBecomesAFailure(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.KeepalivesCount = 1
 	h := newFakeHost(raw)
 	h.inRecovery = true
@@ -1098,7 +1100,7 @@ func TestRunnerProbePanicBecomesAFailure(t *testing.T) {
 // panics had LocalLSN 0, not -1 (unknown): Core.risk took it for 0/0.
 func TestRunnerProbePanicLeavesLocalLSNUnknown(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.KeepalivesCount = 1
 	raw.FailoverOnTimeout = true
 	raw.MaxFailoverLag = 1 << 30

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
+
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/keeper/publish"
 	"github.com/stretchr/testify/require"
@@ -80,7 +82,7 @@ func setSchedule(c *core.Core, next time.Time, probing bool) {
 // heartbeat under way ends by the next one's start.
 func TestRunnerStatusNextActionAt(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.KeepalivesCount = 4
 	const iv = 50 * time.Millisecond
 	next := t0.Add(time.Hour)
@@ -213,7 +215,7 @@ func TestRunnerStatusFields(t *testing.T) {
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			raw := runRaw(t, closedPort(t), closedPort(t))
+			raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 			if tc.setup != nil {
 				tc.setup(&raw)
 			}
@@ -302,7 +304,7 @@ func (h *statusFailingHost) PublishStatus(json []byte) error {
 // A status that cannot be published is logged once, not at every loop.
 func TestRunnerPublishStatusErrorIsLoggedOnce(t *testing.T) {
 	cleanPGEnv(t)
-	fh := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+	fh := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	h := &statusFailingHost{fakeHost: fh, fail: true}
 	r := newTestRunner(t, h)
 	const failed = "pg_keeper: could not publish the status for pg_keeper.status(): no shared memory"
@@ -357,7 +359,7 @@ func TestRunnerPublishStatusErrorIsLoggedOnce(t *testing.T) {
 // it cannot be set either, the status still says what the keeper knows.
 func TestRunnerPublishesStatusWithAnUnknownFence(t *testing.T) {
 	cleanPGEnv(t)
-	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	h.fenceReadErr = errors.New("no shared memory")
 	h.fenceErr = func(core.Fence) error { return errors.New("no shared memory") }
 	r := newTestRunner(t, h)
@@ -371,7 +373,7 @@ func TestRunnerPublishesStatusWithAnUnknownFence(t *testing.T) {
 // it shows changed, and at least once a second (for updated_at).
 func TestRunnerPublishesStatusOnChangeOrEverySecond(t *testing.T) {
 	cleanPGEnv(t)
-	h := newFakeHost(runRaw(t, closedPort(t), closedPort(t)))
+	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
 	at := time.Now()
 	r.publishStatus(at)
@@ -413,20 +415,20 @@ func TestRunPublishesStatus(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		inRecovery bool
-		partner    []fakeColumn
+		partner    []fakepg.Column
 		want       func(s *publish.Status)
 		extraKeys  []string
 	}{
-		{"master", false, factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"),
+		{"master", false, fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"),
 			func(s *publish.Status) { s.Mode, s.NextAction = "master", "switch-async" }, nil},
-		{"standby", true, factsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "1"),
+		{"standby", true, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "1"),
 			func(s *publish.Status) {
 				s.Mode, s.NextAction, s.MasterSync, s.PartnerLSN = "standby", "promote", publish.Ptr(true), "0/3000060"
 			}, []string{"master_sync", "partner_lsn"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startFakePG(t, tc.partner...)
-			raw := runRaw(t, srv.port, closedPort(t))
+			srv := fakepg.Start(t, tc.partner...)
+			raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
 			raw.SystemID, raw.StartTime = 7300000000000000001, t0
 			h := newFakeHost(raw)
 			h.inRecovery = tc.inRecovery

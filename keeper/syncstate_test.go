@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
+
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
 )
@@ -167,7 +169,7 @@ func TestParseSettingsReceiverName(t *testing.T) {
 		{"host=a", "pair", "pair"},
 		{"", "", "walreceiver"},
 	} {
-		raw := runRaw(t, closedPort(t), closedPort(t))
+		raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 		raw.PrimaryConninfo, raw.ClusterName = tc.conninfo, tc.cluster
 		s, errs := ParseSettings(raw)
 		require.Empty(t, errs)
@@ -179,19 +181,19 @@ func TestParseSettingsReceiverName(t *testing.T) {
 // tokens through Probe: what the heartbeat makes of them.
 func TestProbeSyncFacts(t *testing.T) {
 	cleanPGEnv(t)
-	srv := startFakePG(t)
+	srv := fakepg.Start(t)
 	self := core.Identity{SystemID: 7300000000000000001, StartTime: t0}
-	master := func(names string, w walsenderCounts) []fakeColumn {
-		return fakeFacts{SysID: "7300000000000000001", StartTime: fakeStartText, Names: names, W: w,
-			LSN: "50331744", Timeline: "1", KV: fakeNull, URI: fakeNull, ClusterName: "pair"}.columns()
+	master := func(names string, w walsenderCounts) []fakepg.Column {
+		return fakepg.Facts{SysID: "7300000000000000001", StartTime: fakeStartText, Names: names, W: fakepg.Counts(w),
+			LSN: "50331744", Timeline: "1", KV: fakepg.Null, URI: fakepg.Null, ClusterName: "pair"}.Columns()
 	}
-	standby := func(kv, uri, cluster string) []fakeColumn {
-		return fakeFacts{InRecovery: true, SysID: "7300000000000000001", StartTime: fakeStartText,
-			LSN: "-1", Timeline: "0", KV: kv, URI: uri, ClusterName: cluster}.columns()
+	standby := func(kv, uri, cluster string) []fakepg.Column {
+		return fakepg.Facts{InRecovery: true, SysID: "7300000000000000001", StartTime: fakeStartText,
+			LSN: "-1", Timeline: "0", KV: kv, URI: uri, ClusterName: cluster}.Columns()
 	}
 	for _, tc := range []struct {
 		name                                 string
-		row                                  []fakeColumn
+		row                                  []fakepg.Column
 		mode                                 core.Mode
 		syncMode, syncStandby, syncElsewhere bool
 		receiver                             string
@@ -203,14 +205,14 @@ func TestProbeSyncFacts(t *testing.T) {
 		{"master, asynchronous", master("", walsenderCounts{Mine: 1}), core.StandbyMode, false, false, false, ""},
 		{"master, this standby not streaming", master("node2", walsenderCounts{}), core.StandbyMode, true, false, false, ""},
 		// A master's conninfo tokens are NULL: it has no receiver name.
-		{"standby, kv token", standby("'node 2'", fakeNull, "pair"), core.MasterMode, false, false, false, "node 2"},
-		{"standby, URI token", standby(fakeNull, "node%202", "pair"), core.MasterMode, false, false, false, "node 2"},
-		{"standby, cluster_name", standby(fakeNull, fakeNull, "pair"), core.MasterMode, false, false, false, "pair"},
-		{"standby, nothing", standby(fakeNull, fakeNull, ""), core.MasterMode, false, false, false, "walreceiver"},
+		{"standby, kv token", standby("'node 2'", fakepg.Null, "pair"), core.MasterMode, false, false, false, "node 2"},
+		{"standby, URI token", standby(fakepg.Null, "node%202", "pair"), core.MasterMode, false, false, false, "node 2"},
+		{"standby, cluster_name", standby(fakepg.Null, fakepg.Null, "pair"), core.MasterMode, false, false, false, "pair"},
+		{"standby, nothing", standby(fakepg.Null, fakepg.Null, ""), core.MasterMode, false, false, false, "walreceiver"},
 		// Without pg_read_all_settings the partner sends no conninfo: its
 		// name falls back as if it had no application_name.
 	} {
-		srv.set(func(s *fakePG) { s.columns, s.queries = tc.row, nil })
+		srv.Set(func(s *fakepg.Server) { s.Columns, s.Queries = tc.row, nil })
 		res := probeFake(t, srv, self, tc.mode)
 		require.True(t, res.OK, "%s: %+v", tc.name, res)
 		f := res.Partner
@@ -218,20 +220,20 @@ func TestProbeSyncFacts(t *testing.T) {
 		require.Equal(t, tc.syncStandby, f.SyncStandby, tc.name)
 		require.Equal(t, tc.syncElsewhere, f.SyncElsewhere, tc.name)
 		require.Equal(t, tc.receiver, f.ReceiverName, tc.name)
-		require.Equal(t, []string{probeSQL(tc.mode, testReceiver)}, srv.received(), tc.name)
+		require.Equal(t, []string{probeSQL(tc.mode, testReceiver)}, srv.Received(), tc.name)
 	}
 }
 
 // A receiver name is sent quoted: a quote in it cannot end the literal.
 func TestProbeQuotesTheReceiverName(t *testing.T) {
 	cleanPGEnv(t)
-	srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, false, "1", "1")...)
+	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, false, "1", "1")...)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	res := Probe(ctx, fakeConfig(t, srv.port), core.Identity{}, core.StandbyMode, "it's -- me")
+	res := Probe(ctx, fakepg.Config(t, srv.Port), core.Identity{}, core.StandbyMode, "it's -- me")
 	require.True(t, res.OK, res.Detail)
-	q := srv.received()[0]
-	require.Equal(t, simpleSQL(factsSQL, "it's -- me"), q)
+	q := srv.Received()[0]
+	require.Equal(t, fakepg.SimpleSQL(factsSQL, "it's -- me"), q)
 	require.Contains(t, q, "application_name =  'it''s -- me' ")
 }
 
@@ -239,19 +241,19 @@ func TestProbeQuotesTheReceiverName(t *testing.T) {
 // names it when it asks this server about replication.
 func TestRunnerNamesThePartnersWalsender(t *testing.T) {
 	cleanPGEnv(t)
-	partner := startFakePG(t, fakeFacts{InRecovery: true, SysID: "7300000000000000001", StartTime: fakeStartText,
-		LSN: "-1", Timeline: "0", KV: "'node 2'", URI: fakeNull, ClusterName: "pair"}.columns()...)
-	local := startFakePG(t)
-	local.set(func(s *fakePG) {
-		s.answers = map[string][]fakeColumn{
-			simpleSQL(caughtUpSQL, "node 2"):                               {{oidBool, "t"}},
-			simpleSQL(replicationAliveSQL[core.MasterMode], "node 2"):      {{oidBool, "t"}, {oidInt8, "-1"}},
-			simpleSQL(replicationAliveSQL[core.MasterMode], ""):            {{oidBool, "f"}, {oidInt8, "-1"}},
-			simpleSQL(caughtUpSQL, "walreceiver"):                          {{oidBool, "f"}},
-			simpleSQL(replicationAliveSQL[core.MasterMode], "walreceiver"): {{oidBool, "f"}, {oidInt8, "-1"}},
+	partner := fakepg.Start(t, fakepg.Facts{InRecovery: true, SysID: "7300000000000000001", StartTime: fakeStartText,
+		LSN: "-1", Timeline: "0", KV: "'node 2'", URI: fakepg.Null, ClusterName: "pair"}.Columns()...)
+	local := fakepg.Start(t)
+	local.Set(func(s *fakepg.Server) {
+		s.Answers = map[string][]fakepg.Column{
+			fakepg.SimpleSQL(caughtUpSQL, "node 2"):                               {fakepg.Col(fakepg.OIDBool, "t")},
+			fakepg.SimpleSQL(replicationAliveSQL[core.MasterMode], "node 2"):      {fakepg.Col(fakepg.OIDBool, "t"), fakepg.Col(fakepg.OIDInt8, "-1")},
+			fakepg.SimpleSQL(replicationAliveSQL[core.MasterMode], ""):            {fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "-1")},
+			fakepg.SimpleSQL(caughtUpSQL, "walreceiver"):                          {fakepg.Col(fakepg.OIDBool, "f")},
+			fakepg.SimpleSQL(replicationAliveSQL[core.MasterMode], "walreceiver"): {fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "-1")},
 		}
 	})
-	raw := runRaw(t, partner.port, local.port)
+	raw := runRaw(t, partner.Port, local.Port)
 	raw.SystemID, raw.StartTime = 7300000000000000001, t0
 	raw.PrimaryConninfo = "host=x application_name=ignored-on-a-master"
 	h := confirmedHost(raw)
@@ -263,14 +265,14 @@ func TestRunnerNamesThePartnersWalsender(t *testing.T) {
 	awaitMessage(t, r)
 	require.Equal(t, core.MasterConnected, r.core.State())
 	require.Equal(t, "node 2", r.partnerName)
-	require.Equal(t, []string{probeSQL(core.MasterMode, "")}, partner.received(), "a master names no receiver of its own")
-	require.Equal(t, []string{simpleSQL(caughtUpSQL, "node 2")}, local.received())
+	require.Equal(t, []string{probeSQL(core.MasterMode, "")}, partner.Received(), "a master names no receiver of its own")
+	require.Equal(t, []string{fakepg.SimpleSQL(caughtUpSQL, "node 2")}, local.Received())
 
-	partner.stop()
+	partner.Stop()
 	heartbeat(t, r)
 	awaitMessage(t, r)
-	require.Equal(t, []string{simpleSQL(caughtUpSQL, "node 2"), simpleSQL(replicationAliveSQL[core.MasterMode], "node 2")},
-		local.received())
+	require.Equal(t, []string{fakepg.SimpleSQL(caughtUpSQL, "node 2"), fakepg.SimpleSQL(replicationAliveSQL[core.MasterMode], "node 2")},
+		local.Received())
 	require.Equal(t, 1, r.core.View().AliveWhileFailing, "its walsender still streams")
 	require.Equal(t, "node 2", r.partnerName, "a failed heartbeat forgets nothing")
 }

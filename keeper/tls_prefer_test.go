@@ -6,25 +6,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
+
 	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
 )
-
-// connCount is how many connections the fake server has accepted.
-func (s *fakePG) connCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
 
 // Under sslmode=prefer pgx opens a second connection when the server
 // refuses TLS; the heartbeat says so, and plainFirst brings it back to one
 // connection per heartbeat.
 func TestPreferAgainstAServerWithoutTLS(t *testing.T) {
 	cleanPGEnv(t)
-	srv := startFakePG(t, factsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "3")...)
-	cfg, err := conninfo.Config(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=prefer", srv.port))
+	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "3")...)
+	cfg, err := conninfo.Config(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=prefer", srv.Port))
 	require.NoError(t, err)
 	self := core.Identity{SystemID: 7300000000000000001, StartTime: t0}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -33,14 +28,14 @@ func TestPreferAgainstAServerWithoutTLS(t *testing.T) {
 	res := Probe(ctx, cfg, self, core.StandbyMode, testReceiver)
 	require.True(t, res.OK, res.Detail)
 	require.True(t, res.TLSRefused)
-	require.Equal(t, 2, srv.connCount(), "TLS refused, then a second connection in plain text")
+	require.Equal(t, 2, srv.ConnCount(), "TLS refused, then a second connection in plain text")
 
 	plain := conninfo.PlainFirst(cfg)
 	require.NotNil(t, cfg.TLSConfig, "the original is left as it was")
 	res = Probe(ctx, plain, self, core.StandbyMode, testReceiver)
 	require.True(t, res.OK, res.Detail)
 	require.False(t, res.TLSRefused)
-	require.Equal(t, 3, srv.connCount(), "one connection for the heartbeat")
+	require.Equal(t, 3, srv.ConnCount(), "one connection for the heartbeat")
 }
 
 // plainFirst keeps TLS as the first fallback, so a server that takes only
@@ -65,22 +60,22 @@ func TestPlainFirst(t *testing.T) {
 // says so once, and from then on makes one connection per heartbeat.
 func TestRunLearnsThePartnerRefusesTLS(t *testing.T) {
 	cleanPGEnv(t)
-	srv := startFakePG(t, factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
-	raw := runRaw(t, srv.port, closedPort(t))
-	raw.PartnerConninfo = fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y", srv.port) // sslmode prefer
+	srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
+	raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
+	raw.PartnerConninfo = fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y", srv.Port) // sslmode prefer
 	raw.SystemID, raw.StartTime = 7300000000000000001, t0
 	h := newFakeHost(raw)
 	done := startRun(t, h)
 	learnt := "pg_keeper: the partner refused TLS (sslmode=prefer): heartbeats now try without it first; " +
 		"set sslmode in pg_keeper.partner_conninfo to choose"
 	waitForLog(t, h, func(l core.LogLine) bool { return l == info(learnt) })
-	before := len(srv.received())
-	conns := srv.connCount()
-	require.Eventually(t, func() bool { return len(srv.received()) >= before+3 }, 5*time.Second, 10*time.Millisecond)
+	before := len(srv.Received())
+	conns := srv.ConnCount()
+	require.Eventually(t, func() bool { return len(srv.Received()) >= before+3 }, 5*time.Second, 10*time.Millisecond)
 	require.Equal(t, 0, stopAndWait(t, h, done))
-	heartbeats := len(srv.received()) - before
+	heartbeats := len(srv.Received()) - before
 	// A heartbeat may have been under way when it was learnt.
-	require.LessOrEqual(t, srv.connCount()-conns, heartbeats+1, "one connection per heartbeat")
+	require.LessOrEqual(t, srv.ConnCount()-conns, heartbeats+1, "one connection per heartbeat")
 	logs, _ := h.snapshot()
 	n := 0
 	for _, l := range logs {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
+
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/keeper/publish"
@@ -78,7 +80,7 @@ func TestRunnerStartsByTheFence(t *testing.T) {
 		{name: "standby, own saved file", inRecovery: true, saved: own, state: core.StandbyReady, setFences: []core.Fence{core.FenceOpen}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			raw := runRaw(t, closedPort(t), closedPort(t))
+			raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 			raw.Port = 5432
 			dir := raw.DataDir
 			switch tc.saved {
@@ -135,7 +137,7 @@ func TestRunnerStartsByTheFence(t *testing.T) {
 // replication had not been switched.
 func TestRunnerStartsWithAnUnreadableSavedFile(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	require.NoError(t, os.Mkdir(filepath.Join(raw.DataDir, savedSyncFile), 0o700))
 	h := confirmedHost(raw)
 	r := newTestRunner(t, h)
@@ -149,7 +151,7 @@ func TestRunnerStartsWithAnUnreadableSavedFile(t *testing.T) {
 // fence open and starts confirmed; a restarted server starts unconfirmed.
 func TestRunnerWorkerRestartKeepsTheConfirmation(t *testing.T) {
 	cleanPGEnv(t)
-	raw := runRaw(t, closedPort(t), closedPort(t))
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	h := newFakeHost(raw)
 	r, closeRunner := openRunner(t, h)
 	require.Equal(t, core.MasterUnconfirmed, r.core.State())
@@ -188,7 +190,7 @@ func TestRunnerConfirmFile(t *testing.T) {
 		require.True(t, os.IsNotExist(err), "%s: %v", path, err)
 	}
 	t.Run("unconfirmed master", func(t *testing.T) {
-		raw := runRaw(t, closedPort(t), closedPort(t))
+		raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 		raw.PartnerConninfo = "port=notaport" // no heartbeat to race with
 		h := newFakeHost(raw)
 		r := newTestRunner(t, h)
@@ -211,7 +213,7 @@ func TestRunnerConfirmFile(t *testing.T) {
 		require.Equal(t, []string{"(master mode:unconfirmed)", "(master mode:ready)"}, titles)
 	})
 	t.Run("unconfirmed master, async before", func(t *testing.T) {
-		raw := runRaw(t, closedPort(t), closedPort(t))
+		raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 		raw.PartnerConninfo = "port=notaport"
 		host, err := os.Hostname()
 		require.NoError(t, err)
@@ -230,7 +232,7 @@ func TestRunnerConfirmFile(t *testing.T) {
 		gone(t, path)
 	})
 	t.Run("confirmed master", func(t *testing.T) {
-		raw := runRaw(t, closedPort(t), closedPort(t))
+		raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 		raw.PartnerConninfo = "port=notaport"
 		h := confirmedHost(raw)
 		r := newTestRunner(t, h)
@@ -243,7 +245,7 @@ func TestRunnerConfirmFile(t *testing.T) {
 		require.Equal(t, []core.LogLine{ignoredConfirmLine(path)}, logsSince(h, n))
 	})
 	t.Run("standby, file from before the start", func(t *testing.T) {
-		raw := runRaw(t, closedPort(t), closedPort(t))
+		raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 		path := touch(t, raw.DataDir)
 		h := newFakeHost(raw)
 		h.inRecovery = true
@@ -255,7 +257,7 @@ func TestRunnerConfirmFile(t *testing.T) {
 		gone(t, path)
 	})
 	t.Run("standby, file created later", func(t *testing.T) {
-		raw := runRaw(t, closedPort(t), closedPort(t))
+		raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 		raw.PartnerConninfo = "port=notaport"
 		h := newFakeHost(raw)
 		h.inRecovery = true
@@ -268,7 +270,7 @@ func TestRunnerConfirmFile(t *testing.T) {
 		require.Equal(t, []core.LogLine{ignoredConfirmLine(path)}, logsSince(h, n))
 	})
 	t.Run("no file", func(t *testing.T) {
-		raw := runRaw(t, closedPort(t), closedPort(t))
+		raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 		raw.PartnerConninfo = "port=notaport"
 		h := newFakeHost(raw)
 		r := newTestRunner(t, h)
@@ -286,13 +288,15 @@ func TestRunnerConfirmFile(t *testing.T) {
 // stays shut through the failures and opens at the first answer.
 func TestRunConfirmedByTheStandbyAfterFailures(t *testing.T) {
 	cleanPGEnv(t)
-	srv := startFakePG(t, factsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
-	srv.set(func(s *fakePG) {
-		s.startupErr = &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P03", Message: "the database system is starting up"}
+	srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
+	srv.Set(func(s *fakepg.Server) {
+		s.StartupErr = &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P03", Message: "the database system is starting up"}
 	})
 	local := masterAloneLocal(t)
-	local.set(func(s *fakePG) { s.answers[simpleSQL(caughtUpSQL, "walreceiver")] = []fakeColumn{{oidBool, "t"}} })
-	raw := runRaw(t, srv.port, local.port)
+	local.Set(func(s *fakepg.Server) {
+		s.Answers[fakepg.SimpleSQL(caughtUpSQL, "walreceiver")] = []fakepg.Column{fakepg.Col(fakepg.OIDBool, "t")}
+	})
+	raw := runRaw(t, srv.Port, local.Port)
 	raw.SystemID, raw.StartTime = 7300000000000000001, t0
 	h := newFakeHost(raw)
 	h.timeline = 2
@@ -300,7 +304,7 @@ func TestRunConfirmedByTheStandbyAfterFailures(t *testing.T) {
 	waitFor(t, "six failed heartbeats", func() bool { return aliveQueries(local) >= 6 })
 	require.Nil(t, h.fenceCalls())
 
-	srv.set(func(s *fakePG) { s.startupErr = nil })
+	srv.Set(func(s *fakepg.Server) { s.StartupErr = nil })
 	i := waitForLog(t, h, func(l core.LogLine) bool {
 		return l == info("pg_keeper: "+core.Why(core.MasterUnconfirmed, core.Confirmed)+" (the partner answered as a standby)")
 	})

@@ -1,79 +1,86 @@
-package keeper
+// Package fakepg is a PostgreSQL server on 127.0.0.1 for the keeper's unit
+// tests: it speaks just enough of the protocol for the heartbeat and the
+// checks of the local server, and answers each simple query with the row a
+// test gave it.
+package fakepg
 
 import (
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 	"github.com/stretchr/testify/require"
 )
 
 // Type OIDs of the columns the fake server returns.
 const (
-	oidBool        = 16
-	oidInt8        = 20
-	oidInt4        = 23
-	oidText        = 25
-	oidTimestamptz = 1184
+	OIDBool        = 16
+	OIDInt8        = 20
+	OIDInt4        = 23
+	OIDText        = 25
+	OIDTimestamptz = 1184
 )
 
-// fakeColumn is one column of the single row a fake server answers with,
+// Column is one column of the single row a fake server answers with,
 // in PostgreSQL's text format.
-type fakeColumn struct {
-	oid  uint32
-	text string
+type Column struct {
+	OID  uint32
+	Text string
 }
 
-// fakePG is a PostgreSQL server on 127.0.0.1 that speaks just enough of the
+// Server is a PostgreSQL server on 127.0.0.1 that speaks just enough of the
 // protocol for Probe, ReplicationAlive and StandbyCaughtUp: it accepts any
 // user without a password (or fails the startup with startupErr), and
 // answers every simple query with one row of columns (or with queryErr; a
-// column whose text is fakeNull is NULL).
+// column whose text is Null is NULL).
 // A query whose text is a key of answers or failures gets that row or
 // error instead.
-type fakePG struct {
-	port int
+type Server struct {
+	Port int
 	l    net.Listener
 
 	mu         sync.Mutex
-	startupErr *pgproto3.ErrorResponse
-	queryErr   *pgproto3.ErrorResponse
-	columns    []fakeColumn
-	answers    map[string][]fakeColumn
-	failures   map[string]*pgproto3.ErrorResponse
-	queries    []string
+	StartupErr *pgproto3.ErrorResponse
+	QueryErr   *pgproto3.ErrorResponse
+	Columns    []Column
+	Answers    map[string][]Column
+	Failures   map[string]*pgproto3.ErrorResponse
+	Queries    []string
 	conns      []net.Conn
 	closed     bool
 }
 
-func startFakePG(t *testing.T, columns ...fakeColumn) *fakePG {
+func Start(t *testing.T, columns ...Column) *Server {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	s := &fakePG{port: l.Addr().(*net.TCPAddr).Port, l: l, columns: columns}
+	s := &Server{Port: l.Addr().(*net.TCPAddr).Port, l: l, Columns: columns}
 	go s.accept()
-	t.Cleanup(s.stop)
+	t.Cleanup(s.Stop)
 	return s
 }
 
-func (s *fakePG) set(f func(s *fakePG)) {
+func (s *Server) Set(f func(s *Server)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f(s)
 }
 
 // received is every query text the server was sent, in order.
-func (s *fakePG) received() []string {
+func (s *Server) Received() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]string(nil), s.queries...)
+	return append([]string(nil), s.Queries...)
 }
 
 // stop closes the listener and every connection: the port then refuses.
-func (s *fakePG) stop() {
+func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -86,7 +93,7 @@ func (s *fakePG) stop() {
 	}
 }
 
-func (s *fakePG) accept() {
+func (s *Server) accept() {
 	for {
 		c, err := s.l.Accept()
 		if err != nil {
@@ -104,7 +111,7 @@ func (s *fakePG) accept() {
 	}
 }
 
-func (s *fakePG) serve(c net.Conn) {
+func (s *Server) serve(c net.Conn) {
 	defer c.Close()
 	be := pgproto3.NewBackend(c, c)
 	for {
@@ -124,7 +131,7 @@ func (s *fakePG) serve(c net.Conn) {
 		break
 	}
 	s.mu.Lock()
-	startupErr := s.startupErr
+	startupErr := s.StartupErr
 	s.mu.Unlock()
 	if startupErr != nil {
 		be.Send(startupErr)
@@ -149,12 +156,12 @@ func (s *fakePG) serve(c net.Conn) {
 		switch m := msg.(type) {
 		case *pgproto3.Query:
 			s.mu.Lock()
-			s.queries = append(s.queries, m.String)
-			queryErr, columns := s.queryErr, append([]fakeColumn(nil), s.columns...)
-			if cols, ok := s.answers[m.String]; ok {
-				columns = append([]fakeColumn(nil), cols...)
+			s.Queries = append(s.Queries, m.String)
+			queryErr, columns := s.QueryErr, append([]Column(nil), s.Columns...)
+			if cols, ok := s.Answers[m.String]; ok {
+				columns = append([]Column(nil), cols...)
 			}
-			if e, ok := s.failures[m.String]; ok {
+			if e, ok := s.Failures[m.String]; ok {
 				queryErr = e
 			}
 			s.mu.Unlock()
@@ -165,11 +172,11 @@ func (s *fakePG) serve(c net.Conn) {
 				var row pgproto3.DataRow
 				for i, col := range columns {
 					desc.Fields = append(desc.Fields, pgproto3.FieldDescription{
-						Name: []byte{'c', byte('0' + i)}, DataTypeOID: col.oid, DataTypeSize: -1, TypeModifier: -1})
-					if col.text == fakeNull {
+						Name: []byte{'c', byte('0' + i)}, DataTypeOID: col.OID, DataTypeSize: -1, TypeModifier: -1})
+					if col.Text == Null {
 						row.Values = append(row.Values, nil)
 					} else {
-						row.Values = append(row.Values, []byte(col.text))
+						row.Values = append(row.Values, []byte(col.Text))
 					}
 				}
 				be.Send(&desc)
@@ -188,55 +195,88 @@ func (s *fakePG) serve(c net.Conn) {
 	}
 }
 
-// fakeNull as a fakeColumn's text is SQL NULL.
-const fakeNull = "\x00NULL"
+// Null as a Column's text is SQL NULL.
+const Null = "\x00NULL"
 
-// factsRow is the fake answer to factsSQL: a partner whose
+// FactsRow is the fake answer to factsSQL: a partner whose
 // synchronous_standby_names is set (sync) or empty, whose only walsender is
 // the one named in the query, synchronous when sync is set; lsn and the
 // timeline (an int4, 0 in recovery) as given; a standby partner sends no
 // primary_conninfo token and no cluster_name, so it streams as
 // "walreceiver".
-func factsRow(inRecovery bool, sysid, startTime string, sync bool, lsn, timeline string) []fakeColumn {
-	f := fakeFacts{InRecovery: inRecovery, SysID: sysid, StartTime: startTime, LSN: lsn, Timeline: timeline,
-		KV: fakeNull, URI: fakeNull}
+func FactsRow(inRecovery bool, sysid, startTime string, sync bool, lsn, timeline string) []Column {
+	f := Facts{InRecovery: inRecovery, SysID: sysid, StartTime: startTime, LSN: lsn, Timeline: timeline,
+		KV: Null, URI: Null}
 	if sync {
 		f.Names = "walreceiver"
-		f.W = walsenderCounts{Mine: 1, MineSync: 1}
+		f.W = Counts{Mine: 1, MineSync: 1}
 	}
-	return f.columns()
+	return f.Columns()
 }
 
-// fakeFacts is every column of factsSQL, for fakeFacts.columns.
-type fakeFacts struct {
+// Facts is every column of factsSQL, for Facts.columns.
+type Facts struct {
 	InRecovery    bool
 	SysID         string
 	StartTime     string
 	Names         string // synchronous_standby_names
-	W             walsenderCounts
+	W             Counts
 	LSN, Timeline string
-	KV, URI       string // the application_name tokens of primary_conninfo; fakeNull: none
+	KV, URI       string // the application_name tokens of primary_conninfo; Null: none
 	ClusterName   string
 }
 
 // columns is the row in factsSQL's order: fifteen columns.
-func (f fakeFacts) columns() []fakeColumn {
+func (f Facts) Columns() []Column {
 	b := "f"
 	if f.InRecovery {
 		b = "t"
 	}
-	n := func(i int) fakeColumn { return fakeColumn{oidInt8, strconv.Itoa(i)} }
-	return []fakeColumn{{oidBool, b}, {oidInt8, f.SysID}, {oidTimestamptz, f.StartTime}, {oidText, f.Names},
+	n := func(i int) Column { return Col(OIDInt8, strconv.Itoa(i)) }
+	return []Column{Col(OIDBool, b), Col(OIDInt8, f.SysID), Col(OIDTimestamptz, f.StartTime), Col(OIDText, f.Names),
 		n(f.W.Mine), n(f.W.MineSync), n(f.W.MineQuorum), n(f.W.OthersPotential), n(f.W.OthersSync), n(f.W.Quorum),
-		{oidInt8, f.LSN}, {oidInt4, f.Timeline}, {oidText, f.KV}, {oidText, f.URI}, {oidText, f.ClusterName}}
+		{OIDInt8, f.LSN}, Col(OIDInt4, f.Timeline), Col(OIDText, f.KV), Col(OIDText, f.URI), Col(OIDText, f.ClusterName)}
 }
 
-// simpleSQL is the text pgx's simple protocol sends for sql with string
+// SimpleSQL is the text pgx's simple protocol sends for sql with string
 // arguments: each placeholder $n becomes the quoted value, with a space on
 // either side. (None of the keeper's queries has a "$n" in a literal.)
-func simpleSQL(sql string, args ...string) string {
+func SimpleSQL(sql string, args ...string) string {
 	for i := len(args); i >= 1; i-- {
 		sql = strings.ReplaceAll(sql, "$"+strconv.Itoa(i), " '"+strings.ReplaceAll(args[i-1], "'", "''")+"' ")
 	}
 	return sql
+}
+
+func Config(t *testing.T, port int) *pgx.ConnConfig {
+	t.Helper()
+	cfg, err := conninfo.Config(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable", port))
+	require.NoError(t, err)
+	return cfg
+}
+
+// ClosedPort is a 127.0.0.1 port that nothing listens on.
+func ClosedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	return port
+}
+
+// Col is a column of type oid with text (Null: NULL).
+func Col(oid uint32, text string) Column { return Column{OID: oid, Text: text} }
+
+// Counts are the walsender counts of the heartbeat query, as Facts gives
+// them (see the keeper's syncstate.go).
+type Counts struct {
+	Mine, MineSync, MineQuorum, OthersPotential, OthersSync, Quorum int
+}
+
+// ConnCount is how many connections the server has accepted.
+func (s *Server) ConnCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
 }
