@@ -11,15 +11,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
+	"github.com/pg-keeper/pg_keeper/keeper/probe"
 )
 
 // Actions are idempotent: the core may ask for one again after a failure,
 // and running it twice does no harm.
-
-// timelineExpr is the timeline a primary writes WAL on, read from its
-// current WAL file name (pg_control_checkpoint lags until the first
-// checkpoint after a promotion).
-const timelineExpr = `('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int`
 
 // promote asks the local server to leave recovery and waits until it did.
 // It returns what it did and the server's new timeline (0 if unknown).
@@ -43,7 +39,7 @@ func promote(ctx context.Context, local *pgx.ConnConfig) (string, int, error) {
 		detail = fmt.Sprintf("pg_promote() took %d ms", time.Since(start).Milliseconds())
 	}
 	var timeline int
-	if err := conn.QueryRow(ctx, "SELECT "+timelineExpr).Scan(&timeline); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT "+probe.TimelineSQL).Scan(&timeline); err != nil {
 		timeline = 0 // only after_command's environment lacks it
 	}
 	return detail, timeline, nil

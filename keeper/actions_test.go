@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/probe"
+
 	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
 
 	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
@@ -23,7 +25,7 @@ func TestActionsWithoutLocal(t *testing.T) {
 	require.EqualError(t, err, "pg_keeper.my_conninfo is unusable")
 	_, err = switchAsync(ctx, nil, dir, "tag")
 	require.EqualError(t, err, "pg_keeper.my_conninfo is unusable")
-	_, err = StandbyCaughtUp(ctx, nil, "")
+	_, err = probe.StandbyCaughtUp(ctx, nil, "")
 	require.EqualError(t, err, "pg_keeper.my_conninfo is unusable")
 
 	// Saved by this node, or by another (a copy of its data directory):
@@ -45,7 +47,7 @@ func TestActionsWithoutLocal(t *testing.T) {
 }
 
 func TestActionsLocalUnreachable(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	port := fakepg.ClosedPort(t)
 	local, err := conninfo.Config(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=postgres sslmode=disable password=hunter22", port))
 	require.NoError(t, err)
@@ -80,14 +82,14 @@ func TestWriteFileAtomic(t *testing.T) {
 // TestPromoteReturnsTheTimeline runs promote against a fake local server:
 // it returns what it did and the timeline the server writes on after it.
 func TestPromoteReturnsTheTimeline(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	srv := fakepg.Start(t)
 	srv.Set(func(s *fakepg.Server) {
 		s.Answers = map[string][]fakepg.Column{
 			"SELECT pg_is_in_recovery()":     {fakepg.Col(fakepg.OIDBool, "t")},
 			"SELECT pg_promote(false)":       {fakepg.Col(fakepg.OIDBool, "t")},
 			"SELECT NOT pg_is_in_recovery()": {fakepg.Col(fakepg.OIDBool, "t")},
-			"SELECT " + timelineExpr:         {fakepg.Col(fakepg.OIDInt4, "4")},
+			"SELECT " + probe.TimelineSQL:    {fakepg.Col(fakepg.OIDInt4, "4")},
 		}
 	})
 	ctx := context.Background()
@@ -128,4 +130,4 @@ func TestPromoteReturnsTheTimeline(t *testing.T) {
 }
 
 // timelineQuery is what promote sends to read the new timeline.
-const timelineQuery = "SELECT " + timelineExpr
+const timelineQuery = "SELECT " + probe.TimelineSQL

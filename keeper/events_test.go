@@ -60,7 +60,7 @@ func nodeName(t *testing.T, port int) string {
 // A restarted keeper shows the events it saved, not the partner's that
 // came with a copy of its data directory, nor what shared memory held.
 func TestRunnerRestoresItsOwnSavedEvents(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.Port = 5432
 	me := nodeName(t, 5432)
@@ -87,7 +87,7 @@ func TestRunnerRestoresItsOwnSavedEvents(t *testing.T) {
 }
 
 func TestRunnerWithUnreadableHistoryStillStarts(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	require.NoError(t, os.Mkdir(filepath.Join(raw.DataDir, publish.HistoryFile), 0o700))
 	h := newFakeHost(raw)
@@ -109,7 +109,7 @@ func TestRunnerWithUnreadableHistoryStillStarts(t *testing.T) {
 }
 
 func TestRunnerWithoutDataDirRecordsInMemoryOnly(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.DataDir = ""
 	h := newFakeHost(raw)
@@ -131,8 +131,8 @@ func kinds(recs []publish.Record) []string {
 // A run records its start, each change of state and its stop, in
 // pg_keeper.events() and in the file; the next start shows them again.
 func TestRunRecordsStartTransitionsAndStop(t *testing.T) {
-	cleanPGEnv(t)
-	srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
+	fakepg.CleanEnv(t)
+	srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakepg.StartText, false, "-1", "0")...)
 	raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
 	raw.SystemID, raw.StartTime = 7300000000000000001, t0
 	raw.Port = 5433
@@ -180,7 +180,7 @@ func TestRunRecordsStartTransitionsAndStop(t *testing.T) {
 
 // How promotions, switches and commands that ended are recorded.
 func TestRunnerActionDoneRecords(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.Port = 5432
 	me := nodeName(t, 5432)
@@ -244,7 +244,7 @@ func TestRunnerActionDoneRecords(t *testing.T) {
 
 // A notice is the runner's own: the core never sees it.
 func TestRunnerNoticeIsLoggedNotStepped(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
 	deliver(r, failProbe(false))
@@ -258,7 +258,7 @@ func TestRunnerNoticeIsLoggedNotStepped(t *testing.T) {
 
 // notice never blocks: with the main loop far behind, the notice is dropped.
 func TestRunnerNoticeDropsWhenTheLoopIsBehind(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
 	for range cap(r.inbox) {
@@ -286,7 +286,7 @@ func TestRunnerNoticeDropsWhenTheLoopIsBehind(t *testing.T) {
 // A history that cannot be written is said in the server log, through the
 // main loop, and the keeper goes on.
 func TestRunnerHistoryWriteErrorIsLogged(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.DataDir = filepath.Join(t.TempDir(), "data")
 	require.NoError(t, os.Mkdir(raw.DataDir, 0o700))

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/probe"
+
 	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -93,7 +95,7 @@ func rejoinHint(dataDir, partnerDisplay string) core.LogLine {
 }
 
 func TestRunnerStandbyOpensTheFenceAtStart(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	h.inRecovery = true
 	r := newTestRunner(t, h)
@@ -115,7 +117,7 @@ func TestRunnerStandbyOpensTheFenceAtStart(t *testing.T) {
 }
 
 func TestRunnerMasterHoldsTheFenceUntilAGoodHeartbeat(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
 	require.Nil(t, h.fenceCalls(), "master mode starts with the fence unconfirmed")
@@ -167,7 +169,7 @@ func unconfirmedLine(extra string) core.LogLine {
 // been promoted meanwhile. (Once, the count of failures opened the fence.)
 // Only the partner's answer as a standby does.
 func TestRunnerMasterKeepsTheFenceShutPastTheCount(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	for _, class := range failingClasses() {
 		raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 		raw.KeepalivesCount = 3
@@ -194,7 +196,7 @@ func TestRunnerMasterKeepsTheFenceShutPastTheCount(t *testing.T) {
 }
 
 func TestRunnerMasterKeepsTheFenceShutAtTheCount(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	for _, class := range failingClasses() {
 		raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 		raw.KeepalivesCount = 3
@@ -216,7 +218,7 @@ func TestRunnerMasterKeepsTheFenceShutAtTheCount(t *testing.T) {
 // TestRunnerMasterLostPartnerKeepsTheFenceShut: a partner lost for good
 // (replication dead too), whatever the policy, confirms nothing either.
 func TestRunnerMasterLostPartnerKeepsTheFenceShut(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	for _, failover := range []bool{false, true} {
 		for _, class := range []core.FailureClass{core.FailRefused, core.FailTimeout, core.FailStarting, core.FailOther} {
 			name := fmt.Sprintf("%s, failover %v", class, failover)
@@ -239,7 +241,7 @@ func TestRunnerMasterLostPartnerKeepsTheFenceShut(t *testing.T) {
 // A partner that is a primary on an older timeline is an old master that
 // came back: it did not replace this server, which is confirmed.
 func TestRunnerOlderPrimaryOpensTheFence(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
 	n := logCount(h)
@@ -259,7 +261,7 @@ func TestRunnerOlderPrimaryOpensTheFence(t *testing.T) {
 func masterAloneLocal(t *testing.T) *fakepg.Server {
 	local := fakepg.Start(t, fakepg.Col(fakepg.OIDText, "")) // SHOW synchronous_standby_names
 	local.Set(func(s *fakepg.Server) {
-		s.Answers = map[string][]fakepg.Column{fakepg.SimpleSQL(replicationAliveSQL[core.MasterMode], ""): {fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "-1")}}
+		s.Answers = map[string][]fakepg.Column{fakepg.SimpleSQL(probe.ReplicationAliveSQL[core.MasterMode], ""): {fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "-1")}}
 	})
 	return local
 }
@@ -268,7 +270,7 @@ func masterAloneLocal(t *testing.T) *fakepg.Server {
 func aliveQueries(local *fakepg.Server) int {
 	n := 0
 	for _, q := range local.Received() {
-		if q == fakepg.SimpleSQL(replicationAliveSQL[core.MasterMode], "") {
+		if q == fakepg.SimpleSQL(probe.ReplicationAliveSQL[core.MasterMode], "") {
 			n++
 		}
 	}
@@ -281,14 +283,14 @@ func aliveQueries(local *fakepg.Server) int {
 // Then an operator confirms this server with ConfirmFile: the fence opens,
 // the file is consumed, and the lost standby is dealt with as usual.
 func TestRunMasterStartedAloneKeepsTheFenceShut(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	for _, tc := range []struct {
 		name    string
 		port    func(t *testing.T) int
 		failure string // the start of the failure's text
 	}{
 		{"refused", fakepg.ClosedPort, "refused: "},
-		{"timeout", silentServer, "timeout: "},
+		{"timeout", fakepg.Silent, "timeout: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			local := masterAloneLocal(t)
@@ -309,7 +311,7 @@ func TestRunMasterStartedAloneKeepsTheFenceShut(t *testing.T) {
 				require.NotContains(t, l.Msg, "switching", "nothing is switched")
 			}
 			for _, q := range local.Received() {
-				require.Equal(t, fakepg.SimpleSQL(replicationAliveSQL[core.MasterMode], ""), q, "only replication is checked")
+				require.Equal(t, fakepg.SimpleSQL(probe.ReplicationAliveSQL[core.MasterMode], ""), q, "only replication is checked")
 			}
 
 			// The operator confirms this server.
@@ -356,7 +358,7 @@ func slicesIndex(logs []core.LogLine, l core.LogLine) int {
 // (here: the local server is down), which sets the core's failures back to
 // keepalives_count-1 for the retry: the fence is opened once.
 func TestRunMasterWithFailingSwitchOpensTheFence(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	// Created before the start, consumed at the first tick.
 	require.NoError(t, os.WriteFile(filepath.Join(raw.DataDir, core.ConfirmFile), nil, 0o600))
@@ -382,7 +384,7 @@ func TestRunMasterWithFailingSwitchOpensTheFence(t *testing.T) {
 // A partner_conninfo that is set but unusable is no reason to let clients
 // through: the partner may still be there. Only the operator confirms.
 func TestRunnerMasterWithUnusablePartnerKeepsTheFenceShut(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.PartnerConninfo = "port=notaport"
 	h := newFakeHost(raw)
@@ -410,7 +412,7 @@ func TestRunnerMasterWithUnusablePartnerKeepsTheFenceShut(t *testing.T) {
 // Without a partner_conninfo there is no partner to wait for: the first
 // tick confirms this server and opens the fence.
 func TestRunnerMasterWithoutPartnerOpensTheFence(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	for _, conninfo := range []string{"", "  "} {
 		raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 		raw.PartnerConninfo = conninfo
@@ -440,7 +442,7 @@ func aSecondLater(r *runner) { r.fenceFailedAt = r.fenceFailedAt.Add(-time.Secon
 // A fence that cannot be set is said once, tried again at most once a
 // second (the loop turns up to ten times a second), and set once it works.
 func TestRunnerFenceOpenErrorIsLoggedAndRetried(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	const failed = "pg_keeper: could not set the fence to open: no shared memory"
 	t.Run("standby", func(t *testing.T) {
 		h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
@@ -527,7 +529,7 @@ func TestRunnerFenceOpenErrorIsLoggedAndRetried(t *testing.T) {
 // after a failed opening is tried at once, and its failure said and
 // recorded.
 func TestRunnerFenceErrorAfterAnotherFenceError(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	h.fenceErr = func(core.Fence) error { return errors.New("no shared memory") }
 	r := newTestRunner(t, h)
@@ -554,7 +556,7 @@ func TestRunnerFenceErrorAfterAnotherFenceError(t *testing.T) {
 // TestRunnerFencesWhenSuperseded: the fence opened by a good heartbeat is
 // closed for good by a superseded one.
 func TestRunnerFencesWhenSuperseded(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.PartnerConninfo = "host=new-primary port=5432 user=rep password=hunter22 dbname=postgres"
 	h := newFakeHost(raw)
@@ -596,7 +598,7 @@ func TestRunnerFencesWhenSuperseded(t *testing.T) {
 // TestRunnerSupersededBeforeTheCountNeverOpens: a superseded heartbeat
 // after failed ones fences without opening first.
 func TestRunnerSupersededBeforeTheCountNeverOpens(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
 	deliver(r, aliveFailure(core.FailTimeout), supersededProbe())
@@ -610,7 +612,7 @@ func TestRunnerSupersededBeforeTheCountNeverOpens(t *testing.T) {
 // TestRunnerFencedAbsorbsALateSwitch: a switch to asynchronous replication
 // under way when the fence comes reports silently.
 func TestRunnerFencedAbsorbsALateSwitch(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	h := confirmedHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))) // a switching master was confirmed
 	r := newTestRunner(t, h)
 	r.core = reach(t, core.MasterSwitching, 2) // as if SwitchAsync were under way
@@ -631,8 +633,8 @@ func TestRunnerFencedAbsorbsALateSwitch(t *testing.T) {
 // TestRunSupersededMasterFencesItself runs the loop against a fake partner
 // that is a primary on a newer timeline than this server's.
 func TestRunSupersededMasterFencesItself(t *testing.T) {
-	cleanPGEnv(t)
-	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "3")...)
+	fakepg.CleanEnv(t)
+	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, false, "50331744", "3")...)
 	raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
 	raw.PartnerConninfo += " password=hunter22"
 	raw.SystemID, raw.StartTime = 7300000000000000001, t0
@@ -670,8 +672,8 @@ func TestRunSupersededMasterFencesItself(t *testing.T) {
 // TestRunSupersededFenceErrorDoesNotCrash: SetFence(FenceFenced) fails; the
 // error is logged, the loop goes on, and the fence is never opened.
 func TestRunSupersededFenceErrorDoesNotCrash(t *testing.T) {
-	cleanPGEnv(t)
-	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "3")...)
+	fakepg.CleanEnv(t)
+	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, false, "50331744", "3")...)
 	raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
 	raw.SystemID, raw.StartTime = 7300000000000000001, t0
 	h := newFakeHost(raw)
@@ -723,8 +725,8 @@ func TestRunSupersededFenceErrorDoesNotCrash(t *testing.T) {
 // TestRunMasterTimelineUnknownIsNoSupersession: when the host cannot tell
 // this server's timeline, a second primary is just that.
 func TestRunMasterTimelineUnknownIsNoSupersession(t *testing.T) {
-	cleanPGEnv(t)
-	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "3")...)
+	fakepg.CleanEnv(t)
+	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, false, "50331744", "3")...)
 	raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
 	raw.SystemID, raw.StartTime = 7300000000000000001, t0
 	h := newFakeHost(raw)
@@ -745,7 +747,7 @@ var tookRe = regexp.MustCompile(`took \d+ ms`)
 // TestRunnerAfterCommandAfterPromotion promotes through a fake local
 // server and runs after_command with the environment of the promotion.
 func TestRunnerAfterCommandAfterPromotion(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	host, err := os.Hostname()
 	require.NoError(t, err)
 	for _, tc := range []struct {
@@ -824,7 +826,7 @@ func TestRunnerAfterCommandAfterPromotion(t *testing.T) {
 // TestRunnerFailedPromotionKeepsNoTimeline: only a successful promotion
 // gives after_command its timeline.
 func TestRunnerFailedPromotionKeepsNoTimeline(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	h.inRecovery = true
 	r := newTestRunner(t, h)
@@ -841,7 +843,7 @@ func TestRunnerFailedPromotionKeepsNoTimeline(t *testing.T) {
 // A standby that answers but does not stream has shown this master was not
 // superseded: the fence opens at once (the core confirms the master).
 func TestRunnerNotStreamingOpensTheFence(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
 	require.Equal(t, core.MasterUnconfirmed, r.core.State())

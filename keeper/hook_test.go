@@ -52,7 +52,7 @@ func hookRunner(t *testing.T, raw RawSettings, h *fakeHost) *runner {
 // The primary is named only where this node knows it: itself while it acts
 // as a checked, unthreatened master, its partner while that is a live master.
 func TestHookEnvNamesThePrimaryOnlyWhenKnown(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := hookRaw(t)
 	h := newFakeHost(raw)
 	h.timeline = 4
@@ -100,7 +100,7 @@ func TestHookEnvNamesThePrimaryOnlyWhenKnown(t *testing.T) {
 }
 
 func TestHookEnv(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := hookRaw(t)
 	h := newFakeHost(raw)
 	r := hookRunner(t, raw, h)
@@ -141,7 +141,7 @@ func TestHookEnv(t *testing.T) {
 
 // Without a usable partner_conninfo a standby cannot name its master.
 func TestHookEnvWithoutPartner(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := hookRaw(t)
 	raw.PartnerConninfo = "port=notaport"
 	r := newTestRunner(t, newFakeHost(raw))
@@ -154,7 +154,7 @@ func TestHookEnvWithoutPartner(t *testing.T) {
 // This node is named by my_conninfo's host when others can reach it there,
 // by the machine's name when my_conninfo goes through a socket or localhost.
 func TestSelfHost(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	for _, tc := range []struct {
 		myConninfo, socketDirs, want string
 	}{
@@ -284,7 +284,7 @@ func hookLines(h *fakeHost) []core.LogLine {
 // A run of changes runs the command once per change, in order, one at a
 // time: two runs racing could leave a pooler on the wrong server.
 func TestStateChangeCommandRunsOncePerChangeInOrder(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := hookRaw(t)
 	// Each run writes a line, sleeps, and writes another: runs that
 	// overlapped would interleave their lines.
@@ -359,7 +359,7 @@ end master:connected
 }
 
 func TestStateChangeCommandFailureIsAWarning(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := hookRaw(t)
 	raw.StateChangeCommand = "echo oops >&2; exit 3"
 	h := newFakeHost(raw)
@@ -380,7 +380,7 @@ func TestStateChangeCommandFailureIsAWarning(t *testing.T) {
 }
 
 func TestStateChangeCommandNotSet(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := hookRaw(t)
 	h := newFakeHost(raw)
 	h.inRecovery = true
@@ -394,7 +394,7 @@ func TestStateChangeCommandNotSet(t *testing.T) {
 // A command that hangs holds back the next ones, up to hookQueue of them;
 // later changes are not run, and said so, rather than blocking the keeper.
 func TestStateChangeCommandQueueIsBounded(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := hookRaw(t)
 	raw.KeepalivesCount = 1 // every heartbeat changes the state
 	// The command waits for the test to let it go; each says which change
@@ -453,8 +453,8 @@ func TestStateChangeCommandQueueIsBounded(t *testing.T) {
 // it is killed after state_change_command_timeout, and heartbeats go on
 // meanwhile.
 func TestRunStateChangeCommandTimeout(t *testing.T) {
-	cleanPGEnv(t)
-	srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
+	fakepg.CleanEnv(t)
+	srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakepg.StartText, false, "-1", "0")...)
 	raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
 	raw.SystemID, raw.StartTime = 7300000000000000001, t0
 	raw.StateChangeCommand = `echo $$ >"$PG_KEEPER_DATA_DIR/pid"; echo started; exec sleep 30`
@@ -496,7 +496,7 @@ func TestRunStateChangeCommandTimeout(t *testing.T) {
 // A state-change command killed by its timeout is reported with the
 // setting that killed it, not after_command's.
 func TestStateChangeCommandTimeoutNamesItsSetting(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := hookRaw(t)
 	raw.StateChangeCommand = "sleep 30"
 	h := newFakeHost(raw)

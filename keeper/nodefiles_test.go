@@ -167,7 +167,7 @@ func TestSavedAsync(t *testing.T) {
 // TestSwitchAsyncSavesWithItsTag runs switchAsync against a fake local
 // server: the value is saved with this node's tag, before it is cleared.
 func TestSwitchAsyncSavesWithItsTag(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	srv := fakepg.Start(t, fakepg.Col(fakepg.OIDText, "node2"))
 	dir := t.TempDir()
 	detail, err := switchAsync(context.Background(), fakepg.Config(t, srv.Port), dir, "me")
@@ -186,7 +186,7 @@ func TestSwitchAsyncSavesWithItsTag(t *testing.T) {
 // node restores only what it saved itself; the partner's file (and its ”
 // override) only make it hand the value back to this node's own files.
 func TestRestoreSyncByWriter(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	const reset, reload = "ALTER SYSTEM RESET synchronous_standby_names", "SELECT pg_reload_conf()"
 	str := func(v string) fakepg.Column { return fakepg.Col(fakepg.OIDText, v) }
 	null := fakepg.Col(fakepg.OIDText, fakepg.Null)

@@ -9,6 +9,7 @@ import (
 	"github.com/pg-keeper/pg_keeper/keeper/command"
 	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
+	"github.com/pg-keeper/pg_keeper/keeper/probe"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,19 +26,19 @@ func (r *runner) startProbe(req core.ProbeRequest) {
 	fallback := core.Input{Kind: core.ProbeInput, Probe: core.ProbeResult{Class: core.FailOther, LocalLSN: -1}}
 	r.spawn(message{input: &fallback}, func() message {
 		ctx, cancel := context.WithTimeout(r.ctx, interval)
-		res := Probe(ctx, partner, self, req.Mode, receiverName)
+		res := probe.Probe(ctx, partner, self, req.Mode, receiverName)
 		cancel()
 		local := func() (context.Context, context.CancelFunc) {
 			return context.WithTimeout(r.ctx, max(interval, 100*time.Millisecond))
 		}
 		if !res.OK && req.Replication {
 			ctx, cancel := local()
-			res.ReplicationAlive, res.LocalLSN, _ = ReplicationAlive(ctx, localCfg, req.Mode, partnerName)
+			res.ReplicationAlive, res.LocalLSN, _ = probe.ReplicationAlive(ctx, localCfg, req.Mode, partnerName)
 			cancel()
 		}
 		if res.OK && req.Streaming {
 			ctx, cancel := local()
-			streaming, err := StandbyCaughtUp(ctx, localCfg, res.Partner.ReceiverName)
+			streaming, err := probe.StandbyCaughtUp(ctx, localCfg, res.Partner.ReceiverName)
 			cancel()
 			// An error: this server cannot tell, and the heartbeat stands.
 			res.StreamingChecked, res.CaughtUp = err == nil, streaming

@@ -3,6 +3,8 @@ package keeper
 import (
 	"testing"
 
+	"github.com/pg-keeper/pg_keeper/keeper/probe"
+
 	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
 
 	"github.com/pg-keeper/pg_keeper/keeper/core"
@@ -14,8 +16,8 @@ const standbyHoldWhy = "master lost, but promoting could lose acknowledged commi
 // The runner checks replication at every failed heartbeat, not only near
 // the count: whether it outlives the failures decides.
 func TestRunnerChecksReplicationAtEveryFailure(t *testing.T) {
-	cleanPGEnv(t)
-	master := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "1")...)
+	fakepg.CleanEnv(t)
+	master := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, true, "50331744", "1")...)
 	local := fakepg.Start(t, fakepg.Col(fakepg.OIDBool, "t"), fakepg.Col(fakepg.OIDInt8, "50331744"))
 	raw := runRaw(t, master.Port, local.Port)
 	raw.SystemID, raw.StartTime = 7300000000000000001, t0
@@ -47,7 +49,7 @@ func TestRunnerChecksReplicationAtEveryFailure(t *testing.T) {
 	awaitMessage(t, r)
 	require.Len(t, local.Received(), 3)
 	for _, q := range local.Received() {
-		require.Equal(t, replicationAliveSQL[core.StandbyMode], q)
+		require.Equal(t, probe.ReplicationAliveSQL[core.StandbyMode], q)
 	}
 	require.Equal(t, core.StandbyNotPromoting, r.core.State(), "a firewall, not a stopped master: no promotion under keep_master")
 	refused := "refused: " + refusedDetail(master.Port)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/probe"
+
 	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -355,7 +357,7 @@ func runRaw(t *testing.T, partnerPort, localPort int) RawSettings {
 }
 
 func TestRunMasterLosesStandby(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	partnerPort, localPort := fakepg.ClosedPort(t), fakepg.ClosedPort(t)
 	h := confirmedHost(runRaw(t, partnerPort, localPort)) // a worker restart: an unconfirmed master switches nothing
 	start := time.Now()
@@ -399,7 +401,7 @@ func TestRunMasterLosesStandby(t *testing.T) {
 }
 
 func TestRunStandbyLeavesRecovery(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.KeepalivesCount = 1000
 	h := newFakeHost(raw)
@@ -434,7 +436,7 @@ func TestRunStandbyLeavesRecovery(t *testing.T) {
 }
 
 func TestRunReload(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.KeepalivesCount = 1000
 	h := newFakeHost(raw)
@@ -457,7 +459,7 @@ func TestRunReload(t *testing.T) {
 }
 
 func TestRunReloadWithoutChangeIsQuiet(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.KeepalivesCount = 1000
 	h := newFakeHost(raw)
@@ -473,7 +475,7 @@ func TestRunReloadWithoutChangeIsQuiet(t *testing.T) {
 }
 
 func TestRunInRecoveryError(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	h.recoveryErr = errors.New("no answer")
 	require.Equal(t, 1, Run(h))
@@ -484,7 +486,7 @@ func TestRunInRecoveryError(t *testing.T) {
 }
 
 func TestRunWaitError(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	h.waitErr = errors.New("latch broken")
 	require.Equal(t, 1, Run(h))
@@ -493,7 +495,7 @@ func TestRunWaitError(t *testing.T) {
 }
 
 func TestRunRecoversFromPanic(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	h.panicIn = "InRecovery"
 	require.Equal(t, 1, Run(h))
@@ -504,7 +506,7 @@ func TestRunRecoversFromPanic(t *testing.T) {
 }
 
 func TestRunWithBadPartnerDoesNotProbe(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.PartnerConninfo = ""
 	h := newFakeHost(raw)
@@ -532,7 +534,7 @@ func TestRunWithBadPartnerDoesNotProbe(t *testing.T) {
 // spin: Wait is never called with a 0 timeout again and again. Settings
 // that cannot be read are no unset partner: they confirm nothing.
 func TestRunSettingsErrorDoesNotSpin(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	h := newFakeHost(RawSettings{})
 	h.settingsErr = errors.New("no GUCs")
 	done := startRun(t, h)
@@ -552,7 +554,7 @@ func TestRunSettingsErrorDoesNotSpin(t *testing.T) {
 // Without a usable partner there is no heartbeat to wait for: the loop
 // wakes to look at the server (replicationPoll), and no more often.
 func TestRunWithoutUsablePartnerDoesNotSpin(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	for _, tc := range []struct{ name, conninfo string }{{"not set", ""}, {"unusable", "port=notaport"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
@@ -577,8 +579,8 @@ func TestRunWithoutUsablePartnerDoesNotSpin(t *testing.T) {
 // then a local server that does not either) ends by itself: the loop waits
 // for it without spinning.
 func TestRunDoesNotSpinWhileAHeartbeatIsSlow(t *testing.T) {
-	cleanPGEnv(t)
-	raw := runRaw(t, silentServer(t), silentServer(t))
+	fakepg.CleanEnv(t)
+	raw := runRaw(t, fakepg.Silent(t), fakepg.Silent(t))
 	raw.KeepalivesCount = 1000
 	h := newFakeHost(raw)
 	done := startRun(t, h)
@@ -609,7 +611,7 @@ func replicationRaw(t *testing.T, partnerPort int) RawSettings {
 // next heartbeat starts at once, well before the interval; when one comes
 // up, nothing changes.
 func TestRunReplicationDropProbesAtOnce(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	for _, tc := range []struct {
 		name       string
 		inRecovery bool
@@ -617,9 +619,9 @@ func TestRunReplicationDropProbesAtOnce(t *testing.T) {
 		up         string // the log line of the first good heartbeat
 		before     int    // ReplicationState at start
 	}{
-		{"master", false, fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"),
+		{"master", false, fakepg.FactsRow(true, "7300000000000000001", fakepg.StartText, false, "-1", "0"),
 			"pg_keeper: connected to standby", 1},
-		{"standby", true, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "1"),
+		{"standby", true, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, true, "50331744", "1"),
 			"pg_keeper: connected to master", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -662,7 +664,7 @@ func TestRunReplicationDropProbesAtOnce(t *testing.T) {
 // The runner looks at the server's replication connections at start and at
 // each turn: only a drop below the last count is an input for the core.
 func TestRunnerObservesReplicationDrops(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	h := confirmedHost(raw)
 	h.replication = 2
@@ -753,7 +755,7 @@ func pollWake(t *testing.T, r *runner, timeout time.Duration) int {
 var msRe = regexp.MustCompile(`after \d+ ms`)
 
 func TestRunnerAfterCommand(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.PartnerConninfo = "host=old-master user=x password=hunter22"
 	raw.AfterCommand = `echo out1; echo "$PG_KEEPER_EVENT|$PG_KEEPER_OLD_PRIMARY|$PG_KEEPER_DATA_DIR"`
@@ -779,7 +781,7 @@ func TestRunnerAfterCommand(t *testing.T) {
 }
 
 func TestRunnerAfterCommandFails(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.AfterCommand = "echo oops >&2; exit 2"
 	h := newFakeHost(raw)
@@ -815,7 +817,7 @@ func TestCommandNameForTheLog(t *testing.T) {
 }
 
 func TestRunnerAfterCommandNotSet(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
 	before, _ := h.snapshot()
@@ -829,7 +831,7 @@ func TestRunnerAfterCommandNotSet(t *testing.T) {
 }
 
 func TestRunnerSpawnTurnsPanicIntoFallbackMessage(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
 	before, _ := h.snapshot()
@@ -849,7 +851,7 @@ func TestRunnerSpawnTurnsPanicIntoFallbackMessage(t *testing.T) {
 }
 
 func TestRunnerActionWithoutLocalFails(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.MyConninfo = "port=notaport"
 	h := confirmedHost(raw)
@@ -869,7 +871,7 @@ func TestRunnerActionWithoutLocalFails(t *testing.T) {
 }
 
 func TestRunnerSetsPolicyAtStartAndOnReload(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.MaxFailoverLag = 16 << 20
 	raw.FailoverOnTimeout = true
@@ -917,7 +919,7 @@ func TestRunnerSetsPolicyAtStartAndOnReload(t *testing.T) {
 // The core decides when to probe: the runner hands it keepalives_time and
 // whether partner_conninfo is set and usable, at start and on reload.
 func TestRunnerAppliesTheScheduleSettings(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.KeepalivesTime = 30
 	h := confirmedHost(raw)
@@ -957,7 +959,7 @@ func TestRunnerAppliesTheScheduleSettings(t *testing.T) {
 }
 
 func TestRunReloadOfPolicyOnly(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.KeepalivesCount = 1000
 	h := newFakeHost(raw)
@@ -977,9 +979,9 @@ func TestRunReloadOfPolicyOnly(t *testing.T) {
 // TestRunProbesWithIdentityAndMode runs the loop against a fake partner:
 // tick passes this server's identity and the mode on to Probe.
 func TestRunProbesWithIdentityAndMode(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	t.Run("good standby", func(t *testing.T) {
-		srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
+		srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakepg.StartText, false, "-1", "0")...)
 		raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
 		raw.SystemID, raw.StartTime = 7300000000000000001, t0
 		h := newFakeHost(raw)
@@ -997,9 +999,9 @@ func TestRunProbesWithIdentityAndMode(t *testing.T) {
 		}
 	})
 	t.Run("this server", func(t *testing.T) {
-		srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
+		srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakepg.StartText, false, "-1", "0")...)
 		raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
-		raw.SystemID, raw.StartTime = 7300000000000000001, fakeStart
+		raw.SystemID, raw.StartTime = 7300000000000000001, fakepg.StartTime
 		h := newFakeHost(raw)
 		done := startRun(t, h)
 		waitForLog(t, h, hasPrefix("pg_keeper: "+core.Why(core.MasterUnconfirmed, core.PartnerLost)))
@@ -1016,7 +1018,7 @@ func TestRunProbesWithIdentityAndMode(t *testing.T) {
 		require.Nil(t, h.fenceCalls())
 	})
 	t.Run("both primaries", func(t *testing.T) {
-		srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, false, "1", "1")...)
+		srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, false, "1", "1")...)
 		raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
 		raw.SystemID, raw.StartTime = 7300000000000000001, t0
 		h := newFakeHost(raw)
@@ -1035,8 +1037,8 @@ func TestRunProbesWithIdentityAndMode(t *testing.T) {
 // was not synchronous, then stops: the received position comes from
 // ReplicationAlive on the local server and ends up in the log.
 func TestRunStandbyHoldsWithTheLSNs(t *testing.T) {
-	cleanPGEnv(t)
-	partner := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "1")...)
+	fakepg.CleanEnv(t)
+	partner := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, false, "50331744", "1")...)
 	local := fakepg.Start(t, fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "50331648"))
 	raw := runRaw(t, partner.Port, local.Port)
 	raw.SystemID, raw.StartTime = 7300000000000000001, t0
@@ -1066,7 +1068,7 @@ func TestRunStandbyHoldsWithTheLSNs(t *testing.T) {
 	// at least), not only once the threshold was near.
 	require.GreaterOrEqual(t, len(local.Received()), 2)
 	for _, q := range local.Received() {
-		require.Equal(t, replicationAliveSQL[core.StandbyMode], q)
+		require.Equal(t, probe.ReplicationAliveSQL[core.StandbyMode], q)
 	}
 }
 
@@ -1074,7 +1076,7 @@ func TestRunStandbyHoldsWithTheLSNs(t *testing.T) {
 // is a failed heartbeat of class other, which under keep_master is no
 // reason to promote.
 func TestRunnerProbePanicBecomesAFailure(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.KeepalivesCount = 1
 	h := newFakeHost(raw)
@@ -1099,7 +1101,7 @@ func TestRunnerProbePanicBecomesAFailure(t *testing.T) {
 // BUG: the input the runner falls back on when the heartbeat goroutine
 // panics had LocalLSN 0, not -1 (unknown): Core.risk took it for 0/0.
 func TestRunnerProbePanicLeavesLocalLSNUnknown(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.KeepalivesCount = 1
 	raw.FailoverOnTimeout = true

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
+	"github.com/pg-keeper/pg_keeper/keeper/probe"
 )
 
 // Settings are the GUCs, checked and ready to use.
@@ -53,7 +54,7 @@ func ParseSettings(raw RawSettings) (Settings, []error) {
 		Policy:             core.Policy{MaxLag: raw.MaxFailoverLag, FailoverOnTimeout: raw.FailoverOnTimeout},
 		OnPartnerTimeout:   raw.OnPartnerTimeout,
 		Self:               core.Identity{SystemID: raw.SystemID, StartTime: raw.StartTime},
-		ReceiverName:       receiverNameOf(raw.PrimaryConninfo, raw.ClusterName),
+		ReceiverName:       probe.ReceiverNameOf(raw.PrimaryConninfo, raw.ClusterName),
 	}
 	// The server enforces the GUCs' ranges; these guard a host that does not.
 	if s.Interval < 10*time.Millisecond {

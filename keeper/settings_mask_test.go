@@ -7,6 +7,8 @@ import (
 	"testing"
 	"unicode"
 
+	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 	"github.com/stretchr/testify/require"
@@ -15,7 +17,7 @@ import (
 // pgx's parse errors quote the ci with its own, weaker masking; what
 // reaches the log must still hold no part of the password.
 func TestMaskPasswordPgxParseErrors(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	for _, tc := range []struct{ ci, secret string }{
 		{"host=x port=bad password=s3cr3t", "s3cr3t"},
 		{`host=x password='it\'s s3cret' port=bad`, "s3cret"},
@@ -45,7 +47,7 @@ func TestMaskPasswordPgxParseErrors(t *testing.T) {
 // ci and of error texts: no upper-case letter (only passwords have
 // them) may survive.
 func TestMaskPasswordRandom(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	r := rand.New(rand.NewSource(1))
 	password := func() string {
 		const specials = " \t@/:'\\?&=%#`\"$"

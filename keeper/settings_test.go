@@ -8,23 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
 )
-
-// cleanPGEnv keeps the test's environment out of what pgx parses.
-func cleanPGEnv(t *testing.T) {
-	t.Helper()
-	for _, k := range []string{"PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD",
-		"PGAPPNAME", "PGCONNECT_TIMEOUT", "PGSSLMODE", "PGSSLCERT", "PGSSLKEY", "PGSSLROOTCERT",
-		"PGSSLPASSWORD", "PGSSLSNI", "PGSSLNEGOTIATION", "PGTARGETSESSIONATTRS", "PGSERVICE",
-		"PGSERVICEFILE", "PGOPTIONS", "PGTZ", "PGMINPROTOCOLVERSION", "PGMAXPROTOCOLVERSION"} {
-		t.Setenv(k, "")
-	}
-	t.Setenv("PGPASSFILE", filepath.Join(t.TempDir(), "no-such-pgpass"))
-}
 
 func validRaw() RawSettings {
 	return RawSettings{
@@ -46,7 +36,7 @@ func validRaw() RawSettings {
 }
 
 func TestParseSettingsValid(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	s, errs := ParseSettings(validRaw())
 	require.Nil(t, errs)
 
@@ -85,7 +75,7 @@ func TestParseSettingsValid(t *testing.T) {
 // PartnerSet tells an unset partner_conninfo (the keeper is inactive) from
 // one that is set but cannot be used.
 func TestParseSettingsPartnerSet(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	for _, tc := range []struct {
 		conninfo    string
 		set, usable bool
@@ -104,7 +94,7 @@ func TestParseSettingsPartnerSet(t *testing.T) {
 }
 
 func TestParseSettingsPolicyAndSelf(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	for _, tc := range []struct {
 		lag      int64
 		failover bool
@@ -146,7 +136,7 @@ func TestParseSettingsPolicyAndSelf(t *testing.T) {
 }
 
 func TestParseSettingsEmptyPartner(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	for _, ci := range []string{"", "   "} {
 		raw := validRaw()
 		raw.PartnerConninfo = ci
@@ -159,7 +149,7 @@ func TestParseSettingsEmptyPartner(t *testing.T) {
 }
 
 func TestParseSettingsInvalidPartner(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := validRaw()
 	raw.PartnerConninfo = "host=x port=notaport"
 	s, errs := ParseSettings(raw)
@@ -190,7 +180,7 @@ func TestParseSettingsInvalidPartner(t *testing.T) {
 }
 
 func TestParseSettingsInvalidLocal(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := validRaw()
 	raw.MyConninfo = "host=/tmp port=bad password=hunter2"
 	s, errs := ParseSettings(raw)
@@ -202,7 +192,7 @@ func TestParseSettingsInvalidLocal(t *testing.T) {
 }
 
 func TestPartnerDisplayMasksPassword(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	for _, tc := range []struct{ conninfo, display string }{
 		{"host=h password=secret", "host=h password=********"},
 		{"host=h password = 'se cret' user=u", "host=h password = ******** user=u"},
@@ -225,7 +215,7 @@ func TestPartnerDisplayMasksPassword(t *testing.T) {
 // key=value conninfo) or after a space in an unterminated quote survives
 // MaskPassword and reaches the server log.
 func TestMaskPasswordWithSpaceLeaksNothing(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := validRaw()
 	raw.PartnerConninfo = `host=h password=se\ cret`
 	s, errs := ParseSettings(raw)
@@ -260,7 +250,7 @@ func TestDefaultLocalConninfo(t *testing.T) {
 }
 
 func TestParseSettingsDefaultLocalWithOddNames(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := validRaw()
 	raw.SocketDirs = " /tmp/it's dir , /x"
 	raw.OSUser = `o'\b`
@@ -273,7 +263,7 @@ func TestParseSettingsDefaultLocalWithOddNames(t *testing.T) {
 }
 
 func TestApplicationName(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	for _, tc := range []struct{ conninfo, want string }{
 		{"host=h", "pg_keeper"},
 		{"host=h application_name=mine", "mine"},
@@ -291,7 +281,7 @@ func TestApplicationName(t *testing.T) {
 }
 
 func TestParseSettingsRanges(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	const timeErr = "pg_keeper.keepalives_time must be at least 10ms, using 5s"
 	const countErr = "pg_keeper.keepalives_count must be at least 1, using 4"
 	for _, tc := range []struct {
@@ -326,7 +316,7 @@ func TestParseSettingsRanges(t *testing.T) {
 }
 
 func TestParseSettingsCommandTimeout(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := validRaw()
 	for _, tc := range []struct {
 		secs int
@@ -340,7 +330,7 @@ func TestParseSettingsCommandTimeout(t *testing.T) {
 }
 
 func TestParseSettingsPassfileFromOSHome(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	home := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(home, ".pgpass"),
 		[]byte("partner.example:5433:postgres:rep:frompgpass\n*:*:*:*:anyother\n"), 0o600))

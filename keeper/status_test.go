@@ -81,7 +81,7 @@ func setSchedule(c *core.Core, next time.Time, probing bool) {
 // interval, and the last also checks replication for up to one more. A
 // heartbeat under way ends by the next one's start.
 func TestRunnerStatusNextActionAt(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.KeepalivesCount = 4
 	const iv = 50 * time.Millisecond
@@ -126,7 +126,7 @@ func TestRunnerStatusNextActionAt(t *testing.T) {
 }
 
 func TestRunnerStatusFields(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	next := t0.Add(time.Hour)
 	const iv = 50 * time.Millisecond
 	ok := okWith(standbyFacts)
@@ -303,7 +303,7 @@ func (h *statusFailingHost) PublishStatus(json []byte) error {
 
 // A status that cannot be published is logged once, not at every loop.
 func TestRunnerPublishStatusErrorIsLoggedOnce(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	fh := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	h := &statusFailingHost{fakeHost: fh, fail: true}
 	r := newTestRunner(t, h)
@@ -358,7 +358,7 @@ func TestRunnerPublishStatusErrorIsLoggedOnce(t *testing.T) {
 // A fence that could not be read at start is unknown until it is set; if
 // it cannot be set either, the status still says what the keeper knows.
 func TestRunnerPublishesStatusWithAnUnknownFence(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	h.fenceReadErr = errors.New("no shared memory")
 	h.fenceErr = func(core.Fence) error { return errors.New("no shared memory") }
@@ -372,7 +372,7 @@ func TestRunnerPublishesStatusWithAnUnknownFence(t *testing.T) {
 // The loop turns up to ten times a second: the status is written when what
 // it shows changed, and at least once a second (for updated_at).
 func TestRunnerPublishesStatusOnChangeOrEverySecond(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
 	at := time.Now()
@@ -410,7 +410,7 @@ func TestRunnerPublishesStatusOnChangeOrEverySecond(t *testing.T) {
 // is published after each wake, and after a few heartbeats says what the
 // keeper knows and what it would do.
 func TestRunPublishesStatus(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	const iv = 50 * time.Millisecond
 	for _, tc := range []struct {
 		name       string
@@ -419,9 +419,9 @@ func TestRunPublishesStatus(t *testing.T) {
 		want       func(s *publish.Status)
 		extraKeys  []string
 	}{
-		{"master", false, fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"),
+		{"master", false, fakepg.FactsRow(true, "7300000000000000001", fakepg.StartText, false, "-1", "0"),
 			func(s *publish.Status) { s.Mode, s.NextAction = "master", "switch-async" }, nil},
-		{"standby", true, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "1"),
+		{"standby", true, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, true, "50331744", "1"),
 			func(s *publish.Status) {
 				s.Mode, s.NextAction, s.MasterSync, s.PartnerLSN = "standby", "promote", publish.Ptr(true), "0/3000060"
 			}, []string{"master_sync", "partner_lsn"}},

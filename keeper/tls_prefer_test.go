@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
+	"github.com/pg-keeper/pg_keeper/keeper/probe"
 
 	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
@@ -17,22 +18,22 @@ import (
 // refuses TLS; the heartbeat says so, and plainFirst brings it back to one
 // connection per heartbeat.
 func TestPreferAgainstAServerWithoutTLS(t *testing.T) {
-	cleanPGEnv(t)
-	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "3")...)
+	fakepg.CleanEnv(t)
+	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, true, "50331744", "3")...)
 	cfg, err := conninfo.Config(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=prefer", srv.Port))
 	require.NoError(t, err)
 	self := core.Identity{SystemID: 7300000000000000001, StartTime: t0}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 
-	res := Probe(ctx, cfg, self, core.StandbyMode, testReceiver)
+	res := probe.Probe(ctx, cfg, self, core.StandbyMode, testReceiver)
 	require.True(t, res.OK, res.Detail)
 	require.True(t, res.TLSRefused)
 	require.Equal(t, 2, srv.ConnCount(), "TLS refused, then a second connection in plain text")
 
 	plain := conninfo.PlainFirst(cfg)
 	require.NotNil(t, cfg.TLSConfig, "the original is left as it was")
-	res = Probe(ctx, plain, self, core.StandbyMode, testReceiver)
+	res = probe.Probe(ctx, plain, self, core.StandbyMode, testReceiver)
 	require.True(t, res.OK, res.Detail)
 	require.False(t, res.TLSRefused)
 	require.Equal(t, 3, srv.ConnCount(), "one connection for the heartbeat")
@@ -41,7 +42,7 @@ func TestPreferAgainstAServerWithoutTLS(t *testing.T) {
 // plainFirst keeps TLS as the first fallback, so a server that takes only
 // TLS connections still gets one, and leaves other hosts alone.
 func TestPlainFirst(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	cfg, err := conninfo.Config("host=a,b port=5432,5433 user=x dbname=y sslmode=prefer")
 	require.NoError(t, err)
 	require.NotNil(t, cfg.TLSConfig)
@@ -59,8 +60,8 @@ func TestPlainFirst(t *testing.T) {
 // The runner learns from the first heartbeat that the partner refuses TLS,
 // says so once, and from then on makes one connection per heartbeat.
 func TestRunLearnsThePartnerRefusesTLS(t *testing.T) {
-	cleanPGEnv(t)
-	srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
+	fakepg.CleanEnv(t)
+	srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakepg.StartText, false, "-1", "0")...)
 	raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
 	raw.PartnerConninfo = fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y", srv.Port) // sslmode prefer
 	raw.SystemID, raw.StartTime = 7300000000000000001, t0
@@ -89,7 +90,7 @@ func TestRunLearnsThePartnerRefusesTLS(t *testing.T) {
 // sslmode=require (and verify-*) has no plain-text twin: plainFirst leaves
 // it alone, so TLS is never skipped.
 func TestPlainFirstNeverDropsRequiredTLS(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	for _, mode := range []string{"require", "disable", "allow"} {
 		cfg, err := conninfo.Config("host=a user=x dbname=y sslmode=" + mode)
 		require.NoError(t, err)
@@ -100,7 +101,7 @@ func TestPlainFirstNeverDropsRequiredTLS(t *testing.T) {
 // A reload between a heartbeat's start and its result: what the heartbeat
 // learnt about the old settings does not change the new ones.
 func TestLearnTLSIgnoresAReloadedPartner(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	old, err := conninfo.Config("host=a user=x dbname=y sslmode=prefer")
 	require.NoError(t, err)
 	reloaded, err := conninfo.Config("host=a user=x dbname=y sslmode=prefer")

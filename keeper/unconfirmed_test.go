@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/probe"
+
 	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -43,7 +45,7 @@ func ignoredConfirmLine(path string) core.LogLine {
 // the loop makes the server hold the fence the state wants: a standby's is
 // opened.
 func TestRunnerStartsByTheFence(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	host, err := os.Hostname()
 	require.NoError(t, err)
 	const own, foreign, oldFormat = "own", "foreign", "old format"
@@ -136,7 +138,7 @@ func TestRunnerStartsByTheFence(t *testing.T) {
 // A saved file that cannot be read is said, and the master starts as if
 // replication had not been switched.
 func TestRunnerStartsWithAnUnreadableSavedFile(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	require.NoError(t, os.Mkdir(filepath.Join(raw.DataDir, savedSyncFile), 0o700))
 	h := confirmedHost(raw)
@@ -150,7 +152,7 @@ func TestRunnerStartsWithAnUnreadableSavedFile(t *testing.T) {
 // A worker that restarts on a server its predecessor confirmed finds the
 // fence open and starts confirmed; a restarted server starts unconfirmed.
 func TestRunnerWorkerRestartKeepsTheConfirmation(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	h := newFakeHost(raw)
 	r, closeRunner := openRunner(t, h)
@@ -179,7 +181,7 @@ func TestRunnerWorkerRestartKeepsTheConfirmation(t *testing.T) {
 // removed; at the start of a standby it is removed (a copy of the
 // partner's data directory).
 func TestRunnerConfirmFile(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	touch := func(t *testing.T, dir string) string {
 		path := filepath.Join(dir, core.ConfirmFile)
 		require.NoError(t, os.WriteFile(path, nil, 0o600))
@@ -287,14 +289,14 @@ func TestRunnerConfirmFile(t *testing.T) {
 // partner that is down at first, then answers as a standby: the fence
 // stays shut through the failures and opens at the first answer.
 func TestRunConfirmedByTheStandbyAfterFailures(t *testing.T) {
-	cleanPGEnv(t)
-	srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")...)
+	fakepg.CleanEnv(t)
+	srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakepg.StartText, false, "-1", "0")...)
 	srv.Set(func(s *fakepg.Server) {
 		s.StartupErr = &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P03", Message: "the database system is starting up"}
 	})
 	local := masterAloneLocal(t)
 	local.Set(func(s *fakepg.Server) {
-		s.Answers[fakepg.SimpleSQL(caughtUpSQL, "walreceiver")] = []fakepg.Column{fakepg.Col(fakepg.OIDBool, "t")}
+		s.Answers[fakepg.SimpleSQL(probe.CaughtUpSQL, "walreceiver")] = []fakepg.Column{fakepg.Col(fakepg.OIDBool, "t")}
 	})
 	raw := runRaw(t, srv.Port, local.Port)
 	raw.SystemID, raw.StartTime = 7300000000000000001, t0

@@ -7,10 +7,12 @@ package fakepg
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -280,3 +282,50 @@ func (s *Server) ConnCount() int {
 	defer s.mu.Unlock()
 	return len(s.conns)
 }
+
+// cleanPGEnv keeps the test's environment out of what pgx parses.
+func CleanEnv(t *testing.T) {
+	t.Helper()
+	for _, k := range []string{"PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD",
+		"PGAPPNAME", "PGCONNECT_TIMEOUT", "PGSSLMODE", "PGSSLCERT", "PGSSLKEY", "PGSSLROOTCERT",
+		"PGSSLPASSWORD", "PGSSLSNI", "PGSSLNEGOTIATION", "PGTARGETSESSIONATTRS", "PGSERVICE",
+		"PGSERVICEFILE", "PGOPTIONS", "PGTZ", "PGMINPROTOCOLVERSION", "PGMAXPROTOCOLVERSION"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("PGPASSFILE", filepath.Join(t.TempDir(), "no-such-pgpass"))
+}
+
+// silentServer accepts connections and never answers.
+func Silent(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// StartText is the start time the fake servers report, as PostgreSQL writes it.
+const StartText = "2024-05-01 11:00:00.123456+00"
+
+// Start time as a time.Time.
+var StartTime = time.Date(2024, 5, 1, 11, 0, 0, 123456000, time.UTC)

@@ -1,4 +1,4 @@
-package keeper
+package probe
 
 import (
 	"context"
@@ -7,52 +7,20 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
-
-	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
-
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
+	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
 	"github.com/stretchr/testify/require"
 )
 
-// silentServer accepts connections and never answers.
-func silentServer(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func TestProbeRefused(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	for _, sslmode := range []string{"disable", "prefer"} {
 		t.Run(sslmode, func(t *testing.T) {
 			port := fakepg.ClosedPort(t)
@@ -75,8 +43,8 @@ func TestProbeRefused(t *testing.T) {
 }
 
 func TestProbeTimeout(t *testing.T) {
-	cleanPGEnv(t)
-	port := silentServer(t)
+	fakepg.CleanEnv(t)
+	port := fakepg.Silent(t)
 	cfg, err := conninfo.Config(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable", port))
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -104,7 +72,7 @@ func TestReplicationAliveWithoutLocal(t *testing.T) {
 }
 
 func TestReplicationAliveUnreachable(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	port := fakepg.ClosedPort(t)
 	cfg, err := conninfo.Config(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable", port))
 	require.NoError(t, err)
@@ -163,7 +131,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestErrorText(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	require.Equal(t, "failed to connect to `user=u database=d`: server said: password=******** is wrong",
 		conninfo.ErrorText(errors.New("failed to connect to `user=u database=d`:\n  server said: password=secret   is wrong"), nil))
 
@@ -229,11 +197,6 @@ func TestCheckPartner(t *testing.T) {
 	}
 }
 
-// fakeStart is the start time the fake servers report, as PostgreSQL writes it.
-const fakeStartText = "2024-05-01 11:00:00.123456+00"
-
-var fakeStart = time.Date(2024, 5, 1, 11, 0, 0, 123456000, time.UTC)
-
 // testReceiver is the WAL receiver name probeFake gives Probe: a standby's
 // own name, which names its walsender on the master.
 const testReceiver = "node2"
@@ -251,17 +214,17 @@ func probeSQL(mode core.Mode, receiverName string) string {
 	if mode == core.MasterMode {
 		receiverName = ""
 	}
-	return fakepg.SimpleSQL(factsSQL, receiverName)
+	return fakepg.SimpleSQL(FactsSQL, receiverName)
 }
 
 func TestProbeGoodPartner(t *testing.T) {
-	cleanPGEnv(t)
-	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "3")...)
+	fakepg.CleanEnv(t)
+	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, true, "50331744", "3")...)
 	res := probeFake(t, srv, core.Identity{SystemID: 7300000000000000001, StartTime: t0}, core.StandbyMode)
-	require.True(t, fakeStart.Equal(res.Partner.Identity.StartTime), "%v", res.Partner.Identity.StartTime)
-	res.Partner.Identity.StartTime = fakeStart
+	require.True(t, fakepg.StartTime.Equal(res.Partner.Identity.StartTime), "%v", res.Partner.Identity.StartTime)
+	res.Partner.Identity.StartTime = fakepg.StartTime
 	require.Equal(t, core.ProbeResult{OK: true, LocalLSN: -1, Partner: core.PartnerFacts{
-		Identity:    core.Identity{SystemID: 7300000000000000001, StartTime: fakeStart},
+		Identity:    core.Identity{SystemID: 7300000000000000001, StartTime: fakepg.StartTime},
 		SyncMode:    true,
 		SyncStandby: true,
 		LSN:         0x3000060,
@@ -276,13 +239,13 @@ func TestProbeGoodPartner(t *testing.T) {
 	// application_name in its primary_conninfo, no cluster_name.
 	srv.Set(func(s *fakepg.Server) {
 		s.Queries = nil
-		s.Columns = fakepg.FactsRow(true, "-1", fakeStartText, false, "-1", "0")
+		s.Columns = fakepg.FactsRow(true, "-1", fakepg.StartText, false, "-1", "0")
 	})
 	res = probeFake(t, srv, core.Identity{SystemID: 1<<64 - 1, StartTime: t0}, core.MasterMode)
-	res.Partner.Identity.StartTime = fakeStart
+	res.Partner.Identity.StartTime = fakepg.StartTime
 	require.Equal(t, core.ProbeResult{OK: true, LocalLSN: -1, Partner: core.PartnerFacts{
 		InRecovery:   true,
-		Identity:     core.Identity{SystemID: 1<<64 - 1, StartTime: fakeStart},
+		Identity:     core.Identity{SystemID: 1<<64 - 1, StartTime: fakepg.StartTime},
 		LSN:          -1,
 		ReceiverName: "walreceiver",
 	}}, res)
@@ -292,7 +255,7 @@ func TestProbeGoodPartner(t *testing.T) {
 }
 
 func TestProbeWrongPartner(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	srv := fakepg.Start(t)
 	sameID := core.Identity{SystemID: 7300000000000000001, StartTime: t0}
 	for _, tc := range []struct {
@@ -303,15 +266,15 @@ func TestProbeWrongPartner(t *testing.T) {
 		class  core.FailureClass
 		detail string
 	}{
-		{"another cluster", fakepg.FactsRow(false, "42", fakeStartText, true, "1", "1"), sameID, core.StandbyMode, core.FailWrongCluster,
+		{"another cluster", fakepg.FactsRow(false, "42", fakepg.StartText, true, "1", "1"), sameID, core.StandbyMode, core.FailWrongCluster,
 			"pg_keeper.partner_conninfo reaches a server of another cluster (system identifier 42, " +
 				"this cluster's is 7300000000000000001): point it at this server's replication partner"},
-		{"this server", fakepg.FactsRow(false, "7300000000000000001", fakeStartText, false, "1", "1"),
-			core.Identity{SystemID: 7300000000000000001, StartTime: fakeStart}, core.MasterMode, core.FailSelf,
+		{"this server", fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, false, "1", "1"),
+			core.Identity{SystemID: 7300000000000000001, StartTime: fakepg.StartTime}, core.MasterMode, core.FailSelf,
 			"pg_keeper.partner_conninfo reaches this very server: point it at the other node"},
-		{"both standbys", fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"), sameID, core.StandbyMode, core.FailRecovery,
+		{"both standbys", fakepg.FactsRow(true, "7300000000000000001", fakepg.StartText, false, "-1", "0"), sameID, core.StandbyMode, core.FailRecovery,
 			"the partner is in recovery too: both nodes are standbys, there is no master to watch"},
-		{"both primaries", fakepg.FactsRow(false, "7300000000000000001", fakeStartText, false, "1", "1"), sameID, core.MasterMode, core.FailBothPrimary,
+		{"both primaries", fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, false, "1", "1"), sameID, core.MasterMode, core.FailBothPrimary,
 			"the partner is a primary too: both nodes are primaries of one cluster; keep the one promoted last and " +
 				"rebuild the other as its standby (pg_rewind or pg_basebackup, standby.signal)"},
 	} {
@@ -322,8 +285,8 @@ func TestProbeWrongPartner(t *testing.T) {
 }
 
 func TestProbeServerErrors(t *testing.T) {
-	cleanPGEnv(t)
-	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakeStartText, true, "1", "1")...)
+	fakepg.CleanEnv(t)
+	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, true, "1", "1")...)
 	head := fmt.Sprintf("failed to connect to `user=x database=y`: 127.0.0.1:%d (127.0.0.1): server error: ", srv.Port)
 	for _, tc := range []struct {
 		name       string
@@ -355,7 +318,7 @@ func TestProbeServerErrors(t *testing.T) {
 }
 
 func TestReplicationAliveAnswers(t *testing.T) {
-	cleanPGEnv(t)
+	fakepg.CleanEnv(t)
 	srv := fakepg.Start(t, fakepg.Col(fakepg.OIDBool, "t"), fakepg.Col(fakepg.OIDInt8, "50331648"))
 	ctx := context.Background()
 	alive, lsn, err := ReplicationAlive(ctx, fakepg.Config(t, srv.Port), core.StandbyMode, "ignored on a standby")
@@ -371,7 +334,7 @@ func TestReplicationAliveAnswers(t *testing.T) {
 	require.False(t, alive)
 	require.Equal(t, int64(-1), lsn)
 	// On a master the partner's walsender name is the query's argument.
-	require.Equal(t, []string{replicationAliveSQL[core.StandbyMode], fakepg.SimpleSQL(replicationAliveSQL[core.MasterMode], "node2")}, srv.Received())
+	require.Equal(t, []string{ReplicationAliveSQL[core.StandbyMode], fakepg.SimpleSQL(ReplicationAliveSQL[core.MasterMode], "node2")}, srv.Received())
 
 	srv.Set(func(s *fakepg.Server) {
 		s.QueryErr = &pgproto3.ErrorResponse{Severity: "ERROR", Code: "42501", Message: "permission denied"}
@@ -384,11 +347,11 @@ func TestReplicationAliveAnswers(t *testing.T) {
 
 func TestReplicationAliveSQL(t *testing.T) {
 	// Both return (alive, lsn); only a standby knows a received position.
-	require.Len(t, replicationAliveSQL, 2)
-	require.Contains(t, replicationAliveSQL[core.StandbyMode], "pg_stat_wal_receiver")
-	require.Contains(t, replicationAliveSQL[core.StandbyMode], "coalesce((pg_last_wal_receive_lsn() - '0/0'::pg_lsn)::bigint, -1)")
-	require.Contains(t, replicationAliveSQL[core.MasterMode], "pg_stat_replication")
-	require.True(t, strings.HasSuffix(replicationAliveSQL[core.MasterMode], ", -1::bigint"), replicationAliveSQL[core.MasterMode])
+	require.Len(t, ReplicationAliveSQL, 2)
+	require.Contains(t, ReplicationAliveSQL[core.StandbyMode], "pg_stat_wal_receiver")
+	require.Contains(t, ReplicationAliveSQL[core.StandbyMode], "coalesce((pg_last_wal_receive_lsn() - '0/0'::pg_lsn)::bigint, -1)")
+	require.Contains(t, ReplicationAliveSQL[core.MasterMode], "pg_stat_replication")
+	require.True(t, strings.HasSuffix(ReplicationAliveSQL[core.MasterMode], ", -1::bigint"), ReplicationAliveSQL[core.MasterMode])
 }
 
 func TestCheckPartnerTimelines(t *testing.T) {
@@ -447,16 +410,16 @@ func TestCheckPartnerTimelines(t *testing.T) {
 }
 
 // TestProbeTimelineColumn runs the partner's timeline, the twelfth column
-// of factsSQL, through Probe: it is scanned, and a master superseded by
+// of FactsSQL, through Probe: it is scanned, and a master superseded by
 // its partner is told so.
 func TestProbeTimelineColumn(t *testing.T) {
-	cleanPGEnv(t)
-	require.Contains(t, factsSQL, "CASE WHEN pg_is_in_recovery() THEN 0 ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END")
+	fakepg.CleanEnv(t)
+	require.Contains(t, FactsSQL, "CASE WHEN pg_is_in_recovery() THEN 0 ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END")
 	// The timeline comes right after the LSN and before the application_name tokens.
-	require.Contains(t, factsSQL, "::bigint END,\n\tCASE WHEN pg_is_in_recovery() THEN 0 ELSE "+timelineExpr+" END,\n\t(SELECT m[1] FROM regexp_matches(r.conninfo, ",
+	require.Contains(t, FactsSQL, "::bigint END,\n\tCASE WHEN pg_is_in_recovery() THEN 0 ELSE "+TimelineSQL+" END,\n\t(SELECT m[1] FROM regexp_matches(r.conninfo, ",
 		"the timeline is the twelfth column")
 	// libpq takes the last of a repeated key=value application_name: so does the heartbeat.
-	require.Contains(t, factsSQL, "(SELECT m[1] FROM regexp_matches(r.conninfo, "+sqlRegexp(appNameKV)+", 'g') WITH ORDINALITY AS a(m, n)\n\t\tORDER BY n DESC LIMIT 1),")
+	require.Contains(t, FactsSQL, "(SELECT m[1] FROM regexp_matches(r.conninfo, "+sqlRegexp(appNameKV)+", 'g') WITH ORDINALITY AS a(m, n)\n\t\tORDER BY n DESC LIMIT 1),")
 	srv := fakepg.Start(t)
 	self := core.Identity{SystemID: 7300000000000000001, StartTime: t0, Timeline: 2}
 	for _, tc := range []struct {
@@ -466,18 +429,18 @@ func TestProbeTimelineColumn(t *testing.T) {
 		want     core.ProbeResult
 		timeline int // of the partner, on a good heartbeat
 	}{
-		{"new primary", fakepg.FactsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "3"), core.MasterMode,
+		{"new primary", fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, false, "50331744", "3"), core.MasterMode,
 			core.ProbeResult{Class: core.FailSuperseded, LocalLSN: -1, Detail: "the partner is a primary promoted after this server " +
 				"(its timeline is 3, this server's 2): this server is the old master"}, 0},
-		{"negative timeline, as bit(32)::int gives past 2^31", fakepg.FactsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "-2"), core.MasterMode,
+		{"negative timeline, as bit(32)::int gives past 2^31", fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, false, "50331744", "-2"), core.MasterMode,
 			core.ProbeResult{Class: core.FailBothPrimary, LocalLSN: -1, Detail: "the partner is a primary too: both nodes are primaries of one cluster; " +
 				"keep the one promoted last and rebuild the other as its standby (pg_rewind or pg_basebackup, standby.signal)"}, 0},
-		{"old primary", fakepg.FactsRow(false, "7300000000000000001", fakeStartText, false, "50331744", "1"), core.MasterMode,
+		{"old primary", fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, false, "50331744", "1"), core.MasterMode,
 			core.ProbeResult{Class: core.FailOlderPrimary, LocalLSN: -1, Detail: "the partner is a primary too, on an older timeline (1, this server's 2): " +
 				"it is an old master that came back; its own keeper fences it"}, 0},
-		{"standby", fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0"), core.MasterMode,
+		{"standby", fakepg.FactsRow(true, "7300000000000000001", fakepg.StartText, false, "-1", "0"), core.MasterMode,
 			core.ProbeResult{OK: true, LocalLSN: -1}, 0},
-		{"master seen from its standby", fakepg.FactsRow(false, "7300000000000000001", fakeStartText, true, "50331744", "5"), core.StandbyMode,
+		{"master seen from its standby", fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, true, "50331744", "5"), core.StandbyMode,
 			core.ProbeResult{OK: true, LocalLSN: -1}, 5},
 	} {
 		srv.Set(func(s *fakepg.Server) { s.Columns = tc.row })
@@ -492,7 +455,7 @@ func TestProbeTimelineColumn(t *testing.T) {
 
 	// An answer with fewer columns (as the six of old) fails the heartbeat (class other).
 	srv.Set(func(s *fakepg.Server) {
-		s.Columns = fakepg.FactsRow(true, "7300000000000000001", fakeStartText, false, "-1", "0")[:6]
+		s.Columns = fakepg.FactsRow(true, "7300000000000000001", fakepg.StartText, false, "-1", "0")[:6]
 	})
 	res := probeFake(t, srv, self, core.MasterMode)
 	require.Equal(t, core.ProbeResult{Class: core.FailOther, LocalLSN: -1,

@@ -1,4 +1,9 @@
-package keeper
+// Package probe runs the heartbeat: one short query that the partner
+// answers with what it is (role, identity, timeline, position, whether its
+// synchronous replication is this standby's), classifies why a heartbeat
+// failed, and asks this server whether replication with the partner still
+// works. It decides nothing: the core weighs what it reports.
+package probe
 
 import (
 	"context"
@@ -15,21 +20,21 @@ import (
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 )
 
-// factsSQL is the heartbeat: one query that proves the partner answers
+// FactsSQL is the heartbeat: one query that proves the partner answers
 // (what SELECT 1 did in the C pg_keeper) and says who and what it is. $1 is
 // this node's WAL receiver name when it is a standby (see syncstate.go).
 // pg_stat_replication's sync_state needs a superuser or pg_monitor; without
 // it the partner never looks synchronous and the standby will not promote.
 // A standby partner sends the application_name of its primary_conninfo,
 // never the rest of it (a password may be there).
-var factsSQL = `SELECT pg_is_in_recovery(),
+var FactsSQL = `SELECT pg_is_in_recovery(),
 	(SELECT system_identifier FROM pg_control_system()),
 	pg_postmaster_start_time(),
 	current_setting('synchronous_standby_names'),
 	w.mine, w.mine_sync, w.mine_quorum, w.others_potential, w.others_sync, w.quorum,
 	CASE WHEN pg_is_in_recovery() THEN -1
 	     ELSE (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint END,
-	CASE WHEN pg_is_in_recovery() THEN 0 ELSE ` + timelineExpr + ` END,
+	CASE WHEN pg_is_in_recovery() THEN 0 ELSE ` + TimelineSQL + ` END,
 	(SELECT m[1] FROM regexp_matches(r.conninfo, ` + sqlRegexp(appNameKV) + `, 'g') WITH ORDINALITY AS a(m, n)
 		ORDER BY n DESC LIMIT 1),
 	(regexp_match(r.conninfo, ` + sqlRegexp(appNameURI) + `))[1],
@@ -71,7 +76,7 @@ func probeFacts(ctx context.Context, conn *pgx.Conn, partner *pgx.ConnConfig, se
 	if mode == core.MasterMode {
 		receiverName = "" // a master has no WAL receiver; its partner's name comes back
 	}
-	err := conn.QueryRow(ctx, factsSQL, receiverName).Scan(&f.InRecovery, &sysid, &f.Identity.StartTime, &names,
+	err := conn.QueryRow(ctx, FactsSQL, receiverName).Scan(&f.InRecovery, &sysid, &f.Identity.StartTime, &names,
 		&w.Mine, &w.MineSync, &w.MineQuorum, &w.OthersPotential, &w.OthersSync, &w.Quorum,
 		&f.LSN, &f.Timeline, &kv, &uri, &cluster)
 	if err != nil {
@@ -116,7 +121,7 @@ func checkPartner(f core.PartnerFacts, self core.Identity, mode core.Mode) (core
 	return core.FailOther, ""
 }
 
-// replicationAliveSQL tells, on this server, whether streaming replication
+// ReplicationAliveSQL tells, on this server, whether streaming replication
 // with the partner still works, and on a standby how much WAL it has
 // received and flushed. On a master $1 names the partner's walsender ("":
 // any). Each server drops a replication connection that has been silent for
@@ -124,7 +129,7 @@ func checkPartner(f core.PartnerFacts, self core.Identity, mode core.Mode) (core
 // streams; a timeout of 0 never drops it, and then a connection silent for
 // a minute counts as dead (the master compares the standby's reply_time,
 // from the standby's clock, with its own: only there).
-var replicationAliveSQL = map[core.Mode]string{
+var ReplicationAliveSQL = map[core.Mode]string{
 	core.StandbyMode: `SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver
 		WHERE status = 'streaming'
 		  AND last_msg_receipt_time > now() - coalesce(nullif(current_setting('wal_receiver_timeout')::interval, '0'), '1min')),
@@ -149,7 +154,7 @@ func ReplicationAlive(ctx context.Context, local *pgx.ConnConfig, mode core.Mode
 	if mode == core.MasterMode {
 		args = append(args, partnerName)
 	}
-	if err := conn.QueryRow(ctx, replicationAliveSQL[mode], args...).Scan(&alive, &lsn); err != nil {
+	if err := conn.QueryRow(ctx, ReplicationAliveSQL[mode], args...).Scan(&alive, &lsn); err != nil {
 		return false, -1, err
 	}
 	return alive, lsn, nil
@@ -166,11 +171,11 @@ func StandbyCaughtUp(ctx context.Context, local *pgx.ConnConfig, partnerName str
 	}
 	defer conninfo.Close(conn)
 	var ok bool
-	err = conn.QueryRow(ctx, caughtUpSQL, partnerName).Scan(&ok)
+	err = conn.QueryRow(ctx, CaughtUpSQL, partnerName).Scan(&ok)
 	return ok, err
 }
 
-const caughtUpSQL = `SELECT EXISTS (SELECT 1 FROM pg_stat_replication
+const CaughtUpSQL = `SELECT EXISTS (SELECT 1 FROM pg_stat_replication
 	WHERE state = 'streaming' AND ($1 = '' OR application_name = $1))`
 
 func failed(ctx context.Context, err error, cfg *pgx.ConnConfig) core.ProbeResult {
@@ -211,3 +216,8 @@ func Classify(ctx context.Context, err error) core.FailureClass {
 	}
 	return core.FailOther
 }
+
+// TimelineSQL is the timeline a primary writes WAL on, read from its
+// current WAL file name (pg_control_checkpoint lags until the first
+// checkpoint after a promotion).
+const TimelineSQL = `('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int`

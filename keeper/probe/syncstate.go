@@ -1,4 +1,4 @@
-package keeper
+package probe
 
 import (
 	"net/url"
@@ -51,8 +51,8 @@ func ReceiverName(kvToken, uriToken *string, clusterName string) string {
 	return "walreceiver"
 }
 
-// receiverNameOf is ReceiverName for a whole primary_conninfo.
-func receiverNameOf(primaryConninfo, clusterName string) string {
+// ReceiverNameOf is ReceiverName for a whole primary_conninfo.
+func ReceiverNameOf(primaryConninfo, clusterName string) string {
 	var kv, uri *string
 	// libpq takes the last of a repeated key=value setting.
 	if ms := appNameKVRe.FindAllStringSubmatch(primaryConninfo, -1); ms != nil {

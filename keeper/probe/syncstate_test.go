@@ -1,0 +1,220 @@
+package probe
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pg-keeper/pg_keeper/keeper/core"
+	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
+	"github.com/stretchr/testify/require"
+)
+
+// Which walsender is this standby, and can a commit be acknowledged
+// without it (syncstate.go).
+
+func TestSyncWithMe(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		names           string
+		w               walsenderCounts
+		with, elsewhere bool
+	}{
+		{"one name, ours sync", "node2", walsenderCounts{Mine: 1, MineSync: 1}, true, false},
+		{"FIRST 1, ours sync, nobody waiting", "FIRST 1 (node2, node3)", walsenderCounts{Mine: 1, MineSync: 1}, true, false},
+		{"FIRST 1 with a potential other", "FIRST 1 (node2, node3)",
+			walsenderCounts{Mine: 1, MineSync: 1, OthersPotential: 1}, false, true},
+		{"FIRST 2, both sync", "FIRST 2 (node2, node3)",
+			walsenderCounts{Mine: 1, MineSync: 1, OthersSync: 1}, true, false},
+		{"ANY 1 (a,b) with two quorum", "ANY 1 (node2, node3)",
+			walsenderCounts{Mine: 1, MineQuorum: 1, OthersSync: 1, Quorum: 2}, false, true},
+		{"ANY 1 (a,b), ours the only one", "ANY 1 (node2, node3)",
+			walsenderCounts{Mine: 1, MineQuorum: 1, Quorum: 1}, true, false},
+		{"ANY 2 (a,b): both needed", "ANY 2 (node2, node3)",
+			walsenderCounts{Mine: 1, MineQuorum: 1, OthersSync: 1, Quorum: 2}, true, false},
+		{"any 2 (a,b,c) with three quorum", "any 2(node2, node3, node4)",
+			walsenderCounts{Mine: 1, MineQuorum: 1, OthersSync: 2, Quorum: 3}, false, true},
+		{"'*' with a CDC walsender sync and ours potential", "*",
+			walsenderCounts{Mine: 1, OthersSync: 1}, false, true},
+		{"'*' with ours sync and a CDC walsender potential", "*",
+			walsenderCounts{Mine: 1, MineSync: 1, OthersPotential: 1}, false, true},
+		{"two walsenders with our name", "node2", walsenderCounts{Mine: 2, MineSync: 1}, false, true},
+		{"two walsenders with our name, neither sync", "node2", walsenderCounts{Mine: 2}, false, true},
+		{"ours absent and nobody sync", "node2", walsenderCounts{}, false, false},
+		{"ours absent, nobody sync, others potential", "FIRST 1 (node3, node4)",
+			walsenderCounts{OthersPotential: 2}, false, false},
+		{"ours absent, another sync", "node3", walsenderCounts{OthersSync: 1}, false, true},
+		{"empty names", "", walsenderCounts{Mine: 1, MineSync: 1}, false, false},
+		{"blank names", "  ", walsenderCounts{Mine: 1, MineSync: 1}, false, false},
+		{"empty names, others sync", "", walsenderCounts{OthersSync: 3}, false, false},
+	} {
+		with, elsewhere := syncWithMe(tc.names, tc.w)
+		require.Equal(t, tc.with, with, "%s: with", tc.name)
+		require.Equal(t, tc.elsewhere, elsewhere, "%s: elsewhere", tc.name)
+		require.False(t, with && elsewhere, tc.name)
+	}
+}
+
+func TestQuorumSize(t *testing.T) {
+	for names, want := range map[string]int{
+		"ANY 2 (a, b)":    2,
+		"any 1(a)":        1,
+		"  Any 10 ( a )":  10,
+		"ANY 3 (\"a b\")": 3,
+		"FIRST 1 (a, b)":  0,
+		"2 (a, b)":        0,
+		"a, b":            0,
+		"*":               0,
+		"":                0,
+		"anyone":          0,
+	} {
+		require.Equal(t, want, quorumSize(names), names)
+	}
+}
+
+func TestReceiverNameOf(t *testing.T) {
+	for _, tc := range []struct {
+		name, conninfo, cluster, want string
+	}{
+		{"kv plain", "host=a port=5432 application_name=node2 user=rep", "", "node2"},
+		{"kv first item", "application_name=node2 host=a", "", "node2"},
+		{"kv spaces around =", "host=a application_name = node2", "", "node2"},
+		{"kv quoted", "host=a application_name='node 2' user=rep", "", "node 2"},
+		{"kv quoted with escapes", `host=a application_name='my \'node\' \\2' password='x y'`, "", `my 'node' \2`},
+		{"kv unquoted with an escaped space", `host=a application_name=node\ 2 user=rep`, "", "node 2"},
+		{"kv quoted, empty", "host=a application_name='' user=rep", "", ""},
+		{"kv wins over cluster_name", "host=a application_name=node2", "pair", "node2"},
+		{"URI", "postgresql://rep@a:5432/postgres?application_name=node2", "", "node2"},
+		{"URI, postgres scheme", "postgres://a/postgres?sslmode=disable&application_name=node2&connect_timeout=5", "", "node2"},
+		{"URI with percent-encoding", "postgresql://a/db?application_name=node%202%2Fa%26b", "", "node 2/a&b"},
+		{"URI, bad percent-encoding is kept", "postgresql://a/db?application_name=node%2", "", "node%2"},
+		{"URI wins over cluster_name", "postgresql://a/db?application_name=node2", "pair", "node2"},
+		{"fallback to cluster_name", "host=a user=rep", "pair", "pair"},
+		{"fallback to walreceiver", "host=a user=rep", "", "walreceiver"},
+		{"empty conninfo", "", "", "walreceiver"},
+		{"fallback_application_name must not match", "host=a fallback_application_name=other", "pair", "pair"},
+		{"fallback_application_name alone", "fallback_application_name=other", "", "walreceiver"},
+		{"fallback_application_name in a URI", "postgresql://a/db?fallback_application_name=other", "", "walreceiver"},
+		{"a URI's path is no query", "postgresql://a/application_name=x", "", "walreceiver"},
+		{"application_name inside another value is none", "host=a options='-capplication_name=x'", "pair", "pair"},
+	} {
+		require.Equal(t, tc.want, ReceiverNameOf(tc.conninfo, tc.cluster), tc.name)
+	}
+}
+
+// libpq decodes only %XX in a URI: "+" stays "+" (url.QueryUnescape would
+// turn it into a space).
+func TestReceiverNameOfURIPlus(t *testing.T) {
+	require.Equal(t, "a+b", ReceiverNameOf("postgresql://a/db?application_name=a+b", ""))
+}
+
+// libpq keeps the last of two application_name items.
+func TestReceiverNameOfRepeatedKey(t *testing.T) {
+	require.Equal(t, "second", ReceiverNameOf("application_name=first host=a application_name=second", ""))
+}
+
+func TestReceiverName(t *testing.T) {
+	s := func(v string) *string { return &v }
+	for _, tc := range []struct {
+		name     string
+		kv, uri  *string
+		cluster  string
+		expected string
+	}{
+		{"kv token", s("'node 2'"), nil, "pair", "node 2"},
+		{"kv token over a URI token", s("a"), s("b"), "", "a"},
+		{"URI token", nil, s("node%202"), "pair", "node 2"},
+		{"URI token that does not decode", nil, s("%zz"), "", "%zz"},
+		{"empty kv token", s("''"), nil, "pair", ""},
+		{"cluster_name", nil, nil, "pair", "pair"},
+		{"nothing", nil, nil, "", "walreceiver"},
+	} {
+		require.Equal(t, tc.expected, ReceiverName(tc.kv, tc.uri, tc.cluster), tc.name)
+	}
+}
+
+func TestUnquoteConninfo(t *testing.T) {
+	for in, want := range map[string]string{
+		"node2":           "node2",
+		"'node2'":         "node2",
+		"'node 2'":        "node 2",
+		`'it\'s'`:         "it's",
+		`'a\\b'`:          `a\b`,
+		`a\ b`:            "a b",
+		`'\x'`:            "x",
+		"''":              "",
+		"'":               "'",
+		`trailing\`:       `trailing\`,
+		`'unbalanced`:     `'unbalanced`,
+		`'日本\'語'`:         "日本'語",
+		`'with = equals'`: "with = equals",
+	} {
+		require.Equal(t, want, unquoteConninfo(in), in)
+	}
+}
+
+func TestSQLRegexpQuotes(t *testing.T) {
+	require.Equal(t, `'a''b\s'`, sqlRegexp(`a'b\s`))
+	require.Contains(t, FactsSQL, sqlRegexp(appNameKV))
+	require.Contains(t, FactsSQL, sqlRegexp(appNameURI))
+}
+
+// TestProbeSyncFacts runs the walsender counts and the application_name
+// tokens through Probe: what the heartbeat makes of them.
+func TestProbeSyncFacts(t *testing.T) {
+	fakepg.CleanEnv(t)
+	srv := fakepg.Start(t)
+	self := core.Identity{SystemID: 7300000000000000001, StartTime: t0}
+	master := func(names string, w walsenderCounts) []fakepg.Column {
+		return fakepg.Facts{SysID: "7300000000000000001", StartTime: fakepg.StartText, Names: names, W: fakepg.Counts(w),
+			LSN: "50331744", Timeline: "1", KV: fakepg.Null, URI: fakepg.Null, ClusterName: "pair"}.Columns()
+	}
+	standby := func(kv, uri, cluster string) []fakepg.Column {
+		return fakepg.Facts{InRecovery: true, SysID: "7300000000000000001", StartTime: fakepg.StartText,
+			LSN: "-1", Timeline: "0", KV: kv, URI: uri, ClusterName: cluster}.Columns()
+	}
+	for _, tc := range []struct {
+		name                                 string
+		row                                  []fakepg.Column
+		mode                                 core.Mode
+		syncMode, syncStandby, syncElsewhere bool
+		receiver                             string
+	}{
+		{"master, synchronous with this standby", master("node2", walsenderCounts{Mine: 1, MineSync: 1}), core.StandbyMode,
+			true, true, false, ""},
+		{"master, a CDC walsender can acknowledge", master("*", walsenderCounts{Mine: 1, OthersSync: 1}), core.StandbyMode,
+			true, false, true, ""},
+		{"master, asynchronous", master("", walsenderCounts{Mine: 1}), core.StandbyMode, false, false, false, ""},
+		{"master, this standby not streaming", master("node2", walsenderCounts{}), core.StandbyMode, true, false, false, ""},
+		// A master's conninfo tokens are NULL: it has no receiver name.
+		{"standby, kv token", standby("'node 2'", fakepg.Null, "pair"), core.MasterMode, false, false, false, "node 2"},
+		{"standby, URI token", standby(fakepg.Null, "node%202", "pair"), core.MasterMode, false, false, false, "node 2"},
+		{"standby, cluster_name", standby(fakepg.Null, fakepg.Null, "pair"), core.MasterMode, false, false, false, "pair"},
+		{"standby, nothing", standby(fakepg.Null, fakepg.Null, ""), core.MasterMode, false, false, false, "walreceiver"},
+		// Without pg_read_all_settings the partner sends no conninfo: its
+		// name falls back as if it had no application_name.
+	} {
+		srv.Set(func(s *fakepg.Server) { s.Columns, s.Queries = tc.row, nil })
+		res := probeFake(t, srv, self, tc.mode)
+		require.True(t, res.OK, "%s: %+v", tc.name, res)
+		f := res.Partner
+		require.Equal(t, tc.syncMode, f.SyncMode, tc.name)
+		require.Equal(t, tc.syncStandby, f.SyncStandby, tc.name)
+		require.Equal(t, tc.syncElsewhere, f.SyncElsewhere, tc.name)
+		require.Equal(t, tc.receiver, f.ReceiverName, tc.name)
+		require.Equal(t, []string{probeSQL(tc.mode, testReceiver)}, srv.Received(), tc.name)
+	}
+}
+
+// A receiver name is sent quoted: a quote in it cannot end the literal.
+func TestProbeQuotesTheReceiverName(t *testing.T) {
+	fakepg.CleanEnv(t)
+	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, false, "1", "1")...)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res := Probe(ctx, fakepg.Config(t, srv.Port), core.Identity{}, core.StandbyMode, "it's -- me")
+	require.True(t, res.OK, res.Detail)
+	q := srv.Received()[0]
+	require.Equal(t, fakepg.SimpleSQL(FactsSQL, "it's -- me"), q)
+	require.Contains(t, q, "application_name =  'it''s -- me' ")
+}
