@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/action"
 	"github.com/pg-keeper/pg_keeper/keeper/command"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/keeper/publish"
@@ -25,21 +26,21 @@ func (r *runner) start(a core.ActionKind) {
 		r.spawn(fallback, func() message {
 			ctx, cancel := context.WithTimeout(r.ctx, 70*time.Second)
 			defer cancel()
-			detail, timeline, err := promote(ctx, local)
+			detail, timeline, err := action.Promote(ctx, local)
 			return message{input: actionInput(a, detail, err), timeline: timeline}
 		})
 	case core.SwitchAsync:
 		r.spawn(fallback, func() message {
 			ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
 			defer cancel()
-			detail, err := switchAsync(ctx, local, dataDir, tag)
+			detail, err := action.SwitchAsync(ctx, local, dataDir, tag)
 			return message{input: actionInput(a, detail, err)}
 		})
 	case core.RestoreSync:
 		r.spawn(fallback, func() message {
 			ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
 			defer cancel()
-			detail, err := restoreSync(ctx, local, dataDir, tag)
+			detail, err := action.RestoreSync(ctx, local, dataDir, tag)
 			return message{input: actionInput(a, detail, err)}
 		})
 	case core.RunAfterCommand:

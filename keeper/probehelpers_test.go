@@ -16,3 +16,6 @@ func probeSQL(mode core.Mode, receiverName string) string {
 
 // testReceiver is the name this standby's WAL receiver streams with.
 const testReceiver = "node2"
+
+// timelineQuery is how a promotion asks for the new timeline.
+var timelineQuery = "SELECT " + probe.TimelineSQL

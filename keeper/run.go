@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/pg-keeper/pg_keeper/keeper/action"
 	"github.com/pg-keeper/pg_keeper/keeper/command"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/keeper/publish"
@@ -126,7 +127,7 @@ func newRunner(host Host) (*runner, error) {
 		fence, r.fenceState = core.FenceUnconfirmed, -1
 	}
 	if mode == core.MasterMode {
-		async, err := savedAsync(r.settings.DataDir, r.nodeTag())
+		async, err := action.SavedAsync(r.settings.DataDir, r.nodeTag())
 		if err != nil {
 			r.log(core.Warning, err.Error())
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/action"
 	"github.com/pg-keeper/pg_keeper/keeper/probe"
 
 	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
@@ -87,11 +88,11 @@ func TestRunnerStartsByTheFence(t *testing.T) {
 			dir := raw.DataDir
 			switch tc.saved {
 			case own:
-				require.NoError(t, saveSync(dir, NodeTag(host, 5432, dir), "node2"))
+				require.NoError(t, action.SaveSync(dir, action.NodeTag(host, 5432, dir), "node2"))
 			case foreign:
-				require.NoError(t, saveSync(dir, NodeTag("partner", 5432, dir), "node1"))
+				require.NoError(t, action.SaveSync(dir, action.NodeTag("partner", 5432, dir), "node1"))
 			case oldFormat:
-				require.NoError(t, os.WriteFile(filepath.Join(dir, savedSyncFile), []byte("node1\n"), 0o600))
+				require.NoError(t, os.WriteFile(filepath.Join(dir, action.SavedSyncFile), []byte("node1\n"), 0o600))
 			}
 			if tc.autoEmpty {
 				require.NoError(t, os.WriteFile(filepath.Join(dir, "postgresql.auto.conf"),
@@ -140,13 +141,13 @@ func TestRunnerStartsByTheFence(t *testing.T) {
 func TestRunnerStartsWithAnUnreadableSavedFile(t *testing.T) {
 	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
-	require.NoError(t, os.Mkdir(filepath.Join(raw.DataDir, savedSyncFile), 0o700))
+	require.NoError(t, os.Mkdir(filepath.Join(raw.DataDir, action.SavedSyncFile), 0o700))
 	h := confirmedHost(raw)
 	r := newTestRunner(t, h)
 	require.Equal(t, core.MasterReady, r.core.State())
 	logs, _ := h.snapshot()
 	require.Equal(t, core.Warning, logs[0].Level)
-	require.True(t, strings.HasPrefix(logs[0].Msg, "pg_keeper: read "+filepath.Join(raw.DataDir, savedSyncFile)+": "), logs[0].Msg)
+	require.True(t, strings.HasPrefix(logs[0].Msg, "pg_keeper: read "+filepath.Join(raw.DataDir, action.SavedSyncFile)+": "), logs[0].Msg)
 }
 
 // A worker that restarts on a server its predecessor confirmed finds the
@@ -219,7 +220,7 @@ func TestRunnerConfirmFile(t *testing.T) {
 		raw.PartnerConninfo = "port=notaport"
 		host, err := os.Hostname()
 		require.NoError(t, err)
-		require.NoError(t, saveSync(raw.DataDir, NodeTag(host, raw.Port, raw.DataDir), "node2"))
+		require.NoError(t, action.SaveSync(raw.DataDir, action.NodeTag(host, raw.Port, raw.DataDir), "node2"))
 		path := touch(t, raw.DataDir) // before the start: this start's confirmation
 		h := newFakeHost(raw)
 		r := newTestRunner(t, h)

@@ -1,4 +1,8 @@
-package keeper
+package action
+
+// Files the keeper keeps in the data directory. pg_basebackup and pg_rewind
+// copy every file there, so each one says which node wrote it, and a node
+// never acts on what its partner saved about itself.
 
 import (
 	"bufio"
@@ -10,13 +14,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/keeper/internal/durable"
 )
-
-// Files the keeper keeps in the data directory. pg_basebackup and pg_rewind
-// copy every file there, so each one says which node wrote it, and a node
-// never acts on what its partner saved about itself.
 
 // NodeTag names this node's own data directory: its host, its port and the
 // inode of the directory. A copy made by pg_basebackup is a new directory;
@@ -31,25 +30,23 @@ func NodeTag(hostname string, port int, dataDir string) string {
 	return fmt.Sprintf("%s:%d:%d", hostname, port, ino)
 }
 
-func (r *runner) nodeTag() string { return NodeTag(r.hostname, r.settings.Port, r.settings.DataDir) }
-
-// savedSyncFile remembers, in the data directory, the
+// SavedSyncFile remembers, in the data directory, the
 // synchronous_standby_names that switchAsync cleared, so that restoreSync
 // can put it back even after the master restarted. Its first line is
 // savedSyncHeader and the writer's NodeTag.
 const (
-	savedSyncFile   = "pg_keeper.synchronous_standby_names"
+	SavedSyncFile   = "pg_keeper.synchronous_standby_names"
 	savedSyncHeader = "# pg_keeper: synchronous_standby_names before the switch to asynchronous, saved by node "
 )
 
-func saveSync(dataDir, tag, names string) error {
-	return durable.WriteFile(filepath.Join(dataDir, savedSyncFile), savedSyncHeader+tag+"\n"+names+"\n")
+func SaveSync(dataDir, tag, names string) error {
+	return durable.WriteFile(filepath.Join(dataDir, SavedSyncFile), savedSyncHeader+tag+"\n"+names+"\n")
 }
 
 // readSavedSync returns the saved value, whether a file is there at all,
 // and whether this node wrote it.
 func readSavedSync(dataDir, tag string) (names string, found, own bool, err error) {
-	b, err := os.ReadFile(filepath.Join(dataDir, savedSyncFile))
+	b, err := os.ReadFile(filepath.Join(dataDir, SavedSyncFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return "", false, false, nil
 	} else if err != nil {
@@ -64,7 +61,7 @@ func readSavedSync(dataDir, tag string) (names string, found, own bool, err erro
 // switched to asynchronous before: by this node (its own saved file), or
 // by its partner, whose saved file and empty value in postgresql.auto.conf came
 // along with a copy of its data directory.
-func savedAsync(dataDir, tag string) (bool, error) {
+func SavedAsync(dataDir, tag string) (bool, error) {
 	_, found, own, err := readSavedSync(dataDir, tag)
 	if err != nil || !found {
 		return false, err
@@ -94,26 +91,4 @@ func autoConfClearsSync(dataDir string) (bool, error) {
 		}
 	}
 	return false, sc.Err()
-}
-
-// confirmedByOperator consumes ConfirmFile, by which an operator confirms
-// this server as the primary without its partner's answer, and says so.
-func (r *runner) confirmedByOperator() string {
-	path := filepath.Join(r.settings.DataDir, core.ConfirmFile)
-	if _, err := os.Stat(path); err != nil {
-		return ""
-	}
-	if err := os.Remove(path); err != nil {
-		r.log(core.Warning, fmt.Sprintf("could not remove %s: %v", path, err))
-	}
-	return "confirmed by the operator (" + path + "), without an answer from the partner"
-}
-
-// removeConfirmFile drops a ConfirmFile found by a standby at start: one
-// copied from the partner, or left from an earlier run.
-func (r *runner) removeConfirmFile() {
-	path := filepath.Join(r.settings.DataDir, core.ConfirmFile)
-	if err := os.Remove(path); err == nil {
-		r.log(core.Warning, "removed "+path+": a standby needs no confirmation (a copy of the partner's data directory?)")
-	}
 }

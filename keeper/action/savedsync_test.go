@@ -1,4 +1,4 @@
-package keeper
+package action
 
 import (
 	"context"
@@ -42,12 +42,12 @@ func TestSaveAndReadSavedSync(t *testing.T) {
 	require.False(t, own)
 	require.Equal(t, "", names)
 
-	require.NoError(t, saveSync(dir, "me", "FIRST 1 (node2, \"node 3\")"))
-	b, err := os.ReadFile(filepath.Join(dir, savedSyncFile))
+	require.NoError(t, SaveSync(dir, "me", "FIRST 1 (node2, \"node 3\")"))
+	b, err := os.ReadFile(filepath.Join(dir, SavedSyncFile))
 	require.NoError(t, err)
 	require.Equal(t, "# pg_keeper: synchronous_standby_names before the switch to asynchronous, saved by node me\n"+
 		"FIRST 1 (node2, \"node 3\")\n", string(b))
-	fi, err := os.Stat(filepath.Join(dir, savedSyncFile))
+	fi, err := os.Stat(filepath.Join(dir, SavedSyncFile))
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 
@@ -71,14 +71,14 @@ func TestSaveAndReadSavedSync(t *testing.T) {
 	require.Equal(t, "FIRST 1 (node2, \"node 3\")", names)
 
 	// The format of old, without a header, was never this node's.
-	require.NoError(t, os.WriteFile(filepath.Join(dir, savedSyncFile), []byte("node2\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, SavedSyncFile), []byte("node2\n"), 0o600))
 	_, found, own, err = readSavedSync(dir, "me")
 	require.NoError(t, err)
 	require.True(t, found)
 	require.False(t, own)
 
 	// Surrounding blanks are not part of the value.
-	require.NoError(t, os.WriteFile(filepath.Join(dir, savedSyncFile), []byte(savedSyncHeader+"me\n  node2  \n\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, SavedSyncFile), []byte(savedSyncHeader+"me\n  node2  \n\n"), 0o600))
 	names, _, own, err = readSavedSync(dir, "me")
 	require.NoError(t, err)
 	require.True(t, own)
@@ -86,7 +86,7 @@ func TestSaveAndReadSavedSync(t *testing.T) {
 
 	// A file that cannot be read is an error.
 	bad := t.TempDir()
-	require.NoError(t, os.Mkdir(filepath.Join(bad, savedSyncFile), 0o700))
+	require.NoError(t, os.Mkdir(filepath.Join(bad, SavedSyncFile), 0o700))
 	_, found, _, err = readSavedSync(bad, "me")
 	require.Error(t, err)
 	require.False(t, found)
@@ -147,19 +147,19 @@ func TestSavedAsync(t *testing.T) {
 	} {
 		dir := t.TempDir()
 		if tc.saved != "" {
-			require.NoError(t, os.WriteFile(filepath.Join(dir, savedSyncFile), []byte(tc.saved), 0o600))
+			require.NoError(t, os.WriteFile(filepath.Join(dir, SavedSyncFile), []byte(tc.saved), 0o600))
 		}
 		if tc.auto != "" {
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "postgresql.auto.conf"), []byte(tc.auto), 0o600))
 		}
-		got, err := savedAsync(dir, "me")
+		got, err := SavedAsync(dir, "me")
 		require.NoError(t, err, tc.name)
 		require.Equal(t, tc.want, got, tc.name)
 	}
 
 	bad := t.TempDir()
-	require.NoError(t, os.Mkdir(filepath.Join(bad, savedSyncFile), 0o700))
-	got, err := savedAsync(bad, "me")
+	require.NoError(t, os.Mkdir(filepath.Join(bad, SavedSyncFile), 0o700))
+	got, err := SavedAsync(bad, "me")
 	require.Error(t, err)
 	require.False(t, got)
 }
@@ -170,7 +170,7 @@ func TestSwitchAsyncSavesWithItsTag(t *testing.T) {
 	fakepg.CleanEnv(t)
 	srv := fakepg.Start(t, fakepg.Col(fakepg.OIDText, "node2"))
 	dir := t.TempDir()
-	detail, err := switchAsync(context.Background(), fakepg.Config(t, srv.Port), dir, "me")
+	detail, err := SwitchAsync(context.Background(), fakepg.Config(t, srv.Port), dir, "me")
 	require.NoError(t, err)
 	require.Equal(t, "synchronous_standby_names was 'node2', now ''", detail)
 	require.Equal(t, []string{"SHOW synchronous_standby_names", "ALTER SYSTEM SET synchronous_standby_names = ''",
@@ -222,12 +222,12 @@ func TestRestoreSyncByWriter(t *testing.T) {
 			srv := fakepg.Start(t, fakepg.Col(fakepg.OIDText, ""))
 			srv.Set(func(s *fakepg.Server) { s.Answers = map[string][]fakepg.Column{syncInFilesSQL: tc.inFiles} })
 			dir := t.TempDir()
-			require.NoError(t, os.WriteFile(filepath.Join(dir, savedSyncFile), []byte(tc.saved), 0o600))
-			detail, err := restoreSync(context.Background(), fakepg.Config(t, srv.Port), dir, "me")
+			require.NoError(t, os.WriteFile(filepath.Join(dir, SavedSyncFile), []byte(tc.saved), 0o600))
+			detail, err := RestoreSync(context.Background(), fakepg.Config(t, srv.Port), dir, "me")
 			require.NoError(t, err)
 			require.Equal(t, tc.detail, detail)
 			require.Equal(t, append([]string{syncInFilesSQL}, tc.stmts...), srv.Received())
-			_, err = os.Stat(filepath.Join(dir, savedSyncFile))
+			_, err = os.Stat(filepath.Join(dir, SavedSyncFile))
 			require.True(t, os.IsNotExist(err), "the saved file is done with: %v", err)
 		})
 	}
@@ -241,10 +241,10 @@ func TestRestoreSyncByWriter(t *testing.T) {
 			}
 		})
 		dir := t.TempDir()
-		require.NoError(t, os.WriteFile(filepath.Join(dir, savedSyncFile), []byte(foreign), 0o600))
-		_, err := restoreSync(context.Background(), fakepg.Config(t, srv.Port), dir, "me")
+		require.NoError(t, os.WriteFile(filepath.Join(dir, SavedSyncFile), []byte(foreign), 0o600))
+		_, err := RestoreSync(context.Background(), fakepg.Config(t, srv.Port), dir, "me")
 		require.EqualError(t, err, "ALTER SYSTEM failed: ERROR: permission denied to set parameter (SQLSTATE 42501)")
-		b, err := os.ReadFile(filepath.Join(dir, savedSyncFile))
+		b, err := os.ReadFile(filepath.Join(dir, SavedSyncFile))
 		require.NoError(t, err, "kept for the next attempt")
 		require.Equal(t, foreign, string(b))
 	})

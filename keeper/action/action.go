@@ -1,4 +1,7 @@
-package keeper
+// Package action carries out what the core decides on the local server:
+// promote it, switch its synchronous replication off and back on (saving
+// the value in the data directory, marked with the node that saved it).
+package action
 
 import (
 	"context"
@@ -19,7 +22,7 @@ import (
 
 // promote asks the local server to leave recovery and waits until it did.
 // It returns what it did and the server's new timeline (0 if unknown).
-func promote(ctx context.Context, local *pgx.ConnConfig) (string, int, error) {
+func Promote(ctx context.Context, local *pgx.ConnConfig) (string, int, error) {
 	start := time.Now()
 	conn, err := conninfo.ConnectLocal(ctx, local)
 	if err != nil {
@@ -84,7 +87,7 @@ func waitPromoted(ctx context.Context, conn *pgx.Conn) error {
 
 // switchAsync clears synchronous_standby_names so that commits stop waiting
 // for a standby that is gone, and saves the old value for restoreSync.
-func switchAsync(ctx context.Context, local *pgx.ConnConfig, dataDir, tag string) (string, error) {
+func SwitchAsync(ctx context.Context, local *pgx.ConnConfig, dataDir, tag string) (string, error) {
 	conn, err := conninfo.ConnectLocal(ctx, local)
 	if err != nil {
 		return "", err
@@ -98,7 +101,7 @@ func switchAsync(ctx context.Context, local *pgx.ConnConfig, dataDir, tag string
 	if names == "" {
 		return "synchronous_standby_names was already empty", nil
 	}
-	if err := saveSync(dataDir, tag, names); err != nil {
+	if err := SaveSync(dataDir, tag, names); err != nil {
 		return "", fmt.Errorf("could not remember synchronous_standby_names: %w", err)
 	}
 	// ALTER SYSTEM cannot run in a transaction: two separate statements.
@@ -126,7 +129,7 @@ const syncInFilesSQL = `SELECT
 // What the partner saved (a copy of its data directory) is never restored:
 // its empty override is removed instead, so that this node's own
 // postgresql.conf decides.
-func restoreSync(ctx context.Context, local *pgx.ConnConfig, dataDir, tag string) (string, error) {
+func RestoreSync(ctx context.Context, local *pgx.ConnConfig, dataDir, tag string) (string, error) {
 	names, found, own, err := readSavedSync(dataDir, tag)
 	if err != nil {
 		return "", err
@@ -166,7 +169,7 @@ func restoreSync(ctx context.Context, local *pgx.ConnConfig, dataDir, tag string
 			return "", fmt.Errorf("pg_reload_conf() failed: %w", err)
 		}
 	}
-	if err := os.Remove(filepath.Join(dataDir, savedSyncFile)); err != nil {
+	if err := os.Remove(filepath.Join(dataDir, SavedSyncFile)); err != nil {
 		return "", err
 	}
 	return detail, nil

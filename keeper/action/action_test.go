@@ -1,4 +1,4 @@
-package keeper
+package action
 
 import (
 	"context"
@@ -14,16 +14,15 @@ import (
 	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
 
 	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
-	"github.com/pg-keeper/pg_keeper/keeper/internal/durable"
 	"github.com/stretchr/testify/require"
 )
 
 func TestActionsWithoutLocal(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	_, _, err := promote(ctx, nil)
+	_, _, err := Promote(ctx, nil)
 	require.EqualError(t, err, "pg_keeper.my_conninfo is unusable")
-	_, err = switchAsync(ctx, nil, dir, "tag")
+	_, err = SwitchAsync(ctx, nil, dir, "tag")
 	require.EqualError(t, err, "pg_keeper.my_conninfo is unusable")
 	_, err = probe.StandbyCaughtUp(ctx, nil, "")
 	require.EqualError(t, err, "pg_keeper.my_conninfo is unusable")
@@ -31,17 +30,17 @@ func TestActionsWithoutLocal(t *testing.T) {
 	// Saved by this node, or by another (a copy of its data directory):
 	// either way the server is needed.
 	for _, content := range []string{savedSyncHeader + "tag\nnode2\n", savedSyncHeader + "other\nnode2\n", "node2\n"} {
-		require.NoError(t, os.WriteFile(filepath.Join(dir, savedSyncFile), []byte(content), 0o600))
-		_, err = restoreSync(ctx, nil, dir, "tag")
+		require.NoError(t, os.WriteFile(filepath.Join(dir, SavedSyncFile), []byte(content), 0o600))
+		_, err = RestoreSync(ctx, nil, dir, "tag")
 		require.EqualError(t, err, "pg_keeper.my_conninfo is unusable")
-		b, err := os.ReadFile(filepath.Join(dir, savedSyncFile))
+		b, err := os.ReadFile(filepath.Join(dir, SavedSyncFile))
 		require.NoError(t, err, "a failed restore keeps the saved value")
 		require.Equal(t, content, string(b))
 	}
 
-	require.NoError(t, os.Remove(filepath.Join(dir, savedSyncFile)))
+	require.NoError(t, os.Remove(filepath.Join(dir, SavedSyncFile)))
 	// Nothing saved: nothing to restore, and no connection needed.
-	detail, err := restoreSync(ctx, nil, dir, "tag")
+	detail, err := RestoreSync(ctx, nil, dir, "tag")
 	require.NoError(t, err)
 	require.Equal(t, "no synchronous_standby_names saved: nothing to restore", detail)
 }
@@ -55,28 +54,12 @@ func TestActionsLocalUnreachable(t *testing.T) {
 		"`user=x database=postgres`: 127.0.0.1:%d (127.0.0.1): dial error: dial tcp 127.0.0.1:%d: connect: connection refused", port, port)
 	dir := t.TempDir()
 
-	_, _, err = promote(context.Background(), local)
+	_, _, err = Promote(context.Background(), local)
 	require.EqualError(t, err, want)
-	_, err = switchAsync(context.Background(), local, dir, "tag")
+	_, err = SwitchAsync(context.Background(), local, dir, "tag")
 	require.EqualError(t, err, want)
-	_, err = os.Stat(filepath.Join(dir, savedSyncFile))
+	_, err = os.Stat(filepath.Join(dir, SavedSyncFile))
 	require.True(t, os.IsNotExist(err), "nothing is saved before the server was reached")
-}
-
-func TestWriteFileAtomic(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "f")
-	require.NoError(t, durable.WriteFile(path, "one\n"))
-	require.NoError(t, durable.WriteFile(path, "two\n"))
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	require.Equal(t, "two\n", string(b))
-	fi, err := os.Stat(path)
-	require.NoError(t, err)
-	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
-	_, err = os.Stat(path + ".tmp")
-	require.True(t, os.IsNotExist(err), "no temporary file is left")
-
-	require.Error(t, durable.WriteFile(filepath.Join(t.TempDir(), "missing-dir", "f"), "x"))
 }
 
 // TestPromoteReturnsTheTimeline runs promote against a fake local server:
@@ -93,7 +76,7 @@ func TestPromoteReturnsTheTimeline(t *testing.T) {
 		}
 	})
 	ctx := context.Background()
-	detail, timeline, err := promote(ctx, fakepg.Config(t, srv.Port))
+	detail, timeline, err := Promote(ctx, fakepg.Config(t, srv.Port))
 	require.NoError(t, err)
 	require.Regexp(t, regexp.MustCompile(`^pg_promote\(\) took \d+ ms$`), detail)
 	require.Equal(t, 4, timeline)
@@ -108,7 +91,7 @@ func TestPromoteReturnsTheTimeline(t *testing.T) {
 		s.Queries = nil
 		s.Answers["SELECT NOT pg_is_in_recovery()"] = []fakepg.Column{fakepg.Col(fakepg.OIDBool, "f")}
 	})
-	detail, timeline, err = promote(ctx, fakepg.Config(t, srv.Port))
+	detail, timeline, err = Promote(ctx, fakepg.Config(t, srv.Port))
 	require.EqualError(t, err, "pg_promote() did not finish within 100ms")
 	require.Equal(t, "", detail)
 	require.Equal(t, 0, timeline)
@@ -124,7 +107,7 @@ func TestPromoteReturnsTheTimeline(t *testing.T) {
 		s.Queries = nil
 		s.Answers["SELECT pg_promote(false)"] = []fakepg.Column{fakepg.Col(fakepg.OIDBool, "f")}
 	})
-	_, _, err = promote(ctx, fakepg.Config(t, srv.Port))
+	_, _, err = Promote(ctx, fakepg.Config(t, srv.Port))
 	require.EqualError(t, err, "pg_promote() could not signal the startup process (see the server log)")
 	require.Equal(t, []string{"SELECT pg_is_in_recovery()", "SELECT pg_promote(false)"}, srv.Received())
 }
