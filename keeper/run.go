@@ -1,3 +1,8 @@
+// Package keeper is the runner of pg_keeper's worker: its loop gathers what
+// happened (heartbeat and action results, what the server shows), steps the
+// core (keeper/core) with it, and routes the core's outputs to the packages
+// that carry them out; it also keeps the settings, the state-change queue
+// and what pg_keeper.status and events() show.
 package keeper
 
 import (

@@ -12,8 +12,8 @@ import (
 func StateMachineDoc() string {
 	var b strings.Builder
 	b.WriteString("# The state machine\n\n")
-	b.WriteString("Generated from the transition table in `keeper/transitions.go` by\n" +
-		"`go test ./keeper -run TestStateMachineDoc -update`; a test fails when the table changes\n" +
+	b.WriteString("Generated from the transition table in `keeper/core/transitions.go` by\n" +
+		"`go test ./keeper/core -run TestStateMachineDoc -update`; a test fails when the table changes\n" +
 		"and this file does not. Each state is shown as `mode:state` (`standby:connected`); the process title shows it\n" +
 		"as `(standby mode:connected)`.\n\n")
 	b.WriteString("## States\n\n| state | primary known to the state-change command | meaning |\n|---|---|---|\n")

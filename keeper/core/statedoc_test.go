@@ -20,7 +20,7 @@ func TestStateMachineDoc(t *testing.T) {
 	}
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
-	require.Equal(t, doc, string(b), "docs/state-machine.md is out of date: go test ./keeper -run TestStateMachineDoc -update")
+	require.Equal(t, doc, string(b), "docs/state-machine.md is out of date: go test ./keeper/core -run TestStateMachineDoc -update")
 	for s := State(0); s < NumStates; s++ {
 		require.NotEmpty(t, stateDocs[s], "state %s has no description", s)
 	}
