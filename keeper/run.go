@@ -103,7 +103,7 @@ func newRunner(host Host) (*runner, error) {
 	r := &runner{host: host, inbox: make(chan message, 16), wakeR: p[0], wakeW: p[1],
 		// Used until the settings can be read: the loop must never spin.
 		// PartnerSet: settings that cannot be read are not an unset partner.
-		settings:  Settings{Interval: 5 * time.Second, Count: 4, CommandTimeout: time.Minute, PartnerSet: true},
+		settings:  Settings{Interval: 5 * time.Second, KeepalivesCount: 4, CommandTimeout: time.Minute, PartnerSet: true},
 		startedAt: time.Now()}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 
@@ -120,7 +120,7 @@ func newRunner(host Host) (*runner, error) {
 	if inRecovery {
 		mode = core.StandbyMode
 	}
-	r.core = core.NewCore(mode, r.settings.Count)
+	r.core = core.NewCore(mode, r.settings.KeepalivesCount)
 	r.applySettings(time.Now())
 	// The fence outlives a restart of this worker, not of the server: a
 	// server once confirmed stays so until it stops.
@@ -142,7 +142,7 @@ func newRunner(host Host) (*runner, error) {
 	}
 	r.replication, _ = host.ReplicationState()
 	started := fmt.Sprintf("started in %s mode: partner %q, keepalives_time %s, keepalives_count %d",
-		mode, r.settings.PartnerDisplay, r.settings.Interval, r.settings.Count)
+		mode, r.settings.PartnerDisplay, r.settings.Interval, r.settings.KeepalivesCount)
 	r.log(core.Info, started)
 	r.record(publish.Record{Kind: publish.KindStart, To: r.core.State().String(), Detail: started})
 	r.setTitle()
@@ -283,9 +283,9 @@ func (r *runner) loadSettings(reload bool) {
 	old := r.settings
 	r.settings = s
 	if reload {
-		if s.Interval != old.Interval || s.Count != old.Count || s.PartnerDisplay != old.PartnerDisplay || s.Policy != old.Policy {
+		if s.Interval != old.Interval || s.KeepalivesCount != old.KeepalivesCount || s.PartnerDisplay != old.PartnerDisplay || s.Policy != old.Policy {
 			r.log(core.Info, fmt.Sprintf("settings reloaded: partner %q, keepalives_time %s, keepalives_count %d",
-				s.PartnerDisplay, s.Interval, s.Count))
+				s.PartnerDisplay, s.Interval, s.KeepalivesCount))
 		}
 		r.applySettings(time.Now())
 	}
@@ -293,7 +293,7 @@ func (r *runner) loadSettings(reload bool) {
 
 // applySettings hands the core the settings it decides with.
 func (r *runner) applySettings(now time.Time) {
-	r.core.SetThreshold(r.settings.Count)
+	r.core.SetThreshold(r.settings.KeepalivesCount)
 	r.core.SetPolicy(r.settings.Policy)
 	r.core.SetInterval(r.settings.Interval, now)
 	r.core.SetPartner(r.settings.PartnerSet, r.settings.Partner != nil)

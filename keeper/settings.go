@@ -24,7 +24,7 @@ type Settings struct {
 	StateChange        string
 	StateChangeTimeout time.Duration
 	Interval           time.Duration
-	Count              int
+	KeepalivesCount    int
 	CommandTimeout     time.Duration
 	DataDir            string
 	Port               int // this server's port
@@ -47,7 +47,7 @@ func ParseSettings(raw RawSettings) (Settings, []error) {
 		StateChange:        strings.TrimSpace(raw.StateChangeCommand),
 		StateChangeTimeout: time.Duration(raw.StateChangeTimeout) * time.Second,
 		Interval:           time.Duration(math.Round(raw.KeepalivesTime * float64(time.Second))),
-		Count:              raw.KeepalivesCount,
+		KeepalivesCount:    raw.KeepalivesCount,
 		CommandTimeout:     time.Duration(raw.AfterCommandTimeout) * time.Second,
 		DataDir:            raw.DataDir,
 		Port:               raw.Port,
@@ -61,9 +61,9 @@ func ParseSettings(raw RawSettings) (Settings, []error) {
 		errs = append(errs, fmt.Errorf("pg_keeper.keepalives_time must be at least 10ms, using 5s"))
 		s.Interval = 5 * time.Second
 	}
-	if s.Count < 1 {
+	if s.KeepalivesCount < 1 {
 		errs = append(errs, fmt.Errorf("pg_keeper.keepalives_count must be at least 1, using 4"))
-		s.Count = 4
+		s.KeepalivesCount = 4
 	}
 	if s.CommandTimeout <= 0 {
 		s.CommandTimeout = 60 * time.Second

@@ -63,7 +63,7 @@ func TestParseSettingsValid(t *testing.T) {
 
 	require.Equal(t, "/usr/local/bin/fence.sh --now", s.AfterCommand)
 	require.Equal(t, 200*time.Millisecond, s.Interval)
-	require.Equal(t, 3, s.Count)
+	require.Equal(t, 3, s.KeepalivesCount)
 	require.Equal(t, 7*time.Second, s.CommandTimeout)
 	require.Equal(t, "/data/pg", s.DataDir)
 	require.Equal(t, core.Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, s.Policy)
@@ -311,7 +311,7 @@ func TestParseSettingsRanges(t *testing.T) {
 		}
 		require.Equal(t, tc.errs, msgs, "%v/%d", tc.time, tc.count)
 		require.Equal(t, tc.interval, s.Interval, "%v/%d", tc.time, tc.count)
-		require.Equal(t, tc.want, s.Count, "%v/%d", tc.time, tc.count)
+		require.Equal(t, tc.want, s.KeepalivesCount, "%v/%d", tc.time, tc.count)
 	}
 }
 
