@@ -68,7 +68,7 @@ type Change struct {
 }
 
 // Core holds the keeper's decisions: a deterministic state machine with no
-// I/O, driven by Step. The runner feeds it events and carries out its actions.
+// I/O, driven by Step. The runner feeds it inputs and carries out its outputs.
 type Core struct {
 	state     State
 	threshold int
@@ -76,9 +76,9 @@ type Core struct {
 	lastFacts *PartnerFacts // from the last good heartbeat; nil before the first
 	// syncConfirmed: the master was seen synchronous with this standby and
 	// has not been seen asynchronous since. A good heartbeat that finds no
-	// synchronous walsender (the master dying, the standby reconnecting)
-	// does not clear it: with synchronous_standby_names set, no commit is
-	// acknowledged without this standby.
+	// synchronous walsender at all (the master dying, the standby
+	// reconnecting) does not clear it: no commit is acknowledged then. One
+	// that finds another walsender able to acknowledge commits does.
 	syncConfirmed bool
 	// deposed: this node promoted itself because its partner, the old
 	// master, was lost. Until the partner answers again, losing it is no
