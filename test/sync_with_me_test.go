@@ -1,6 +1,7 @@
 package test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -52,5 +53,24 @@ func TestOtherWalsenderIsNotTheStandby(t *testing.T) {
 	l.waitAcked(t, 50, failoverTimeout, "commits on the master did not resume")
 	standby.Start(t)
 	master.WaitForLog(t, mark, transitionLine(core.MasterRestoring, core.ActionDone), failoverTimeout)
+	require.Equal(t, "standby", master.QueryString(t, "SHOW synchronous_standby_names"))
+}
+
+// A heartbeat role without pg_monitor cannot read the standby's
+// primary_conninfo: the master does not know the standby's name then, and
+// must not take the standby for gone (nor switch to asynchronous
+// replication) because no walsender has a name it guessed.
+func TestUnprivilegedHeartbeatRoleKeepsSync(t *testing.T) {
+	c := newPair(t, nil)
+	master, standby := c.Master, c.Standby
+	master.Exec(t, "CREATE ROLE plain LOGIN")
+	mark := master.LogMark()
+	master.SetConf("pg_keeper.partner_conninfo", "'"+strings.Replace(standby.KeeperConninfo(), "user=postgres", "user=plain", 1)+"'")
+	master.Reload(t)
+	master.WaitForLog(t, mark, logLine("settings reloaded: partner \"host=127.0.0.1 port="+itoa(standby.Port)+" user=plain"), startTimeout)
+	time.Sleep(3 * time.Second) // fifteen heartbeats
+	require.NotRegexp(t, regexpOf("not streaming"), master.LogSince(mark))
+	require.Equal(t, []string{"postgres: bgworker: pg_keeper (master mode:connected)"},
+		master.ProcessTitles("postgres: bgworker: pg_keeper"))
 	require.Equal(t, "standby", master.QueryString(t, "SHOW synchronous_standby_names"))
 }

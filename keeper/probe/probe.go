@@ -38,7 +38,7 @@ var FactsSQL = `SELECT pg_is_in_recovery(),
 	(SELECT m[1] FROM regexp_matches(r.conninfo, ` + sqlRegexp(appNameKV) + `, 'g') WITH ORDINALITY AS a(m, n)
 		ORDER BY n DESC LIMIT 1),
 	(regexp_match(r.conninfo, ` + sqlRegexp(appNameURI) + `))[1],
-	current_setting('cluster_name')
+	r.cluster_name
 FROM (SELECT count(*) FILTER (WHERE application_name = $1) AS mine,
 	count(*) FILTER (WHERE application_name = $1 AND sync_state = 'sync') AS mine_sync,
 	count(*) FILTER (WHERE application_name = $1 AND sync_state = 'quorum') AS mine_quorum,
@@ -47,7 +47,9 @@ FROM (SELECT count(*) FILTER (WHERE application_name = $1) AS mine,
 	count(*) FILTER (WHERE sync_state = 'quorum') AS quorum
 	FROM pg_stat_replication) w,
 	(SELECT CASE WHEN pg_is_in_recovery() AND pg_has_role('pg_read_all_settings', 'USAGE')
-		THEN current_setting('primary_conninfo') END AS conninfo) r`
+		THEN current_setting('primary_conninfo') END AS conninfo,
+		CASE WHEN pg_has_role('pg_read_all_settings', 'USAGE')
+		THEN current_setting('cluster_name') END AS cluster_name) r`
 
 // Probe runs one heartbeat within ctx's deadline. A fresh session each
 // time tests the whole path and leaves nothing open that would hold up the
@@ -72,7 +74,7 @@ func probeFacts(ctx context.Context, conn *pgx.Conn, partner *pgx.ConnConfig, se
 	var names string
 	var w walsenderCounts
 	var kv, uri *string
-	var cluster string
+	var cluster *string // NULL: the heartbeat role may not read primary_conninfo
 	if mode == core.MasterMode {
 		receiverName = "" // a master has no WAL receiver; its partner's name comes back
 	}
@@ -85,8 +87,10 @@ func probeFacts(ctx context.Context, conn *pgx.Conn, partner *pgx.ConnConfig, se
 	f.Identity.SystemID = uint64(sysid)
 	f.SyncMode = strings.TrimSpace(names) != ""
 	f.SyncStandby, f.SyncElsewhere = syncWithMe(names, w)
-	if f.InRecovery {
-		f.ReceiverName = ReceiverName(kv, uri, cluster)
+	// Unreadable, the name stays unknown (""), and the master looks at
+	// every walsender as before, rather than at a name that may be wrong.
+	if f.InRecovery && cluster != nil {
+		f.ReceiverName = ReceiverName(kv, uri, *cluster)
 	}
 	if class, detail := checkPartner(f, self, mode); class != core.FailOther {
 		return core.ProbeResult{Class: class, Detail: detail, LocalLSN: -1}

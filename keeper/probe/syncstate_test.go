@@ -218,3 +218,25 @@ func TestProbeQuotesTheReceiverName(t *testing.T) {
 	require.Equal(t, fakepg.SimpleSQL(FactsSQL, "it's -- me"), q)
 	require.Contains(t, q, "application_name =  'it''s -- me' ")
 }
+
+// A heartbeat role that may not read primary_conninfo (no
+// pg_read_all_settings) gets NULLs: the standby's name is then unknown (""),
+// never "walreceiver", which would name no walsender at all.
+func TestProbeUnreadableReceiverName(t *testing.T) {
+	fakepg.CleanEnv(t)
+	srv := fakepg.Start(t, fakepg.Facts{InRecovery: true, SysID: "7300000000000000001", StartTime: fakepg.StartText,
+		LSN: "-1", Timeline: "0", KV: fakepg.Null, URI: fakepg.Null, ClusterName: fakepg.Null}.Columns()...)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res := Probe(ctx, fakepg.Config(t, srv.Port), core.Identity{SystemID: 7300000000000000001, StartTime: t0}, core.MasterMode, "")
+	require.True(t, res.OK, res.Detail)
+	require.Equal(t, "", res.Partner.ReceiverName)
+
+	srv.Set(func(s *fakepg.Server) {
+		s.Columns = fakepg.Facts{InRecovery: true, SysID: "7300000000000000001", StartTime: fakepg.StartText,
+			LSN: "-1", Timeline: "0", KV: fakepg.Null, URI: fakepg.Null, ClusterName: ""}.Columns()
+	})
+	res = Probe(ctx, fakepg.Config(t, srv.Port), core.Identity{SystemID: 7300000000000000001, StartTime: t0}, core.MasterMode, "")
+	require.True(t, res.OK, res.Detail)
+	require.Equal(t, "walreceiver", res.Partner.ReceiverName)
+}
