@@ -348,7 +348,7 @@ const (
 	masterHoldWhy = "standby unreachable and perhaps taking over: keeping synchronous replication, commits wait"
 )
 
-func TestScenarioStandbyHoldingPromotesOnceMaxLagAllows(t *testing.T) {
+func TestScenarioStandbyNotPromotingPromotesOnceMaxLagAllows(t *testing.T) {
 	c := NewCore(StandbyMode, 2)
 	behind := func() Input { return failWith(FailRefused, "x", 0x3000000) }
 	replay(t, c, []step{
@@ -376,7 +376,7 @@ func TestScenarioStandbyHoldingPromotesOnceMaxLagAllows(t *testing.T) {
 	})
 }
 
-func TestScenarioStandbyHoldingPromotesOnACertainFailure(t *testing.T) {
+func TestScenarioStandbyNotPromotingPromotesOnACertainFailure(t *testing.T) {
 	c := NewCore(StandbyMode, 2) // on_partner_timeout = keep_master
 	replay(t, c, []step{
 		{okProbe(), StandbyConnected, standbyConnected, nil, []LogLine{info("connected to master")}},
@@ -395,7 +395,7 @@ func TestScenarioStandbyHoldingPromotesOnACertainFailure(t *testing.T) {
 	})
 }
 
-func TestScenarioStandbyHoldingUnderFailoverPolicyChange(t *testing.T) {
+func TestScenarioStandbyNotPromotingUnderFailoverPolicyChange(t *testing.T) {
 	c := NewCore(StandbyMode, 2)
 	replay(t, c, []step{
 		{okProbe(), StandbyConnected, standbyConnected, nil, []LogLine{info("connected to master")}},
@@ -413,7 +413,7 @@ func TestScenarioStandbyHoldingUnderFailoverPolicyChange(t *testing.T) {
 	})
 }
 
-func TestScenarioStandbyHoldingLeavesWhenTheMasterShowsLife(t *testing.T) {
+func TestScenarioStandbyNotPromotingLeavesWhenTheMasterShowsLife(t *testing.T) {
 	hold := func(t *testing.T) *Core {
 		c := reach(t, StandbyNotPromoting, 2)
 		require.Equal(t, 2, c.Failures())
@@ -486,7 +486,7 @@ func TestScenarioMasterKeepsSyncWhileTheStandbyMayTakeOver(t *testing.T) {
 	})
 }
 
-func TestScenarioMasterHoldingLeaves(t *testing.T) {
+func TestScenarioMasterKeepingSyncLeaves(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		do   func(c *Core) step

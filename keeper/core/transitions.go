@@ -2,8 +2,8 @@ package core
 
 // Transition is one row of the keeper's state machine. The table below is
 // the single description of the keeper's behaviour: the core follows it, the
-// tests check that it covers every state and trigger, and `go test -run
-// TestPrintTable -v` prints it for the README.
+// tests check that it covers every state and trigger, and
+// docs/state-machine.md is generated from it (StateMachineDoc).
 type Transition struct {
 	From State
 	On   Trigger

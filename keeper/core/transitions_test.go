@@ -294,7 +294,7 @@ func TestWhyMatchesTable(t *testing.T) {
 	require.Equal(t, "", Why(StandbyConnected, PartnerUp))
 }
 
-// markdownTable renders Transitions for the README.
+// markdownTable renders every row of Transitions as Markdown.
 func markdownTable() string {
 	var b strings.Builder
 	b.WriteString("| State | Event | Next state | Action | Log |\n")
@@ -312,8 +312,8 @@ func markdownTable() string {
 	return b.String()
 }
 
-// TestPrintTable prints the transition table as Markdown for the README:
-// go test ./keeper/ -run TestPrintTable -v
+// TestPrintTable prints the transition table as one Markdown row per pair:
+// go test ./keeper/core -run TestPrintTable -v
 func TestPrintTable(t *testing.T) {
 	table := markdownTable()
 	t.Log("\n" + table)
