@@ -16,7 +16,7 @@ import (
 // start carries out an action in a goroutine; its result comes back as an
 // ActionInput. Fencing is carried out by syncFence.
 func (r *runner) start(a core.ActionKind) {
-	local, dataDir, tag := r.settings.Local, r.settings.DataDir, r.nodeTag()
+	local, dataDir, tag := r.settings.Local, r.settings.DataDir, r.tag
 	if a == r.core.InFlight() {
 		r.actionSince = time.Now()
 	}

@@ -162,10 +162,6 @@ func warn(msg string) core.LogLine { return core.LogLine{Level: core.Warning, Ms
 
 func info(msg string) core.LogLine { return core.LogLine{Level: core.Info, Msg: msg} }
 
-func failLine(partner string, n, threshold int) core.LogLine {
-	return warn(fmt.Sprintf("heartbeat to %s failed (%d/%d): refused: %s", partner, n, threshold, testReason))
-}
-
 // The risk texts Core.risk appends to a PartnerLostUnsafe row's log line.
 const (
 	riskStandbyTimeout = "timeout is no proof the master is down (pg_keeper.on_partner_timeout = keep_master); " +
@@ -187,15 +183,6 @@ func riskLSN(master, local string) string {
 		"pg_keeper.max_failover_lag accepts losing up to that many bytes"
 }
 
-// testConfirm is the detail of confirmEvent.
-const testConfirm = "confirmed by the test"
-
-// confirmEvent confirms a master without a heartbeat, as the runner does
-// when an operator creates ConfirmFile.
-func confirmEvent() core.Input {
-	return core.Input{Kind: core.ConfirmInput, At: t0, Detail: testConfirm}
-}
-
 // step is one event of a scenario and everything it must produce.
 type step struct {
 	ev      core.Input
@@ -205,36 +192,7 @@ type step struct {
 	logs    []core.LogLine
 }
 
-func replay(t *testing.T, c *core.Core, steps []step) {
-	t.Helper()
-	for i, s := range steps {
-		out := c.Step(s.ev)
-		require.Equal(t, s.state, c.State(), "step %d", i)
-		require.Equal(t, s.title, c.State().Title(), "step %d", i)
-		require.Equal(t, s.actions, out.Actions, "step %d", i)
-		require.Equal(t, s.logs, out.Logs, "step %d", i)
-	}
-}
-
 func refused(detail string) core.Input { return failWith(core.FailRefused, detail, -1) }
-
-func timedOut(detail string) core.Input { return failWith(core.FailTimeout, detail, -1) }
-
-const (
-	standbyConnected = "(standby mode:connected)"
-	standbyReady     = "(standby mode:ready)"
-	standbyPromoting = "(standby mode:promoting)"
-	standbyHBLost    = "(standby mode:heartbeat-lost)"
-	standbyHolding   = "(standby mode:not-promoting)"
-	masterHBLost     = "(master mode:heartbeat-lost)"
-	masterHolding    = "(master mode:keeping-sync)"
-	masterReady      = "(master mode:ready)"
-	masterConnected  = "(master mode:connected)"
-	masterSwitching  = "(master mode:switching)"
-	masterAsync      = "(master mode:async)"
-	masterRestoring  = "(master mode:restoring)"
-	masterFenced     = "(master mode:fenced)"
-)
 
 // countPrefix counts the lines whose message starts with prefix.
 func countPrefix(logs []core.LogLine, prefix string) int {

@@ -87,6 +87,8 @@ type runner struct {
 	startedAt     time.Time
 	hostname      string
 	node          string // host:port, naming this server in pg_keeper.events()
+	tag           string // names this node's own data directory (action.NodeTag)
+	confirmStuck  bool   // the operator's confirmation file could not be removed
 	hist          *publish.History
 	actionSince   time.Time    // when the core's action in flight started
 	hooks         chan hookJob // state-change commands waiting to run; nil before the first
@@ -110,6 +112,7 @@ func newRunner(host Host) (*runner, error) {
 	r.loadSettings(false)
 	r.hostname, _ = os.Hostname()
 	r.node = r.hostname + ":" + strconv.Itoa(r.settings.Port)
+	r.tag = action.NodeTag(r.hostname, r.settings.Port, r.settings.DataDir)
 	r.openHistory()
 	inRecovery, err := host.InRecovery()
 	if err != nil {
@@ -132,13 +135,11 @@ func newRunner(host Host) (*runner, error) {
 		fence, r.fenceState = core.FenceUnconfirmed, -1
 	}
 	if mode == core.MasterMode {
-		async, err := action.SavedAsync(r.settings.DataDir, r.nodeTag())
+		async, err := action.SavedAsync(r.settings.DataDir, r.tag)
 		if err != nil {
 			r.log(core.Warning, err.Error())
 		}
 		r.core.Resume(fence, async)
-	} else {
-		r.removeConfirmFile()
 	}
 	r.replication, _ = host.ReplicationState()
 	started := fmt.Sprintf("started in %s mode: partner %q, keepalives_time %s, keepalives_count %d",

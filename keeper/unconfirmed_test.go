@@ -252,12 +252,16 @@ func TestRunnerConfirmFile(t *testing.T) {
 		path := touch(t, raw.DataDir)
 		h := newFakeHost(raw)
 		h.inRecovery = true
-		newTestRunner(t, h)
+		r := newTestRunner(t, h)
 		logs, _ := h.snapshot()
-		require.Equal(t, warn("pg_keeper: removed "+path+": a standby needs no confirmation (a copy of the partner's data directory?)"),
-			logs[0])
-		require.True(t, strings.HasPrefix(logs[1].Msg, "pg_keeper: started in standby mode: "), logs[1].Msg)
+		require.True(t, strings.HasPrefix(logs[0].Msg, "pg_keeper: started in standby mode: "), logs[0].Msg)
+		// The first turn, as the loop's first, consumes it: a standby waits
+		// for no confirmation.
+		n := logCount(h)
+		turn(r, time.Now())
+		require.Equal(t, core.StandbyReady, r.core.State())
 		gone(t, path)
+		require.Equal(t, []core.LogLine{ignoredConfirmLine(path)}, logsSince(h, n))
 	})
 	t.Run("standby, file created later", func(t *testing.T) {
 		raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
@@ -320,4 +324,35 @@ func TestRunConfirmedByTheStandbyAfterFailures(t *testing.T) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	require.Equal(t, []int{i + 1}, h.fenceAt)
+}
+
+// An operator's file that cannot be removed (here a non-empty directory of
+// its name) confirms nothing: it would confirm again whatever start came
+// next. Said once, however many turns see it.
+func TestRunnerConfirmFileThatStays(t *testing.T) {
+	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
+	h := newFakeHost(raw)
+	r := newTestRunner(t, h)
+	require.Equal(t, core.MasterUnconfirmed, r.core.State())
+	path := filepath.Join(raw.DataDir, core.ConfirmFile)
+	require.NoError(t, os.MkdirAll(filepath.Join(path, "inside"), 0o700))
+	n := logCount(h)
+	for range 3 {
+		turn(r, time.Now())
+	}
+	require.Equal(t, core.MasterUnconfirmed, r.core.State())
+	var stuck []string
+	for _, l := range logsSince(h, n) {
+		if strings.Contains(l.Msg, "so it confirms nothing") {
+			stuck = append(stuck, l.Msg)
+		}
+	}
+	require.Len(t, stuck, 1)
+	require.True(t, strings.HasPrefix(stuck[0], "pg_keeper: could not remove "+path+", so it confirms nothing: "), stuck[0])
+
+	// Once it can go, it confirms.
+	require.NoError(t, os.RemoveAll(path))
+	require.NoError(t, os.WriteFile(path, nil, 0o600))
+	turn(r, time.Now())
+	require.Equal(t, core.MasterReady, r.core.State())
 }
