@@ -40,10 +40,14 @@ func TestClusterLifecycle(t *testing.T) {
 		if !s.InRecovery(t) {
 			t.Fatal("standby is not in recovery")
 		}
-		got := m.QueryString(t, "SELECT state || '/' || sync_state FROM pg_stat_replication WHERE application_name = $1", "standby")
-		if got != "streaming/sync" {
-			t.Fatalf("replication state = %q, want streaming/sync", got)
-		}
+		// A walsender streams before its standby's first reply, and only a
+		// reply makes it a synchronous candidate: wait for that.
+		var got string
+		Eventually(t, 10*time.Second, 50*time.Millisecond, func() bool {
+			got, _ = m.TryQueryString(context.Background(),
+				"SELECT state || '/' || sync_state FROM pg_stat_replication WHERE application_name = $1", "standby")
+			return got == "streaming/sync"
+		}, "replication never became streaming/sync")
 
 		m.Exec(t, "CREATE TABLE t (i int); INSERT INTO t VALUES (42)")
 		Eventually(t, 10*time.Second, 50*time.Millisecond, func() bool {
