@@ -149,6 +149,24 @@ bridge_wait(int fd, long timeout_ms)
 	return result;
 }
 
+/*
+ * The directory of the running postgres executable, where pg_rewind and
+ * pg_ctl of the same version live.  Computed once: my_exec_path does not
+ * change.
+ */
+static const char *
+postgres_bindir(void)
+{
+	static char bindir[MAXPGPATH];
+
+	if (bindir[0] == '\0')
+	{
+		strlcpy(bindir, my_exec_path, sizeof(bindir));
+		get_parent_directory(bindir);
+	}
+	return bindir;
+}
+
 static int
 bridge_config(PgkConfig *out)
 {
@@ -184,6 +202,13 @@ bridge_config(PgkConfig *out)
 	out->cluster_name = cluster_name ? cluster_name : "";
 	out->system_identifier = (unsigned long long) GetSystemIdentifier();
 	out->start_time = (long long) PgStartTime;
+
+	out->maintenance = pgk_maintenance ? 1 : 0;
+	out->auto_rejoin = pgk_auto_rejoin ? 1 : 0;
+	out->bindir = postgres_bindir();
+	out->wal_log_hints = wal_log_hints ? 1 : 0;
+	out->data_checksums = DataChecksumsEnabled() ? 1 : 0;
+	out->postmaster_pid = (int) PostmasterPid;
 	return PGK_OK;
 }
 
@@ -268,6 +293,48 @@ bridge_reset_events(void)
 	return pgk_reset_events();
 }
 
+static int
+bridge_take_request(int *kind, char *arg, int arglen)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	volatile int rc = PGK_OK;
+
+	REQUIRE_MAIN_THREAD();
+
+	PG_TRY();
+	{
+		rc = pgk_take_request(kind, arg, arglen);
+	}
+	PG_CATCH();
+	{
+		log_caught_error(oldcontext);
+		rc = PGK_ERR_PG;
+	}
+	PG_END_TRY();
+	return rc;
+}
+
+static int
+bridge_answer_request(unsigned int seq, int ok, const char *msg)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	volatile int rc = PGK_OK;
+
+	REQUIRE_MAIN_THREAD();
+
+	PG_TRY();
+	{
+		rc = pgk_answer_request((uint32) seq, ok != 0, msg);
+	}
+	PG_CATCH();
+	{
+		log_caught_error(oldcontext);
+		rc = PGK_ERR_PG;
+	}
+	PG_END_TRY();
+	return rc;
+}
+
 void
 pgk_bridge_init(PgkBridge *bridge)
 {
@@ -287,4 +354,6 @@ pgk_bridge_init(PgkBridge *bridge)
 	bridge->publish_status = bridge_publish_status;
 	bridge->add_event = bridge_add_event;
 	bridge->reset_events = bridge_reset_events;
+	bridge->take_request = bridge_take_request;
+	bridge->answer_request = bridge_answer_request;
 }

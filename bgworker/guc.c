@@ -25,6 +25,8 @@ int			pgk_max_failover_lag = 0;
 int			pgk_on_partner_timeout = PGK_TIMEOUT_KEEP_MASTER;
 char	   *pgk_state_change_command = NULL;
 int			pgk_state_change_command_timeout = 30;
+bool		pgk_maintenance = false;
+bool		pgk_auto_rejoin = false;
 
 static const struct config_enum_entry on_partner_timeout_options[] = {
 	{"keep_master", PGK_TIMEOUT_KEEP_MASTER, false},
@@ -140,6 +142,25 @@ pgk_define_gucs(void)
 							PGC_SIGHUP,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pg_keeper.maintenance",
+							 "Pauses pg_keeper's automatic actions for planned work.",
+							 "While on, no promotion, switchover or rejoin happens. Set it on the master "
+							 "with pg_keeper.pause() and pg_keeper.resume(); the standby learns it from the master.",
+							 &pgk_maintenance,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pg_keeper.auto_rejoin",
+							 "Lets a superseded old master rewind itself and restart as a standby of the new primary.",
+							 "Needs wal_log_hints = on or data checksums, and pg_rewind next to the postgres executable.",
+							 &pgk_auto_rejoin,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 
 	/* Report typos such as pg_keeper.keepalive_time in postgresql.conf. */
 	MarkGUCPrefixReserved("pg_keeper");

@@ -16,7 +16,7 @@
 #ifndef PG_KEEPER_BRIDGE_H
 #define PG_KEEPER_BRIDGE_H
 
-#define PGK_BRIDGE_VERSION 4
+#define PGK_BRIDGE_VERSION 5
 
 /* Name of the Go library inside $libdir and of its entry point. */
 #define PGK_GO_LIBRARY "pg_keeper_go.so"
@@ -53,6 +53,19 @@
 #define PGK_STATUS_MAX 4096
 #define PGK_EVENT_MAX 1024
 #define PGK_EVENT_SLOTS 128		/* events kept in shared memory */
+
+/*
+ * What a SQL session asks the keeper for (request.c), and the sizes of the
+ * request's argument and of the answer, terminating NUL included.
+ */
+#define PGK_REQ_NONE 0
+#define PGK_REQ_SWITCHOVER 1	/* pg_keeper.switchover(), on the master */
+#define PGK_REQ_PAUSE 2			/* pg_keeper.pause(reason) */
+#define PGK_REQ_RESUME 3		/* pg_keeper.resume() */
+#define PGK_REQ_TAKEOVER 4		/* the master's keeper, on the standby */
+#define PGK_REQ_TAKEOVER_CANCEL 5
+#define PGK_REQUEST_ARG_MAX 256
+#define PGK_ANSWER_MAX 1024
 
 /* What ended a wait. */
 #define PGK_WAKE_LATCH 0x01
@@ -92,6 +105,15 @@ typedef struct PgkConfig
 	/* Who this server is: a partner with the same two is this very server. */
 	unsigned long long system_identifier;
 	long long	start_time;		/* postmaster start, microseconds since 2000-01-01 UTC */
+
+	int			maintenance;	/* pg_keeper.maintenance */
+	int			auto_rejoin;	/* pg_keeper.auto_rejoin */
+
+	/* What a rejoin (pg_rewind, then a restart as a standby) needs. */
+	const char *bindir;			/* directory of the running postgres executable */
+	int			wal_log_hints;
+	int			data_checksums;
+	int			postmaster_pid;
 } PgkConfig;
 
 typedef struct PgkBridge
@@ -123,6 +145,18 @@ typedef struct PgkBridge
 	int			(*publish_status) (const char *json);
 	int			(*add_event) (const char *json);
 	int			(*reset_events) (void);
+
+	/*
+	 * The request slot, through which a SQL session asks the keeper for
+	 * something and waits for the answer (request.c).  take_request returns
+	 * the seq (> 0) of a request not yet handed over, once, with its kind
+	 * and argument (arglen bytes at most, NUL included); 0 when there is
+	 * none.  answer_request ends the wait of the session that made request
+	 * seq: ok 0 makes it raise an ERROR with msg (cut to PGK_ANSWER_MAX - 1
+	 * bytes).  An answer to a request that a newer one replaced is dropped.
+	 */
+	int			(*take_request) (int *kind, char *arg, int arglen);
+	int			(*answer_request) (unsigned int seq, int ok, const char *msg);
 } PgkBridge;
 
 /* The Go entry point: runs the keeper, returns the worker's exit code. */

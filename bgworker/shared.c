@@ -2,11 +2,12 @@
  * shared.c
  *		The shared memory that the keeper publishes into and that every
  *		backend reads: the fence flag, the keeper's status and its recent
- *		events.
+ *		events; and the slot through which a backend sends the keeper a
+ *		request (request.c).
  *
- * The worker is the only writer.  The status and the events are opaque JSON
- * texts to the shim: the Go side owns their content, SQL gives them columns
- * (sql/pg_keeper--1.0.sql).  The events also live in a file in the data
+ * The worker is the only writer, but for the request slot.  The status and
+ * the events are opaque JSON texts to the shim: the Go side owns their
+ * content, SQL gives them columns (sql/pg_keeper--1.0.sql).  The events also live in a file in the data
  * directory, from which a starting worker reloads them: shared memory is
  * lost when the server stops.
  */
@@ -48,6 +49,7 @@ shared_startup(void)
 		pg_atomic_init_u32(&shared->fence, PGK_FENCE_UNCONFIRMED);
 		pg_atomic_init_u32(&shared->held, 0);
 		ConditionVariableInit(&shared->fence_cv);
+		ConditionVariableInit(&shared->req_cv);
 		shared->lock = &(GetNamedLWLockTranche("pg_keeper")->lock);
 	}
 	LWLockRelease(AddinShmemInitLock);

@@ -23,8 +23,9 @@ PG_FUNCTION_INFO_V1(pg_keeper_status_json);
 PG_FUNCTION_INFO_V1(pg_keeper_events_json);
 PG_FUNCTION_INFO_V1(pg_keeper_timeline);
 
-static PgkShared *
-require_shared(void)
+/* The shared memory, or an ERROR when pg_keeper was not preloaded. */
+PgkShared *
+pgk_require_shared(void)
 {
 	PgkShared  *shared = pgk_shared();
 
@@ -40,7 +41,7 @@ require_shared(void)
 Datum
 pg_keeper_status_json(PG_FUNCTION_ARGS)
 {
-	PgkShared  *shared = require_shared();
+	PgkShared  *shared = pgk_require_shared();
 	char	   *copy;
 
 	LWLockAcquire(shared->lock, LW_SHARED);
@@ -55,7 +56,7 @@ pg_keeper_status_json(PG_FUNCTION_ARGS)
 Datum
 pg_keeper_events_json(PG_FUNCTION_ARGS)
 {
-	PgkShared  *shared = require_shared();
+	PgkShared  *shared = pgk_require_shared();
 	StringInfoData buf;
 	uint64		first;
 

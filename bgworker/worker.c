@@ -13,6 +13,38 @@
 
 #include "pg_keeper.h"
 
+/*
+ * Also run when an error or a FATAL ends the worker.  Nobody answers the
+ * request this worker took any more: its session stops waiting too.
+ */
+static void
+forget_keeper_latch(int code, Datum arg)
+{
+	PgkShared  *shared = pgk_shared();
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	if (shared->keeper_latch == MyLatch)
+		shared->keeper_latch = NULL;
+	LWLockRelease(shared->lock);
+	pgk_drop_taken_request();
+}
+
+/*
+ * Tell SQL sessions which latch wakes the keeper for their requests
+ * (request.c), for as long as this worker runs: with no latch there, they
+ * learn at once that nobody would answer.
+ */
+static void
+publish_keeper_latch(void)
+{
+	PgkShared  *shared = pgk_shared();
+
+	before_shmem_exit(forget_keeper_latch, (Datum) 0);
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->keeper_latch = MyLatch;
+	LWLockRelease(shared->lock);
+}
+
 void
 pg_keeper_main(Datum main_arg)
 {
@@ -46,6 +78,7 @@ pg_keeper_main(Datum main_arg)
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
 	pgk_bridge_init(&bridge);
+	publish_keeper_latch();
 	rc = entry(&bridge);
 
 	/*

@@ -45,10 +45,41 @@ func (r *runner) start(a core.ActionKind) {
 		})
 	case core.RunAfterCommand:
 		r.runAfterCommand()
+	case core.PrepareSwitchover:
+		name := r.partnerName
+		r.spawn(fallback, func() message {
+			ctx, cancel := context.WithTimeout(r.ctx, 5*time.Minute) // a CHECKPOINT may take long
+			defer cancel()
+			detail, err := action.PrepareSwitchover(ctx, local, name)
+			return message{input: actionInput(a, detail, err)}
+		})
+	case core.HandOver:
+		partner, name, plan := r.settings.Partner, r.partnerName, r.restartPlan("switchover", false)
+		r.spawn(fallback, func() message {
+			ctx, cancel := context.WithTimeout(r.ctx, 60*time.Second)
+			defer cancel()
+			detail, err := action.HandOver(ctx, local, partner, name, plan)
+			return message{input: actionInput(a, detail, err)}
+		})
+	case core.Rejoin:
+		// Here, not in a goroutine: the fence the new state wants stops the
+		// server within this turn, and the helper must be running by then.
+		err := r.restartPlan("rejoin", true).Start()
+		select {
+		case r.inbox <- message{input: actionInput(a, "the rejoin helper runs", err)}:
+		default: // full: the main loop alone could empty it
+			r.log(core.Warning, "rejoin: the result of starting the helper was lost")
+		}
+	case core.SetMaintenance, core.ClearMaintenance:
+		r.setMaintenance(a == core.SetMaintenance)
 	case core.FenceSelf, core.OpenFence:
 		// Carried out by syncFence, which the loop runs after every turn.
 	}
 }
+
+// answerGrace is how long the fast shutdown that ends a switchover waits
+// after the answer to pg_keeper.switchover(): writes are refused already.
+const answerGrace = 100 * time.Millisecond
 
 func actionInput(a core.ActionKind, detail string, err error) *core.Input {
 	in := &core.Input{Kind: core.ActionInput, At: time.Now(), Action: a, Detail: detail}
@@ -68,6 +99,9 @@ func (r *runner) syncFence() {
 	if want == r.fenceState || time.Since(r.fenceFailedAt) < time.Second {
 		return
 	}
+	if want == core.FenceFenced && time.Since(r.answeredAt) < answerGrace {
+		return // let the session that asked return its answer before the shutdown ends it
+	}
 	if err := r.host.SetFence(want); err != nil {
 		if r.fenceFailedAt.IsZero() {
 			r.log(core.Error, fmt.Sprintf("could not set the fence to %s: %v", publish.FenceName(want), err))
@@ -80,6 +114,9 @@ func (r *runner) syncFence() {
 	}
 	r.fenceState, r.fenceFailedAt = want, time.Time{}
 	switch {
+	case want == core.FenceFenced && r.core.State() != core.MasterFenced:
+		r.record(publish.Record{Kind: publish.KindAction, Action: core.FenceSelf.String(), OK: publish.Ptr(true),
+			Detail: "connections refused, fast shutdown requested; a helper restarts this server as a standby"})
 	case want == core.FenceFenced:
 		r.record(publish.Record{Kind: publish.KindAction, Action: core.FenceSelf.String(), OK: publish.Ptr(true),
 			Detail: "connections refused, fast shutdown requested"})

@@ -66,10 +66,14 @@ func TestHookEnvNamesThePrimaryOnlyWhenKnown(t *testing.T) {
 		core.MasterSwitching:      self,
 		core.MasterAsync:          self,
 		core.MasterRestoring:      self,
+		core.MasterHandingOver:    self,    // checks and checkpoints while writes go on
+		core.MasterRejoining:      partner, // superseded: the partner is the new primary
 		// Not StandbyReady (never reached), StandbyPromoting (about to be
 		// the primary itself), StandbyNotPromoting (the master is lost),
 		// MasterReady (not checked yet), MasterKeepingSync (the standby may be
-		// taking over) nor MasterFenced (replaced).
+		// taking over), MasterFenced (replaced), MasterSwitchingOver (writes
+		// refused), MasterHandedOver (stopping), StandbyTakingOver (the
+		// master is stopping) nor StandbyTakeoverPromoting.
 	}
 	for s := range core.NumStates {
 		t.Run(s.String(), func(t *testing.T) {

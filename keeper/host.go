@@ -4,9 +4,9 @@ import (
 	"time"
 
 	"github.com/pg-keeper/pg_keeper/keeper/core"
-	// Wake says what ended a Host.Wait.
 )
 
+// Wake says what ended a Host.Wait.
 type Wake int
 
 const (
@@ -42,6 +42,33 @@ type RawSettings struct {
 	ClusterName     string
 	SystemID        uint64    // pg_control_system().system_identifier
 	StartTime       time.Time // pg_postmaster_start_time()
+
+	Maintenance bool // pg_keeper.maintenance: no automatic action
+	AutoRejoin  bool // pg_keeper.auto_rejoin: a superseded master rewinds and follows
+	// What a rejoin needs: pg_rewind, which wants wal_log_hints or data
+	// checksums, and the postmaster to stop and restart.
+	BinDir        string // the directory of the running postgres executable
+	WalLogHints   bool   // wal_log_hints
+	DataChecksums bool   // data checksums are on
+	PostmasterPID int
+}
+
+// RequestKind is what a SQL session asks the keeper for (bgworker/request.c).
+type RequestKind int
+
+const (
+	RequestSwitchover     RequestKind = 1 // pg_keeper.switchover() on the master
+	RequestPause          RequestKind = 2 // pg_keeper.pause()
+	RequestResume         RequestKind = 3 // pg_keeper.resume()
+	RequestTakeover       RequestKind = 4 // the master's keeper, on the standby: take over once I have stopped
+	RequestTakeoverCancel RequestKind = 5
+)
+
+// Request is one such request; Seq names it in the answer.
+type Request struct {
+	Seq  uint32
+	Kind RequestKind
+	Arg  string
 }
 
 // Host is what the keeper needs from the server it runs in. Every method
@@ -72,4 +99,8 @@ type Host interface {
 	// pg_keeper.events() shows (the last publish.EventSlots); ResetEvents empties it.
 	AddEvent(json []byte) error
 	ResetEvents() error
+	// TakeRequest returns the request a SQL session is waiting with, once (ok false: none).
+	TakeRequest() (req Request, ok bool, err error)
+	// AnswerRequest ends that session's wait: ok false makes it raise an ERROR with msg.
+	AnswerRequest(seq uint32, ok bool, msg string) error
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,6 +57,7 @@ type message struct {
 	command  *command.Result // after_command's or a state-change command's result
 	hook     string          // a state-change command ended: the change it was for
 	notice   string          // a goroutine has something to log
+	answer   *core.Answer    // the answer to the request under way (pause, resume)
 }
 
 // runner carries out what the core decides: it gathers inputs (heartbeat
@@ -95,6 +97,14 @@ type runner struct {
 	statusFailed  bool
 	lastPublished time.Time
 	publishedSig  string // what the last published status said, in short
+
+	request       *Request // the SQL request under way, until answered
+	answeredAt    time.Time
+	requestName   string
+	pauseReason   string // what pg_keeper.pause() was given
+	paused        bool   // maintenance mode as last logged
+	restartFailed string // the switchover's or rejoin's helper failed before this start
+	rejoinWarned  string // the reason auto_rejoin cannot work, as last logged
 }
 
 func newRunner(host Host) (*runner, error) {
@@ -124,6 +134,7 @@ func newRunner(host Host) (*runner, error) {
 		mode = core.StandbyMode
 	}
 	r.core = core.NewCore(mode, r.settings.KeepalivesCount)
+	r.reportRestart()
 	r.applySettings(time.Now())
 	// The fence outlives a restart of this worker, not of the server: a
 	// server once confirmed stays so until it stops.
@@ -164,6 +175,7 @@ func (r *runner) loop() int {
 		now := time.Now()
 		r.observe(now)
 		r.step(core.Input{Kind: core.TickInput, At: now})
+		r.noticePause()
 		r.syncFence()
 		r.publishStatus(now)
 
@@ -205,6 +217,9 @@ func (r *runner) observe(now time.Time) {
 		}
 		r.replication = n
 	}
+	if r.request == nil {
+		r.takeRequest(now)
+	}
 }
 
 func (r *runner) handleMessages() {
@@ -225,6 +240,9 @@ func (r *runner) handle(m message) {
 		return
 	case m.hook != "":
 		r.hookDone(m.hook, *m.command)
+		return
+	case m.answer != nil:
+		r.answer(*m.answer)
 		return
 	case m.input == nil:
 		return
@@ -268,6 +286,9 @@ func (r *runner) step(in core.Input) {
 	for _, a := range out.Actions {
 		r.start(a)
 	}
+	if out.Answer != nil {
+		r.answer(*out.Answer)
+	}
 	r.setTitle()
 }
 
@@ -298,12 +319,32 @@ func (r *runner) applySettings(now time.Time) {
 	r.core.SetPolicy(r.settings.Policy)
 	r.core.SetInterval(r.settings.Interval, now)
 	r.core.SetPartner(r.settings.PartnerSet, r.settings.Partner != nil)
+	r.core.SetMaintenance(r.settings.Maintenance)
+	if r.restartFailed != "" {
+		if res, err := action.ReadResult(r.settings.DataDir); err == nil && !res.Found {
+			r.restartFailed = "" // the operator removed it: rejoining is allowed again
+			r.log(core.Info, action.ResultFile+" was removed: pg_keeper.auto_rejoin applies again")
+		}
+	}
+	blocked := r.settings.RewindBlocked
+	if blocked == "" && r.restartFailed != "" {
+		blocked = r.restartFailed + "; remove $PGDATA/" + action.ResultFile + " once it is dealt with"
+	}
+	r.core.SetRejoin(r.settings.AutoRejoin, blocked)
+	if r.settings.AutoRejoin && blocked != "" && blocked != r.rejoinWarned {
+		r.log(core.Warning, "pg_keeper.auto_rejoin is on, but a superseded server here would stay fenced: "+blocked)
+	}
+	r.rejoinWarned = blocked
 }
 
 func (r *runner) log(level core.Level, msg string) { r.host.Log(level, logPrefix+msg) }
 
 func (r *runner) setTitle() {
-	if t := r.core.State().Title(); t != r.title {
+	t := r.core.State().Title()
+	if r.core.Paused() {
+		t = strings.TrimSuffix(t, ")") + ", maintenance)"
+	}
+	if t != r.title {
 		r.host.SetTitle(t)
 		r.title = t
 	}

@@ -55,8 +55,18 @@ type fakeHost struct {
 	waits        []time.Duration
 	goroutine    uint64 // the goroutine of the first call
 	strayCalls   []string
-	statuses     [][]byte // what PublishStatus got, in order
-	events       [][]byte // what pg_keeper.events() would show
+	statuses     [][]byte  // what PublishStatus got, in order
+	events       [][]byte  // what pg_keeper.events() would show
+	requests     []Request // SQL sessions' requests not yet taken: TakeRequest pops the first
+	requestErr   error     // what TakeRequest fails with
+	answers      []answer  // what AnswerRequest got, in order
+}
+
+// answer is one AnswerRequest call.
+type answer struct {
+	seq uint32
+	ok  bool
+	msg string
 }
 
 func newFakeHost(raw RawSettings) *fakeHost {
@@ -197,6 +207,45 @@ func (h *fakeHost) ResetEvents() error {
 	h.called("ResetEvents")
 	h.events = nil
 	return nil
+}
+
+// TakeRequest pops the first request a test pushed (pushRequest).
+func (h *fakeHost) TakeRequest() (Request, bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.called("TakeRequest")
+	if h.requestErr != nil {
+		return Request{}, false, h.requestErr
+	}
+	if len(h.requests) == 0 {
+		return Request{}, false, nil
+	}
+	req := h.requests[0]
+	h.requests = h.requests[1:]
+	return req, true, nil
+}
+
+func (h *fakeHost) AnswerRequest(seq uint32, ok bool, msg string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.called("AnswerRequest")
+	h.answers = append(h.answers, answer{seq: seq, ok: ok, msg: msg})
+	return nil
+}
+
+// pushRequest is a SQL session making a request: the next TakeRequest
+// returns it after those pushed before.
+func (h *fakeHost) pushRequest(req Request) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.requests = append(h.requests, req)
+}
+
+// answered is every AnswerRequest call so far, in order.
+func (h *fakeHost) answered() []answer {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]answer(nil), h.answers...)
 }
 
 // timelineCalls is how often Timeline was called.

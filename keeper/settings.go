@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/pg-keeper/pg_keeper/keeper/action"
 	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/keeper/probe"
@@ -34,6 +35,21 @@ type Settings struct {
 	// ReceiverName is the application_name this server's WAL receiver
 	// streams with, which names its walsender on the master.
 	ReceiverName string
+
+	Maintenance bool // pg_keeper.maintenance
+	AutoRejoin  bool // pg_keeper.auto_rejoin
+	// RewindBlocked says why pg_rewind cannot rewind this server ("": it
+	// can); looked at only with AutoRejoin.
+	RewindBlocked string
+	// What the switchover's and the rejoin's helper need: where the
+	// server's programs are, the postmaster, the OS user's home, and
+	// partner_conninfo as set (password included: never logged).
+	BinDir          string
+	PostmasterPID   int
+	Home            string
+	PartnerRaw      string
+	PrimaryConninfo string // this server's own primary_conninfo, as set
+	ClusterName     string
 }
 
 // ParseSettings checks raw GUC values. Problems come back as errors naming
@@ -55,6 +71,17 @@ func ParseSettings(raw RawSettings) (Settings, []error) {
 		OnPartnerTimeout:   raw.OnPartnerTimeout,
 		Self:               core.Identity{SystemID: raw.SystemID, StartTime: raw.StartTime},
 		ReceiverName:       probe.ReceiverNameOf(raw.PrimaryConninfo, raw.ClusterName),
+		Maintenance:        raw.Maintenance,
+		AutoRejoin:         raw.AutoRejoin,
+		BinDir:             raw.BinDir,
+		PostmasterPID:      raw.PostmasterPID,
+		Home:               raw.OSHome,
+		PartnerRaw:         raw.PartnerConninfo,
+		PrimaryConninfo:    raw.PrimaryConninfo,
+		ClusterName:        raw.ClusterName,
+	}
+	if s.AutoRejoin {
+		s.RewindBlocked = action.RewindBlocked(raw.DataDir, raw.BinDir, raw.WalLogHints, raw.DataChecksums)
 	}
 	// The server enforces the GUCs' ranges; these guard a host that does not.
 	if s.Interval < 10*time.Millisecond {

@@ -24,6 +24,8 @@ func (r *runner) status(now time.Time) publish.Status {
 		KeepalivesTime:   r.settings.Interval.Seconds(),
 		MaxFailoverLag:   r.settings.Policy.MaxLag,
 		OnPartnerTimeout: r.settings.OnPartnerTimeout,
+		Maintenance:      r.core.Paused(),
+		AutoRejoin:       r.settings.AutoRejoin,
 	}
 	if !v.LastSuccess.IsZero() {
 		s.LastSuccess = publish.Ptr(v.LastSuccess)
@@ -66,7 +68,7 @@ func (r *runner) status(now time.Time) publish.Status {
 // at least once a second for next_heartbeat_in and updated_at.
 func (r *runner) publishStatus(now time.Time) {
 	v := r.core.View()
-	sig := fmt.Sprint(v.State, v.Failures, v.InFlight, v.Probing, v.NextProbe, r.fenceState, v.LastFailure, v.LastSuccess)
+	sig := fmt.Sprint(v.State, r.core.Paused(), v.Failures, v.InFlight, v.Probing, v.NextProbe, r.fenceState, v.LastFailure, v.LastSuccess)
 	if sig == r.publishedSig && now.Sub(r.lastPublished) < time.Second {
 		return
 	}

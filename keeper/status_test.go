@@ -22,7 +22,8 @@ import (
 var statusKeys = []string{"worker_pid", "started_at", "updated_at", "mode", "state", "partner", "fence",
 	"consecutive_failures", "keepalives_count", "keepalives_time", "on_partner_timeout", "max_failover_lag",
 	"last_success", "last_failure", "last_failure_class", "last_failure_reason", "master_sync", "partner_lsn",
-	"action_running", "next_heartbeat_at", "next_action", "next_action_at", "next_action_blocked"}
+	"action_running", "next_heartbeat_at", "next_action", "next_action_at", "next_action_blocked",
+	"maintenance", "auto_rejoin"}
 
 func hostStatuses(h *fakeHost) [][]byte {
 	h.mu.Lock()
@@ -44,15 +45,18 @@ func TestStatusJSONHasTheKeysTheSQLReads(t *testing.T) {
 		Fence: "open", Failures: 1, KeepalivesCount: 3, KeepalivesTime: 0.5, OnPartnerTimeout: "failover", MaxFailoverLag: 1,
 		LastSuccess: &now, LastFailure: &now, FailureClass: "timeout", FailureWhy: "timeout: x", MasterSync: publish.Ptr(false),
 		PartnerLSN: "0/1", ActionRunning: "promote", NextHeartbeatAt: &now, NextAction: "promote", NextActionAt: &now,
-		Blocked: "b"}
+		Blocked: "b", Maintenance: true, AutoRejoin: true}
 	require.Equal(t, sorted(statusKeys), jsonKeys(t, publish.EncodeStatus(full)))
+	require.True(t, decodeStatus(t, publish.EncodeStatus(full)).Maintenance)
+	require.True(t, decodeStatus(t, publish.EncodeStatus(full)).AutoRejoin)
 	require.Equal(t, full.MasterSync, decodeStatus(t, publish.EncodeStatus(full)).MasterSync)
 
 	// The times the SQL turns into intervals are null rather than absent
-	// when unknown; the texts are absent when empty.
+	// when unknown; the texts are absent when empty; the booleans the SQL
+	// casts are always there.
 	require.Equal(t, sorted([]string{"worker_pid", "started_at", "updated_at", "mode", "state", "partner", "fence",
 		"consecutive_failures", "keepalives_count", "keepalives_time", "on_partner_timeout", "max_failover_lag",
-		"last_success", "last_failure", "next_heartbeat_at", "next_action_at"}),
+		"last_success", "last_failure", "next_heartbeat_at", "next_action_at", "maintenance", "auto_rejoin"}),
 		jsonKeys(t, publish.EncodeStatus(publish.Status{})))
 }
 
@@ -462,7 +466,7 @@ func TestRunPublishesStatus(t *testing.T) {
 			require.Equal(t, sorted(append([]string{"worker_pid", "started_at", "updated_at", "mode", "state", "partner",
 				"fence", "consecutive_failures", "keepalives_count", "keepalives_time", "on_partner_timeout",
 				"max_failover_lag", "last_success", "last_failure", "next_heartbeat_at", "next_action",
-				"next_action_at"}, tc.extraKeys...)), jsonKeys(t, last))
+				"next_action_at", "maintenance", "auto_rejoin"}, tc.extraKeys...)), jsonKeys(t, last))
 
 			// The times depend on the run; checked, then set aside.
 			require.False(t, s.UpdatedAt.Before(s.StartedAt))

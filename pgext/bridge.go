@@ -25,6 +25,8 @@ static int pgk_call_replication_state(const PgkBridge *b) { return b->replicatio
 static int pgk_call_publish_status(const PgkBridge *b, const char *j) { return b->publish_status(j); }
 static int pgk_call_add_event(const PgkBridge *b, const char *j) { return b->add_event(j); }
 static int pgk_call_reset_events(const PgkBridge *b) { return b->reset_events(); }
+static int pgk_call_take_request(const PgkBridge *b, int *kind, char *arg, int len) { return b->take_request(kind, arg, len); }
+static int pgk_call_answer_request(const PgkBridge *b, unsigned int seq, int ok, const char *m) { return b->answer_request(seq, ok, m); }
 */
 import "C"
 
@@ -79,7 +81,10 @@ func constantsMatch() bool {
 		C.PGK_WAKE_TIMEOUT == int(keeper.WakeTimeout) && C.PGK_WAKE_SHUTDOWN == int(keeper.WakeShutdown) &&
 		C.PGK_WAKE_RELOAD == int(keeper.WakeReload) &&
 		C.PGK_FENCE_UNCONFIRMED == int(core.FenceUnconfirmed) && C.PGK_FENCE_OPEN == int(core.FenceOpen) &&
-		C.PGK_FENCE_FENCED == int(core.FenceFenced)
+		C.PGK_FENCE_FENCED == int(core.FenceFenced) &&
+		C.PGK_REQ_SWITCHOVER == int(keeper.RequestSwitchover) && C.PGK_REQ_PAUSE == int(keeper.RequestPause) &&
+		C.PGK_REQ_RESUME == int(keeper.RequestResume) && C.PGK_REQ_TAKEOVER == int(keeper.RequestTakeover) &&
+		C.PGK_REQ_TAKEOVER_CANCEL == int(keeper.RequestTakeoverCancel)
 }
 
 func (b *Bridge) check(rc C.int) error {
@@ -156,6 +161,12 @@ func (b *Bridge) Settings() (keeper.RawSettings, error) {
 		ClusterName:         C.GoString(c.cluster_name),
 		SystemID:            uint64(c.system_identifier),
 		StartTime:           pgEpoch.Add(time.Duration(c.start_time) * time.Microsecond),
+		Maintenance:         c.maintenance != 0,
+		AutoRejoin:          c.auto_rejoin != 0,
+		BinDir:              C.GoString(c.bindir),
+		WalLogHints:         c.wal_log_hints != 0,
+		DataChecksums:       c.data_checksums != 0,
+		PostmasterPID:       int(c.postmaster_pid),
 	}, nil
 }
 
@@ -223,6 +234,33 @@ func (b *Bridge) ResetEvents() error {
 		return errThread
 	}
 	return b.check(C.pgk_call_reset_events(b.b))
+}
+
+func (b *Bridge) TakeRequest() (keeper.Request, bool, error) {
+	if !b.onMainThread() {
+		return keeper.Request{}, false, errThread
+	}
+	var kind C.int
+	var arg [C.PGK_REQUEST_ARG_MAX]C.char
+	rc := C.pgk_call_take_request(b.b, &kind, &arg[0], C.int(len(arg)))
+	if rc <= 0 {
+		return keeper.Request{}, false, b.check(rc)
+	}
+	return keeper.Request{Seq: uint32(rc), Kind: keeper.RequestKind(kind), Arg: C.GoString(&arg[0])}, true, nil
+}
+
+// AnswerRequest: the shim cuts msg to fit (PGK_ANSWER_MAX).
+func (b *Bridge) AnswerRequest(seq uint32, ok bool, msg string) error {
+	if !b.onMainThread() {
+		return errThread
+	}
+	cs := C.CString(msg)
+	defer C.free(unsafe.Pointer(cs))
+	cok := C.int(0)
+	if ok {
+		cok = 1
+	}
+	return b.check(C.pgk_call_answer_request(b.b, C.uint(seq), cok, cs))
 }
 
 func (b *Bridge) callWithText(text []byte, call func(*C.char) C.int) error {

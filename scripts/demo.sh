@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# A real two-node pair on 127.0.0.1 with pg_keeper on both, and a failover
-# drill: installs what is needed, builds and installs pg_keeper, starts
-# node1 (master, port 25432) and node2 (synchronous standby, port 25433),
-# shows the keepers' process titles and log lines, kills node1's postmaster
-# with SIGKILL and shows node2 promote itself and take writes, then starts
-# node1 again as it was and shows it refuse writes and fence itself.
+# A real two-node pair on 127.0.0.1 with pg_keeper on both, and drills:
+# installs what is needed, builds and installs pg_keeper, starts node1
+# (master, port 25432) and node2 (synchronous standby, port 25433), shows
+# the keepers' process titles and log lines; swaps the roles with
+# pg_keeper.switchover() and back; kills node1's postmaster with SIGKILL and
+# shows node2 promote itself and take writes; then starts node1 again as it
+# was and shows it refuse writes and, with pg_keeper.auto_rejoin, rewind
+# itself and come back as node2's synchronous standby.
 #
 #   scripts/demo.sh          run the demo as root, then stop and remove the pair
 #   scripts/demo.sh --keep   leave the pair running in /tmp/pg_keeper_demo
@@ -56,7 +58,10 @@ hot_standby = on
 wal_receiver_timeout = 5s
 wal_sender_timeout = 5s
 synchronous_standby_names = 'node2'
+wal_log_hints = on
+primary_conninfo = 'host=127.0.0.1 port=$P2 user=postgres application_name=node1'
 shared_preload_libraries = 'pg_keeper'
+pg_keeper.auto_rejoin = on
 pg_keeper.partner_conninfo = 'host=127.0.0.1 port=$P2 user=postgres dbname=postgres sslmode=disable'
 pg_keeper.keepalives_time = '500ms'
 pg_keeper.keepalives_count = 4
@@ -68,6 +73,7 @@ step "Creating node2 (synchronous standby) on 127.0.0.1:$P2 with pg_basebackup"
 as_pg "$BIN/pg_basebackup" -h 127.0.0.1 -p $P1 -U postgres -D "$BASE/node2" -R -X stream -c fast >/dev/null
 cat >>"$BASE/node2/postgresql.conf" <<CONF
 port = $P2
+synchronous_standby_names = 'node1'
 pg_keeper.partner_conninfo = 'host=127.0.0.1 port=$P1 user=postgres dbname=postgres sslmode=disable'
 CONF
 # pg_basebackup -R wrote primary_conninfo here; name node2 for synchronous_standby_names.
@@ -101,6 +107,26 @@ psql -X -h 127.0.0.1 -p $P1 -U postgres -d postgres -c "$status" | sed 's/^/  /'
 echo "node2 (hot standby): the same"
 psql -X -h 127.0.0.1 -p $P2 -U postgres -d postgres -c "$status" | sed 's/^/  /'
 
+is_standby() { psql -X -At -h 127.0.0.1 -p "$1" -U postgres -d postgres -c 'SELECT pg_is_in_recovery()' 2>/dev/null | grep -q t; }
+sync_of() { psql -X -At -h 127.0.0.1 -p "$1" -U postgres -d postgres -c "SELECT sync_state FROM pg_stat_replication WHERE application_name = '$2'" 2>/dev/null; }
+switchover() { # from port, to port, from name, to name
+	step "Switchover: SELECT pg_keeper.switchover() on $3"
+	local start
+	start=$(date +%s.%N)
+	echo "$3: $(psql -X -At -h 127.0.0.1 -p "$1" -U postgres -d postgres -c 'SELECT pg_keeper.switchover()')"
+	wait_for 60 "$4 to take over" sh -c "psql -X -At -h 127.0.0.1 -p $2 -U postgres -d postgres -c 'SELECT NOT pg_is_in_recovery()' | grep -q t"
+	wait_for 60 "$3 to be $4's synchronous standby" sh -c "psql -X -At -h 127.0.0.1 -p $2 -U postgres -d postgres -c \"SELECT sync_state FROM pg_stat_replication WHERE application_name = '$3'\" | grep -q sync"
+	wait_for 60 "both keepers connected" sh -c "ps -eo args | grep -q '[p]g_keeper (master mode:connected)' && ps -eo args | grep -q '[p]g_keeper (standby mode:connected)'"
+	printf '%s is the master, %s its synchronous standby, %.1f s after the call\n' "$4" "$3" "$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo 0)"
+	psql -X -At -h 127.0.0.1 -p "$2" -U postgres -d postgres -c "INSERT INTO drill (id) SELECT max(id) + 1 FROM drill" >/dev/null
+	echo "$4 takes writes: $(psql -X -At -h 127.0.0.1 -p "$2" -U postgres -d postgres -c 'SELECT count(*) FROM drill') rows, $3 has $(psql -X -At -h 127.0.0.1 -p "$1" -U postgres -d postgres -c 'SELECT count(*) FROM drill')"
+	titles
+	grep -h 'pg_keeper.*switchover' "$BASE/node1.log" "$BASE/node2.log" | tail -n 4 | sed 's/^/  /'
+}
+switchover $P1 $P2 node1 node2
+switchover $P2 $P1 node2 node1
+wait_for 30 "node2's keeper to be connected again" sh -c "ps -eo args | grep -q '[p]g_keeper (standby mode:connected)'"
+
 # node2 promotes only once a heartbeat has seen node1 synchronous with it:
 # wait until its status says that it would (a kill before that is rightly
 # not followed by a promotion, and the drill would prove nothing).
@@ -114,7 +140,7 @@ wait_for 60 "node2 to promote" sh -c "psql -X -At -h 127.0.0.1 -p $P2 -U postgre
 printf 'node2 promoted %.1f s after the kill\n' "$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo 0)"
 wait_for 30 "after_command" grep -q 'after_command finished' "$BASE/node2.log"
 titles
-psql2 "INSERT INTO drill (id) VALUES (101)" >/dev/null
+psql2 "INSERT INTO drill (id) SELECT max(id) + 1 FROM drill" >/dev/null
 echo "node2 takes writes: $(psql2 "SELECT count(*) FROM drill") rows"
 echo "node2's log:"
 grep 'pg_keeper:' "$BASE/node2.log" | sed 's/^/  /'
@@ -123,7 +149,7 @@ psql -X -h 127.0.0.1 -p $P2 -U postgres -d postgres \
 	-c "SELECT to_char(at, 'HH24:MI:SS.MS') AS at, kind, coalesce(from_state || ' -> ' || to_state, action) AS what, duration, left(detail, 60) AS detail FROM pg_keeper.events()" |
 	sed 's/^/  /'
 
-step "The old master comes back as it was: it must not take writes"
+step "The old master comes back as it was: it must not take writes, and rejoins by itself"
 mark=$(wc -l <"$BASE/node1.log")
 # pg_ctl may report a failed start: the old master can fence itself and
 # shut down before pg_ctl has seen it ready.
@@ -133,12 +159,16 @@ if out=$(psql -X -At -h 127.0.0.1 -p $P1 -U postgres -d postgres -c "INSERT INTO
 	exit 1
 fi
 echo "node1 refused the write: $(echo "$out" | head -1)"
-wait_for 30 "node1 to shut itself down" sh -c "! test -f '$BASE/node1/postmaster.pid'"
+start=$(date +%s.%N)
+wait_for 120 "node1 to rejoin as node2's synchronous standby" sh -c "psql -X -At -h 127.0.0.1 -p $P2 -U postgres -d postgres -c \"SELECT sync_state FROM pg_stat_replication WHERE application_name = 'node1'\" | grep -q sync"
+printf 'node1 is node2'"'"'s synchronous standby again, %.1f s later, rewound with pg_rewind (pg_keeper.auto_rejoin)\n' "$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo 0)"
+echo "node1 has $(psql1 "SELECT count(*) FROM drill") rows, node2 $(psql2 "SELECT count(*) FROM drill")"
+titles
 echo "node1's log:"
-tail -n +"$((mark + 1))" "$BASE/node1.log" | grep 'pg_keeper:' | grep -v 'heartbeat to standby failed' | sed 's/^/  /'
+tail -n +"$((mark + 1))" "$BASE/node1.log" | grep 'pg_keeper' | grep -v 'heartbeat to standby failed' | sed 's/^/  /'
 
 if [ "$KEEP" = yes ]; then
-	step "Left running: node2 on port $P2, logs in $BASE (stop with: runuser -u postgres -- $BIN/pg_ctl -D $BASE/node2 stop)"
+	step "Left running: node2 (master) on port $P2, node1 (standby) on $P1, logs in $BASE (stop with: runuser -u postgres -- $BIN/pg_ctl -D $BASE/node2 stop)"
 else
 	step "Stopping and removing the pair"
 	stop_all

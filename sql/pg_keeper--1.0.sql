@@ -54,6 +54,8 @@ CREATE FUNCTION pg_keeper.status(
 	OUT on_partner_timeout text,
 	OUT max_failover_lag bigint,
 	OUT fence text,					-- unchecked, open or fenced: may clients connect to this primary
+	OUT maintenance boolean,		-- automatic actions paused (pg_keeper.pause()), here or learnt from the master
+	OUT auto_rejoin boolean,		-- pg_keeper.auto_rejoin
 	OUT action_running text,		-- promote, switch-async, restore-sync while under way
 	OUT next_heartbeat_in interval,
 	OUT next_action text,			-- what happens if the partner stays unreachable...
@@ -93,6 +95,8 @@ SELECT
 	j->>'on_partner_timeout',
 	(j->>'max_failover_lag')::bigint,
 	j->>'fence',
+	(j->>'maintenance')::boolean,
+	(j->>'auto_rejoin')::boolean,
 	j->>'action_running',
 	greatest((j->>'next_heartbeat_at')::timestamptz - clock_timestamp(), interval '0'),
 	j->>'next_action',
@@ -145,6 +149,38 @@ FROM jsonb_array_elements(pg_keeper._events()::jsonb) WITH ORDINALITY AS x(e, n)
 ORDER BY n
 $$;
 
+-- Requests to the keeper (bgworker/request.c): each waits for the keeper's
+-- answer and returns it, or raises an ERROR with it when the keeper refused
+-- or failed. One request at a time per server.
+
+-- A planned swap of roles with the standby: run on the master. Waits at
+-- most 3 minutes for the keeper's answer.
+CREATE FUNCTION pg_keeper.switchover() RETURNS text
+AS 'MODULE_PATHNAME', 'pg_keeper_switchover'
+LANGUAGE C VOLATILE STRICT;
+
+-- Maintenance mode (pg_keeper.maintenance): while paused, no promotion,
+-- switchover or rejoin happens. Run on the master; the standby learns it
+-- from the master. pause() takes a free-text reason for the record.
+CREATE FUNCTION pg_keeper.pause(reason text DEFAULT '') RETURNS text
+AS 'MODULE_PATHNAME', 'pg_keeper_pause'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pg_keeper.resume() RETURNS text
+AS 'MODULE_PATHNAME', 'pg_keeper_resume'
+LANGUAGE C VOLATILE STRICT;
+
+-- Called by the master's keeper on the standby during a switchover: take
+-- over once the master has stopped at lsn, or call it off. Not meant for
+-- operators.
+CREATE FUNCTION pg_keeper._takeover(lsn text) RETURNS text
+AS 'MODULE_PATHNAME', 'pg_keeper_takeover'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION pg_keeper._takeover_cancel() RETURNS text
+AS 'MODULE_PATHNAME', 'pg_keeper_takeover_cancel'
+LANGUAGE C VOLATILE STRICT;
+
 -- Readable by superusers and pg_monitor; nothing here is writable.
 REVOKE ALL ON FUNCTION pg_keeper._status(), pg_keeper._events(), pg_keeper._timeline(),
 	pg_keeper.status(), pg_keeper.events() FROM PUBLIC;
@@ -153,3 +189,7 @@ GRANT USAGE ON SCHEMA pg_keeper TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pg_keeper._status(), pg_keeper._events(), pg_keeper._timeline(),
 	pg_keeper.status(), pg_keeper.events() TO pg_monitor;
 GRANT SELECT ON pg_keeper.status TO pg_monitor;
+
+-- The requests change what the pair does: superusers only.
+REVOKE ALL ON FUNCTION pg_keeper.switchover(), pg_keeper.pause(text), pg_keeper.resume(),
+	pg_keeper._takeover(text), pg_keeper._takeover_cancel() FROM PUBLIC;

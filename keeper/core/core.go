@@ -20,6 +20,20 @@ const (
 	// (a standby's WAL receiver, a master's walsender) just ended. A server
 	// that dies drops it at once: probe now rather than at the next tick.
 	ReplicationDropInput
+	// RequestInput: a SQL session asks for something (Request); the
+	// output's Answer, or the result of the action it starts, ends its wait.
+	RequestInput
+)
+
+// Request is what a SQL session asks the keeper for.
+type Request int
+
+const (
+	SwitchoverRequest     Request = iota + 1 // pg_keeper.switchover(), on the master
+	PauseRequest                             // pg_keeper.pause()
+	ResumeRequest                            // pg_keeper.resume()
+	TakeoverRequest                          // the master's keeper, on this standby: take over once I have stopped (LSN)
+	TakeoverCancelRequest                    // ...the switchover is off
 )
 
 // Input is what the core learns from the world. Time enters only through At.
@@ -30,6 +44,16 @@ type Input struct {
 	Action ActionKind
 	Err    string // why the action failed; empty on success
 	Detail string // what the action did, or how the operator confirmed
+	// Request, and for a takeover the master's last WAL position (LSN).
+	Request Request
+	LSN     int64
+}
+
+// Answer ends the wait of the SQL session that made a request: OK false
+// makes it raise an ERROR with Msg.
+type Answer struct {
+	OK  bool
+	Msg string
 }
 
 // LogLine is a line the core wants in the server log.
@@ -44,6 +68,7 @@ type Output struct {
 	Logs    []LogLine
 	Change  *Change       // the state changed; nil otherwise
 	Probe   *ProbeRequest // start a heartbeat now; nil otherwise
+	Answer  *Answer       // answer the request waiting; nil: not now
 }
 
 // ProbeRequest is a heartbeat the core asks for, and what to ask the local
@@ -99,6 +124,21 @@ type Core struct {
 	// asyncAtStart: replication had been switched to asynchronous before
 	// this server started; the confirmation then leads to MasterAsync.
 	asyncAtStart bool
+
+	// maintenance: pg_keeper.maintenance is on here; partnerMaintenance:
+	// on the master at its last good heartbeat (a standby learns the pause
+	// from there and keeps it while the master is away).
+	maintenance, partnerMaintenance bool
+	// autoRejoin: pg_keeper.auto_rejoin; rejoinBlocked: why a rewind is
+	// not possible here ("" when it is).
+	autoRejoin    bool
+	rejoinBlocked string
+	// The switchover: on a standby taking over, the master's announced
+	// last WAL position and when the takeover is called off; on the
+	// master, whether pg_keeper.switchover()'s caller awaits the outcome.
+	takeoverLSN      int64
+	takeoverDeadline time.Time
+	switchoverCaller bool
 
 	// When to probe: every interval, from the start of the last heartbeat,
 	// one at a time; at once after a promotion or a replication drop.
@@ -164,8 +204,10 @@ func (c *Core) Fence() Fence {
 	switch c.state {
 	case MasterUnconfirmed:
 		return FenceUnconfirmed
-	case MasterFenced:
+	case MasterFenced, MasterHandedOver, MasterRejoining:
 		return FenceFenced
+	case MasterSwitchingOver:
+		return FenceUnconfirmed // writes refused until the standby has everything
 	}
 	return FenceOpen
 }
@@ -218,7 +260,7 @@ func (c *Core) Step(ev Input) Output {
 	case ReplicationDropInput:
 		// Only the first failure comes early: once a heartbeat has failed,
 		// the fault is known and the count goes on at the interval.
-		if !c.probing && c.failures == 0 {
+		if !c.probing && (c.failures == 0 || c.state == StandbyTakingOver) {
 			c.nextProbe = ev.At
 		}
 		return out
@@ -258,6 +300,18 @@ func (c *Core) Step(ev Input) Output {
 		trig = RecoveryEnded
 	case ConfirmInput:
 		trig, extra = c.confirmed(), ev.Detail
+	case takeoverExpiredInput:
+		trig, extra = TakeoverExpired, fmt.Sprintf("after %s", takeoverTimeout)
+	case RequestInput:
+		var answer *Answer
+		var act ActionKind
+		if trig, answer, act = c.request(ev); answer != nil || act != NoAction {
+			out.Answer = answer
+			if act != NoAction {
+				out.Actions = append(out.Actions, act)
+			}
+			return out
+		}
 	default:
 		out.Logs = append(out.Logs, LogLine{Warning, fmt.Sprintf("ignored input of kind %d", ev.Kind)})
 		return out
@@ -278,6 +332,7 @@ func (c *Core) Step(ev Input) Output {
 		out.Change = &Change{From: t.From, To: t.To, On: trig, Reason: msg, Primary: t.To.KnowsPrimary()}
 	}
 	c.lastTrigger = trig
+	c.answerRequest(t, trig, msg, extra, &out)
 	if trig == ActionFailed && (ev.Action == Promote || ev.Action == SwitchAsync) {
 		// One more failed heartbeat retries the action; a good one cancels it.
 		c.failures = c.threshold - 1
@@ -288,7 +343,7 @@ func (c *Core) Step(ev Input) Output {
 			c.inFlight = t.Do
 		}
 	}
-	if t.From == StandbyPromoting && t.To.Mode() == MasterMode {
+	if (t.From == StandbyPromoting || t.From == StandbyTakeoverPromoting) && t.To.Mode() == MasterMode {
 		c.deposed = true
 	}
 	if t.From == MasterUnconfirmed && t.To != MasterUnconfirmed {
@@ -306,11 +361,17 @@ func (c *Core) tick(now time.Time) Output {
 		return c.Step(Input{Kind: ConfirmInput, At: now,
 			Detail: "pg_keeper.partner_conninfo is not set: no partner to check, the keeper is inactive"})
 	}
+	if c.state == StandbyTakingOver && !now.Before(c.takeoverDeadline) {
+		return c.Step(Input{Kind: takeoverExpiredInput, At: now})
+	}
 	if c.probing || now.Before(c.nextProbe) || !c.partnerUsable {
 		return Output{}
 	}
 	c.probing = true
 	c.nextProbe = now.Add(c.interval)
+	if c.state == StandbyTakingOver {
+		c.nextProbe = now.Add(min(c.interval, takeoverPoll))
+	}
 	mode := c.state.Mode()
 	return Output{Probe: &ProbeRequest{Mode: mode, Streaming: mode == MasterMode, Replication: true}}
 }
@@ -358,6 +419,7 @@ func (c *Core) probe(at time.Time, p ProbeResult, out *Output) (Trigger, string)
 		c.lastSuccess = at
 		facts := p.Partner
 		c.lastFacts = &facts
+		c.partnerMaintenance = facts.Maintenance
 		switch {
 		case facts.SyncStandby:
 			c.syncConfirmed = true
@@ -378,7 +440,9 @@ func (c *Core) probe(at time.Time, p ProbeResult, out *Output) (Trigger, string)
 	c.lastClass = p.Class
 	c.lastReason = p.Class.String() + ": " + p.Detail
 	// Log every failure up to the threshold, then only a change of reason.
-	if c.failures <= c.threshold || c.lastReason != c.lastLogged {
+	// Taking over, failures are expected and polled for ten times a
+	// second: a change of reason only.
+	if (c.failures <= c.threshold && c.state != StandbyTakingOver) || c.lastReason != c.lastLogged {
 		level := Warning
 		if p.Class.Misconfigured() {
 			level = Error
@@ -389,7 +453,9 @@ func (c *Core) probe(at time.Time, p ProbeResult, out *Output) (Trigger, string)
 	}
 	switch {
 	case p.Class == FailSuperseded:
-		return Superseded, "" // one answer from the new primary is proof enough
+		return c.superseded()
+	case c.state == StandbyTakingOver:
+		return c.takeoverReady(p)
 	case c.failures < c.threshold:
 		return PartnerDown, ""
 	case p.ReplicationAlive || p.Class.Answered():
@@ -425,6 +491,9 @@ func (c *Core) risk(p ProbeResult) string {
 	}
 	if c.lastFacts == nil {
 		return "the master was not reached once since start"
+	}
+	if c.paused() {
+		return "maintenance mode is on (pg_keeper.pause() on the master): not promoting until pg_keeper.resume() there"
 	}
 	f := c.lastFacts
 	if c.syncConfirmed {

@@ -100,6 +100,22 @@ func notStreamingProbe() Input {
 
 func recoveryEnded() Input { return Input{Kind: RecoveryEndedInput, At: t0} }
 
+// request is a SQL session's request, as the runner passes it on.
+func request(r Request) Input { return Input{Kind: RequestInput, At: t0, Request: r} }
+
+// takeoverRequest is the master's keeper announcing a switchover to this
+// standby, with its last WAL position.
+func takeoverRequest(lsn int64) Input {
+	return Input{Kind: RequestInput, At: t0, Request: TakeoverRequest, LSN: lsn}
+}
+
+// takeoverFail is a failed heartbeat of a standby taking over: whether its
+// WAL receiver still streams, and the WAL position it has.
+func takeoverFail(alive bool, localLSN int64) Input {
+	return Input{Kind: ProbeInput, At: t0, Probe: ProbeResult{
+		Class: FailRefused, Detail: testReason, ReplicationAlive: alive, LocalLSN: localLSN}}
+}
+
 // inFlightOf is the action a core in state s waits for.
 func inFlightOf(s State) ActionKind {
 	switch s {
@@ -109,6 +125,14 @@ func inFlightOf(s State) ActionKind {
 		return SwitchAsync
 	case MasterRestoring:
 		return RestoreSync
+	case MasterHandingOver:
+		return PrepareSwitchover
+	case MasterSwitchingOver:
+		return HandOver
+	case MasterRejoining:
+		return Rejoin
+	case StandbyTakeoverPromoting:
+		return Promote
 	}
 	return NoAction
 }
@@ -118,6 +142,10 @@ func inFlightOf(s State) ActionKind {
 func coreAt(s State, threshold, failures int) *Core {
 	c := NewCore(s.Mode(), threshold)
 	c.state, c.inFlight, c.failures = s, inFlightOf(s), failures
+	if s == StandbyTakingOver || s == StandbyTakeoverPromoting {
+		// As the master's announcement left it.
+		c.takeoverLSN, c.takeoverDeadline = masterLSN, t0.Add(takeoverTimeout)
+	}
 	return c
 }
 
@@ -163,6 +191,25 @@ func reach(t *testing.T, s State, threshold int) *Core {
 		c.Step(supersededProbe())
 	case MasterUnconfirmed:
 		c.Resume(FenceUnconfirmed, false)
+	case MasterHandingOver, MasterSwitchingOver, MasterHandedOver:
+		c.Step(okProbe())
+		c.Step(request(SwitchoverRequest))
+		if s != MasterHandingOver {
+			c.Step(actionOK(PrepareSwitchover, "checkpoint done"))
+		}
+		if s == MasterHandedOver {
+			c.Step(actionOK(HandOver, "the standby has all WAL"))
+		}
+	case MasterRejoining:
+		c.SetRejoin(true, "")
+		c.Step(okProbe())
+		c.Step(supersededProbe())
+	case StandbyTakingOver, StandbyTakeoverPromoting:
+		c.Step(okProbe())
+		c.Step(takeoverRequest(masterLSN))
+		if s == StandbyTakeoverPromoting {
+			c.Step(takeoverFail(false, masterLSN))
+		}
 	default:
 		t.Fatalf("no way to reach %s", s)
 	}
@@ -282,6 +329,31 @@ func eventFor(c *Core, on Trigger) Input {
 	case ConfirmedAsync:
 		c.failures, c.asyncAtStart = 0, true
 		return confirmEvent()
+	case SwitchoverRequested:
+		// Not paused, and the last heartbeat did not fail: the request
+		// reaches the table.
+		c.failures, c.maintenance, c.partnerMaintenance = 0, false, false
+		return request(SwitchoverRequest)
+	case TakeoverRequested:
+		c.failures, c.maintenance, c.partnerMaintenance = 0, false, false
+		return takeoverRequest(masterLSN)
+	case TakeoverCancelled:
+		c.failures = 0
+		return request(TakeoverCancelRequest)
+	case TakeoverReady:
+		// The master stopped (replication down) and its WAL is here. Only
+		// a standby taking over makes TakeoverReady of it: see effective.
+		c.failures, c.takeoverLSN = 0, masterLSN
+		return takeoverFail(false, masterLSN)
+	case TakeoverExpired:
+		// As the tick makes it once the takeover's time is up; a late one
+		// elsewhere changes nothing.
+		c.failures = 0
+		return Input{Kind: takeoverExpiredInput, At: t0}
+	case SupersededRejoin:
+		c.failures, c.maintenance, c.partnerMaintenance = 0, false, false
+		c.SetRejoin(true, "")
+		return supersededProbe()
 	}
 	panic("unknown trigger")
 }
@@ -307,8 +379,10 @@ func probeLogs(from State, on Trigger, threshold int) []LogLine {
 		return []LogLine{failLine(partner, threshold, threshold)}
 	case PartnerLostUnsafe:
 		return []LogLine{warn(fmt.Sprintf("heartbeat to %s failed (%d/%d): timeout: no answer", partner, threshold, threshold))}
-	case Superseded:
+	case Superseded, SupersededRejoin:
 		return []LogLine{supersededLine(partner, 1, threshold)}
+	case TakeoverReady:
+		return []LogLine{failLine(partner, 1, threshold)}
 	}
 	return nil
 }
@@ -326,6 +400,10 @@ func rowLog(row Transition, threshold int) LogLine {
 		msg += " (boom)"
 	case Confirmed, ConfirmedAsync:
 		msg += " (" + testConfirm + ")"
+	case TakeoverReady:
+		msg += " (received up to 0/3000060, the master announced 0/3000060)"
+	case TakeoverExpired:
+		msg += " (after 1m0s)"
 	}
 	return LogLine{row.Level, msg}
 }
@@ -348,9 +426,18 @@ func eventRowLog(tableOn Trigger, row Transition, threshold int) LogLine {
 //
 // An unconfirmed master takes a good heartbeat as the partner's answer as a
 // standby: it is confirmed.
+//
+// A failed heartbeat is TakeoverReady only in StandbyTakingOver, where it
+// is never counted: short of the takeover, it is just a failure.
 func effective(from State, on Trigger) Trigger {
 	if (on == PartnerUp || on == PartnerCaughtUp) && from == MasterUnconfirmed {
 		return Confirmed
+	}
+	if on == TakeoverReady && from != StandbyTakingOver {
+		return PartnerDown
+	}
+	if from == StandbyTakingOver && (on == HeartbeatLost || on == PartnerLost || on == PartnerLostUnsafe) {
+		return PartnerDown
 	}
 	if on == PartnerCaughtUp && from != MasterAsync {
 		return PartnerUp
@@ -358,14 +445,18 @@ func effective(from State, on Trigger) Trigger {
 	return on
 }
 
-func wantFailuresAfter(on Trigger, threshold int, inFlight ActionKind) int {
+func wantFailuresAfter(from State, on Trigger, threshold int, inFlight ActionKind) int {
 	if on == ActionFailed && inFlight != Promote && inFlight != SwitchAsync {
 		return threshold // only a failed promotion or switch is retried by the next failed heartbeat
+	}
+	if from == StandbyTakingOver && (on == PartnerDown || on == TakeoverReady) {
+		return 0 // taking over, failed heartbeats do not count: the master is expected to stop
 	}
 	return map[Trigger]int{
 		PartnerUp: 0, PartnerCaughtUp: 0, PartnerDown: 1, HeartbeatLost: threshold, PartnerLost: threshold,
 		PartnerLostUnsafe: threshold, ActionDone: threshold, ActionFailed: threshold - 1, RecoveryEnded: 1,
-		Superseded: 1, Confirmed: 0, ConfirmedAsync: 0,
+		Superseded: 1, Confirmed: 0, ConfirmedAsync: 0, SwitchoverRequested: 0, TakeoverRequested: 0,
+		TakeoverCancelled: 0, TakeoverReady: 0, TakeoverExpired: 0, SupersededRejoin: 1,
 	}[on]
 }
 
@@ -387,7 +478,7 @@ func TestStepEveryRow(t *testing.T) {
 			}
 			require.Equal(t, wantActions, out.Actions)
 
-			wantLogs := probeLogs(row.From, on, threshold)
+			wantLogs := probeLogs(row.From, tableRow.On, threshold)
 			if row.Why != "" {
 				wantLogs = append(wantLogs, eventRowLog(tableRow.On, row, threshold))
 			}
@@ -400,9 +491,14 @@ func TestStepEveryRow(t *testing.T) {
 			if row.Do == FenceSelf {
 				wantInFlight = inFlightOf(row.From)
 			}
+			// A result that starts nothing leaves nothing in flight, though
+			// the state stays (rejoining, once its helper is left).
+			if (on == ActionDone || on == ActionFailed) && row.Do == NoAction {
+				wantInFlight = NoAction
+			}
 			require.Equal(t, wantInFlight, c.inFlight)
 			require.Equal(t, on, c.lastTrigger)
-			require.Equal(t, wantFailuresAfter(on, threshold, inFlightOf(row.From)), c.Failures())
+			require.Equal(t, wantFailuresAfter(row.From, on, threshold, inFlightOf(row.From)), c.Failures())
 
 			if on != tableRow.On {
 				// Step cannot produce this trigger: the row is only there to
@@ -430,7 +526,17 @@ func TestStepEveryRowRepeated(t *testing.T) {
 			}
 			second := c.Step(eventFor(c, row.On))
 			require.Equal(t, row.To, c.State())
-			require.Equal(t, probeLogs(row.From, row.On, threshold), second.Logs)
+			wantLogs := probeLogs(row.From, row.On, threshold)
+			if row.From == StandbyTakingOver {
+				// Taking over, a failed heartbeat is logged only when its
+				// reason changes: the first one logs it, the repeat (same
+				// reason) is silent by design.
+				for _, l := range wantLogs {
+					require.Contains(t, first.Logs, l)
+				}
+				wantLogs = nil
+			}
+			require.Equal(t, wantLogs, second.Logs)
 			var wantActions []ActionKind
 			if row.Do != NoAction {
 				wantActions = []ActionKind{row.Do}

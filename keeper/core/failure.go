@@ -106,6 +106,8 @@ type PartnerFacts struct {
 	LSN int64
 	// Timeline the partner writes WAL on as a master, 0 otherwise.
 	Timeline int
+	// Maintenance: pg_keeper.maintenance is on at the partner.
+	Maintenance bool
 }
 
 // ProbeResult is the outcome of one heartbeat.

@@ -13,7 +13,7 @@ import (
 
 // supersedable are the states a master can be superseded in.
 var supersedable = []State{MasterReady, MasterConnected, MasterHeartbeatLost, MasterSwitching, MasterAsync,
-	MasterRestoring, MasterKeepingSync}
+	MasterRestoring, MasterKeepingSync, MasterHandingOver, MasterSwitchingOver}
 
 func TestSupersededFencesOnTheFirstFailure(t *testing.T) {
 	const threshold = 3
@@ -27,10 +27,16 @@ func TestSupersededFencesOnTheFirstFailure(t *testing.T) {
 				ev := supersededProbe()
 				ev.Probe.ReplicationAlive = alive
 				out := c.Step(ev)
+				var answer *Answer
+				if s == MasterHandingOver || s == MasterSwitchingOver {
+					// pg_keeper.switchover()'s caller learns that it failed.
+					answer = &Answer{Msg: whySuperseded}
+				}
 				require.Equal(t, Output{
 					Actions: []ActionKind{FenceSelf},
 					Logs:    []LogLine{supersededLine("standby", failures+1, threshold), {Error, whySuperseded}},
 					Change:  &Change{From: s, To: MasterFenced, On: Superseded, Reason: whySuperseded},
+					Answer:  answer,
 				}, out, name)
 				require.Equal(t, MasterFenced, c.State(), name)
 				require.Equal(t, masterFenced, c.State().Title(), name)
@@ -46,7 +52,8 @@ func TestSupersededFencesOnTheFirstFailure(t *testing.T) {
 }
 
 func TestSupersededIsUnexpectedInStandbyMode(t *testing.T) {
-	for _, s := range []State{StandbyReady, StandbyConnected, StandbyHeartbeatLost, StandbyPromoting, StandbyNotPromoting} {
+	for _, s := range []State{StandbyReady, StandbyConnected, StandbyHeartbeatLost, StandbyPromoting, StandbyNotPromoting,
+		StandbyTakingOver, StandbyTakeoverPromoting} {
 		c := reach(t, s, 3)
 		failures, inFlight := c.Failures(), c.inFlight
 		out := c.Step(supersededProbe())
@@ -62,7 +69,8 @@ func TestSupersededIsUnexpectedInStandbyMode(t *testing.T) {
 
 // TestSupersededNeverPromotesOrSwitches: whatever the state and the
 // policy, heartbeats of class superseded only ever fence, once, and only a
-// master that is not fenced yet.
+// master that is not fenced yet (nor stopping after a switchover, nor
+// rejoining: the state reach leaves it in has auto_rejoin on).
 func TestSupersededNeverPromotesOrSwitches(t *testing.T) {
 	for s := range NumStates {
 		for _, p := range []Policy{{}, {FailoverOnTimeout: true, MaxLag: 1 << 40}} {
@@ -74,7 +82,7 @@ func TestSupersededNeverPromotesOrSwitches(t *testing.T) {
 				actions = append(actions, c.Step(supersededProbe()).Actions...)
 			}
 			var want []ActionKind
-			if s.Mode() == MasterMode && s != MasterFenced {
+			if s.Mode() == MasterMode && s != MasterFenced && s != MasterHandedOver && s != MasterRejoining {
 				want = []ActionKind{FenceSelf}
 			}
 			require.Equal(t, want, actions, name)

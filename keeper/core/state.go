@@ -46,6 +46,20 @@ const (
 	// partner may have replaced it: writes are refused until it does, or
 	// until an operator confirms this server (see bgworker/fence.c).
 	MasterUnconfirmed
+	// A planned switchover (pg_keeper.switchover()), on the master:
+	// HandingOver checks and checkpoints while writes go on, SwitchingOver
+	// refuses writes until the standby has every byte of WAL and has agreed
+	// to take over, HandedOver stops the server, which restarts as a standby.
+	MasterHandingOver
+	MasterSwitchingOver
+	MasterHandedOver
+	// MasterRejoining: superseded, with pg_keeper.auto_rejoin on: the server
+	// stops, a helper rewinds it and starts it as the new primary's standby.
+	MasterRejoining
+	// StandbyTakingOver: the master announced a switchover; this standby
+	// promotes as soon as the master has stopped and its last WAL is here.
+	StandbyTakingOver
+	StandbyTakeoverPromoting // pg_promote() for a switchover: no after_command
 	NumStates
 )
 
@@ -65,20 +79,26 @@ var stateInfo = [NumStates]struct {
 	name    string
 	primary Primary
 }{
-	StandbyReady:         {StandbyMode, "ready", PrimaryUnknown},
-	StandbyConnected:     {StandbyMode, "connected", PrimaryPartner},
-	StandbyHeartbeatLost: {StandbyMode, "heartbeat-lost", PrimaryPartner},
-	StandbyPromoting:     {StandbyMode, "promoting", PrimaryUnknown},
-	StandbyNotPromoting:  {StandbyMode, "not-promoting", PrimaryUnknown},
-	MasterReady:          {MasterMode, "ready", PrimaryUnknown},
-	MasterConnected:      {MasterMode, "connected", PrimarySelf},
-	MasterHeartbeatLost:  {MasterMode, "heartbeat-lost", PrimarySelf},
-	MasterSwitching:      {MasterMode, "switching", PrimarySelf},
-	MasterAsync:          {MasterMode, "async", PrimarySelf},
-	MasterRestoring:      {MasterMode, "restoring", PrimarySelf},
-	MasterKeepingSync:    {MasterMode, "keeping-sync", PrimaryUnknown},
-	MasterFenced:         {MasterMode, "fenced", PrimaryUnknown},
-	MasterUnconfirmed:    {MasterMode, "unconfirmed", PrimaryUnknown},
+	StandbyReady:             {StandbyMode, "ready", PrimaryUnknown},
+	StandbyConnected:         {StandbyMode, "connected", PrimaryPartner},
+	StandbyHeartbeatLost:     {StandbyMode, "heartbeat-lost", PrimaryPartner},
+	StandbyPromoting:         {StandbyMode, "promoting", PrimaryUnknown},
+	StandbyNotPromoting:      {StandbyMode, "not-promoting", PrimaryUnknown},
+	MasterReady:              {MasterMode, "ready", PrimaryUnknown},
+	MasterConnected:          {MasterMode, "connected", PrimarySelf},
+	MasterHeartbeatLost:      {MasterMode, "heartbeat-lost", PrimarySelf},
+	MasterSwitching:          {MasterMode, "switching", PrimarySelf},
+	MasterAsync:              {MasterMode, "async", PrimarySelf},
+	MasterRestoring:          {MasterMode, "restoring", PrimarySelf},
+	MasterKeepingSync:        {MasterMode, "keeping-sync", PrimaryUnknown},
+	MasterFenced:             {MasterMode, "fenced", PrimaryUnknown},
+	MasterUnconfirmed:        {MasterMode, "unconfirmed", PrimaryUnknown},
+	MasterHandingOver:        {MasterMode, "handing-over", PrimarySelf},
+	MasterSwitchingOver:      {MasterMode, "switching-over", PrimaryUnknown},
+	MasterHandedOver:         {MasterMode, "handed-over", PrimaryUnknown},
+	MasterRejoining:          {MasterMode, "rejoining", PrimaryPartner},
+	StandbyTakingOver:        {StandbyMode, "taking-over", PrimaryUnknown},
+	StandbyTakeoverPromoting: {StandbyMode, "switchover-promoting", PrimaryUnknown},
 }
 
 // KnowsPrimary is the node this state knows to be the primary, if any.
@@ -115,22 +135,38 @@ const (
 	// ConfirmedAsync: Confirmed, and replication had been switched to
 	// asynchronous before this server started, so it is to be restored.
 	ConfirmedAsync
+	SwitchoverRequested // pg_keeper.switchover() on the master
+	TakeoverRequested   // the master's keeper announced a switchover to this standby
+	TakeoverCancelled   // ...and called it off
+	// TakeoverReady: the master that announced the switchover has stopped,
+	// and this standby has received its WAL up to the announced position.
+	TakeoverReady
+	TakeoverExpired // the master did not stop in time: the switchover is off
+	// SupersededRejoin: Superseded, with pg_keeper.auto_rejoin on and
+	// everything a rewind needs at hand.
+	SupersededRejoin
 	NumTriggers
 )
 
 var triggerNames = [NumTriggers]string{
-	PartnerUp:         "partner-up",
-	PartnerCaughtUp:   "partner-caught-up",
-	PartnerDown:       "partner-down",
-	HeartbeatLost:     "heartbeat-lost",
-	PartnerLost:       "partner-lost",
-	PartnerLostUnsafe: "partner-lost-unsafe",
-	ActionDone:        "action-done",
-	ActionFailed:      "action-failed",
-	RecoveryEnded:     "recovery-ended",
-	Superseded:        "superseded",
-	Confirmed:         "confirmed",
-	ConfirmedAsync:    "confirmed-async",
+	PartnerUp:           "partner-up",
+	PartnerCaughtUp:     "partner-caught-up",
+	PartnerDown:         "partner-down",
+	HeartbeatLost:       "heartbeat-lost",
+	PartnerLost:         "partner-lost",
+	PartnerLostUnsafe:   "partner-lost-unsafe",
+	ActionDone:          "action-done",
+	ActionFailed:        "action-failed",
+	RecoveryEnded:       "recovery-ended",
+	Superseded:          "superseded",
+	Confirmed:           "confirmed",
+	ConfirmedAsync:      "confirmed-async",
+	SwitchoverRequested: "switchover-requested",
+	TakeoverRequested:   "takeover-requested",
+	TakeoverCancelled:   "takeover-cancelled",
+	TakeoverReady:       "takeover-ready",
+	TakeoverExpired:     "takeover-expired",
+	SupersededRejoin:    "superseded-rejoin",
 }
 
 func (t Trigger) String() string { return triggerNames[t] }
@@ -146,16 +182,34 @@ const (
 	RestoreSync                // put back the synchronous_standby_names that SwitchAsync cleared
 	FenceSelf                  // refuse client connections and shut this server down
 	OpenFence                  // let clients write: this server is confirmed as the primary
+	// PrepareSwitchover checks the standby's walsender (streaming,
+	// synchronous, close behind) and runs a CHECKPOINT, so that the
+	// shutdown's own is short; writes go on meanwhile.
+	PrepareSwitchover
+	// HandOver, with writes refused: waits until the standby has flushed
+	// all WAL, has it agree to take over, and leaves a helper that restarts
+	// this server as its standby once it has stopped.
+	HandOver
+	// Rejoin leaves a helper that, once this server has stopped, rewinds it
+	// against the new primary and starts it as its standby.
+	Rejoin
+	SetMaintenance   // pg_keeper.pause(): ALTER SYSTEM SET pg_keeper.maintenance = on
+	ClearMaintenance // pg_keeper.resume()
 )
 
 var actionNames = [...]string{
-	NoAction:        "none",
-	Promote:         "promote",
-	SwitchAsync:     "switch-async",
-	RunAfterCommand: "after_command",
-	RestoreSync:     "restore-sync",
-	FenceSelf:       "fence",
-	OpenFence:       "open-fence",
+	NoAction:          "none",
+	Promote:           "promote",
+	SwitchAsync:       "switch-async",
+	RunAfterCommand:   "after_command",
+	RestoreSync:       "restore-sync",
+	FenceSelf:         "fence",
+	OpenFence:         "open-fence",
+	PrepareSwitchover: "prepare-switchover",
+	HandOver:          "hand-over",
+	Rejoin:            "rejoin",
+	SetMaintenance:    "set-maintenance",
+	ClearMaintenance:  "clear-maintenance",
 }
 
 func (a ActionKind) String() string { return actionNames[a] }

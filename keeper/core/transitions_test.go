@@ -31,7 +31,7 @@ func rowsWhere(keep func(Transition) bool) []string {
 
 func TestTableIsComplete(t *testing.T) {
 	require.Len(t, Transitions, int(NumStates)*int(NumTriggers))
-	require.Len(t, Transitions, 14*12)
+	require.Len(t, Transitions, 20*18)
 	var seen [NumStates][NumTriggers]int
 	for _, r := range Transitions {
 		require.True(t, r.From >= 0 && r.From < NumStates, "bad From in %+v", r)
@@ -59,6 +59,10 @@ func TestOnlyDocumentedRowsChangeMode(t *testing.T) {
 		"standby:not-promoting --recovery-ended--> master:ready",
 		"standby:promoting --action-done--> master:ready do after_command",
 		"standby:ready --recovery-ended--> master:ready",
+		// A switchover's promotion runs no after_command; the old master
+		// restarts as a standby, so replication starts asynchronous.
+		"standby:switchover-promoting --action-done--> master:switching do switch-async",
+		"standby:taking-over --recovery-ended--> master:ready",
 	}, got)
 }
 
@@ -67,23 +71,39 @@ func TestActionRows(t *testing.T) {
 	require.Equal(t, []string{
 		"master:async --partner-caught-up--> master:restoring do restore-sync",
 		"master:async --superseded--> master:fenced do fence",
+		"master:async --superseded-rejoin--> master:rejoining do rejoin",
 		"master:connected --partner-lost--> master:switching do switch-async",
 		"master:connected --superseded--> master:fenced do fence",
+		"master:connected --superseded-rejoin--> master:rejoining do rejoin",
+		"master:connected --switchover-requested--> master:handing-over do prepare-switchover",
+		"master:handing-over --action-done--> master:switching-over do hand-over",
+		"master:handing-over --superseded--> master:fenced do fence",
+		"master:handing-over --superseded-rejoin--> master:rejoining do rejoin",
 		"master:heartbeat-lost --partner-lost--> master:switching do switch-async",
 		"master:heartbeat-lost --superseded--> master:fenced do fence",
+		"master:heartbeat-lost --superseded-rejoin--> master:rejoining do rejoin",
 		"master:keeping-sync --partner-lost--> master:switching do switch-async",
 		"master:keeping-sync --superseded--> master:fenced do fence",
+		"master:keeping-sync --superseded-rejoin--> master:rejoining do rejoin",
 		"master:ready --partner-lost--> master:switching do switch-async",
 		"master:ready --superseded--> master:fenced do fence",
+		"master:ready --superseded-rejoin--> master:rejoining do rejoin",
 		"master:restoring --superseded--> master:fenced do fence",
+		"master:restoring --superseded-rejoin--> master:rejoining do rejoin",
 		"master:switching --superseded--> master:fenced do fence",
+		"master:switching --superseded-rejoin--> master:rejoining do rejoin",
+		"master:switching-over --superseded--> master:fenced do fence",
+		"master:switching-over --superseded-rejoin--> master:rejoining do rejoin",
 		"master:unconfirmed --confirmed--> master:ready do open-fence",
 		"master:unconfirmed --confirmed-async--> master:async do open-fence",
 		"master:unconfirmed --superseded--> master:fenced do fence",
+		"master:unconfirmed --superseded-rejoin--> master:rejoining do rejoin",
 		"standby:connected --partner-lost--> standby:promoting do promote",
 		"standby:heartbeat-lost --partner-lost--> standby:promoting do promote",
 		"standby:not-promoting --partner-lost--> standby:promoting do promote",
 		"standby:promoting --action-done--> master:ready do after_command",
+		"standby:switchover-promoting --action-done--> master:switching do switch-async",
+		"standby:taking-over --takeover-ready--> standby:switchover-promoting do promote",
 	}, got)
 	for _, r := range Transitions {
 		if r.Do == NoAction {
@@ -96,14 +116,15 @@ func TestActionRows(t *testing.T) {
 		if r.Do != RunAfterCommand && r.Do != FenceSelf && r.Do != OpenFence {
 			require.Equal(t, r.Do, inFlightOf(r.To), rowName(r))
 		}
-		// Giving up on the partner is a warning; restoring and a confirmed
-		// primary are good news; fencing this server is an error an
-		// operator must see.
+		// Giving up on the partner is a warning; restoring, a confirmed
+		// primary and the steps of a switchover are good news; fencing
+		// this server, or rejoining it, is an error an operator must see.
 		wantLevel := Warning
-		switch r.Do {
-		case RunAfterCommand, RestoreSync, OpenFence:
+		switch {
+		case r.Do == RunAfterCommand, r.Do == RestoreSync, r.Do == OpenFence, r.Do == PrepareSwitchover, r.Do == HandOver,
+			r.From == StandbyTakingOver, r.From == StandbyTakeoverPromoting:
 			wantLevel = Info
-		case FenceSelf:
+		case r.Do == FenceSelf, r.Do == Rejoin:
 			wantLevel = Error
 		}
 		require.Equal(t, wantLevel, r.Level, rowName(r))
@@ -119,6 +140,16 @@ func TestActionRows(t *testing.T) {
 		if r.Do == OpenFence {
 			require.Equal(t, MasterUnconfirmed, r.From, rowName(r))
 		}
+		// A rejoin starts on SupersededRejoin only, always into
+		// MasterRejoining; a switchover on its request only.
+		require.Equal(t, r.Do == Rejoin, r.On == SupersededRejoin, rowName(r))
+		if r.Do == Rejoin {
+			require.Equal(t, MasterRejoining, r.To, rowName(r))
+			require.Equal(t, whySupersededRejoin, r.Why, rowName(r))
+		}
+		require.Equal(t, r.Do == PrepareSwitchover, r.On == SwitchoverRequested, rowName(r))
+		// Maintenance is a setting, not a state: no row sets it.
+		require.NotContains(t, []ActionKind{SetMaintenance, ClearMaintenance}, r.Do, rowName(r))
 	}
 }
 
@@ -159,6 +190,17 @@ func TestPartnerLostUnsafeRows(t *testing.T) {
 		{From: MasterKeepingSync, On: PartnerLostUnsafe, To: MasterKeepingSync},
 		{From: MasterFenced, On: PartnerLostUnsafe, To: MasterFenced},
 		{From: MasterUnconfirmed, On: PartnerLostUnsafe, To: MasterUnconfirmed, Level: Warning, Why: whyUnconfirmed},
+		// A switchover under way is not given up for a lost standby: its
+		// action fails if the standby cannot follow.
+		{From: MasterHandingOver, On: PartnerLostUnsafe, To: MasterHandingOver},
+		{From: MasterSwitchingOver, On: PartnerLostUnsafe, To: MasterSwitchingOver},
+		{From: MasterHandedOver, On: PartnerLostUnsafe, To: MasterHandedOver},
+		{From: MasterRejoining, On: PartnerLostUnsafe, To: MasterRejoining},
+		// Taking over, no failed heartbeat is counted: the master is
+		// expected to stop.
+		{From: StandbyTakingOver, On: PartnerLostUnsafe, To: StandbyTakingOver, Unexpected: true, Level: Warning,
+			Why: "ignored unexpected event partner-lost-unsafe in state standby:taking-over"},
+		{From: StandbyTakeoverPromoting, On: PartnerLostUnsafe, To: StandbyTakeoverPromoting},
 	}
 	require.Len(t, want, int(NumStates))
 	for _, w := range want {
@@ -188,6 +230,14 @@ func TestHoldingStatesRows(t *testing.T) {
 			Why: "ignored unexpected event superseded in state standby:not-promoting"},
 		nothingToConfirm(StandbyNotPromoting, Confirmed),
 		nothingToConfirm(StandbyNotPromoting, ConfirmedAsync),
+		refuseSwitchover(StandbyNotPromoting, whyNotStandby),
+		refuseTakeover(StandbyNotPromoting, whyTakeoverHeartbeat),
+		{From: StandbyNotPromoting, On: TakeoverCancelled, To: StandbyNotPromoting},
+		{From: StandbyNotPromoting, On: TakeoverReady, To: StandbyNotPromoting, Unexpected: true, Level: Warning,
+			Why: "ignored unexpected event takeover-ready in state standby:not-promoting"},
+		{From: StandbyNotPromoting, On: TakeoverExpired, To: StandbyNotPromoting},
+		{From: StandbyNotPromoting, On: SupersededRejoin, To: StandbyNotPromoting, Unexpected: true, Level: Warning,
+			Why: "ignored unexpected event superseded-rejoin in state standby:not-promoting"},
 
 		{From: MasterKeepingSync, On: PartnerUp, To: MasterConnected, Why: "standby answers again"},
 		{From: MasterKeepingSync, On: PartnerCaughtUp, To: MasterKeepingSync, Unexpected: true, Level: Warning,
@@ -207,6 +257,13 @@ func TestHoldingStatesRows(t *testing.T) {
 		{From: MasterKeepingSync, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
 		nothingToConfirm(MasterKeepingSync, Confirmed),
 		nothingToConfirm(MasterKeepingSync, ConfirmedAsync),
+		refuseSwitchover(MasterKeepingSync, whyStandbySilent),
+		refuseTakeover(MasterKeepingSync, whyTakeoverNotStandby),
+		{From: MasterKeepingSync, On: TakeoverCancelled, To: MasterKeepingSync},
+		{From: MasterKeepingSync, On: TakeoverReady, To: MasterKeepingSync, Unexpected: true, Level: Warning,
+			Why: "ignored unexpected event takeover-ready in state master:keeping-sync"},
+		{From: MasterKeepingSync, On: TakeoverExpired, To: MasterKeepingSync},
+		{From: MasterKeepingSync, On: SupersededRejoin, To: MasterRejoining, Do: Rejoin, Level: Error, Why: whySupersededRejoin},
 	}
 	require.Len(t, want, 2*int(NumTriggers))
 	for _, w := range want {
@@ -224,6 +281,11 @@ func TestHoldingStatesRows(t *testing.T) {
 		"master:keeping-sync --partner-down--> master:keeping-sync",
 		"master:keeping-sync --partner-lost-unsafe--> master:keeping-sync",
 		"master:keeping-sync --recovery-ended--> master:keeping-sync",
+		"master:keeping-sync --switchover-requested--> master:keeping-sync",
+		"master:keeping-sync --takeover-cancelled--> master:keeping-sync",
+		"master:keeping-sync --takeover-expired--> master:keeping-sync",
+		"master:keeping-sync --takeover-ready--> master:keeping-sync",
+		"master:keeping-sync --takeover-requested--> master:keeping-sync",
 		"master:ready --partner-lost-unsafe--> master:keeping-sync",
 		"standby:connected --partner-lost-unsafe--> standby:not-promoting",
 		"standby:heartbeat-lost --partner-lost-unsafe--> standby:not-promoting",
@@ -235,6 +297,12 @@ func TestHoldingStatesRows(t *testing.T) {
 		"standby:not-promoting --partner-down--> standby:not-promoting",
 		"standby:not-promoting --partner-lost-unsafe--> standby:not-promoting",
 		"standby:not-promoting --superseded--> standby:not-promoting",
+		"standby:not-promoting --superseded-rejoin--> standby:not-promoting",
+		"standby:not-promoting --switchover-requested--> standby:not-promoting",
+		"standby:not-promoting --takeover-cancelled--> standby:not-promoting",
+		"standby:not-promoting --takeover-expired--> standby:not-promoting",
+		"standby:not-promoting --takeover-ready--> standby:not-promoting",
+		"standby:not-promoting --takeover-requested--> standby:not-promoting",
 	}, rowsWhere(func(r Transition) bool { return r.To == StandbyNotPromoting || r.To == MasterKeepingSync }))
 }
 
@@ -242,19 +310,25 @@ func TestUnexpectedRows(t *testing.T) {
 	for _, r := range Transitions {
 		// A trigger is unexpected exactly where the runner cannot produce it:
 		// an action result with no action in flight (but MasterFenced
-		// absorbs the result of an action the fence overtook), the end of
+		// absorbs the result of an action the fence overtook, and
+		// MasterHandedOver, the end like it, takes any silently), the end of
 		// recovery in master mode, a caught-up standby anywhere but in
 		// MasterAsync, a superseded master in standby mode, a safe loss of
 		// a master never reached, or a good heartbeat of an unconfirmed
 		// master (the core names it Confirmed). A confirmation can come in
 		// any state (an operator's file): where nothing waits for one, it
-		// is ignored and said, not unexpected.
-		cannotHappen := (r.On == ActionDone || r.On == ActionFailed) && inFlightOf(r.From) == NoAction && r.From != MasterFenced ||
+		// is ignored and said, not unexpected. A failed heartbeat is a
+		// ready takeover only in StandbyTakingOver, and there it is never
+		// counted to the threshold.
+		cannotHappen := (r.On == ActionDone || r.On == ActionFailed) && inFlightOf(r.From) == NoAction &&
+			r.From != MasterFenced && r.From != MasterHandedOver ||
 			r.On == RecoveryEnded && r.From.Mode() == MasterMode ||
 			r.On == PartnerCaughtUp && r.From != MasterAsync ||
-			r.On == Superseded && r.From.Mode() == StandbyMode ||
+			(r.On == Superseded || r.On == SupersededRejoin) && r.From.Mode() == StandbyMode ||
 			r.On == PartnerLost && r.From == StandbyReady ||
-			(r.On == PartnerUp || r.On == PartnerCaughtUp) && r.From == MasterUnconfirmed
+			(r.On == PartnerUp || r.On == PartnerCaughtUp) && r.From == MasterUnconfirmed ||
+			r.On == TakeoverReady && r.From != StandbyTakingOver ||
+			r.From == StandbyTakingOver && (r.On == HeartbeatLost || r.On == PartnerLost || r.On == PartnerLostUnsafe)
 		require.Equal(t, cannotHappen, r.Unexpected, rowName(r))
 		if (r.On == Confirmed || r.On == ConfirmedAsync) && r.From != MasterUnconfirmed {
 			require.Equal(t, nothingToConfirm(r.From, r.On), r, rowName(r))
@@ -267,12 +341,13 @@ func TestUnexpectedRows(t *testing.T) {
 		require.Equal(t, Warning, r.Level, rowName(r))
 		require.Equal(t, "ignored unexpected event "+r.On.String()+" in state "+r.From.String(), r.Why)
 	}
-	// The results of an action in the 10 states that wait for none, the end
-	// of recovery in the 9 master states, a superseded standby in the 5
-	// standby states, the safe loss of a master never reached, a caught-up
-	// standby in the 13 states but MasterAsync, and an unconfirmed master's
-	// good heartbeat.
-	require.Len(t, rowsWhere(func(r Transition) bool { return r.Unexpected }), 2*10+9+5+1+13+1)
+	// The results of an action in the 11 states that wait for none, the end
+	// of recovery in the 13 master states, a superseded standby (with
+	// auto_rejoin or not) in the 7 standby states, the safe loss of a
+	// master never reached, a caught-up standby in the 19 states but
+	// MasterAsync, an unconfirmed master's good heartbeat, a ready takeover
+	// in the 19 states but StandbyTakingOver, and a counted loss in it.
+	require.Len(t, rowsWhere(func(r Transition) bool { return r.Unexpected }), 2*11+13+2*7+1+19+1+19+3)
 }
 
 func TestSilentRowsStayInPlace(t *testing.T) {
@@ -343,7 +418,7 @@ func TestPrintTable(t *testing.T) {
 	require.Equal(t, "| master:unconfirmed | confirmed | master:ready | `open-fence` | "+
 		"LOG: this server is the primary: accepting writes |", lines[2+confirmed])
 	// The ignored confirmations come last, from the table's init.
-	require.Equal(t, "| master:fenced | confirmed-async | master:fenced |  | "+
+	require.Equal(t, "| standby:switchover-promoting | confirmed-async | standby:switchover-promoting |  | "+
 		"WARNING: ignored pg_keeper.confirm_primary: this server is not waiting for a confirmation |", lines[len(lines)-1])
 	for _, l := range lines {
 		// Every line has the table's 5 cells, so no text broke the table.
@@ -365,12 +440,15 @@ func TestSupersededAndFencedRows(t *testing.T) {
 		return Transition{From: s, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: why}
 	}
 	silent := func(on Trigger) Transition { return Transition{From: MasterFenced, On: on, To: MasterFenced} }
+	stays := func(s State, on Trigger) Transition { return Transition{From: s, On: on, To: s} }
 	want := []Transition{
 		ignored(StandbyReady, Superseded),
 		ignored(StandbyConnected, Superseded),
 		ignored(StandbyHeartbeatLost, Superseded),
 		ignored(StandbyPromoting, Superseded),
 		ignored(StandbyNotPromoting, Superseded),
+		ignored(StandbyTakingOver, Superseded),
+		ignored(StandbyTakeoverPromoting, Superseded),
 		fence(MasterReady),
 		fence(MasterConnected),
 		fence(MasterHeartbeatLost),
@@ -379,6 +457,11 @@ func TestSupersededAndFencedRows(t *testing.T) {
 		fence(MasterRestoring),
 		fence(MasterKeepingSync),
 		fence(MasterUnconfirmed),
+		fence(MasterHandingOver),
+		fence(MasterSwitchingOver),
+		// Stopping for a switchover or rejoining: fenced already.
+		stays(MasterHandedOver, Superseded),
+		stays(MasterRejoining, Superseded),
 		silent(Superseded),
 
 		silent(PartnerUp),
@@ -392,20 +475,30 @@ func TestSupersededAndFencedRows(t *testing.T) {
 		ignored(MasterFenced, RecoveryEnded),
 		nothingToConfirm(MasterFenced, Confirmed),
 		nothingToConfirm(MasterFenced, ConfirmedAsync),
+		refuseSwitchover(MasterFenced, whyNotPrimary),
+		refuseTakeover(MasterFenced, whyTakeoverNotStandby),
+		silent(TakeoverCancelled),
+		ignored(MasterFenced, TakeoverReady),
+		silent(TakeoverExpired),
+		silent(SupersededRejoin),
 	}
 	require.Len(t, want, int(NumStates)+int(NumTriggers)-1)
 	for _, w := range want {
 		require.Equal(t, w, *transitionIndex[w.From][w.On], w.From.String()+"/"+w.On.String())
 	}
-	// Only the fencing rows lead into MasterFenced, and none leads out.
+	// Only the fencing rows lead into MasterFenced, and a rejoin whose
+	// helper could not start (fenced already), and none leads out.
 	require.Equal(t, []string{
 		"master:async --superseded--> master:fenced do fence",
 		"master:connected --superseded--> master:fenced do fence",
+		"master:handing-over --superseded--> master:fenced do fence",
 		"master:heartbeat-lost --superseded--> master:fenced do fence",
 		"master:keeping-sync --superseded--> master:fenced do fence",
 		"master:ready --superseded--> master:fenced do fence",
+		"master:rejoining --action-failed--> master:fenced",
 		"master:restoring --superseded--> master:fenced do fence",
 		"master:switching --superseded--> master:fenced do fence",
+		"master:switching-over --superseded--> master:fenced do fence",
 		"master:unconfirmed --superseded--> master:fenced do fence",
 	}, rowsWhere(func(r Transition) bool { return r.To == MasterFenced && r.From != MasterFenced }))
 	require.Empty(t, rowsWhere(func(r Transition) bool { return r.From == MasterFenced && r.To != MasterFenced }))

@@ -70,6 +70,12 @@ func TestUnconfirmedRows(t *testing.T) {
 		{From: MasterUnconfirmed, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
 		{From: MasterUnconfirmed, On: Confirmed, To: MasterReady, Do: OpenFence, Level: Info, Why: whyConfirmed},
 		{From: MasterUnconfirmed, On: ConfirmedAsync, To: MasterAsync, Do: OpenFence, Level: Info, Why: whyConfirmedAsync},
+		refuseSwitchover(MasterUnconfirmed, whyUnconfirmedSwitch),
+		refuseTakeover(MasterUnconfirmed, whyTakeoverNotStandby),
+		{From: MasterUnconfirmed, On: TakeoverCancelled, To: MasterUnconfirmed},
+		ignored(TakeoverReady),
+		{From: MasterUnconfirmed, On: TakeoverExpired, To: MasterUnconfirmed},
+		{From: MasterUnconfirmed, On: SupersededRejoin, To: MasterRejoining, Do: Rejoin, Level: Error, Why: whySupersededRejoin},
 	}
 	require.Len(t, want, int(NumTriggers))
 	for _, w := range want {

@@ -38,7 +38,8 @@ var FactsSQL = `SELECT pg_is_in_recovery(),
 	(SELECT m[1] FROM regexp_matches(r.conninfo, ` + sqlRegexp(appNameKV) + `, 'g') WITH ORDINALITY AS a(m, n)
 		ORDER BY n DESC LIMIT 1),
 	(regexp_match(r.conninfo, ` + sqlRegexp(appNameURI) + `))[1],
-	r.cluster_name
+	r.cluster_name,
+	coalesce(current_setting('pg_keeper.maintenance', true), 'off') = 'on'
 FROM (SELECT count(*) FILTER (WHERE application_name = $1) AS mine,
 	count(*) FILTER (WHERE application_name = $1 AND sync_state = 'sync') AS mine_sync,
 	count(*) FILTER (WHERE application_name = $1 AND sync_state = 'quorum') AS mine_quorum,
@@ -80,7 +81,7 @@ func probeFacts(ctx context.Context, conn *pgx.Conn, partner *pgx.ConnConfig, se
 	}
 	err := conn.QueryRow(ctx, FactsSQL, receiverName).Scan(&f.InRecovery, &sysid, &f.Identity.StartTime, &names,
 		&w.Mine, &w.MineSync, &w.MineQuorum, &w.OthersPotential, &w.OthersSync, &w.Quorum,
-		&f.LSN, &f.Timeline, &kv, &uri, &cluster)
+		&f.LSN, &f.Timeline, &kv, &uri, &cluster, &f.Maintenance)
 	if err != nil {
 		return failed(ctx, err, partner)
 	}

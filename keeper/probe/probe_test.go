@@ -453,11 +453,50 @@ func TestProbeTimelineColumn(t *testing.T) {
 		require.Equal(t, tc.want, res, tc.name)
 	}
 
-	// An answer with fewer columns (as the six of old) fails the heartbeat (class other).
+	// An answer with fewer columns (as the six of old, or the fifteen
+	// before the maintenance column) fails the heartbeat (class other).
+	for _, n := range []int{6, 15} {
+		srv.Set(func(s *fakepg.Server) {
+			s.Columns = fakepg.FactsRow(true, "7300000000000000001", fakepg.StartText, false, "-1", "0")[:n]
+		})
+		res := probeFake(t, srv, self, core.MasterMode)
+		require.Equal(t, core.ProbeResult{Class: core.FailOther, LocalLSN: -1,
+			Detail: fmt.Sprintf("number of field descriptions must equal number of destinations, got %d and 16", n)}, res)
+	}
+}
+
+// The sixteenth column says whether the partner is in maintenance
+// (pg_keeper.maintenance = on); it is reported, never a failure.
+func TestProbePartnerInMaintenance(t *testing.T) {
+	fakepg.CleanEnv(t)
+	self := core.Identity{SystemID: 7300000000000000001, StartTime: t0, Timeline: 3}
+	srv := fakepg.Start(t, fakepg.InMaintenance(fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, true, "50331744", "3"))...)
+	res := probeFake(t, srv, self, core.StandbyMode)
+	require.True(t, res.OK, "%+v", res)
+	require.True(t, res.Partner.Maintenance)
+	require.True(t, res.Partner.SyncStandby, "the other columns are read as before")
+	require.Equal(t, int64(0x3000060), res.Partner.LSN)
+
+	// A standby partner in maintenance, seen from its master.
 	srv.Set(func(s *fakepg.Server) {
-		s.Columns = fakepg.FactsRow(true, "7300000000000000001", fakepg.StartText, false, "-1", "0")[:6]
+		s.Columns = fakepg.Facts{InRecovery: true, SysID: "7300000000000000001", StartTime: fakepg.StartText,
+			LSN: "-1", Timeline: "0", KV: fakepg.Null, URI: fakepg.Null, ClusterName: "", Maintenance: true}.Columns()
 	})
-	res := probeFake(t, srv, self, core.MasterMode)
-	require.Equal(t, core.ProbeResult{Class: core.FailOther, LocalLSN: -1,
-		Detail: "number of field descriptions must equal number of destinations, got 6 and 15"}, res)
+	res = probeFake(t, srv, self, core.MasterMode)
+	require.True(t, res.OK, "%+v", res)
+	require.True(t, res.Partner.Maintenance)
+	require.True(t, res.Partner.InRecovery)
+
+	// Not in maintenance: false, as FactsRow says by default.
+	srv.Set(func(s *fakepg.Server) {
+		s.Columns = fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, true, "50331744", "3")
+	})
+	res = probeFake(t, srv, self, core.StandbyMode)
+	require.True(t, res.OK, "%+v", res)
+	require.False(t, res.Partner.Maintenance)
+
+	// The column is a boolean comparison in SQL: NULL never comes back,
+	// but the query must name the GUC with missing_ok so a server without
+	// pg_keeper loaded answers 'off'.
+	require.Contains(t, FactsSQL, "coalesce(current_setting('pg_keeper.maintenance', true), 'off') = 'on'")
 }

@@ -41,6 +41,9 @@ const (
 	KindAction      = "action" // promote, switch-async, restore-sync, fence
 	KindAfterCmd    = "after_command"
 	KindStateChange = "state_change_command"
+	KindRequest     = "request"     // pg_keeper.switchover(), pause(), resume(), or a takeover, answered
+	KindMaintenance = "maintenance" // maintenance mode went on or off here
+	KindRestart     = "restart"     // what the switchover's or rejoin's helper did before this start
 )
 
 // HistoryFile keeps the events in the data directory, one JSON object per

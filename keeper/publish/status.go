@@ -18,6 +18,10 @@ type Status struct {
 	State     string    `json:"state"`
 	Partner   string    `json:"partner"` // partner_conninfo, password masked
 	Fence     string    `json:"fence"`   // unconfirmed, open or fenced
+	// Maintenance: automatic actions are paused (pg_keeper.pause()), set
+	// here or, on a standby, learnt from the master.
+	Maintenance bool `json:"maintenance"`
+	AutoRejoin  bool `json:"auto_rejoin"`
 
 	Failures         int     `json:"consecutive_failures"`
 	KeepalivesCount  int     `json:"keepalives_count"`

@@ -105,6 +105,10 @@ func New(t testing.TB, opts Options) *Cluster {
 	if opts.Keeper {
 		opts.Preload = "pg_keeper"
 		if s != nil {
+			// As conf/ has it: how the master would stream from the standby,
+			// used by a switchover and a rejoin (a primary ignores it).
+			m.SetConf("primary_conninfo", ConfString(fmt.Sprintf("host=%s port=%d user=postgres application_name='%s'",
+				s.ReplAddr, s.Port, strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(m.AppName))))
 			m.SetConf("pg_keeper.partner_conninfo", "'"+s.KeeperConninfo()+"'")
 			s.SetConf("pg_keeper.partner_conninfo", "'"+m.KeeperConninfo()+"'")
 		}

@@ -42,7 +42,8 @@ type Column struct {
 // answers every simple query with one row of columns (or with queryErr; a
 // column whose text is Null is NULL).
 // A query whose text is a key of answers or failures gets that row or
-// error instead.
+// error instead; one that is a key of Commands completes with that command
+// tag and no row, as a utility statement does (ALTER SYSTEM ...).
 type Server struct {
 	Port int
 	l    net.Listener
@@ -53,6 +54,7 @@ type Server struct {
 	Columns    []Column
 	Answers    map[string][]Column
 	Failures   map[string]*pgproto3.ErrorResponse
+	Commands   map[string]string
 	Queries    []string
 	conns      []net.Conn
 	closed     bool
@@ -163,12 +165,15 @@ func (s *Server) serve(c net.Conn) {
 			if cols, ok := s.Answers[m.String]; ok {
 				columns = append([]Column(nil), cols...)
 			}
+			tag, isCommand := s.Commands[m.String]
 			if e, ok := s.Failures[m.String]; ok {
 				queryErr = e
 			}
 			s.mu.Unlock()
 			if queryErr != nil {
 				be.Send(queryErr)
+			} else if isCommand {
+				be.Send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
 			} else {
 				var desc pgproto3.RowDescription
 				var row pgproto3.DataRow
@@ -197,10 +202,29 @@ func (s *Server) serve(c net.Conn) {
 	}
 }
 
+// AcceptMaintenance makes the server take the statements with which the
+// keeper sets pg_keeper.maintenance (action.SetMaintenance), on and off:
+// ALTER SYSTEM completes as a utility statement, pg_reload_conf() answers
+// true.
+func (s *Server) AcceptMaintenance() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Commands == nil {
+		s.Commands = map[string]string{}
+	}
+	if s.Answers == nil {
+		s.Answers = map[string][]Column{}
+	}
+	for _, v := range []string{"on", "off"} {
+		s.Commands["ALTER SYSTEM SET pg_keeper.maintenance = "+v] = "ALTER SYSTEM"
+	}
+	s.Answers["SELECT pg_reload_conf()"] = []Column{Col(OIDBool, "t")}
+}
+
 // Null as a Column's text is SQL NULL.
 const Null = "\x00NULL"
 
-// FactsRow is the fake answer to factsSQL: a partner whose
+// FactsRow is the fake answer to factsSQL: a partner not in maintenance whose
 // synchronous_standby_names is set (sync) or empty, whose only walsender is
 // the one named in the query, synchronous when sync is set; lsn and the
 // timeline (an int4, 0 in recovery) as given; a standby partner sends no
@@ -226,19 +250,36 @@ type Facts struct {
 	LSN, Timeline string
 	KV, URI       string // the application_name tokens of primary_conninfo; Null: none
 	ClusterName   string
+	Maintenance   bool // pg_keeper.maintenance is on at the partner
 }
 
-// columns is the row in factsSQL's order: fifteen columns.
+// Columns is the row in factsSQL's order: sixteen columns.
 func (f Facts) Columns() []Column {
-	b := "f"
-	if f.InRecovery {
-		b = "t"
-	}
 	n := func(i int) Column { return Col(OIDInt8, strconv.Itoa(i)) }
-	return []Column{Col(OIDBool, b), Col(OIDInt8, f.SysID), Col(OIDTimestamptz, f.StartTime), Col(OIDText, f.Names),
+	return []Column{Col(OIDBool, Bool(f.InRecovery)), Col(OIDInt8, f.SysID), Col(OIDTimestamptz, f.StartTime), Col(OIDText, f.Names),
 		n(f.W.Mine), n(f.W.MineSync), n(f.W.MineQuorum), n(f.W.OthersPotential), n(f.W.OthersSync), n(f.W.Quorum),
-		{OIDInt8, f.LSN}, Col(OIDInt4, f.Timeline), Col(OIDText, f.KV), Col(OIDText, f.URI), Col(OIDText, f.ClusterName)}
+		{OIDInt8, f.LSN}, Col(OIDInt4, f.Timeline), Col(OIDText, f.KV), Col(OIDText, f.URI), Col(OIDText, f.ClusterName),
+		Col(OIDBool, Bool(f.Maintenance))}
 }
+
+// Bool is b in PostgreSQL's text format: "t" or "f".
+func Bool(b bool) string {
+	if b {
+		return "t"
+	}
+	return "f"
+}
+
+// InMaintenance is row, a factsSQL row (FactsRow, Facts.Columns), with
+// the partner's pg_keeper.maintenance set to on.
+func InMaintenance(row []Column) []Column {
+	row = append([]Column(nil), row...)
+	row[FactsMaintenance] = Col(OIDBool, "t")
+	return row
+}
+
+// FactsMaintenance is the index of the maintenance column in a factsSQL row.
+const FactsMaintenance = 15
 
 // SimpleSQL is the text pgx's simple protocol sends for sql with string
 // arguments: each placeholder $n becomes the quoted value, with a space on

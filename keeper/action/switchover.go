@@ -1,0 +1,171 @@
+package action
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
+	"github.com/pg-keeper/pg_keeper/keeper/core"
+)
+
+// SwitchoverMaxLag is how far behind, in bytes of WAL not yet replayed, a
+// standby may be and still be handed the primary's role: its replay lag
+// is part of the write pause, and it must end within seconds.
+const SwitchoverMaxLag = 16 << 20
+
+// flushWait bounds the wait, with writes refused, for the standby to flush
+// the primary's last WAL: a standby that cannot keep up in that time calls
+// the switchover off, and writes resume.
+var flushWait = 10 * time.Second
+
+// walsenderSQL describes the partner's walsender ($1; "": any): whether
+// it streams, how far behind its replay and flush are.
+const walsenderSQL = `SELECT count(*),
+	coalesce(max((pg_current_wal_lsn() - replay_lsn)::bigint), -1),
+	coalesce(bool_or(sync_state IN ('sync', 'quorum')), false),
+	current_setting('synchronous_standby_names')
+FROM pg_stat_replication WHERE state = 'streaming' AND ($1 = '' OR application_name = $1)`
+
+// PrepareSwitchover checks that the standby streams and is close behind,
+// then runs a CHECKPOINT while writes still go on, so that the one the
+// shutdown writes, with writes refused, is short.
+func PrepareSwitchover(ctx context.Context, local *pgx.ConnConfig, partnerName string) (string, error) {
+	conn, err := conninfo.ConnectLocal(ctx, local)
+	if err != nil {
+		return "", err
+	}
+	defer conninfo.Close(conn)
+	var n int
+	var lag int64
+	var sync bool
+	var names string
+	if err := conn.QueryRow(ctx, walsenderSQL, partnerName).Scan(&n, &lag, &sync, &names); err != nil {
+		return "", err
+	}
+	switch {
+	case n == 0:
+		return "", errors.New("no walsender streams to the standby")
+	case n > 1:
+		return "", errors.New("more than one walsender streams under the standby's name: which one is the partner is unclear")
+	case lag < 0 || lag > SwitchoverMaxLag:
+		return "", fmt.Errorf("the standby is %d bytes behind in replay (at most %d): wait until it has caught up", lag, SwitchoverMaxLag)
+	case names != "" && !sync:
+		return "", fmt.Errorf("the standby is not synchronous (synchronous_standby_names = '%s')", names)
+	}
+	start := time.Now()
+	if _, err := conn.Exec(ctx, "CHECKPOINT"); err != nil {
+		return "", fmt.Errorf("CHECKPOINT failed: %w", err)
+	}
+	return fmt.Sprintf("the standby streams %d bytes behind; CHECKPOINT took %d ms", lag, time.Since(start).Milliseconds()), nil
+}
+
+// HandOver runs with writes refused: it waits until the standby has
+// flushed all WAL, tells the standby's keeper to take over once this server
+// has stopped, and leaves the helper that restarts this server as the new
+// primary's standby. On an error nothing is left behind: the standby is
+// told the switchover is off, and no helper runs.
+func HandOver(ctx context.Context, local, partner *pgx.ConnConfig, partnerName string, plan RestartPlan) (string, error) {
+	conn, err := conninfo.ConnectLocal(ctx, local)
+	if err != nil {
+		return "", err
+	}
+	defer conninfo.Close(conn)
+	var last int64
+	if err := conn.QueryRow(ctx, "SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint").Scan(&last); err != nil {
+		return "", err
+	}
+	start := time.Now()
+	if err := waitFlushed(ctx, conn, partnerName, last); err != nil {
+		return "", err
+	}
+	flushed := time.Since(start)
+	if err := askPartner(ctx, partner, "SELECT pg_keeper._takeover($1)", core.FormatLSN(last)); err != nil {
+		return "", fmt.Errorf("the standby's keeper did not agree to take over: %w", err)
+	}
+	if err := plan.Start(); err != nil {
+		cancelErr := askPartner(context.WithoutCancel(ctx), partner, "SELECT pg_keeper._takeover_cancel()")
+		if cancelErr != nil {
+			return "", fmt.Errorf("%w; and telling the standby the switchover is off failed: %v", err, cancelErr)
+		}
+		return "", err
+	}
+	return fmt.Sprintf("the standby flushed up to %s in %d ms and takes over once this server has stopped",
+		core.FormatLSN(last), flushed.Milliseconds()), nil
+}
+
+// waitFlushed waits until the partner's walsender reports WAL up to last
+// flushed on the standby.
+func waitFlushed(ctx context.Context, conn *pgx.Conn, partnerName string, last int64) error {
+	deadline := time.Now().Add(flushWait)
+	for {
+		var flushed bool
+		err := conn.QueryRow(ctx, `SELECT coalesce(bool_or(flush_lsn >= '0/0'::pg_lsn + $2::numeric), false)
+			FROM pg_stat_replication WHERE state = 'streaming' AND ($1 = '' OR application_name = $1)`,
+			partnerName, last).Scan(&flushed)
+		if err != nil {
+			return err
+		}
+		if flushed {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the standby did not flush the WAL up to %s within %s", core.FormatLSN(last), flushWait)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// askPartner runs one of the extension's functions on the partner. It
+// needs the extension in the database partner_conninfo names.
+func askPartner(ctx context.Context, partner *pgx.ConnConfig, sql string, args ...any) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, partner)
+	if err != nil {
+		return conninfoError(err, partner)
+	}
+	defer conninfo.Close(conn)
+	var answer string
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&answer); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (pgErr.Code == "42883" || pgErr.Code == "3F000") {
+			return fmt.Errorf("%s: run CREATE EXTENSION pg_keeper in the database pg_keeper.partner_conninfo names", pgErr.Message)
+		}
+		return conninfoError(err, partner)
+	}
+	return nil
+}
+
+func conninfoError(err error, cfg *pgx.ConnConfig) error {
+	return errors.New(conninfo.ErrorText(err, cfg))
+}
+
+// SetMaintenance turns pg_keeper.maintenance on or off with ALTER SYSTEM,
+// so that it outlives a restart, and reloads the configuration.
+func SetMaintenance(ctx context.Context, local *pgx.ConnConfig, on bool) error {
+	conn, err := conninfo.ConnectLocal(ctx, local)
+	if err != nil {
+		return err
+	}
+	defer conninfo.Close(conn)
+	value := "off"
+	if on {
+		value = "on"
+	}
+	// ALTER SYSTEM cannot run in a transaction: two separate statements.
+	if _, err := conn.Exec(ctx, "ALTER SYSTEM SET pg_keeper.maintenance = "+value); err != nil {
+		return fmt.Errorf("ALTER SYSTEM failed: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		return fmt.Errorf("pg_reload_conf() failed: %w", err)
+	}
+	return nil
+}

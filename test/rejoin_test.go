@@ -1,0 +1,97 @@
+package test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pg-keeper/pg_keeper/keeper/core"
+	"github.com/pg-keeper/pg_keeper/test/cluster"
+)
+
+var rejoinSettings = map[string]string{"wal_log_hints": "on", "pg_keeper.auto_rejoin": "on"}
+
+// With auto_rejoin, the old master killed under load and started again is
+// fenced, rewound against the new primary and started as its standby, and
+// the new primary is synchronous again: nobody acts.
+func TestRejoinAfterMasterKill(t *testing.T) {
+	c := newPair(t, rejoinSettings)
+	master, standby := c.Master, c.Standby
+	master.Exec(t, "CREATE EXTENSION pg_keeper")
+
+	l := startLoad(t, master)
+	l.waitAcked(t, 200, 30*time.Second, "load on the master")
+	master.Kill9(t)
+	acked := l.ackedIDs()
+	l.stop()
+	waitPromoted(t, standby)
+	requireAllPresent(t, standby, acked)
+	standby.Exec(t, "INSERT INTO acked (id) VALUES (-1)") // written after the fork
+
+	mark := master.LogMark()
+	// It comes up unconfirmed, finds the newer primary and stops at once:
+	// pg_ctl may see it stop before it saw it ready.
+	_ = master.TryStart()
+	master.WaitForLog(t, mark, transitionLine(core.MasterUnconfirmed, core.SupersededRejoin), failoverTimeout)
+	master.WaitForLog(t, mark, logLine("restarted as a standby by the rejoin helper"), 2*failoverTimeout)
+	for _, l := range strings.Split(master.LogSince(mark), "\n") {
+		if strings.Contains(l, "pg_keeper rejoin:") {
+			t.Log(l)
+		}
+	}
+	waitFor(t, "the old master back as a standby", func() bool { return tryInRecovery(master) })
+	master.WaitForTitle(t, title(core.StandbyConnected), failoverTimeout)
+	standby.WaitForTitle(t, title(core.MasterConnected), failoverTimeout)
+	cluster.Eventually(t, failoverTimeout, 50*time.Millisecond, func() bool {
+		s, err := standby.TryQueryString(bg(), "SELECT sync_state FROM pg_stat_replication WHERE application_name = $1", master.AppName)
+		return err == nil && s == "sync"
+	}, "the rejoined node never became synchronous")
+	require.Equal(t, "1", master.QueryString(t, "SELECT count(*) FROM acked WHERE id = -1"))
+	// Its own configuration survived the rewind, which copies the source's.
+	require.Equal(t, itoa(master.Port), master.QueryString(t, "SHOW port"))
+	require.Contains(t, master.LogSince(mark), "pg_keeper rejoin: the server has stopped")
+}
+
+// Without wal_log_hints or checksums, auto_rejoin says at start that it
+// cannot work, and a superseded old master stays fenced and down.
+func TestRejoinImpossibleStaysFenced(t *testing.T) {
+	c := newPair(t, map[string]string{"pg_keeper.auto_rejoin": "on"})
+	master, standby := c.Master, c.Standby
+	master.WaitForLog(t, 0, logLine("pg_keeper.auto_rejoin is on, but a superseded server here would stay fenced: "+
+		"pg_rewind needs wal_log_hints = on or data checksums"), startTimeout)
+	master.Kill9(t)
+	waitPromoted(t, standby)
+	mark := master.LogMark()
+	_ = master.TryStart() // it stops at once: pg_ctl may not see it ready
+	master.WaitForLog(t, mark, logLine(core.Why(core.MasterUnconfirmed, core.Superseded)), failoverTimeout)
+	cluster.Eventually(t, failoverTimeout, 50*time.Millisecond, func() bool { return master.PostmasterPID() == 0 },
+		"the fenced old master did not stop")
+	time.Sleep(2 * time.Second)
+	require.Equal(t, 0, master.PostmasterPID(), "nothing restarted it")
+}
+
+// A switchover whose old master dies before its clean shutdown: the
+// standby still takes over once the master is gone and its WAL is all
+// there, and the helper brings the old master back as a standby.
+func TestSwitchoverMasterKilledHalfway(t *testing.T) {
+	c := newPair(t, rejoinSettings)
+	master, standby := c.Master, c.Standby
+	master.Exec(t, "CREATE EXTENSION pg_keeper")
+	l := startPacedLoad(t, master, time.Millisecond)
+	l.waitAcked(t, 200, 30*time.Second, "load on the master")
+	sMark := standby.LogMark()
+	pid := master.PostmasterPID()
+	require.Contains(t, master.QueryString(t, "SELECT pg_keeper.switchover()"), "switchover under way")
+	master.Kill9(t)
+	acked := l.ackedIDs()
+	l.stop()
+	standby.WaitForLog(t, sMark, transitionLine(core.StandbyTakeoverPromoting, core.ActionDone), failoverTimeout)
+	requireAllPresent(t, standby, acked)
+	waitFor(t, "the old master back as a standby", func() bool {
+		return master.PostmasterPID() != pid && tryInRecovery(master)
+	})
+	master.WaitForTitle(t, title(core.StandbyConnected), failoverTimeout)
+	standby.WaitForTitle(t, title(core.MasterConnected), failoverTimeout)
+}

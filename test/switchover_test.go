@@ -1,0 +1,112 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pg-keeper/pg_keeper/keeper/core"
+	"github.com/pg-keeper/pg_keeper/test/cluster"
+)
+
+// The planned swap of roles under a steady insert load: every commit the
+// old master acknowledged is on the new one, after_command does not run,
+// the old master comes back as a standby without a rebuild, and
+// synchronous replication is restored with the roles swapped.
+func TestSwitchoverUnderLoad(t *testing.T) {
+	marker := filepath.Join(os.TempDir(), fmt.Sprintf("pgk-after-%d", time.Now().UnixNano()))
+	t.Cleanup(func() { os.Remove(marker) })
+	c := newPair(t, map[string]string{"pg_keeper.after_command": fmt.Sprintf("'touch %s'", marker)})
+	master, standby := c.Master, c.Standby
+	master.Exec(t, "CREATE EXTENSION pg_keeper")
+
+	l := startPacedLoad(t, master, time.Millisecond)
+	l.waitAcked(t, 200, 30*time.Second, "load on the master")
+	mMark, sMark := master.LogMark(), standby.LogMark()
+	answer := master.QueryString(t, "SELECT pg_keeper.switchover()")
+	require.Contains(t, answer, "switchover under way")
+
+	standby.WaitForLog(t, sMark, transitionLine(core.StandbyConnected, core.TakeoverRequested), failoverTimeout)
+	standby.WaitForLog(t, sMark, transitionLine(core.StandbyTakingOver, core.TakeoverReady), failoverTimeout)
+	standby.WaitForLog(t, sMark, transitionLine(core.StandbyTakeoverPromoting, core.ActionDone), failoverTimeout)
+	waitFor(t, "the old master back as a standby", func() bool { return tryInRecovery(master) })
+	acked := l.ackedIDs()
+	l.stop()
+	require.NotEmpty(t, acked)
+	requireAllPresent(t, standby, acked)
+
+	master.WaitForTitle(t, title(core.StandbyConnected), failoverTimeout)
+	standby.WaitForTitle(t, title(core.MasterConnected), failoverTimeout)
+	master.WaitForLog(t, mMark, logLine("restarted as a standby by the switchover helper: restarted as a standby without a rewind"), failoverTimeout)
+	cluster.Eventually(t, failoverTimeout, 50*time.Millisecond, func() bool {
+		s, err := standby.TryQueryString(context.Background(),
+			"SELECT sync_state FROM pg_stat_replication WHERE application_name = $1", master.AppName)
+		return err == nil && s == "sync"
+	}, "the old master never became the new master's synchronous standby")
+	// The new master takes writes, and the old one has them.
+	standby.Exec(t, "INSERT INTO acked (id) VALUES (-1)")
+	require.Equal(t, "1", master.QueryString(t, "SELECT count(*) FROM acked WHERE id = -1"))
+	_, err := os.Stat(marker)
+	require.True(t, os.IsNotExist(err), "after_command ran: a switchover has nothing to fence")
+	require.NotContains(t, master.LogSince(mMark), "pg_rewind --target-pgdata", "the old master was told to rebuild")
+	// Both nodes recorded it.
+	require.Regexp(t, `"kind":"request".*"action":"switchover".*"ok":true`, master.QueryString(t, "SELECT pg_keeper._events()"))
+}
+
+// A switchover that cannot be done safely is refused with an ERROR that
+// says why, and changes nothing.
+func TestSwitchoverRefused(t *testing.T) {
+	c := newPair(t, nil)
+	master, standby := c.Master, c.Standby
+	master.Exec(t, "CREATE EXTENSION pg_keeper")
+	refused := func(n *cluster.Node, want string) {
+		t.Helper()
+		ctx, cancel := ctxTimeout(failoverTimeout)
+		defer cancel()
+		_, err := n.TryQueryString(ctx, "SELECT pg_keeper.switchover()")
+		require.Error(t, err)
+		require.Regexp(t, regexp.MustCompile(want), err.Error())
+	}
+
+	refused(standby, "switchover refused: this server is a standby: run pg_keeper.switchover\\(\\) on the master")
+
+	master.QueryString(t, "SELECT pg_keeper.pause('patching')")
+	standby.WaitForTitle(t, regexp.MustCompile(`\(standby mode:connected, maintenance\)$`), startTimeout)
+	refused(master, "switchover refused: maintenance mode is on")
+	master.QueryString(t, "SELECT pg_keeper.resume()")
+	standby.WaitForTitle(t, title(core.StandbyConnected), startTimeout)
+
+	// A standby that does not stream.
+	mark := master.LogMark()
+	standby.Stop(t, "fast")
+	master.WaitForLog(t, mark, logLine("heartbeat to standby failed"), failoverTimeout)
+	refused(master, "switchover refused: (the last heartbeat to the standby failed|replication with the standby is not synchronous|the standby does not answer)")
+
+	require.False(t, master.InRecovery(t))
+	master.WaitForTitle(t, title(core.MasterAsync), failoverTimeout)
+	refused(master, "switchover refused: replication with the standby is not synchronous")
+	master.Exec(t, "CREATE TABLE still_writable (i int)")
+	standby.Start(t)
+	master.WaitForTitle(t, title(core.MasterConnected), failoverTimeout)
+	require.True(t, standby.InRecovery(t))
+}
+
+func tryInRecovery(n *cluster.Node) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := n.TryQueryString(ctx, "SELECT pg_is_in_recovery()")
+	return err == nil && s == "t"
+}
+
+func waitFor(t testing.TB, what string, f func() bool) {
+	t.Helper()
+	cluster.Eventually(t, failoverTimeout, 100*time.Millisecond, f, what+" did not happen")
+}
+
+func bg() context.Context { return context.Background() }
