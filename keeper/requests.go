@@ -161,7 +161,10 @@ func (r *runner) standbyName() string {
 func withAppName(conninfoText, name string) string {
 	if strings.Contains(conninfoText, "://") {
 		sep := "?"
-		if strings.Contains(conninfoText, "?") {
+		switch {
+		case strings.HasSuffix(conninfoText, "?"):
+			sep = ""
+		case strings.Contains(conninfoText, "?"):
 			sep = "&"
 		}
 		return conninfoText + sep + "application_name=" + urlEscape(name)
