@@ -137,6 +137,15 @@ fence_client_auth(Port *port, int status)
 	{
 		case PGK_FENCE_OPEN:
 			return;
+		case PGK_FENCE_SWITCHING:
+			/* Reads and a look at pg_keeper.status; commits are refused. */
+			return;
+		case PGK_FENCE_STOPPING:
+			ereport(FATAL,
+					(errcode(ERRCODE_CANNOT_CONNECT_NOW),
+					 errmsg("pg_keeper: this server is stopping to restart as a standby of its partner"),
+					 errhint("Connect to its partner, the primary.")));
+			break;
 		case PGK_FENCE_FENCED:
 			ereport(FATAL,
 					(errcode(ERRCODE_CANNOT_CONNECT_NOW),
@@ -172,6 +181,8 @@ fence_xact_callback(XactEvent event, void *arg)
 			(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 			 fence == PGK_FENCE_FENCED ?
 			 errmsg("pg_keeper: this server was superseded by its partner: writes are refused") :
+			 fence == PGK_FENCE_SWITCHING || fence == PGK_FENCE_STOPPING ?
+			 errmsg("pg_keeper: this server is handing the primary's role to its partner: writes are refused") :
 			 errmsg("pg_keeper: this primary has not confirmed that its partner did not replace it: writes are refused"),
 			 errhint("See pg_keeper.status and the server log.")));
 }
@@ -194,7 +205,7 @@ pgk_fence_set(int state)
 		return PGK_ERR_PG;
 	pg_atomic_write_u32(&shared->fence, (uint32) state);
 	ConditionVariableBroadcast(&shared->fence_cv);
-	if (state == PGK_FENCE_FENCED)
+	if (state == PGK_FENCE_FENCED || state == PGK_FENCE_STOPPING)
 		kill(PostmasterPid, SIGINT);
 	return PGK_OK;
 }

@@ -45,6 +45,8 @@
 #define PGK_FENCE_UNCONFIRMED 0	/* not confirmed as the primary yet: no writes */
 #define PGK_FENCE_OPEN 1
 #define PGK_FENCE_FENCED 2		/* superseded: refuse connections, shut down */
+#define PGK_FENCE_SWITCHING 3	/* a switchover is under way: no writes */
+#define PGK_FENCE_STOPPING 4	/* handing over or rejoining: refuse connections, shut down to restart as a standby */
 
 /*
  * Sizes of what the keeper publishes for SQL (pg_keeper.status() and

@@ -133,6 +133,24 @@ await_answer(PgkShared *shared, uint32 seq, TimestampTz deadline,
 	return answered;
 }
 
+/*
+ * A session that gives up (cancel, terminate) withdraws its request unless
+ * the keeper took it already: the slot is free for the next one, and the
+ * keeper never carries out what nobody waits for.
+ */
+static void
+withdraw_request(PgkShared *shared, uint32 seq)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	if (shared->req_seq == seq && shared->ans_seq != seq && shared->taken_seq != seq)
+	{
+		shared->ans_seq = seq;
+		shared->ans_ok = false;
+		strlcpy(shared->ans_msg, "withdrawn: the session gave up", PGK_ANSWER_MAX);
+	}
+	LWLockRelease(shared->lock);
+}
+
 /* Whether the keeper took request seq; for the message of a timeout. */
 static bool
 request_taken(PgkShared *shared, uint32 seq)
@@ -159,10 +177,22 @@ pgk_request(int kind, const char *arg, int timeout_s)
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz deadline = TimestampTzPlusMilliseconds(now, timeout_s * 1000);
 	uint32		seq;
+	volatile bool answered = false;
+	char	   *text_msg;
 
 	/* The deadline is the one the slot keeps: the worker sees it too. */
 	seq = send_request(shared, kind, arg ? arg : "", now, timeout_s * 1000);
-	if (!await_answer(shared, seq, deadline, &ok, msg))
+	PG_TRY();
+	{
+		answered = await_answer(shared, seq, deadline, &ok, msg);
+	}
+	PG_CATCH();
+	{
+		withdraw_request(shared, seq);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (!answered)
 	{
 		bool		taken = request_taken(shared, seq);
 
@@ -173,11 +203,13 @@ pgk_request(int kind, const char *arg, int timeout_s)
 				 errdetail("The keeper took the request and may still carry it out: see pg_keeper.events() and the server log.") :
 				 errdetail("The keeper did not take the request, and will not.")));
 	}
+	/* The keeper writes UTF-8; the session reads the database's encoding. */
+	text_msg = pg_any_to_server(msg, strlen(msg), PG_UTF8);
 	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("%s", msg)));
-	return cstring_to_text(msg);
+				 errmsg("%s", text_msg)));
+	return cstring_to_text(text_msg);
 }
 
 /*
@@ -189,14 +221,17 @@ static const char *
 request_arg(FunctionCallInfo fcinfo, int argno, char *buf)
 {
 	text	   *t;
+	char	   *utf8;
 	int			len;
 
 	buf[0] = '\0';
 	if (PG_ARGISNULL(argno))
 		return buf;
 	t = PG_GETARG_TEXT_PP(argno);
-	len = pg_mbcliplen(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), PGK_REQUEST_ARG_MAX - 1);
-	memcpy(buf, VARDATA_ANY(t), len);
+	/* The keeper reads UTF-8, whatever the database's encoding. */
+	utf8 = pg_server_to_any(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), PG_UTF8);
+	len = pg_encoding_mbcliplen(PG_UTF8, utf8, strlen(utf8), PGK_REQUEST_ARG_MAX - 1);
+	memcpy(buf, utf8, len);
 	buf[len] = '\0';
 	return buf;
 }

@@ -2,6 +2,7 @@ package keeper
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -48,15 +49,27 @@ func (r *runner) start(a core.ActionKind) {
 	case core.PrepareSwitchover:
 		name := r.partnerName
 		r.spawn(fallback, func() message {
-			ctx, cancel := context.WithTimeout(r.ctx, 5*time.Minute) // a CHECKPOINT may take long
+			// A CHECKPOINT may take long; with HandOver's 50 s this stays
+			// under the 180 s the SQL caller waits.
+			ctx, cancel := context.WithTimeout(r.ctx, 120*time.Second)
 			defer cancel()
 			detail, err := action.PrepareSwitchover(ctx, local, name)
 			return message{input: actionInput(a, detail, err)}
 		})
 	case core.HandOver:
-		partner, name, plan := r.settings.Partner, r.partnerName, r.restartPlan("switchover", false)
+		// Writes must be refused before the end of the WAL is read: the
+		// fence is set now, not at the end of this turn.
+		if r.syncFence(); r.fenceState != core.FenceSwitching {
+			r.post(message{input: actionInput(a, "", errors.New("could not refuse writes (the fence)"))})
+			return
+		}
+		// A rewind first, when it can be done: after a clean shutdown it
+		// finds nothing to do, after a crash it makes the old master able
+		// to follow the new timeline.
+		partner, name := r.settings.Partner, r.partnerName
+		plan := r.restartPlan("switchover", r.settings.RewindBlocked == "")
 		r.spawn(fallback, func() message {
-			ctx, cancel := context.WithTimeout(r.ctx, 60*time.Second)
+			ctx, cancel := context.WithTimeout(r.ctx, 50*time.Second)
 			defer cancel()
 			detail, err := action.HandOver(ctx, local, partner, name, plan)
 			return message{input: actionInput(a, detail, err)}
@@ -65,11 +78,7 @@ func (r *runner) start(a core.ActionKind) {
 		// Here, not in a goroutine: the fence the new state wants stops the
 		// server within this turn, and the helper must be running by then.
 		err := r.restartPlan("rejoin", true).Start()
-		select {
-		case r.inbox <- message{input: actionInput(a, "the rejoin helper runs", err)}:
-		default: // full: the main loop alone could empty it
-			r.log(core.Warning, "rejoin: the result of starting the helper was lost")
-		}
+		r.post(message{input: actionInput(a, "the rejoin helper runs", err)})
 	case core.SetMaintenance, core.ClearMaintenance:
 		r.setMaintenance(a == core.SetMaintenance)
 	case core.FenceSelf, core.OpenFence:
@@ -80,6 +89,16 @@ func (r *runner) start(a core.ActionKind) {
 // answerGrace is how long the fast shutdown that ends a switchover waits
 // after the answer to pg_keeper.switchover(): writes are refused already.
 const answerGrace = 100 * time.Millisecond
+
+// post hands the main loop a message from the main loop itself: it must
+// not block, as only the main loop empties the inbox.
+func (r *runner) post(m message) {
+	select {
+	case r.inbox <- m:
+	default:
+		r.log(core.Warning, "the keeper's inbox is full: a result was lost")
+	}
+}
 
 func actionInput(a core.ActionKind, detail string, err error) *core.Input {
 	in := &core.Input{Kind: core.ActionInput, At: time.Now(), Action: a, Detail: detail}
@@ -99,13 +118,13 @@ func (r *runner) syncFence() {
 	if want == r.fenceState || time.Since(r.fenceFailedAt) < time.Second {
 		return
 	}
-	if want == core.FenceFenced && time.Since(r.answeredAt) < answerGrace {
+	if want == core.FenceStopping && time.Since(r.answeredAt) < answerGrace {
 		return // let the session that asked return its answer before the shutdown ends it
 	}
 	if err := r.host.SetFence(want); err != nil {
 		if r.fenceFailedAt.IsZero() {
 			r.log(core.Error, fmt.Sprintf("could not set the fence to %s: %v", publish.FenceName(want), err))
-			if want == core.FenceFenced {
+			if want == core.FenceFenced || want == core.FenceStopping {
 				r.record(publish.Record{Kind: publish.KindAction, Action: core.FenceSelf.String(), OK: publish.Ptr(false), Detail: err.Error()})
 			}
 		}
@@ -114,7 +133,7 @@ func (r *runner) syncFence() {
 	}
 	r.fenceState, r.fenceFailedAt = want, time.Time{}
 	switch {
-	case want == core.FenceFenced && r.core.State() != core.MasterFenced:
+	case want == core.FenceStopping:
 		r.record(publish.Record{Kind: publish.KindAction, Action: core.FenceSelf.String(), OK: publish.Ptr(true),
 			Detail: "connections refused, fast shutdown requested; a helper restarts this server as a standby"})
 	case want == core.FenceFenced:

@@ -512,15 +512,12 @@ func TestRunnerFenceWaitsForTheAnswerToLeave(t *testing.T) {
 	require.Equal(t, []answer{{seq: 5, ok: false, msg: core.Why(core.MasterConnected, core.TakeoverRequested)}}, h.answered())
 	answered := time.Now()
 
+	// Superseded: fenced at once, answer or not. Only the shutdown that
+	// ends a switchover or a rejoin (FenceStopping) waits for the answer
+	// to leave; TestSwitchoverUnderLoad (test/) fails without that wait.
 	deliver(r, supersededProbe())
 	require.Equal(t, core.MasterFenced, r.core.State())
-	if time.Since(answered) < answerGrace/2 {
-		require.Nil(t, h.fenceCalls(), "not yet: the answer is on its way")
-	}
-	waitFor(t, "the fence", func() bool {
-		r.syncFence()
-		return len(h.fenceCalls()) == 1
-	})
-	require.GreaterOrEqual(t, time.Since(r.answeredAt), answerGrace)
+	r.syncFence()
+	require.Less(t, time.Since(answered), answerGrace, "the test was too slow to tell")
 	require.Equal(t, []core.Fence{core.FenceFenced}, h.fenceCalls())
 }

@@ -39,7 +39,7 @@ type Settings struct {
 	Maintenance bool // pg_keeper.maintenance
 	AutoRejoin  bool // pg_keeper.auto_rejoin
 	// RewindBlocked says why pg_rewind cannot rewind this server ("": it
-	// can); looked at only with AutoRejoin.
+	// can): a rejoin needs it, a switchover uses it when it can.
 	RewindBlocked string
 	// What the switchover's and the rejoin's helper need: where the
 	// server's programs are, the postmaster, the OS user's home, and
@@ -80,9 +80,7 @@ func ParseSettings(raw RawSettings) (Settings, []error) {
 		PrimaryConninfo:    raw.PrimaryConninfo,
 		ClusterName:        raw.ClusterName,
 	}
-	if s.AutoRejoin {
-		s.RewindBlocked = action.RewindBlocked(raw.DataDir, raw.BinDir, raw.WalLogHints, raw.DataChecksums)
-	}
+	s.RewindBlocked = action.RewindBlocked(raw.DataDir, raw.BinDir, raw.WalLogHints, raw.DataChecksums)
 	// The server enforces the GUCs' ranges; these guard a host that does not.
 	if s.Interval < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("pg_keeper.keepalives_time must be at least 10ms, using 5s"))

@@ -82,6 +82,7 @@ func constantsMatch() bool {
 		C.PGK_WAKE_RELOAD == int(keeper.WakeReload) &&
 		C.PGK_FENCE_UNCONFIRMED == int(core.FenceUnconfirmed) && C.PGK_FENCE_OPEN == int(core.FenceOpen) &&
 		C.PGK_FENCE_FENCED == int(core.FenceFenced) &&
+		C.PGK_FENCE_SWITCHING == int(core.FenceSwitching) && C.PGK_FENCE_STOPPING == int(core.FenceStopping) &&
 		C.PGK_REQ_SWITCHOVER == int(keeper.RequestSwitchover) && C.PGK_REQ_PAUSE == int(keeper.RequestPause) &&
 		C.PGK_REQ_RESUME == int(keeper.RequestResume) && C.PGK_REQ_TAKEOVER == int(keeper.RequestTakeover) &&
 		C.PGK_REQ_TAKEOVER_CANCEL == int(keeper.RequestTakeoverCancel)

@@ -168,7 +168,7 @@ echo "node1's log:"
 tail -n +"$((mark + 1))" "$BASE/node1.log" | grep 'pg_keeper' | grep -v 'heartbeat to standby failed' | sed 's/^/  /'
 
 if [ "$KEEP" = yes ]; then
-	step "Left running: node2 (master) on port $P2, node1 (standby) on $P1, logs in $BASE (stop with: runuser -u postgres -- $BIN/pg_ctl -D $BASE/node2 stop)"
+	step "Left running: node2 (master) on port $P2, node1 (standby) on $P1, logs in $BASE (stop with: runuser -u postgres -- $BIN/pg_ctl -D $BASE/node1 stop; runuser -u postgres -- $BIN/pg_ctl -D $BASE/node2 stop)"
 else
 	step "Stopping and removing the pair"
 	stop_all

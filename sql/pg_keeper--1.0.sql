@@ -53,7 +53,7 @@ CREATE FUNCTION pg_keeper.status(
 	OUT keepalives_count int,
 	OUT on_partner_timeout text,
 	OUT max_failover_lag bigint,
-	OUT fence text,					-- unchecked, open or fenced: may clients connect to this primary
+	OUT fence text,					-- unconfirmed, open, fenced, switching or stopping: may clients write to this primary
 	OUT maintenance boolean,		-- automatic actions paused (pg_keeper.pause()), here or learnt from the master
 	OUT auto_rejoin boolean,		-- pg_keeper.auto_rejoin
 	OUT action_running text,		-- promote, switch-async, restore-sync while under way

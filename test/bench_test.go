@@ -166,7 +166,7 @@ func countMissing(b *testing.B, n *cluster.Node, ids []int64) int {
 	return missing
 }
 
-func workerPIDOf(b *testing.B, n *cluster.Node) int {
+func workerPIDOf(b testing.TB, n *cluster.Node) int {
 	pid, err := strconv.Atoi(n.QueryString(b, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_keeper'"))
 	if err != nil {
 		b.Fatal(err)

@@ -15,6 +15,13 @@ import (
 // leaves the synchronous setting switched off; after resume() a lost master
 // is taken over again.
 func TestMaintenanceAcrossRestarts(t *testing.T) {
+	for _, mode := range []string{"fast", "smart"} {
+		t.Run(mode, func(t *testing.T) { maintenanceAcrossRestarts(t, mode) })
+	}
+}
+
+// A smart stop waits for the clients: the load stops first.
+func maintenanceAcrossRestarts(t *testing.T, mode string) {
 	c := newPair(t, nil)
 	master, standby := c.Master, c.Standby
 	master.Exec(t, "CREATE EXTENSION pg_keeper")
@@ -33,7 +40,10 @@ func TestMaintenanceAcrossRestarts(t *testing.T) {
 	l := startPacedLoad(t, master, 2*time.Millisecond)
 	l.waitAcked(t, 100, 30*time.Second, "load on the master")
 	sMark := standby.LogMark()
-	master.Stop(t, "fast")
+	if mode == "smart" {
+		l.stop()
+	}
+	master.Stop(t, mode)
 	acked := l.ackedIDs()
 	l.stop()
 	standby.WaitForLog(t, sMark, logLine("heartbeat to master failed (3/3)"), failoverTimeout)
@@ -48,7 +58,7 @@ func TestMaintenanceAcrossRestarts(t *testing.T) {
 
 	// The standby stops and starts: the master may go async meanwhile, and
 	// restores synchronous replication once it is back.
-	standby.Stop(t, "fast")
+	standby.Stop(t, mode)
 	time.Sleep(2 * time.Second)
 	standby.Start(t)
 	master.WaitForTitle(t, paused(core.MasterConnected), failoverTimeout)

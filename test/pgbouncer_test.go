@@ -74,3 +74,25 @@ func throughBouncer(t testing.TB, b *cluster.PgBouncer, timeout time.Duration, w
 	require.NoError(t, lastErr)
 	return got
 }
+
+// The same PgBouncer follows a switchover: the new master's state-change
+// command re-points it, and it never points at the old one again.
+func TestPgBouncerFollowsSwitchover(t *testing.T) {
+	bouncer := cluster.StartPgBouncer(t, "appdb = host=127.0.0.1 port=1 dbname=postgres\n")
+	script := installScript(t, bouncer.Dir, "../conf/pgbouncer-repoint.sh")
+	admin := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=pgbouncer", bouncer.Port)
+	c := startPair(t, cluster.Options{KeeperAddr: true}, map[string]string{
+		"pg_keeper.state_change_command": fmt.Sprintf(`'%s %s appdb "dbname=postgres" "%s"'`, script, bouncer.DBsFile, admin),
+	})
+	master, standby := c.Master, c.Standby
+	master.Exec(t, "CREATE EXTENSION pg_keeper")
+	require.Equal(t, fmt.Sprintf("%d|f", master.Port), throughBouncer(t, bouncer, startTimeout, "f"))
+
+	mark := standby.LogMark()
+	require.Contains(t, master.QueryString(t, "SELECT pg_keeper.switchover()"), "switchover under way")
+	standby.WaitForLog(t, mark, logLine(fmt.Sprintf("state_change_command: PgBouncer database appdb now points at 127.0.0.1:%d", standby.Port)), failoverTimeout)
+	require.Equal(t, fmt.Sprintf("%d|f", standby.Port), throughBouncer(t, bouncer, failoverTimeout, "f"))
+	master.WaitForTitle(t, title(core.StandbyConnected), failoverTimeout)
+	standby.WaitForTitle(t, title(core.MasterConnected), failoverTimeout)
+	require.Equal(t, fmt.Sprintf("%d|f", standby.Port), throughBouncer(t, bouncer, failoverTimeout, "f"))
+}

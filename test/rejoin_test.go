@@ -81,7 +81,7 @@ func TestSwitchoverMasterKilledHalfway(t *testing.T) {
 	master.Exec(t, "CREATE EXTENSION pg_keeper")
 	l := startPacedLoad(t, master, time.Millisecond)
 	l.waitAcked(t, 200, 30*time.Second, "load on the master")
-	sMark := standby.LogMark()
+	sMark, mark := standby.LogMark(), master.LogMark()
 	pid := master.PostmasterPID()
 	require.Contains(t, master.QueryString(t, "SELECT pg_keeper.switchover()"), "switchover under way")
 	master.Kill9(t)
@@ -92,6 +92,61 @@ func TestSwitchoverMasterKilledHalfway(t *testing.T) {
 	waitFor(t, "the old master back as a standby", func() bool {
 		return master.PostmasterPID() != pid && tryInRecovery(master)
 	})
+	// It streams from the new primary: it could follow the new timeline,
+	// rewound first if its crash left WAL the new primary does not have.
+	waitSyncStandby(t, standby, master)
+	standby.Exec(t, "INSERT INTO acked (id) VALUES (-3)")
+	require.Equal(t, "1", master.QueryString(t, "SELECT count(*) FROM acked WHERE id = -3"))
+	log := master.LogSince(mark)
+	require.Contains(t, log, "pg_keeper switchover: the server did not shut down cleanly")
+	require.Regexp(t, `pg_keeper switchover: (no rewind was needed|rewound with pg_rewind); starting the server as a standby`, log)
 	master.WaitForTitle(t, title(core.StandbyConnected), failoverTimeout)
 	standby.WaitForTitle(t, title(core.MasterConnected), failoverTimeout)
+}
+
+// The old master holds commits its partner never got (asynchronous
+// replication, cut; the standby promoted because max_failover_lag allowed
+// it): the rejoin discards them, and says so loudly, with their number.
+func TestRejoinSaysWhatItDiscards(t *testing.T) {
+	requireInstalled(t)
+	settings := map[string]string{"pg_keeper.max_failover_lag": "'1GB'"}
+	for k, v := range fastSettings {
+		settings[k] = v
+	}
+	for k, v := range rejoinSettings {
+		settings[k] = v
+	}
+	c := cluster.New(t, cluster.Options{Keeper: true, Settings: settings}) // no synchronous_standby_names
+	master, standby := c.Master, c.Standby
+	master.WaitForTitle(t, title(core.MasterConnected), startTimeout)
+	standby.WaitForTitle(t, title(core.StandbyConnected), startTimeout)
+	master.Exec(t, "CREATE EXTENSION pg_keeper")
+	cluster.Eventually(t, startTimeout, 50*time.Millisecond, func() bool {
+		_, err := standby.TryQueryString(bg(), "SELECT pg_keeper._events()")
+		return err == nil
+	}, "the extension did not reach the standby")
+
+	standby.Exec(t, "ALTER SYSTEM SET primary_conninfo = ''")
+	standby.Reload(t)
+	cluster.Eventually(t, startTimeout, 50*time.Millisecond, func() bool {
+		return master.QueryString(t, "SELECT count(*) FROM pg_stat_replication") == "0"
+	}, "replication did not stop")
+	master.Exec(t, ackedTable)
+	for i := 0; i < 5; i++ {
+		master.Exec(t, "INSERT INTO acked (id) VALUES ($1)", i) // five commits the standby never gets
+	}
+	time.Sleep(time.Second) // heartbeats see the master ahead
+	master.Kill9(t)
+	waitPromoted(t, standby)
+	standby.Exec(t, "ALTER SYSTEM RESET primary_conninfo")
+
+	mark := master.LogMark()
+	_ = master.TryStart()
+	line := master.WaitForLog(t, mark, logLine("restarted as a standby by the rejoin helper: rewound with pg_rewind; "), 2*failoverTimeout)
+	require.Regexp(t, `WARNING:  pg_keeper: restarted as a standby by the rejoin helper: rewound with pg_rewind; `+
+		`([6-9]|[1-9][0-9]+) transaction\(s\) committed on this server after it diverged from the new primary at [0-9A-F]+/[0-9A-F]+ `+
+		`were discarded by pg_rewind: the new primary never had them`, line)
+	require.Regexp(t, `"kind":"restart".*"ok":true.*transaction\(s\) committed on this server`, master.QueryString(t, "SELECT pg_keeper._events()"))
+	master.WaitForTitle(t, title(core.StandbyConnected), failoverTimeout)
+	require.Equal(t, "0", master.QueryString(t, "SELECT count(*) FROM pg_class WHERE relname = 'acked'"), "the discarded table is gone")
 }

@@ -76,6 +76,12 @@ func TestSwitchoverRefused(t *testing.T) {
 
 	refused(standby, "switchover refused: this server is a standby: run pg_keeper.switchover\\(\\) on the master")
 
+	// A standby far behind in replay: its replay lag would be the pause.
+	standby.Exec(t, "SELECT pg_wal_replay_pause()")
+	master.Exec(t, "CREATE TABLE filler AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 150000) g")
+	refused(master, "switchover refused: nothing changed, this server stays the master \\(the standby is [0-9]+ bytes behind in replay")
+	standby.Exec(t, "SELECT pg_wal_replay_resume()")
+
 	master.QueryString(t, "SELECT pg_keeper.pause('patching')")
 	standby.WaitForTitle(t, regexp.MustCompile(`\(standby mode:connected, maintenance\)$`), startTimeout)
 	refused(master, "switchover refused: maintenance mode is on")

@@ -113,6 +113,11 @@ func PostmasterCommand(dataDir string) ([]string, error) {
 	argv := []string{prog}
 	if rest != "" {
 		for _, a := range strings.Split(strings.TrimSuffix(rest, `"`), `" "`) {
+			// pg_ctl -D data records the directory as given, relative to
+			// where pg_ctl ran: the helper runs elsewhere.
+			if len(argv) > 0 && argv[len(argv)-1] == "-D" && !filepath.IsAbs(a) {
+				a = dataDir
+			}
 			argv = append(argv, a)
 		}
 	}
@@ -145,34 +150,75 @@ func ReadResult(dataDir string) (Result, error) {
 	return r, sc.Err()
 }
 
-// confQuote writes a value as a postgresql.conf string body.
-func confQuote(s string) string { return strings.ReplaceAll(s, "'", "''") }
+// confQuote writes a value as a postgresql.conf string body, as ALTER
+// SYSTEM does: the parser takes backslash escapes too.
+func confQuote(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "'", "''").Replace(s)
+}
 
 // restartScript is the helper. $@ is the postmaster's command line.
 const restartScript = `trap '' PIPE HUP INT TERM
 say() { printf '%s pg_keeper %s: %s\n' "$(date -u '+%Y-%m-%d %H:%M:%S UTC')" "$PGK_TASK" "$*" >&2; }
+oneline() { printf '%s' "$1" | tr '\n' ' '; }
 result() { printf '%s\n' "task=$PGK_TASK" "$@" > "$PGK_RESULT.tmp" && mv "$PGK_RESULT.tmp" "$PGK_RESULT"; }
 fail() { say "$* (the server stays stopped)"; result "ok=no" "detail=$*"; exit 1; }
+restore() { # this server's own configuration files, over the new primary's
+	[ -n "$keep" ] || return 0
+	cp -p "$keep"/* "$PGDATA"/ && rm -rf "$keep" && keep=
+}
+keep=
+# The postmaster stops within seconds of the fast shutdown the keeper asks
+# for; a helper that waited longer would turn some later stop into a restart.
 say "waiting for the server (postmaster $PGK_POSTMASTER_PID) to stop"
-while kill -0 "$PGK_POSTMASTER_PID" 2>/dev/null; do sleep 0.1; done
+waited=0
+while kill -0 "$PGK_POSTMASTER_PID" 2>/dev/null &&
+	[ "$(head -n 1 "$PGDATA/postmaster.pid" 2>/dev/null)" = "$PGK_POSTMASTER_PID" ]; do
+	sleep 0.1
+	waited=$((waited + 1))
+	[ $waited -lt 6000 ] || { say "the server did not stop within 10 minutes: giving up, nothing changed"; exit 1; }
+done
 say "the server has stopped"
-fork= commits=0 detail="restarted as a standby without a rewind"
+[ -x "$1" ] || fail "cannot start the server again: $1 is not executable"
+fork= lsn= commits=0 detail="restarted as a standby without a rewind"
 if [ "$PGK_REWIND" = 1 ]; then
 	keep=$(mktemp -d "${TMPDIR:-/tmp}/pg_keeper-rejoin.XXXXXX") || fail "could not make a temporary directory"
 	# pg_rewind copies the new primary's configuration files: keep ours.
 	for f in "$PGDATA"/*.conf "$PGDATA"/pg_keeper.*; do [ -f "$f" ] && cp -p "$f" "$keep/"; done
-	# The new primary may be restarting: a few tries before giving up. A
-	# freshly promoted primary's pg_control names its new timeline only
-	# after a checkpoint: before it, pg_rewind sees one timeline and finds
-	# nothing to rewind.
-	for try in 1 2 3 4 5 6; do
-		psql -X -q -d "$PGK_SOURCE" -c CHECKPOINT >/dev/null 2>&1 || say "CHECKPOINT on the new primary failed"
-		out=$(pg_rewind -D "$PGDATA" --source-server="$PGK_SOURCE" --dry-run 2>&1) && break
-		[ $try = 6 ] && fail "pg_rewind --dry-run failed: $(echo $out)"
-		sleep 5
+	# pg_rewind --dry-run refuses a server that crashed (it does the
+	# crash recovery only when it rewinds for real): do it first.
+	state=$(pg_controldata "$PGDATA" 2>/dev/null | sed -n 's/^Database cluster state: *//p')
+	case "$state" in
+	"shut down" | "shut down in recovery") ;;
+	*)
+		say "the server did not shut down cleanly ($state): crash recovery in single-user mode first"
+		try=0
+		# The old server's processes may take a moment to go.
+		until out=$(postgres --single -F -D "$PGDATA" template1 </dev/null 2>&1); do
+			try=$((try + 1))
+			[ $try -lt 30 ] || { restore; fail "crash recovery in single-user mode failed: $(oneline "$out")"; }
+			sleep 1
+		done
+		;;
+	esac
+	# The partner may still be promoting, or restarting: wait for a
+	# primary. A freshly promoted one names its new timeline in pg_control
+	# only after a checkpoint: without it pg_rewind sees one timeline and
+	# finds nothing to rewind, so a failed CHECKPOINT is a failure.
+	try=0
+	while :; do
+		try=$((try + 1))
+		out= cp_out=
+		if [ "$(psql -X -At -d "$PGK_SOURCE" -c 'SELECT pg_is_in_recovery()' 2>&1)" = f ] &&
+			cp_out=$(psql -X -q -d "$PGK_SOURCE" -c CHECKPOINT 2>&1) &&
+			out=$(pg_rewind -D "$PGDATA" --source-server="$PGK_SOURCE" --dry-run 2>&1); then
+			break
+		fi
+		[ $try -lt 60 ] || { restore; fail "no primary to rewind against after a minute (CHECKPOINT needs a superuser or pg_checkpoint): $(oneline "$cp_out $out")"; }
+		[ $((try % 10)) = 1 ] && say "waiting for a primary to rewind against: $(oneline "$cp_out $out")"
+		sleep 1
 	done
-	say "pg_rewind --dry-run: $(echo $out)"
-	fork=$(printf '%s\n' "$out" | sed -n 's/.*servers diverged at WAL location \([0-9A-F]*\/[0-9A-F]*\) on timeline \([0-9]*\).*/\1 \2/p')
+	say "pg_rewind --dry-run: $(oneline "$out")"
+	fork=$(printf '%s\n' "$out" | sed -n 's/.*servers diverged at WAL location \([0-9A-F]*\/[0-9A-F]*\) on timeline \([0-9]*\).*/\1 \2/p' | head -n 1)
 	if printf '%s\n' "$out" | grep -q 'no rewind required'; then
 		detail="no rewind was needed"
 	else
@@ -181,18 +227,23 @@ if [ "$PGK_REWIND" = 1 ]; then
 			commits=$(pg_waldump -p "$PGDATA/pg_wal" -t "$tli" -s "$lsn" -r Transaction 2>/dev/null | grep -c 'desc: COMMIT')
 		fi
 		say "rewinding: servers diverged at ${lsn:-an unknown point}; $commits transaction(s) committed here after that point will be discarded"
-		out=$(pg_rewind -D "$PGDATA" --source-server="$PGK_SOURCE" 2>&1) || fail "pg_rewind failed, the data directory may be unusable (rebuild it with pg_basebackup): $(echo $out)"
-		say "pg_rewind: $(echo $out)"
+		out=$(pg_rewind -D "$PGDATA" --source-server="$PGK_SOURCE" 2>&1) || {
+			restore
+			fail "pg_rewind failed, the data directory may be unusable (rebuild it with pg_basebackup): $(oneline "$out")"
+		}
+		say "pg_rewind: $(oneline "$out")"
 		detail="rewound with pg_rewind"
 	fi
-	cp -p "$keep"/* "$PGDATA"/ && rm -rf "$keep" || fail "could not put this server's configuration files back from $keep"
+	restore || fail "could not put this server's configuration files back from $keep"
 fi
 touch "$PGDATA/standby.signal" || fail "could not create standby.signal"
 if [ -n "$PGK_PRIMARY_CONNINFO" ]; then
 	printf "primary_conninfo = '%s'\n" "$PGK_PRIMARY_CONNINFO" >> "$PGDATA/postgresql.auto.conf" || fail "could not set primary_conninfo"
 fi
-result "ok=yes" "detail=$detail" "fork=${fork% *}" "discarded_commits=$commits"
+result "ok=yes" "detail=$detail" "fork=$lsn" "discarded_commits=$commits"
 say "$detail; starting the server as a standby"
+# The server must not inherit the conninfos: they may hold a password.
+unset PGK_SOURCE PGK_PRIMARY_CONNINFO
 exec "$@" </dev/null
 `
 

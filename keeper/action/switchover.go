@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -66,36 +67,112 @@ func PrepareSwitchover(ctx context.Context, local *pgx.ConnConfig, partnerName s
 // HandOver runs with writes refused: it waits until the standby has
 // flushed all WAL, tells the standby's keeper to take over once this server
 // has stopped, and leaves the helper that restarts this server as the new
-// primary's standby. On an error nothing is left behind: the standby is
-// told the switchover is off, and no helper runs.
+// primary's standby. An error means the standby was told the switchover is
+// off, or never heard of it: writes may resume. Once the standby may be
+// taking over, there is no way back: when it cannot be told the switchover
+// is off, this server stops all the same (nil error), rather than risk two
+// primaries.
 func HandOver(ctx context.Context, local, partner *pgx.ConnConfig, partnerName string, plan RestartPlan) (string, error) {
 	conn, err := conninfo.ConnectLocal(ctx, local)
 	if err != nil {
 		return "", err
 	}
 	defer conninfo.Close(conn)
-	var last int64
-	if err := conn.QueryRow(ctx, "SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint").Scan(&last); err != nil {
-		return "", err
-	}
 	start := time.Now()
-	if err := waitFlushed(ctx, conn, partnerName, last); err != nil {
+	last, err := flushedEverything(ctx, conn, partnerName)
+	if err != nil {
 		return "", err
 	}
 	flushed := time.Since(start)
 	if err := askPartner(ctx, partner, "SELECT pg_keeper._takeover($1)", core.FormatLSN(last)); err != nil {
-		return "", fmt.Errorf("the standby's keeper did not agree to take over: %w", err)
+		err = fmt.Errorf("the standby's keeper did not agree to take over: %w", err)
+		if refusedForSure(err) {
+			return "", err
+		}
+		// The answer may be lost while the standby took it: it must be
+		// told the switchover is off before writes resume here.
+		return callOff(ctx, partner, plan, err)
 	}
 	if err := plan.Start(); err != nil {
-		cancelErr := askPartner(context.WithoutCancel(ctx), partner, "SELECT pg_keeper._takeover_cancel()")
-		if cancelErr != nil {
-			return "", fmt.Errorf("%w; and telling the standby the switchover is off failed: %v", err, cancelErr)
+		detail, cerr := callOff(ctx, partner, RestartPlan{}, err)
+		if cerr != nil {
+			return "", cerr
 		}
-		return "", err
+		return detail + "; no helper: start this server as a standby by hand", nil
 	}
 	return fmt.Sprintf("the standby flushed up to %s in %d ms and takes over once this server has stopped",
 		core.FormatLSN(last), flushed.Milliseconds()), nil
 }
+
+// refusedForSure: the standby's keeper answered no, or never took the
+// request (bgworker/request.c says so): it is not taking over.
+func refusedForSure(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return strings.HasPrefix(pgErr.Message, "takeover refused") || pgErr.Code == "55006" || // another request under way
+		strings.Contains(pgErr.Detail, "did not take the request")
+}
+
+// callOff tells the standby the switchover is off, a few times if need be.
+// Told, it returns cause: writes may resume here. When the standby answers
+// that it is promoting already, or cannot be reached, this server must
+// stop: the helper in plan (if any) is started and the error is nil.
+func callOff(ctx context.Context, partner *pgx.ConnConfig, plan RestartPlan, cause error) (string, error) {
+	var err error
+	for try := 0; try < 2; try++ {
+		if try > 0 {
+			time.Sleep(time.Second)
+		}
+		if err = askPartner(context.WithoutCancel(ctx), partner, "SELECT pg_keeper._takeover_cancel()"); err == nil {
+			return "", cause
+		}
+		if strings.Contains(err.Error(), "too late to call the takeover off") {
+			break
+		}
+	}
+	detail := fmt.Sprintf("%v; the standby may be taking over (calling it off failed: %v): stopping this server rather than risk two primaries", cause, err)
+	if plan.Task != "" {
+		if serr := plan.Start(); serr != nil {
+			detail += fmt.Sprintf("; the helper could not start (%v)", serr)
+		}
+	}
+	return detail, nil
+}
+
+// flushedEverything waits until the standby has flushed all the WAL this
+// server wrote, and returns where that ends. Writes are refused already, but
+// a commit that passed the fence's check just before may still write its
+// record: the position is read again until it stays put.
+func flushedEverything(ctx context.Context, conn *pgx.Conn, partnerName string) (int64, error) {
+	var last int64 = -1
+	for {
+		var now int64
+		if err := conn.QueryRow(ctx, insertEndSQL).Scan(&now); err != nil {
+			return 0, err
+		}
+		if now == last {
+			return last, nil
+		}
+		last = now
+		if err := waitFlushed(ctx, conn, partnerName, last); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// insertEndSQL is where the WAL written so far ends. At the start of a page
+// pg_current_wal_insert_lsn() points past the page header, which no
+// standby's flush position reaches until more WAL is written: the header
+// is taken off (a short one, or a long one at the start of a segment).
+const insertEndSQL = `SELECT CASE
+	WHEN l % s = 40 THEN l - 40
+	WHEN l % b = 24 THEN l - 24
+	ELSE l END
+FROM (SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint AS l,
+	(SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size') AS s,
+	current_setting('wal_block_size')::bigint AS b) w`
 
 // waitFlushed waits until the partner's walsender reports WAL up to last
 // flushed on the standby.
@@ -136,8 +213,11 @@ func askPartner(ctx context.Context, partner *pgx.ConnConfig, sql string, args .
 	var answer string
 	if err := conn.QueryRow(ctx, sql, args...).Scan(&answer); err != nil {
 		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && (pgErr.Code == "42883" || pgErr.Code == "3F000") {
+		switch {
+		case errors.As(err, &pgErr) && (pgErr.Code == "42883" || pgErr.Code == "3F000"):
 			return fmt.Errorf("%s: run CREATE EXTENSION pg_keeper in the database pg_keeper.partner_conninfo names", pgErr.Message)
+		case errors.As(err, &pgErr):
+			return pgErr // its fields tell a refusal from a lost answer
 		}
 		return conninfoError(err, partner)
 	}

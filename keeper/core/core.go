@@ -151,6 +151,7 @@ type Core struct {
 
 	lastSuccess, lastFailure time.Time
 	lastClass                FailureClass // of the last failed heartbeat
+	lastAlive                bool         // replication worked at the last failed heartbeat
 	lastReason               string       // class and detail of the last failed heartbeat
 }
 
@@ -189,7 +190,7 @@ func (c *Core) Resume(fence Fence, async bool) {
 	}
 	c.asyncAtStart = async
 	switch {
-	case fence == FenceFenced:
+	case fence == FenceFenced, fence == FenceStopping:
 		c.state = MasterFenced
 	case fence != FenceOpen:
 		c.state = MasterUnconfirmed
@@ -204,10 +205,12 @@ func (c *Core) Fence() Fence {
 	switch c.state {
 	case MasterUnconfirmed:
 		return FenceUnconfirmed
-	case MasterFenced, MasterHandedOver, MasterRejoining:
+	case MasterFenced:
 		return FenceFenced
+	case MasterHandedOver, MasterRejoining:
+		return FenceStopping
 	case MasterSwitchingOver:
-		return FenceUnconfirmed // writes refused until the standby has everything
+		return FenceSwitching // writes refused until the standby has everything
 	}
 	return FenceOpen
 }
@@ -361,7 +364,7 @@ func (c *Core) tick(now time.Time) Output {
 		return c.Step(Input{Kind: ConfirmInput, At: now,
 			Detail: "pg_keeper.partner_conninfo is not set: no partner to check, the keeper is inactive"})
 	}
-	if c.state == StandbyTakingOver && !now.Before(c.takeoverDeadline) {
+	if c.takeoverExpired(now) {
 		return c.Step(Input{Kind: takeoverExpiredInput, At: now})
 	}
 	if c.probing || now.Before(c.nextProbe) || !c.partnerUsable {
@@ -438,6 +441,7 @@ func (c *Core) probe(at time.Time, p ProbeResult, out *Output) (Trigger, string)
 	}
 	c.lastFailure = at
 	c.lastClass = p.Class
+	c.lastAlive = p.ReplicationAlive
 	c.lastReason = p.Class.String() + ": " + p.Detail
 	// Log every failure up to the threshold, then only a change of reason.
 	// Taking over, failures are expected and polled for ten times a

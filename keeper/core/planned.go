@@ -157,8 +157,10 @@ var plannedTransitions = []Transition{
 
 // rejoinFrom are the states that a superseded server leaves for fenced, or
 // with auto_rejoin, for rejoining.
+// A switchover under way may start its own helper: such a server is only
+// fenced (its helper may still restart it as a standby).
 var rejoinFrom = []State{MasterReady, MasterConnected, MasterHeartbeatLost, MasterSwitching, MasterAsync,
-	MasterRestoring, MasterKeepingSync, MasterUnconfirmed, MasterHandingOver, MasterSwitchingOver}
+	MasterRestoring, MasterKeepingSync, MasterUnconfirmed}
 
 // Runs before transitions.go's init (files initialise in name order),
 // which adds the confirmation rows for every state and builds the index.
@@ -172,6 +174,9 @@ func init() {
 		switch {
 		case s == MasterFenced || s == MasterHandedOver || s == MasterRejoining:
 			Transitions = append(Transitions, stay(s, SupersededRejoin))
+		case s == MasterHandingOver || s == MasterSwitchingOver:
+			Transitions = append(Transitions, Transition{From: s, On: SupersededRejoin, To: MasterFenced, Do: FenceSelf,
+				Level: Error, Why: whySuperseded + "; no rejoin: a switchover was under way"})
 		case s.Mode() == StandbyMode:
 			Transitions = append(Transitions, unexpected(s, SupersededRejoin))
 		}

@@ -205,7 +205,7 @@ func TestSwitchoverAccepted(t *testing.T) {
 	require.Equal(t, []ActionKind{HandOver}, out.Actions)
 	require.Nil(t, out.Answer)
 	require.Equal(t, HandOver, c.inFlight)
-	require.Equal(t, FenceUnconfirmed, c.Fence(), "writes refused until the standby has everything")
+	require.Equal(t, FenceSwitching, c.Fence(), "writes refused until the standby has everything")
 	require.Equal(t, PrimaryUnknown, out.Change.Primary)
 
 	out = c.Step(actionOK(HandOver, "the standby has flushed 0/5000060"))
@@ -213,7 +213,7 @@ func TestSwitchoverAccepted(t *testing.T) {
 	require.Nil(t, out.Actions)
 	require.Equal(t, &Answer{OK: true, Msg: "switchover under way: this server stops and restarts as a standby; " +
 		"the partner promotes once it has all WAL"}, out.Answer)
-	require.Equal(t, FenceFenced, c.Fence())
+	require.Equal(t, FenceStopping, c.Fence())
 	require.Equal(t, NoAction, c.inFlight)
 
 	// Answered once: what comes next answers nothing.
@@ -222,7 +222,7 @@ func TestSwitchoverAccepted(t *testing.T) {
 		require.Nil(t, out.Answer)
 		require.Nil(t, out.Actions)
 		require.Equal(t, MasterHandedOver, c.State())
-		require.Equal(t, FenceFenced, c.Fence())
+		require.Equal(t, FenceStopping, c.Fence())
 	}
 	out = c.Step(request(SwitchoverRequest))
 	requireRefused(t, c, MasterHandedOver, out, "switchover refused: "+whyNotPrimary)
@@ -251,7 +251,7 @@ func TestSwitchoverPrepareFails(t *testing.T) {
 
 func TestSwitchoverHandOverFails(t *testing.T) {
 	c := switchingOver(t)
-	require.Equal(t, FenceUnconfirmed, c.Fence())
+	require.Equal(t, FenceSwitching, c.Fence())
 	out := c.Step(actionErr(HandOver, "the standby did not agree to take over"))
 	require.Equal(t, MasterConnected, c.State())
 	require.Equal(t, FenceOpen, c.Fence(), "writes accepted again")
@@ -467,24 +467,87 @@ func TestTakeoverCancelled(t *testing.T) {
 	require.Equal(t, []LogLine{warn(Why(StandbyTakingOver, TakeoverCancelled))}, out.Logs)
 	require.Nil(t, out.Actions)
 
-	// A late cancel is answered and changes nothing.
+	// A late cancel is answered and changes nothing: there is nothing left
+	// to call off.
 	out = c.Step(request(TakeoverCancelRequest))
-	require.Equal(t, Output{Answer: &Answer{OK: true, Msg: "takeover called off"}}, out)
+	require.Equal(t, Output{Answer: &Answer{OK: true, Msg: "no takeover to call off (standby:connected)"}}, out)
 	require.Equal(t, StandbyConnected, c.State())
 }
 
-// The master did not stop in time: 60 s after the request the takeover is
-// off, and a lost master is handled as before.
+// What a cancel answers in every state: called off only while taking
+// over; too late (an ERROR, so that the master does not take writes again)
+// once this server promotes or has promoted; nothing to call off in the
+// other standby states. Only the first changes anything.
+func TestTakeoverCancelAnswers(t *testing.T) {
+	for s := range NumStates {
+		t.Run(s.String(), func(t *testing.T) {
+			c := reach(t, s, 3)
+			failures, inFlight, fence := c.Failures(), c.inFlight, c.Fence()
+			out := c.Step(request(TakeoverCancelRequest))
+			require.Nil(t, out.Actions)
+			require.Nil(t, out.Probe)
+			require.Equal(t, failures, c.Failures())
+			require.Equal(t, inFlight, c.inFlight)
+			require.Equal(t, fence, c.Fence())
+			switch {
+			case s == StandbyTakingOver:
+				require.Equal(t, &Answer{OK: true, Msg: "takeover called off"}, out.Answer)
+				require.Equal(t, StandbyConnected, c.State())
+				require.Equal(t, []LogLine{warn(Why(StandbyTakingOver, TakeoverCancelled))}, out.Logs)
+				require.Equal(t, &Change{From: StandbyTakingOver, To: StandbyConnected, On: TakeoverCancelled,
+					Reason: Why(StandbyTakingOver, TakeoverCancelled), Primary: PrimaryPartner}, out.Change)
+			case s == StandbyPromoting, s == StandbyTakeoverPromoting, s.Mode() == MasterMode:
+				require.Equal(t, &Answer{Msg: "too late to call the takeover off: this server is promoting or promoted (" +
+					s.String() + ")"}, out.Answer)
+				require.Equal(t, s, c.State())
+				require.Nil(t, out.Logs)
+				require.Nil(t, out.Change)
+			default:
+				require.Contains(t, []State{StandbyReady, StandbyConnected, StandbyHeartbeatLost, StandbyNotPromoting}, s)
+				require.Equal(t, &Answer{OK: true, Msg: "no takeover to call off (" + s.String() + ")"}, out.Answer)
+				require.Equal(t, s, c.State())
+				require.Nil(t, out.Logs)
+				require.Nil(t, out.Change)
+			}
+		})
+	}
+}
+
+// Too late: the switchover's promotion goes on, and its result makes this
+// server the master as if no cancel had come.
+func TestTakeoverCancelTooLateWhilePromoting(t *testing.T) {
+	c := takingOver(t, 3)
+	c.Step(takeoverFail(false, masterLSN))
+	require.Equal(t, StandbyTakeoverPromoting, c.State())
+	out := c.Step(request(TakeoverCancelRequest))
+	require.Equal(t, Output{Answer: &Answer{Msg: "too late to call the takeover off: this server is promoting or promoted " +
+		"(standby:switchover-promoting)"}}, out)
+	require.Equal(t, Promote, c.inFlight)
+	out = c.Step(actionOK(Promote, "done"))
+	require.Equal(t, MasterSwitching, c.State())
+	require.Equal(t, []ActionKind{SwitchAsync}, out.Actions)
+	// Once promoted: too late still.
+	out = c.Step(request(TakeoverCancelRequest))
+	require.Equal(t, &Answer{Msg: "too late to call the takeover off: this server is promoting or promoted (master:switching)"},
+		out.Answer)
+	require.Equal(t, MasterSwitching, c.State())
+}
+
+// The master did not stop in time: it still answers 60 s after the
+// request, so the takeover is off, and a lost master is handled as before.
+// (A master whose last heartbeat shows it stopping is waited for past the
+// deadline: see TestTakeoverWaitsPastTheDeadlineForAStoppingMaster.)
 func TestTakeoverExpires(t *testing.T) {
 	c := takingOver(t, 2)
 	almost := t0.Add(takeoverTimeout - time.Millisecond)
 	require.Equal(t, probeRequest(StandbyMode), tickAt(c, almost).Probe)
-	in := takeoverFail(true, masterLSN)
+	in := okProbe()
 	in.At = almost
-	c.Step(in)
+	out := c.Step(in)
+	require.Nil(t, out.Change)
 	require.Equal(t, StandbyTakingOver, c.State())
 
-	out := tickAt(c, t0.Add(takeoverTimeout))
+	out = tickAt(c, t0.Add(takeoverTimeout))
 	require.Equal(t, StandbyConnected, c.State())
 	require.Equal(t, TakeoverExpired, out.Change.On)
 	require.Equal(t, []LogLine{warn(Why(StandbyTakingOver, TakeoverExpired) + " (after 1m0s)")}, out.Logs)
@@ -510,6 +573,230 @@ func TestTakeoverExpiresWithoutAPartner(t *testing.T) {
 	require.Equal(t, StandbyConnected, c.State())
 }
 
+// stoppedClasses are the failure classes that show the master stopped or
+// stopping: its server refuses connections, is shutting down (or starting:
+// 57P0x), or is back as a standby.
+var stoppedClasses = map[FailureClass]bool{FailRefused: true, FailStarting: true, FailRecovery: true}
+
+// stoppingFail is a failed heartbeat of class at at, with the standby's
+// WAL receiver streaming or not and the WAL position it has.
+func stoppingFail(class FailureClass, at time.Time, alive bool, localLSN int64) Input {
+	return Input{Kind: ProbeInput, At: at, Probe: ProbeResult{
+		Class: class, Detail: "detail of " + class.String(), ReplicationAlive: alive, LocalLSN: localLSN}}
+}
+
+// Taking over, a failed heartbeat promotes only when its class shows the
+// master stopped: any other failure (a timeout, a rejected login, a
+// configuration error...) may be the network, or the master alive and
+// still taking writes. It is not counted either way.
+func TestTakeoverReadyOnlyWhenTheMasterStopped(t *testing.T) {
+	for class := range NumFailureClasses {
+		if class == FailSuperseded {
+			continue // a newer primary: TestSupersededIsUnexpectedInStandbyMode
+		}
+		t.Run(class.String(), func(t *testing.T) {
+			require.Equal(t, stoppedClasses[class], stopped(class))
+			c := takingOver(t, 2)
+			ev := stoppingFail(class, t0.Add(time.Second), false, masterLSN+8)
+			if !stoppedClasses[class] {
+				// Well past the threshold, with every other condition met:
+				// never a promotion, never a count.
+				for i := range 5 {
+					out := c.Step(ev)
+					require.Equal(t, StandbyTakingOver, c.State(), "heartbeat %d", i)
+					require.Equal(t, PartnerDown, c.lastTrigger, "heartbeat %d", i)
+					require.Nil(t, out.Actions, "heartbeat %d", i)
+					require.Nil(t, out.Change, "heartbeat %d", i)
+					require.Nil(t, out.Answer, "heartbeat %d", i)
+					require.Equal(t, 0, c.Failures(), "heartbeat %d: not counted", i)
+					require.Equal(t, NoAction, c.inFlight)
+					for _, l := range out.Logs {
+						require.NotContains(t, l.Msg, "unexpected")
+					}
+				}
+				// The master that does stop is still taken over from.
+				out := c.Step(stoppingFail(FailRefused, t0.Add(2*time.Second), false, masterLSN+8))
+				require.Equal(t, StandbyTakeoverPromoting, c.State())
+				require.Equal(t, []ActionKind{Promote}, out.Actions)
+				return
+			}
+			out := c.Step(ev)
+			require.Equal(t, StandbyTakeoverPromoting, c.State())
+			require.Equal(t, TakeoverReady, c.lastTrigger)
+			require.Equal(t, []ActionKind{Promote}, out.Actions)
+			require.Equal(t, 0, c.Failures())
+			require.Equal(t, Promote, c.inFlight)
+			require.Equal(t, info(Why(StandbyTakingOver, TakeoverReady)+
+				" (received up to 0/3000068, the master announced 0/3000060)"), out.Logs[len(out.Logs)-1])
+		})
+	}
+}
+
+// A stopped class alone is not enough: replication must be down and the
+// announced WAL here, whichever way the master shows it stopped.
+func TestTakeoverReadyNeedsTheWALForEveryStoppedClass(t *testing.T) {
+	for class := range stoppedClasses {
+		for _, tc := range []struct {
+			name     string
+			alive    bool
+			localLSN int64
+			ready    bool
+		}{
+			{"replication alive", true, masterLSN, false},
+			{"WAL missing", false, masterLSN - 1, false},
+			{"position unknown", false, -1, false},
+			{"all here", false, masterLSN, true},
+		} {
+			name := class.String() + "/" + tc.name
+			c := takingOver(t, 2)
+			out := c.Step(stoppingFail(class, t0.Add(time.Second), tc.alive, tc.localLSN))
+			require.Equal(t, 0, c.Failures(), name)
+			if !tc.ready {
+				require.Equal(t, StandbyTakingOver, c.State(), name)
+				require.Equal(t, PartnerDown, c.lastTrigger, name)
+				require.Nil(t, out.Actions, name)
+				continue
+			}
+			require.Equal(t, StandbyTakeoverPromoting, c.State(), name)
+			require.Equal(t, []ActionKind{Promote}, out.Actions, name)
+		}
+	}
+}
+
+// A master that answers "shutting down" (or refuses, or is back as a
+// standby) is stopping: the takeover waits for it past its deadline, still
+// polling every 100 ms, until a heartbeat succeeds or fails some other way;
+// the next tick then calls the takeover off.
+func TestTakeoverWaitsPastTheDeadlineForAStoppingMaster(t *testing.T) {
+	deadline := t0.Add(takeoverTimeout)
+	for class := range stoppedClasses {
+		for _, then := range []struct {
+			name string
+			ev   func(at time.Time) Input
+		}{
+			{"good heartbeat", func(at time.Time) Input {
+				in := okProbe()
+				in.At = at
+				return in
+			}},
+			{"timeout", func(at time.Time) Input { return stoppingFail(FailTimeout, at, true, masterLSN) }},
+			{"rejected", func(at time.Time) Input { return stoppingFail(FailRejected, at, false, masterLSN) }},
+		} {
+			t.Run(class.String()+"/then "+then.name, func(t *testing.T) {
+				c := takingOver(t, 2)
+				// The master began stopping just before the deadline; its
+				// walsender still sends the end of the WAL.
+				at := deadline.Add(-time.Millisecond)
+				require.Equal(t, probeRequest(StandbyMode), tickAt(c, at).Probe)
+				// A refusal counts as stopping only once replication is
+				// gone (else it is a firewall); the WAL is not all here yet.
+				alive, lsn := class != FailRefused, int64(masterLSN)
+				if !alive {
+					lsn--
+				}
+				out := c.Step(stoppingFail(class, at, alive, lsn))
+				require.Equal(t, StandbyTakingOver, c.State())
+				require.Nil(t, out.Change)
+
+				// Past the deadline: still taking over, still polling.
+				for i := range 30 {
+					now := deadline.Add(time.Duration(i) * takeoverPoll)
+					out := tickAt(c, now)
+					require.Equal(t, StandbyTakingOver, c.State(), "tick %d", i)
+					require.Nil(t, out.Change, "tick %d", i)
+					if out.Probe == nil {
+						continue
+					}
+					require.Equal(t, probeRequest(StandbyMode), out.Probe, "tick %d", i)
+					require.Equal(t, now.Add(takeoverPoll), c.View().NextProbe, "tick %d: polled every 100 ms", i)
+					out = c.Step(stoppingFail(class, now.Add(10*time.Millisecond), alive, lsn))
+					require.Equal(t, StandbyTakingOver, c.State(), "heartbeat %d", i)
+					require.Nil(t, out.Actions, "heartbeat %d", i)
+					require.Nil(t, out.Change, "heartbeat %d", i)
+					require.Equal(t, 0, c.Failures(), "heartbeat %d", i)
+				}
+				// Without a new heartbeat, time alone does not end it.
+				late := deadline.Add(10 * time.Second)
+				c.SetSchedule(late.Add(time.Hour), true)
+				require.Equal(t, Output{}, tickAt(c, late))
+				require.Equal(t, StandbyTakingOver, c.State())
+
+				// The master does not look like stopping any more.
+				out = c.Step(then.ev(late.Add(time.Millisecond)))
+				require.Equal(t, StandbyTakingOver, c.State(), "the heartbeat itself ends nothing")
+				require.Nil(t, out.Change)
+				require.Nil(t, out.Actions)
+
+				out = tickAt(c, late.Add(2*time.Millisecond))
+				require.Equal(t, StandbyConnected, c.State())
+				require.Equal(t, &Change{From: StandbyTakingOver, To: StandbyConnected, On: TakeoverExpired,
+					Reason: Why(StandbyTakingOver, TakeoverExpired) + " (after 1m0s)", Primary: PrimaryPartner}, out.Change)
+				require.Equal(t, []LogLine{warn(Why(StandbyTakingOver, TakeoverExpired) + " (after 1m0s)")}, out.Logs)
+				require.Nil(t, out.Actions)
+				require.Nil(t, out.Probe)
+			})
+		}
+	}
+}
+
+// The same stopping master, then stopped, with its WAL here: promoted
+// after the deadline all the same.
+func TestTakeoverPromotesPastTheDeadline(t *testing.T) {
+	c := takingOver(t, 2)
+	deadline := t0.Add(takeoverTimeout)
+	require.Equal(t, probeRequest(StandbyMode), tickAt(c, deadline.Add(-time.Millisecond)).Probe)
+	c.Step(stoppingFail(FailStarting, deadline.Add(-time.Millisecond), true, masterLSN-8))
+	require.Equal(t, Output{}, tickAt(c, deadline), "not expired, the next poll not due yet")
+	require.Equal(t, StandbyTakingOver, c.State())
+	require.Equal(t, probeRequest(StandbyMode), tickAt(c, deadline.Add(takeoverPoll)).Probe)
+	out := c.Step(stoppingFail(FailRefused, deadline.Add(takeoverPoll+time.Millisecond), false, masterLSN))
+	require.Equal(t, StandbyTakeoverPromoting, c.State())
+	require.Equal(t, []ActionKind{Promote}, out.Actions)
+	// A late tick finds nothing to expire.
+	require.Nil(t, tickAt(c, deadline.Add(time.Second)).Change)
+	require.Equal(t, StandbyTakeoverPromoting, c.State())
+}
+
+// A heartbeat that times out is no sign the master stops: at the deadline
+// the takeover is off, and from then on failures count as usual.
+func TestTakeoverExpiresOnATimeoutPastTheDeadline(t *testing.T) {
+	for _, alive := range []bool{false, true} {
+		t.Run(fmt.Sprintf("replication alive %t", alive), func(t *testing.T) {
+			c := takingOver(t, 2)
+			deadline := t0.Add(takeoverTimeout)
+			// Shutting down before the deadline, then a timeout after it.
+			c.Step(stoppingFail(FailStarting, deadline.Add(-time.Millisecond), true, masterLSN))
+			require.Nil(t, tickAt(c, deadline).Change)
+			require.Equal(t, StandbyTakingOver, c.State())
+			out := c.Step(stoppingFail(FailTimeout, deadline.Add(50*time.Millisecond), alive, masterLSN))
+			require.Equal(t, StandbyTakingOver, c.State())
+			require.Nil(t, out.Change)
+			require.Equal(t, 0, c.Failures())
+
+			out = tickAt(c, deadline.Add(60*time.Millisecond))
+			require.Equal(t, StandbyConnected, c.State())
+			require.Equal(t, TakeoverExpired, out.Change.On)
+			require.Equal(t, []LogLine{warn(Why(StandbyTakingOver, TakeoverExpired) + " (after 1m0s)")}, out.Logs)
+
+			// Counted again: a timeout is no proof the master is down.
+			c.Step(timedOut("no answer"))
+			require.Equal(t, 1, c.Failures())
+			out = c.Step(timedOut("no answer"))
+			require.Equal(t, StandbyNotPromoting, c.State())
+			require.Equal(t, PartnerLostUnsafe, c.lastTrigger)
+			require.Nil(t, out.Actions)
+		})
+	}
+
+	// Timing out from before the deadline: expired at the deadline.
+	c := takingOver(t, 2)
+	deadline := t0.Add(takeoverTimeout)
+	c.Step(stoppingFail(FailTimeout, deadline.Add(-time.Millisecond), false, masterLSN))
+	out := tickAt(c, deadline)
+	require.Equal(t, StandbyConnected, c.State())
+	require.Equal(t, TakeoverExpired, out.Change.On)
+}
+
 // --- Rejoin ---
 
 func TestSupersededRejoins(t *testing.T) {
@@ -521,14 +808,14 @@ func TestSupersededRejoins(t *testing.T) {
 	require.Equal(t, []LogLine{supersededLine("standby", 1, 3), {Error, whySupersededRejoin}}, out.Logs)
 	require.Equal(t, &Change{From: MasterConnected, To: MasterRejoining, On: SupersededRejoin,
 		Reason: whySupersededRejoin, Primary: PrimaryPartner}, out.Change)
-	require.Equal(t, FenceFenced, c.Fence())
+	require.Equal(t, FenceStopping, c.Fence())
 	require.Equal(t, Rejoin, c.inFlight)
 
 	out = c.Step(actionOK(Rejoin, "helper started"))
 	require.Equal(t, MasterRejoining, c.State())
 	require.Nil(t, out.Actions)
 	require.Equal(t, []LogLine{info(Why(MasterRejoining, ActionDone) + " (helper started)")}, out.Logs)
-	require.Equal(t, FenceFenced, c.Fence())
+	require.Equal(t, FenceStopping, c.Fence())
 	require.Equal(t, NoAction, c.inFlight)
 
 	// Superseded again: nothing more.
@@ -573,5 +860,68 @@ func TestSupersededDoesNotRejoin(t *testing.T) {
 			require.Equal(t, []LogLine{supersededLine("standby", 1, 3), {Error, line}}, out.Logs)
 			require.Equal(t, FenceFenced, c.Fence())
 		})
+	}
+}
+
+// whySupersededNoRejoin is the line of a master superseded, with
+// auto_rejoin on, during a switchover: fenced, not rejoining.
+const whySupersededNoRejoin = whySuperseded + "; no rejoin: a switchover was under way"
+
+// With auto_rejoin on, a master superseded while its switchover is under
+// way does not rejoin: the switchover may start its own helper, so it is
+// only fenced, and the switchover's caller learns it failed.
+func TestSupersededDuringSwitchoverFencesWithoutRejoin(t *testing.T) {
+	for _, s := range []State{MasterHandingOver, MasterSwitchingOver} {
+		t.Run(s.String(), func(t *testing.T) {
+			require.Equal(t, Transition{From: s, On: SupersededRejoin, To: MasterFenced, Do: FenceSelf, Level: Error,
+				Why: whySupersededNoRejoin}, *transitionIndex[s][SupersededRejoin])
+			c := reach(t, s, 3)
+			c.SetRejoin(true, "")
+			inFlight := c.inFlight
+			out := c.Step(supersededProbe())
+			require.Equal(t, Output{
+				Actions: []ActionKind{FenceSelf},
+				Logs:    []LogLine{supersededLine("standby", 1, 3), {Error, whySupersededNoRejoin}},
+				Change: &Change{From: s, To: MasterFenced, On: SupersededRejoin, Reason: whySupersededNoRejoin,
+					Primary: PrimaryUnknown},
+				Answer: &Answer{Msg: whySupersededNoRejoin},
+			}, out)
+			require.Equal(t, MasterFenced, c.State())
+			require.Equal(t, FenceFenced, c.Fence())
+			require.Equal(t, inFlight, c.inFlight, "fencing is fire and forget: no rejoin in flight")
+			require.False(t, c.switchoverCaller, "answered")
+
+			// The action the fence overtook is absorbed, and so is a second
+			// superseded heartbeat.
+			require.Equal(t, Output{}, c.Step(actionOK(inFlight, "late")))
+			out = c.Step(supersededProbe())
+			require.Nil(t, out.Actions)
+			require.Nil(t, out.Answer)
+			require.Nil(t, out.Change)
+			require.Equal(t, MasterFenced, c.State())
+		})
+	}
+}
+
+// Every row of SupersededRejoin: rejoining from the states that can, fenced
+// during a switchover, nothing more where the server stops already, and
+// unexpected in standby mode.
+func TestSupersededRejoinRows(t *testing.T) {
+	for s := range NumStates {
+		r := *transitionIndex[s][SupersededRejoin]
+		switch s {
+		case MasterReady, MasterConnected, MasterHeartbeatLost, MasterSwitching, MasterAsync, MasterRestoring,
+			MasterKeepingSync, MasterUnconfirmed:
+			require.Equal(t, Transition{From: s, On: SupersededRejoin, To: MasterRejoining, Do: Rejoin, Level: Error,
+				Why: whySupersededRejoin}, r, s.String())
+		case MasterHandingOver, MasterSwitchingOver:
+			require.Equal(t, Transition{From: s, On: SupersededRejoin, To: MasterFenced, Do: FenceSelf, Level: Error,
+				Why: whySupersededNoRejoin}, r, s.String())
+		case MasterFenced, MasterHandedOver, MasterRejoining:
+			require.Equal(t, stay(s, SupersededRejoin), r, s.String())
+		default:
+			require.Equal(t, StandbyMode, s.Mode())
+			require.Equal(t, unexpected(s, SupersededRejoin), r, s.String())
+		}
 	}
 }

@@ -86,7 +86,16 @@ func (c *Core) answerRequest(t *Transition, trig Trigger, msg, extra string, out
 		out.Answer = &Answer{OK: true, Msg: t.Why}
 		return
 	case TakeoverCancelled:
-		out.Answer = &Answer{OK: true, Msg: "takeover called off"}
+		switch {
+		case t.From == StandbyTakingOver:
+			out.Answer = &Answer{OK: true, Msg: "takeover called off"}
+		case t.From == StandbyPromoting || t.From == StandbyTakeoverPromoting || t.From.Mode() == MasterMode:
+			// The master must not take writes again: this server may be
+			// the primary already.
+			out.Answer = &Answer{Msg: "too late to call the takeover off: this server is promoting or promoted (" + t.From.String() + ")"}
+		default:
+			out.Answer = &Answer{OK: true, Msg: "no takeover to call off (" + t.From.String() + ")"}
+		}
 		return
 	}
 	if !c.switchoverCaller || t.To == MasterHandingOver || t.To == MasterSwitchingOver {
@@ -114,13 +123,37 @@ func (c *Core) superseded() (Trigger, string) {
 	return SupersededRejoin, ""
 }
 
+// stopped: a failure that shows the master's server stopped or stopping
+// (refused, shutting down) or back as a standby. A timeout, or any other
+// failure, may be the network while the master still takes writes: it
+// never promotes a standby taking over (after the takeover's time, the
+// usual rules weigh it).
+func stopped(class FailureClass) bool {
+	return class == FailRefused || class == FailStarting || class == FailRecovery
+}
+
+// takeoverExpired: the takeover's time is up and the master does not look
+// like a server that stops (it answers, or fails in a way that does not
+// show it stopping, since the takeover began): the switchover is off. A
+// master seen stopping gets twice as long again; then the usual rules.
+func (c *Core) takeoverExpired(now time.Time) bool {
+	if c.state != StandbyTakingOver || now.Before(c.takeoverDeadline) {
+		return false
+	}
+	began := c.takeoverDeadline.Add(-takeoverTimeout)
+	// A refusal while replication still works is a firewall, not a stop.
+	stopping := c.lastFailure.After(c.lastSuccess) && c.lastFailure.After(began) &&
+		stopped(c.lastClass) && !(c.lastClass == FailRefused && c.lastAlive)
+	return !stopping || !now.Before(c.takeoverDeadline.Add(2*takeoverTimeout)) || !c.partnerUsable
+}
+
 // takeoverReady: the master that announced the switchover no longer
 // answers, its walsender no longer streams to this standby, and the WAL up
 // to the announced position is here. Until then a failed heartbeat does not
 // count: the master is expected to stop.
 func (c *Core) takeoverReady(p ProbeResult) (Trigger, string) {
 	c.failures = 0
-	if p.ReplicationAlive || p.LocalLSN < c.takeoverLSN {
+	if !stopped(p.Class) || p.ReplicationAlive || p.LocalLSN < c.takeoverLSN {
 		return PartnerDown, ""
 	}
 	return TakeoverReady, fmt.Sprintf("received up to %s, the master announced %s", FormatLSN(p.LocalLSN), FormatLSN(c.takeoverLSN))

@@ -463,7 +463,7 @@ func TestStreamingCheck(t *testing.T) {
 // superseded.
 func TestFencePerState(t *testing.T) {
 	want := map[State]Fence{MasterUnconfirmed: FenceUnconfirmed, MasterFenced: FenceFenced,
-		MasterSwitchingOver: FenceUnconfirmed, MasterHandedOver: FenceFenced, MasterRejoining: FenceFenced}
+		MasterSwitchingOver: FenceSwitching, MasterHandedOver: FenceStopping, MasterRejoining: FenceStopping}
 	for s := range NumStates {
 		w, ok := want[s]
 		if !ok {

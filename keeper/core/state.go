@@ -223,4 +223,10 @@ const (
 	FenceUnconfirmed Fence = iota // not confirmed as the primary yet: no writes
 	FenceOpen
 	FenceFenced // superseded: refuse connections and shut the server down
+	// FenceSwitching: a switchover is under way: no writes (sessions may
+	// connect and read); it opens again if the switchover fails.
+	FenceSwitching
+	// FenceStopping: handed over, or rejoining: refuse connections and shut
+	// down, for a helper to restart the server as a standby.
+	FenceStopping
 )

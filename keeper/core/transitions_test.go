@@ -78,7 +78,7 @@ func TestActionRows(t *testing.T) {
 		"master:connected --switchover-requested--> master:handing-over do prepare-switchover",
 		"master:handing-over --action-done--> master:switching-over do hand-over",
 		"master:handing-over --superseded--> master:fenced do fence",
-		"master:handing-over --superseded-rejoin--> master:rejoining do rejoin",
+		"master:handing-over --superseded-rejoin--> master:fenced do fence",
 		"master:heartbeat-lost --partner-lost--> master:switching do switch-async",
 		"master:heartbeat-lost --superseded--> master:fenced do fence",
 		"master:heartbeat-lost --superseded-rejoin--> master:rejoining do rejoin",
@@ -93,7 +93,7 @@ func TestActionRows(t *testing.T) {
 		"master:switching --superseded--> master:fenced do fence",
 		"master:switching --superseded-rejoin--> master:rejoining do rejoin",
 		"master:switching-over --superseded--> master:fenced do fence",
-		"master:switching-over --superseded-rejoin--> master:rejoining do rejoin",
+		"master:switching-over --superseded-rejoin--> master:fenced do fence",
 		"master:unconfirmed --confirmed--> master:ready do open-fence",
 		"master:unconfirmed --confirmed-async--> master:async do open-fence",
 		"master:unconfirmed --superseded--> master:fenced do fence",
@@ -128,11 +128,17 @@ func TestActionRows(t *testing.T) {
 			wantLevel = Error
 		}
 		require.Equal(t, wantLevel, r.Level, rowName(r))
-		// Fencing is done on Superseded only, always into MasterFenced.
-		require.Equal(t, r.Do == FenceSelf, r.On == Superseded, rowName(r))
+		// Fencing is done on Superseded, and on SupersededRejoin during a
+		// switchover (no rejoin then), always into MasterFenced.
+		duringSwitchover := r.From == MasterHandingOver || r.From == MasterSwitchingOver
+		require.Equal(t, r.Do == FenceSelf, r.On == Superseded || r.On == SupersededRejoin && duringSwitchover, rowName(r))
 		if r.Do == FenceSelf {
 			require.Equal(t, MasterFenced, r.To, rowName(r))
-			require.Equal(t, whySuperseded, r.Why, rowName(r))
+			wantWhy := whySuperseded
+			if r.On == SupersededRejoin {
+				wantWhy = whySupersededNoRejoin
+			}
+			require.Equal(t, wantWhy, r.Why, rowName(r))
 		}
 		// The fence opens on a confirmation only, and only out of
 		// MasterUnconfirmed.
@@ -140,9 +146,10 @@ func TestActionRows(t *testing.T) {
 		if r.Do == OpenFence {
 			require.Equal(t, MasterUnconfirmed, r.From, rowName(r))
 		}
-		// A rejoin starts on SupersededRejoin only, always into
-		// MasterRejoining; a switchover on its request only.
-		require.Equal(t, r.Do == Rejoin, r.On == SupersededRejoin, rowName(r))
+		// A rejoin starts on SupersededRejoin only (but not during a
+		// switchover), always into MasterRejoining; a switchover on its
+		// request only.
+		require.Equal(t, r.Do == Rejoin, r.On == SupersededRejoin && !duringSwitchover, rowName(r))
 		if r.Do == Rejoin {
 			require.Equal(t, MasterRejoining, r.To, rowName(r))
 			require.Equal(t, whySupersededRejoin, r.Why, rowName(r))
@@ -486,12 +493,14 @@ func TestSupersededAndFencedRows(t *testing.T) {
 	for _, w := range want {
 		require.Equal(t, w, *transitionIndex[w.From][w.On], w.From.String()+"/"+w.On.String())
 	}
-	// Only the fencing rows lead into MasterFenced, and a rejoin whose
-	// helper could not start (fenced already), and none leads out.
+	// Only the fencing rows lead into MasterFenced (with auto_rejoin too
+	// during a switchover), and a rejoin whose helper could not start
+	// (fenced already), and none leads out.
 	require.Equal(t, []string{
 		"master:async --superseded--> master:fenced do fence",
 		"master:connected --superseded--> master:fenced do fence",
 		"master:handing-over --superseded--> master:fenced do fence",
+		"master:handing-over --superseded-rejoin--> master:fenced do fence",
 		"master:heartbeat-lost --superseded--> master:fenced do fence",
 		"master:keeping-sync --superseded--> master:fenced do fence",
 		"master:ready --superseded--> master:fenced do fence",
@@ -499,6 +508,7 @@ func TestSupersededAndFencedRows(t *testing.T) {
 		"master:restoring --superseded--> master:fenced do fence",
 		"master:switching --superseded--> master:fenced do fence",
 		"master:switching-over --superseded--> master:fenced do fence",
+		"master:switching-over --superseded-rejoin--> master:fenced do fence",
 		"master:unconfirmed --superseded--> master:fenced do fence",
 	}, rowsWhere(func(r Transition) bool { return r.To == MasterFenced && r.From != MasterFenced }))
 	require.Empty(t, rowsWhere(func(r Transition) bool { return r.From == MasterFenced && r.To != MasterFenced }))

@@ -49,7 +49,8 @@ type Status struct {
 	Blocked      string     `json:"next_action_blocked,omitempty"`
 }
 
-var FenceNames = [...]string{core.FenceUnconfirmed: "unconfirmed", core.FenceOpen: "open", core.FenceFenced: "fenced"}
+var FenceNames = [...]string{core.FenceUnconfirmed: "unconfirmed", core.FenceOpen: "open", core.FenceFenced: "fenced",
+	core.FenceSwitching: "switching", core.FenceStopping: "stopping"}
 
 // FenceName is f as pg_keeper.status shows it; "unknown" before it was read.
 func FenceName(f core.Fence) string {
