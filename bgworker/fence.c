@@ -163,20 +163,41 @@ fence_client_auth(Port *port, int status)
  * not commit on a primary whose fence is not open.  Autovacuum is left
  * alone: it writes no client data, and its errors would only fill the log.
  */
+/*
+ * A commit that passed the check is counted until it is done, so that the
+ * keeper, once it has closed the fence, can wait for the commit records
+ * still to come (a switchover reads where the WAL ends after that).  The
+ * count goes up before the fence is read, the keeper reads it after
+ * setting the fence: each sees the other's write (both are full barriers).
+ */
+static bool counted = false;
+
 static void
 fence_xact_callback(XactEvent event, void *arg)
 {
 	PgkShared  *shared = pgk_shared();
 	uint32		fence;
 
+	if (shared == NULL)
+		return;
 	if (event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PRE_PREPARE)
+	{
+		/* Commit, prepare or abort: the transaction is done. */
+		if (counted)
+			pg_atomic_fetch_sub_u32(&shared->committing, 1);
+		counted = false;
 		return;
-	if (shared == NULL || !TransactionIdIsValid(GetTopTransactionIdIfAny()) ||
-		IsAutoVacuumWorkerProcess())
+	}
+	if (!TransactionIdIsValid(GetTopTransactionIdIfAny()) || IsAutoVacuumWorkerProcess())
 		return;
+	if (!counted)
+		pg_atomic_fetch_add_u32(&shared->committing, 1);
+	counted = true;
 	fence = pg_atomic_read_u32(&shared->fence);
 	if (fence == PGK_FENCE_OPEN)
 		return;
+	pg_atomic_fetch_sub_u32(&shared->committing, 1);
+	counted = false;
 	ereport(ERROR,
 			(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 			 fence == PGK_FENCE_FENCED ?
@@ -208,6 +229,18 @@ pgk_fence_set(int state)
 	if (state == PGK_FENCE_FENCED || state == PGK_FENCE_STOPPING)
 		kill(PostmasterPid, SIGINT);
 	return PGK_OK;
+}
+
+/* Commits past the fence's check and not done yet. */
+int
+pgk_fence_committing(void)
+{
+	PgkShared  *shared = pgk_shared();
+
+	if (shared == NULL)
+		return PGK_ERR_PG;
+	pg_atomic_fetch_add_u32(&shared->committing, 0);	/* a full barrier */
+	return (int) pg_atomic_read_u32(&shared->committing);
 }
 
 int

@@ -43,6 +43,7 @@ typedef struct PgkShared
 {
 	pg_atomic_uint32 fence;		/* PGK_FENCE_* */
 	pg_atomic_uint32 held;		/* client connections waiting for the fence */
+	pg_atomic_uint32 committing;	/* commits past the fence's check, not yet done */
 	ConditionVariable fence_cv; /* broadcast when the fence changes */
 	LWLock	   *lock;			/* protects the rest */
 	char		status[PGK_STATUS_MAX];	/* JSON; empty before the first */
@@ -82,6 +83,7 @@ extern void pgk_drop_taken_request(void);
 extern void pgk_fence_init(void);
 extern int	pgk_fence_set(int state);
 extern int	pgk_fence_get(void);
+extern int	pgk_fence_committing(void);
 
 /* Callbacks handed to the Go library (bridge.c). */
 extern void pgk_bridge_init(PgkBridge *bridge);

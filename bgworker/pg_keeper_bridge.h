@@ -159,6 +159,12 @@ typedef struct PgkBridge
 	 */
 	int			(*take_request) (int *kind, char *arg, int arglen);
 	int			(*answer_request) (unsigned int seq, int ok, const char *msg);
+
+	/*
+	 * Commits that passed the fence's check and are not done: after closing
+	 * the fence, the keeper waits for them before reading where WAL ends.
+	 */
+	int			(*committing) (void);
 } PgkBridge;
 
 /* The Go entry point: runs the keeper, returns the worker's exit code. */

@@ -48,6 +48,7 @@ shared_startup(void)
 		memset(shared, 0, sizeof(PgkShared));
 		pg_atomic_init_u32(&shared->fence, PGK_FENCE_UNCONFIRMED);
 		pg_atomic_init_u32(&shared->held, 0);
+		pg_atomic_init_u32(&shared->committing, 0);
 		ConditionVariableInit(&shared->fence_cv);
 		ConditionVariableInit(&shared->req_cv);
 		shared->lock = &(GetNamedLWLockTranche("pg_keeper")->lock);

@@ -63,6 +63,7 @@ func (r *runner) start(a core.ActionKind) {
 			r.post(message{input: actionInput(a, "", errors.New("could not refuse writes (the fence)"))})
 			return
 		}
+		r.waitCommitsDone()
 		// A rewind first, when it can be done: after a clean shutdown it
 		// finds nothing to do, after a crash it makes the old master able
 		// to follow the new timeline.
@@ -89,6 +90,29 @@ func (r *runner) start(a core.ActionKind) {
 // answerGrace is how long the fast shutdown that ends a switchover waits
 // after the answer to pg_keeper.switchover(): writes are refused already.
 const answerGrace = 100 * time.Millisecond
+
+// commitsDrain bounds the wait for commits that passed the fence's check
+// before it closed: each is a few milliseconds from done.
+const commitsDrain = 2 * time.Second
+
+// waitCommitsDone waits, on the main thread, until the commits that passed
+// the fence before it closed are done: their records are then written, and
+// where the WAL ends covers every commit this server will acknowledge.
+func (r *runner) waitCommitsDone() {
+	deadline := time.Now().Add(commitsDrain)
+	for {
+		n, err := r.host.Committing()
+		if err != nil || n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.log(core.Warning, fmt.Sprintf("switchover: %d commit(s) still under way after %s: going on, "+
+				"a synchronous standby has them once they are acknowledged", n, commitsDrain))
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
 
 // post hands the main loop a message from the main loop itself: it must
 // not block, as only the main loop empties the inbox.

@@ -88,6 +88,10 @@ type Host interface {
 	// Fence is the fence as the server holds it: it outlives a restart of
 	// the worker, not of the server.
 	Fence() (core.Fence, error)
+	// Committing is the number of commits that passed the fence's check
+	// and are not done: with the fence closed, none can start, and once it
+	// is 0 no more commit record will be written.
+	Committing() (int, error)
 	// ReplicationState is, on a standby, 1 while its WAL receiver streams
 	// (else 0); on a primary, the number of walsenders that stream. It is
 	// read from shared memory, cheap enough to look at often.

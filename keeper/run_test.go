@@ -182,6 +182,14 @@ func (h *fakeHost) ReplicationState() (int, error) {
 	return h.replication, nil
 }
 
+// Committing: no commit is ever under way on the fake server.
+func (h *fakeHost) Committing() (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.called("Committing")
+	return 0, nil
+}
+
 func (h *fakeHost) PublishStatus(json []byte) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()

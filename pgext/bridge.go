@@ -27,6 +27,7 @@ static int pgk_call_add_event(const PgkBridge *b, const char *j) { return b->add
 static int pgk_call_reset_events(const PgkBridge *b) { return b->reset_events(); }
 static int pgk_call_take_request(const PgkBridge *b, int *kind, char *arg, int len) { return b->take_request(kind, arg, len); }
 static int pgk_call_answer_request(const PgkBridge *b, unsigned int seq, int ok, const char *m) { return b->answer_request(seq, ok, m); }
+static int pgk_call_committing(const PgkBridge *b) { return b->committing(); }
 */
 import "C"
 
@@ -209,6 +210,17 @@ func (b *Bridge) Fence() (core.Fence, error) {
 		return core.FenceUnconfirmed, b.check(rc)
 	}
 	return core.Fence(rc), nil
+}
+
+func (b *Bridge) Committing() (int, error) {
+	if !b.onMainThread() {
+		return 0, errThread
+	}
+	rc := C.pgk_call_committing(b.b)
+	if rc < 0 {
+		return 0, b.check(rc)
+	}
+	return int(rc), nil
 }
 
 func (b *Bridge) ReplicationState() (int, error) {

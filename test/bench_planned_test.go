@@ -22,7 +22,7 @@ func BenchmarkSwitchover(b *testing.B) {
 		l := startPacedLoad(b, c.Master, benchPause)
 		l.waitAcked(b, 100, 30*time.Second, "load")
 		start := time.Now()
-		c.Master.QueryString(b, "SELECT pg_keeper.switchover()")
+		switchover(b, c.Master)
 		untilWrite(b, c.Standby, start)
 		firstWrite := time.Now()
 		l.mu.Lock()

@@ -89,7 +89,7 @@ func TestPgBouncerFollowsSwitchover(t *testing.T) {
 	require.Equal(t, fmt.Sprintf("%d|f", master.Port), throughBouncer(t, bouncer, startTimeout, "f"))
 
 	mark := standby.LogMark()
-	require.Contains(t, master.QueryString(t, "SELECT pg_keeper.switchover()"), "switchover under way")
+	require.Contains(t, switchover(t, master), "switchover under way")
 	standby.WaitForLog(t, mark, logLine(fmt.Sprintf("state_change_command: PgBouncer database appdb now points at 127.0.0.1:%d", standby.Port)), failoverTimeout)
 	require.Equal(t, fmt.Sprintf("%d|f", standby.Port), throughBouncer(t, bouncer, failoverTimeout, "f"))
 	master.WaitForTitle(t, title(core.StandbyConnected), failoverTimeout)

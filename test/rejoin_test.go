@@ -83,7 +83,7 @@ func TestSwitchoverMasterKilledHalfway(t *testing.T) {
 	l.waitAcked(t, 200, 30*time.Second, "load on the master")
 	sMark, mark := standby.LogMark(), master.LogMark()
 	pid := master.PostmasterPID()
-	require.Contains(t, master.QueryString(t, "SELECT pg_keeper.switchover()"), "switchover under way")
+	require.Contains(t, switchover(t, master), "switchover under way")
 	master.Kill9(t)
 	acked := l.ackedIDs()
 	l.stop()

@@ -29,7 +29,7 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 	l := startPacedLoad(t, master, time.Millisecond)
 	l.waitAcked(t, 200, 30*time.Second, "load on the master")
 	mMark, sMark := master.LogMark(), standby.LogMark()
-	answer := master.QueryString(t, "SELECT pg_keeper.switchover()")
+	answer := switchover(t, master)
 	require.Contains(t, answer, "switchover under way")
 
 	standby.WaitForLog(t, sMark, transitionLine(core.StandbyConnected, core.TakeoverRequested), failoverTimeout)
@@ -116,3 +116,14 @@ func waitFor(t testing.TB, what string, f func() bool) {
 }
 
 func bg() context.Context { return context.Background() }
+
+// switchover calls pg_keeper.switchover() on n and returns its answer. It
+// may take longer than other statements: a CHECKPOINT, the standby's flush.
+func switchover(t testing.TB, n *cluster.Node) string {
+	t.Helper()
+	ctx, cancel := ctxTimeout(failoverTimeout)
+	defer cancel()
+	answer, err := n.TryQueryString(ctx, "SELECT pg_keeper.switchover()")
+	require.NoError(t, err)
+	return answer
+}

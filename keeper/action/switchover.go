@@ -142,24 +142,15 @@ func callOff(ctx context.Context, partner *pgx.ConnConfig, plan RestartPlan, cau
 }
 
 // flushedEverything waits until the standby has flushed all the WAL this
-// server wrote, and returns where that ends. Writes are refused already, but
-// a commit that passed the fence's check just before may still write its
-// record: the position is read again until it stays put.
+// server wrote, and returns where that ends. The runner has closed the
+// fence and waited for the commits already past it: no commit record comes
+// after this.
 func flushedEverything(ctx context.Context, conn *pgx.Conn, partnerName string) (int64, error) {
-	var last int64 = -1
-	for {
-		var now int64
-		if err := conn.QueryRow(ctx, insertEndSQL).Scan(&now); err != nil {
-			return 0, err
-		}
-		if now == last {
-			return last, nil
-		}
-		last = now
-		if err := waitFlushed(ctx, conn, partnerName, last); err != nil {
-			return 0, err
-		}
+	var last int64
+	if err := conn.QueryRow(ctx, insertEndSQL).Scan(&last); err != nil {
+		return 0, err
 	}
+	return last, waitFlushed(ctx, conn, partnerName, last)
 }
 
 // insertEndSQL is where the WAL written so far ends. At the start of a page

@@ -925,3 +925,45 @@ func TestSupersededRejoinRows(t *testing.T) {
 		}
 	}
 }
+
+// What holds a takeover past its deadline is a master seen stopping since
+// the takeover began; a refusal while replication still works is a
+// firewall, and the hold ends at three times the takeover's time.
+func TestTakeoverHoldLimits(t *testing.T) {
+	deadline := t0.Add(takeoverTimeout)
+	t.Run("firewall", func(t *testing.T) {
+		c := takingOver(t, 2)
+		c.Step(stoppingFail(FailRefused, deadline.Add(-time.Second), true, masterLSN))
+		require.Equal(t, StandbyTakingOver, c.State())
+		tickAt(c, deadline)
+		require.Equal(t, StandbyConnected, c.State(), "a refusal with replication alive holds nothing")
+	})
+	t.Run("refusal before the takeover", func(t *testing.T) {
+		c := reach(t, StandbyConnected, 3)
+		c.Step(stoppingFail(FailRefused, t0.Add(500*time.Millisecond), false, masterLSN-1))
+		require.Equal(t, StandbyConnected, c.State(), "one failure of three")
+		req := takeoverRequest(masterLSN)
+		req.At = t0.Add(time.Second)
+		c.Step(req)
+		require.Equal(t, StandbyTakingOver, c.State())
+		c.SetSchedule(deadline.Add(time.Hour), true) // no heartbeat comes
+		tickAt(c, req.At.Add(takeoverTimeout))
+		require.Equal(t, StandbyConnected, c.State(), "an older refusal holds nothing")
+	})
+	t.Run("capped", func(t *testing.T) {
+		c := takingOver(t, 2)
+		c.Step(stoppingFail(FailStarting, deadline.Add(-time.Second), true, masterLSN))
+		c.SetSchedule(deadline.Add(time.Hour), true)
+		tickAt(c, deadline.Add(2*takeoverTimeout-time.Millisecond))
+		require.Equal(t, StandbyTakingOver, c.State(), "a stopping master is waited for")
+		tickAt(c, deadline.Add(2*takeoverTimeout))
+		require.Equal(t, StandbyConnected, c.State(), "but not for ever")
+	})
+	t.Run("partner unusable", func(t *testing.T) {
+		c := takingOver(t, 2)
+		c.Step(stoppingFail(FailStarting, deadline.Add(-time.Second), true, masterLSN))
+		c.SetPartner(true, false)
+		tickAt(c, deadline)
+		require.Equal(t, StandbyConnected, c.State(), "no heartbeat can end the hold")
+	})
+}
