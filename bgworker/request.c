@@ -23,6 +23,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/condition_variable.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "utils/builtins.h"
@@ -138,29 +139,31 @@ await_answer(PgkShared *shared, uint32 seq, TimestampTz deadline,
  * the keeper took it already: the slot is free for the next one, and the
  * keeper never carries out what nobody waits for.
  */
-static void
+static bool
 withdraw_request(PgkShared *shared, uint32 seq)
 {
+	bool		taken;
+
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	if (shared->req_seq == seq && shared->ans_seq != seq && shared->taken_seq != seq)
+	taken = shared->taken_seq == seq;
+	if (shared->req_seq == seq && shared->ans_seq != seq && !taken)
 	{
 		shared->ans_seq = seq;
 		shared->ans_ok = false;
 		strlcpy(shared->ans_msg, "withdrawn: the session gave up", PGK_ANSWER_MAX);
 	}
 	LWLockRelease(shared->lock);
+	return taken;
 }
 
-/* Whether the keeper took request seq; for the message of a timeout. */
-static bool
-request_taken(PgkShared *shared, uint32 seq)
+/* On an error or FATAL while waiting: see withdraw_request. */
+static void
+withdraw_callback(int code, Datum arg)
 {
-	bool		taken;
+	PgkShared  *shared = pgk_shared();
 
-	LWLockAcquire(shared->lock, LW_SHARED);
-	taken = shared->taken_seq == seq;
-	LWLockRelease(shared->lock);
-	return taken;
+	if (shared != NULL)
+		(void) withdraw_request(shared, DatumGetUInt32(arg));
 }
 
 /*
@@ -177,24 +180,21 @@ pgk_request(int kind, const char *arg, int timeout_s)
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz deadline = TimestampTzPlusMilliseconds(now, timeout_s * 1000);
 	uint32		seq;
-	volatile bool answered = false;
+	bool		answered;
 	char	   *text_msg;
 
 	/* The deadline is the one the slot keeps: the worker sees it too. */
 	seq = send_request(shared, kind, arg ? arg : "", now, timeout_s * 1000);
-	PG_TRY();
+	/* A cancel (ERROR) or a terminate (FATAL) withdraws the request too. */
+	PG_ENSURE_ERROR_CLEANUP(withdraw_callback, UInt32GetDatum(seq));
 	{
 		answered = await_answer(shared, seq, deadline, &ok, msg);
 	}
-	PG_CATCH();
-	{
-		withdraw_request(shared, seq);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	PG_END_ENSURE_ERROR_CLEANUP(withdraw_callback, UInt32GetDatum(seq));
 	if (!answered)
 	{
-		bool		taken = request_taken(shared, seq);
+		/* Under the lock: the keeper takes it, or never will. */
+		bool		taken = withdraw_request(shared, seq);
 
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -221,6 +221,7 @@ static const char *
 request_arg(FunctionCallInfo fcinfo, int argno, char *buf)
 {
 	text	   *t;
+	char	   *s;
 	char	   *utf8;
 	int			len;
 
@@ -228,8 +229,9 @@ request_arg(FunctionCallInfo fcinfo, int argno, char *buf)
 	if (PG_ARGISNULL(argno))
 		return buf;
 	t = PG_GETARG_TEXT_PP(argno);
+	s = text_to_cstring(t);
 	/* The keeper reads UTF-8, whatever the database's encoding. */
-	utf8 = pg_server_to_any(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), PG_UTF8);
+	utf8 = pg_server_to_any(s, strlen(s), PG_UTF8);
 	len = pg_encoding_mbcliplen(PG_UTF8, utf8, strlen(utf8), PGK_REQUEST_ARG_MAX - 1);
 	memcpy(buf, utf8, len);
 	buf[len] = '\0';

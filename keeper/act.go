@@ -47,13 +47,13 @@ func (r *runner) start(a core.ActionKind) {
 	case core.RunAfterCommand:
 		r.runAfterCommand()
 	case core.PrepareSwitchover:
-		name := r.partnerName
+		name, partner := r.partnerName, r.settings.Partner
 		r.spawn(fallback, func() message {
 			// A CHECKPOINT may take long; with HandOver's 50 s this stays
 			// under the 180 s the SQL caller waits.
 			ctx, cancel := context.WithTimeout(r.ctx, 120*time.Second)
 			defer cancel()
-			detail, err := action.PrepareSwitchover(ctx, local, name)
+			detail, err := action.PrepareSwitchover(ctx, local, partner, name)
 			return message{input: actionInput(a, detail, err)}
 		})
 	case core.HandOver:

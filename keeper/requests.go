@@ -66,7 +66,7 @@ func (r *runner) answer(a core.Answer) {
 	}
 	req := r.request
 	r.request, r.answeredAt = nil, time.Now()
-	if err := r.host.AnswerRequest(req.Seq, a.OK, a.Msg); err != nil {
+	if err := r.host.AnswerRequest(req.Seq, a.OK, asciiOnly(a.Msg)); err != nil {
 		r.log(core.Warning, "could not answer the "+r.requestName+" request: "+err.Error())
 	}
 	level := core.Info
@@ -75,6 +75,21 @@ func (r *runner) answer(a core.Answer) {
 	}
 	r.log(level, r.requestName+" request: "+a.Msg)
 	r.record(publish.Record{Kind: publish.KindRequest, Action: r.requestName, OK: publish.Ptr(a.OK), Detail: a.Msg})
+}
+
+// asciiOnly writes other characters as \uXXXX: the answer goes to a
+// session in whatever encoding its database has, and a text of the
+// partner's (a localized error) may not fit it.
+func asciiOnly(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r < 0x80 {
+			b.WriteRune(r)
+		} else {
+			fmt.Fprintf(&b, "\\u%04X", r)
+		}
+	}
+	return b.String()
 }
 
 // parseLSN reads a WAL position written as PostgreSQL writes it.

@@ -521,3 +521,8 @@ func TestRunnerFenceWaitsForTheAnswerToLeave(t *testing.T) {
 	require.Less(t, time.Since(answered), answerGrace, "the test was too slow to tell")
 	require.Equal(t, []core.Fence{core.FenceFenced}, h.fenceCalls())
 }
+
+func TestAsciiOnly(t *testing.T) {
+	require.Equal(t, `plain text (0/3000060)`, asciiOnly("plain text (0/3000060)"))
+	require.Equal(t, `FATAL: \u00E9chec de l'authentification \u2013 \u65E5`, asciiOnly("FATAL: échec de l'authentification – 日"))
+}

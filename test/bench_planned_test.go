@@ -18,7 +18,7 @@ func BenchmarkSwitchover(b *testing.B) {
 	lost := 0
 	for i := 0; i < b.N; i++ {
 		c := newPair(b, benchSettings)
-		c.Master.Exec(b, "CREATE EXTENSION pg_keeper")
+		createExtension(b, c)
 		l := startPacedLoad(b, c.Master, benchPause)
 		l.waitAcked(b, 100, 30*time.Second, "load")
 		start := time.Now()
@@ -50,7 +50,7 @@ func BenchmarkRejoin(b *testing.B) {
 	}
 	for i := 0; i < b.N; i++ {
 		c := newPair(b, settings)
-		c.Master.Exec(b, "CREATE EXTENSION pg_keeper")
+		createExtension(b, c)
 		l := startPacedLoad(b, c.Master, benchPause)
 		l.waitAcked(b, 100, 30*time.Second, "load")
 		c.Master.Kill9(b)

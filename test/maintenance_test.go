@@ -24,7 +24,7 @@ func TestMaintenanceAcrossRestarts(t *testing.T) {
 func maintenanceAcrossRestarts(t *testing.T, mode string) {
 	c := newPair(t, nil)
 	master, standby := c.Master, c.Standby
-	master.Exec(t, "CREATE EXTENSION pg_keeper")
+	createExtension(t, c)
 	paused := func(s core.State) *regexp.Regexp {
 		return regexp.MustCompile(regexp.QuoteMeta(s.Title()[:len(s.Title())-1]) + `, maintenance\)$`)
 	}

@@ -85,7 +85,7 @@ func TestPgBouncerFollowsSwitchover(t *testing.T) {
 		"pg_keeper.state_change_command": fmt.Sprintf(`'%s %s appdb "dbname=postgres" "%s"'`, script, bouncer.DBsFile, admin),
 	})
 	master, standby := c.Master, c.Standby
-	master.Exec(t, "CREATE EXTENSION pg_keeper")
+	createExtension(t, c)
 	require.Equal(t, fmt.Sprintf("%d|f", master.Port), throughBouncer(t, bouncer, startTimeout, "f"))
 
 	mark := standby.LogMark()

@@ -1,7 +1,6 @@
 package test
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +18,7 @@ var rejoinSettings = map[string]string{"wal_log_hints": "on", "pg_keeper.auto_re
 func TestRejoinAfterMasterKill(t *testing.T) {
 	c := newPair(t, rejoinSettings)
 	master, standby := c.Master, c.Standby
-	master.Exec(t, "CREATE EXTENSION pg_keeper")
+	createExtension(t, c)
 
 	l := startLoad(t, master)
 	l.waitAcked(t, 200, 30*time.Second, "load on the master")
@@ -36,11 +35,10 @@ func TestRejoinAfterMasterKill(t *testing.T) {
 	_ = master.TryStart()
 	master.WaitForLog(t, mark, transitionLine(core.MasterUnconfirmed, core.SupersededRejoin), failoverTimeout)
 	master.WaitForLog(t, mark, logLine("restarted as a standby by the rejoin helper"), 2*failoverTimeout)
-	for _, l := range strings.Split(master.LogSince(mark), "\n") {
-		if strings.Contains(l, "pg_keeper rejoin:") {
-			t.Log(l)
-		}
-	}
+	// The helper's steps are in the server log.
+	log := master.LogSince(mark)
+	require.Contains(t, log, "pg_keeper rejoin: pg_rewind --dry-run: ")
+	require.Regexp(t, `pg_keeper rejoin: (rewound with pg_rewind|no rewind was needed); starting the server as a standby`, log)
 	waitFor(t, "the old master back as a standby", func() bool { return tryInRecovery(master) })
 	master.WaitForTitle(t, title(core.StandbyConnected), failoverTimeout)
 	standby.WaitForTitle(t, title(core.MasterConnected), failoverTimeout)
@@ -51,7 +49,7 @@ func TestRejoinAfterMasterKill(t *testing.T) {
 	require.Equal(t, "1", master.QueryString(t, "SELECT count(*) FROM acked WHERE id = -1"))
 	// Its own configuration survived the rewind, which copies the source's.
 	require.Equal(t, itoa(master.Port), master.QueryString(t, "SHOW port"))
-	require.Contains(t, master.LogSince(mark), "pg_keeper rejoin: the server has stopped")
+	require.Contains(t, log, "pg_keeper rejoin: the server has stopped")
 }
 
 // Without wal_log_hints or checksums, auto_rejoin says at start that it
@@ -78,7 +76,7 @@ func TestRejoinImpossibleStaysFenced(t *testing.T) {
 func TestSwitchoverMasterKilledHalfway(t *testing.T) {
 	c := newPair(t, rejoinSettings)
 	master, standby := c.Master, c.Standby
-	master.Exec(t, "CREATE EXTENSION pg_keeper")
+	createExtension(t, c)
 	l := startPacedLoad(t, master, time.Millisecond)
 	l.waitAcked(t, 200, 30*time.Second, "load on the master")
 	sMark, mark := standby.LogMark(), master.LogMark()

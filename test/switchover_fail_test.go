@@ -48,7 +48,7 @@ func switchoverAsync(n *cluster.Node) chan error {
 func TestSwitchoverFailsHalfwayWritesResume(t *testing.T) {
 	c := newPair(t, nil)
 	master, standby := c.Master, c.Standby
-	master.Exec(t, "CREATE EXTENSION pg_keeper")
+	createExtension(t, c)
 	l := startPacedLoad(t, master, 2*time.Millisecond)
 	l.waitAcked(t, 100, 30*time.Second, "load on the master")
 	resume := stallKeeper(t, standby)
@@ -84,7 +84,7 @@ func TestSwitchoverFailsHalfwayWritesResume(t *testing.T) {
 func TestRejoinAfterSwitchoverKilledHalfway(t *testing.T) {
 	c := newPair(t, rejoinSettings)
 	master, standby := c.Master, c.Standby
-	master.Exec(t, "CREATE EXTENSION pg_keeper")
+	createExtension(t, c)
 	l := startPacedLoad(t, master, 2*time.Millisecond)
 	l.waitAcked(t, 100, 30*time.Second, "load on the master")
 	resume := stallKeeper(t, standby)

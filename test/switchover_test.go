@@ -24,7 +24,7 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 	t.Cleanup(func() { os.Remove(marker) })
 	c := newPair(t, map[string]string{"pg_keeper.after_command": fmt.Sprintf("'touch %s'", marker)})
 	master, standby := c.Master, c.Standby
-	master.Exec(t, "CREATE EXTENSION pg_keeper")
+	createExtension(t, c)
 
 	l := startPacedLoad(t, master, time.Millisecond)
 	l.waitAcked(t, 200, 30*time.Second, "load on the master")
@@ -64,7 +64,18 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 func TestSwitchoverRefused(t *testing.T) {
 	c := newPair(t, nil)
 	master, standby := c.Master, c.Standby
-	master.Exec(t, "CREATE EXTENSION pg_keeper")
+
+	// The extension only in another database than partner_conninfo's: the
+	// standby's keeper cannot be asked, which is found before writes stop.
+	master.Exec(t, "CREATE DATABASE other")
+	_, err := tryRows(master, "user=postgres dbname=other", "CREATE EXTENSION pg_keeper")
+	require.NoError(t, err)
+	_, err = tryRows(master, "user=postgres dbname=other", "SELECT pg_keeper.switchover()")
+	require.ErrorContains(t, err, "switchover refused: nothing changed, this server stays the master (the standby cannot be asked to take over: ")
+	require.ErrorContains(t, err, "does not exist: run CREATE EXTENSION pg_keeper in the database pg_keeper.partner_conninfo names)")
+	master.WaitForTitle(t, title(core.MasterConnected), startTimeout)
+
+	createExtension(t, c)
 	refused := func(n *cluster.Node, want string) {
 		t.Helper()
 		ctx, cancel := ctxTimeout(failoverTimeout)
@@ -126,4 +137,16 @@ func switchover(t testing.TB, n *cluster.Node) string {
 	answer, err := n.TryQueryString(ctx, "SELECT pg_keeper.switchover()")
 	require.NoError(t, err)
 	return answer
+}
+
+// createExtension creates pg_keeper's extension on the master and waits
+// until the standby has replayed it: synchronous means flushed there, not
+// replayed, and the master's keeper calls its functions on the standby.
+func createExtension(t testing.TB, c *cluster.Cluster) {
+	t.Helper()
+	c.Master.Exec(t, "CREATE EXTENSION pg_keeper")
+	cluster.Eventually(t, startTimeout, 20*time.Millisecond, func() bool {
+		s, err := c.Standby.TryQueryString(bg(), "SELECT count(*) FROM pg_extension WHERE extname = 'pg_keeper'")
+		return err == nil && s == "1"
+	}, "the extension did not reach the standby")
 }

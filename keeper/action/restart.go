@@ -66,6 +66,8 @@ func (p RestartPlan) Start() error {
 		"PGK_SOURCE=" + p.Source,
 		"PGK_PRIMARY_CONNINFO=" + confQuote(p.PrimaryConninfo),
 		"PGK_RESULT=" + filepath.Join(p.DataDir, ResultFile),
+		// psql and pg_rewind wait for a dead host no longer than this.
+		"PGCONNECT_TIMEOUT=5",
 	}
 	cmd.Dir = p.DataDir
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
@@ -180,20 +182,33 @@ done
 say "the server has stopped"
 [ -x "$1" ] || fail "cannot start the server again: $1 is not executable"
 fork= lsn= commits=0 detail="restarted as a standby without a rewind"
+state=$(pg_controldata "$PGDATA" 2>/dev/null | sed -n 's/^Database cluster state: *//p')
+# A switchover's clean shutdown streamed every record to the new primary:
+# nothing to rewind, and no reason to wait for it or need pg_rewind.
+if [ "$PGK_TASK" = switchover ] && [ "$state" = "shut down" ]; then
+	PGK_REWIND=0
+fi
+single() { # the postmaster's own options, in single-user mode
+	prog=$1
+	shift
+	"$prog" --single "$@" template1 </dev/null
+}
 if [ "$PGK_REWIND" = 1 ]; then
 	keep=$(mktemp -d "${TMPDIR:-/tmp}/pg_keeper-rejoin.XXXXXX") || fail "could not make a temporary directory"
 	# pg_rewind copies the new primary's configuration files: keep ours.
-	for f in "$PGDATA"/*.conf "$PGDATA"/pg_keeper.*; do [ -f "$f" ] && cp -p "$f" "$keep/"; done
+	for f in "$PGDATA"/*.conf "$PGDATA"/pg_keeper.*; do
+		[ -f "$f" ] || continue
+		cp -p "$f" "$keep/" || fail "could not keep a copy of $f in $keep"
+	done
 	# pg_rewind --dry-run refuses a server that crashed (it does the
 	# crash recovery only when it rewinds for real): do it first.
-	state=$(pg_controldata "$PGDATA" 2>/dev/null | sed -n 's/^Database cluster state: *//p')
 	case "$state" in
 	"shut down" | "shut down in recovery") ;;
 	*)
 		say "the server did not shut down cleanly ($state): crash recovery in single-user mode first"
 		try=0
 		# The old server's processes may take a moment to go.
-		until out=$(postgres --single -F -D "$PGDATA" template1 </dev/null 2>&1); do
+		until out=$(single "$@" 2>&1); do
 			try=$((try + 1))
 			[ $try -lt 30 ] || { restore; fail "crash recovery in single-user mode failed: $(oneline "$out")"; }
 			sleep 1

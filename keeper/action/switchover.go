@@ -34,7 +34,12 @@ FROM pg_stat_replication WHERE state = 'streaming' AND ($1 = '' OR application_n
 // PrepareSwitchover checks that the standby streams and is close behind,
 // then runs a CHECKPOINT while writes still go on, so that the one the
 // shutdown writes, with writes refused, is short.
-func PrepareSwitchover(ctx context.Context, local *pgx.ConnConfig, partnerName string) (string, error) {
+func PrepareSwitchover(ctx context.Context, local, partner *pgx.ConnConfig, partnerName string) (string, error) {
+	// The standby's keeper is asked with writes refused: find out now,
+	// while they go on, whether it can be asked at all.
+	if err := takeoverUsable(ctx, partner); err != nil {
+		return "", fmt.Errorf("the standby cannot be asked to take over: %w", err)
+	}
 	conn, err := conninfo.ConnectLocal(ctx, local)
 	if err != nil {
 		return "", err
@@ -107,12 +112,22 @@ func HandOver(ctx context.Context, local, partner *pgx.ConnConfig, partnerName s
 // refusedForSure: the standby's keeper answered no, or never took the
 // request (bgworker/request.c says so): it is not taking over.
 func refusedForSure(err error) bool {
+	var ns notSent
+	if errors.As(err, &ns) {
+		return true
+	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		return false
 	}
-	return strings.HasPrefix(pgErr.Message, "takeover refused") || pgErr.Code == "55006" || // another request under way
-		strings.Contains(pgErr.Detail, "did not take the request")
+	switch pgErr.Code {
+	case "55006", // another request under way
+		"42883", "3F000", // no extension there
+		"42501": // not allowed to ask
+		return true
+	}
+	return strings.HasPrefix(pgErr.Message, "takeover refused") || strings.Contains(pgErr.Detail, "did not take the request") ||
+		pgErr.Message == "the pg_keeper worker is not running" || pgErr.Message == "pg_keeper is not running on this server"
 }
 
 // callOff tells the standby the switchover is off, a few times if need be.
@@ -121,14 +136,19 @@ func refusedForSure(err error) bool {
 // stop: the helper in plan (if any) is started and the error is nil.
 func callOff(ctx context.Context, partner *pgx.ConnConfig, plan RestartPlan, cause error) (string, error) {
 	var err error
-	for try := 0; try < 2; try++ {
+	// The takeover request whose answer was lost may hold the standby's
+	// slot until it expires (15 s): "another request" is worth waiting for.
+	deadline := time.Now().Add(20 * time.Second)
+	for try := 0; ; try++ {
 		if try > 0 {
 			time.Sleep(time.Second)
 		}
 		if err = askPartner(context.WithoutCancel(ctx), partner, "SELECT pg_keeper._takeover_cancel()"); err == nil {
 			return "", cause
 		}
-		if strings.Contains(err.Error(), "too late to call the takeover off") {
+		var pgErr *pgconn.PgError
+		busy := errors.As(err, &pgErr) && pgErr.Code == "55006"
+		if strings.Contains(err.Error(), "too late to call the takeover off") || (try >= 1 && !busy) || time.Now().After(deadline) {
 			break
 		}
 	}
@@ -150,8 +170,21 @@ func flushedEverything(ctx context.Context, conn *pgx.Conn, partnerName string) 
 	if err := conn.QueryRow(ctx, insertEndSQL).Scan(&last); err != nil {
 		return 0, err
 	}
+	// WAL with no commit after it (hint bits, a transaction left open) may
+	// wait for a full page before the WAL writer flushes it, and a
+	// walsender sends only what is flushed: an aborted transaction asks the
+	// WAL writer to flush up to its record, past the end read above.
+	if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "SELECT pg_current_xact_id()")
+		return errors.Join(err, errRollback)
+	}); err != nil && !errors.Is(err, errRollback) {
+		return 0, err
+	}
 	return last, waitFlushed(ctx, conn, partnerName, last)
 }
+
+// errRollback ends a transaction that is only there to be rolled back.
+var errRollback = errors.New("rolled back on purpose")
 
 // insertEndSQL is where the WAL written so far ends. At the start of a page
 // pg_current_wal_insert_lsn() points past the page header, which no
@@ -198,7 +231,7 @@ func askPartner(ctx context.Context, partner *pgx.ConnConfig, sql string, args .
 	defer cancel()
 	conn, err := pgx.ConnectConfig(ctx, partner)
 	if err != nil {
-		return conninfoError(err, partner)
+		return notSent{conninfoError(err, partner)}
 	}
 	defer conninfo.Close(conn)
 	var answer string
@@ -206,11 +239,43 @@ func askPartner(ctx context.Context, partner *pgx.ConnConfig, sql string, args .
 		var pgErr *pgconn.PgError
 		switch {
 		case errors.As(err, &pgErr) && (pgErr.Code == "42883" || pgErr.Code == "3F000"):
-			return fmt.Errorf("%s: run CREATE EXTENSION pg_keeper in the database pg_keeper.partner_conninfo names", pgErr.Message)
+			return fmt.Errorf("%w: run CREATE EXTENSION pg_keeper in the database pg_keeper.partner_conninfo names", pgErr)
+		case errors.As(err, &pgErr) && pgErr.Code == "42501":
+			return fmt.Errorf("%w: the role in pg_keeper.partner_conninfo must be a superuser on the standby", pgErr)
 		case errors.As(err, &pgErr):
 			return pgErr // its fields tell a refusal from a lost answer
 		}
 		return conninfoError(err, partner)
+	}
+	return nil
+}
+
+// notSent: the session could not even be opened, so no request reached
+// the partner.
+type notSent struct{ error }
+
+func (e notSent) Unwrap() error { return e.error }
+
+// takeoverUsable checks that pg_keeper._takeover() exists on the partner
+// and that the role in partner_conninfo may run it.
+func takeoverUsable(ctx context.Context, partner *pgx.ConnConfig) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, partner)
+	if err != nil {
+		return conninfoError(err, partner)
+	}
+	defer conninfo.Close(conn)
+	var may bool
+	err = conn.QueryRow(ctx, "SELECT has_function_privilege('pg_keeper._takeover(text)', 'EXECUTE')").Scan(&may)
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && (pgErr.Code == "42883" || pgErr.Code == "3F000"):
+		return fmt.Errorf("%s: run CREATE EXTENSION pg_keeper in the database pg_keeper.partner_conninfo names", pgErr.Message)
+	case err != nil:
+		return errors.New(conninfo.ErrorText(err, partner))
+	case !may:
+		return errors.New("the role in pg_keeper.partner_conninfo may not run pg_keeper._takeover() there: it must be a superuser")
 	}
 	return nil
 }

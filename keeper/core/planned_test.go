@@ -212,7 +212,7 @@ func TestSwitchoverAccepted(t *testing.T) {
 	require.Equal(t, MasterHandedOver, c.State())
 	require.Nil(t, out.Actions)
 	require.Equal(t, &Answer{OK: true, Msg: "switchover under way: this server stops and restarts as a standby; " +
-		"the partner promotes once it has all WAL"}, out.Answer)
+		"the partner promotes once it has all WAL (the standby has flushed 0/5000060)"}, out.Answer)
 	require.Equal(t, FenceStopping, c.Fence())
 	require.Equal(t, NoAction, c.inFlight)
 

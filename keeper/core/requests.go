@@ -105,6 +105,9 @@ func (c *Core) answerRequest(t *Transition, trig Trigger, msg, extra string, out
 	out.Answer = &Answer{OK: t.To == MasterHandedOver, Msg: msg}
 	if t.To == MasterHandedOver {
 		out.Answer.Msg = "switchover under way: this server stops and restarts as a standby; the partner promotes once it has all WAL"
+		if extra != "" {
+			out.Answer.Msg += " (" + extra + ")"
+		}
 	}
 }
 
