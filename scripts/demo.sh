@@ -134,7 +134,8 @@ wait_for 60 "node2 to be ready to promote" sh -c "psql -X -At -h 127.0.0.1 -p $P
 echo "node2: $(psql2 "SELECT 'next action if node1 is lost: ' || next_action || ', within ' || next_action_in FROM pg_keeper.status")"
 
 step "Failover drill: SIGKILL to node1's postmaster"
-kill -9 "$(head -1 "$BASE/node1/postmaster.pid")"
+pm=$(head -1 "$BASE/node1/postmaster.pid")
+kill -9 "$pm"
 start=$(date +%s.%N)
 wait_for 60 "node2 to promote" sh -c "psql -X -At -h 127.0.0.1 -p $P2 -U postgres -d postgres -c 'SELECT NOT pg_is_in_recovery()' | grep -q t"
 printf 'node2 promoted %.1f s after the kill\n' "$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo 0)"
@@ -151,17 +152,24 @@ psql -X -h 127.0.0.1 -p $P2 -U postgres -d postgres \
 
 step "The old master comes back as it was: it must not take writes, and rejoins by itself"
 mark=$(wc -l <"$BASE/node1.log")
+# The killed postmaster must be gone (reaped) before a new one can start.
+wait_for 30 "node1's killed postmaster to be gone" sh -c "! kill -0 $pm"
 # pg_ctl may report a failed start: the old master can fence itself and
 # shut down before pg_ctl has seen it ready.
+started=$(date +%s.%N)
 as_pg "$BIN/pg_ctl" -D "$BASE/node1" -l "$BASE/node1.log" start >/dev/null 2>&1 || true
-if out=$(psql -X -At -h 127.0.0.1 -p $P1 -U postgres -d postgres -c "INSERT INTO drill (id) VALUES (999)" 2>&1); then
-	echo "node1 accepted a write: $out" >&2
-	exit 1
-fi
-echo "node1 refused the write: $(echo "$out" | head -1)"
-start=$(date +%s.%N)
+# Until the server answers (pg_ctl start does not wait here): then the write
+# must be refused by pg_keeper, not merely find no server.
+for _ in $(seq 100); do
+	if out=$(psql -X -At -h 127.0.0.1 -p $P1 -U postgres -d postgres -c "INSERT INTO drill (id) VALUES (999)" 2>&1); then
+		echo "node1 accepted a write: $out" >&2
+		exit 1
+	fi
+	case "$out" in *"Connection refused"* | *"starting up"*) sleep 0.05 ;; *) break ;; esac
+done
+echo "node1 refused the write: $(echo "$out" | grep -m1 -E 'FATAL|ERROR' || echo "$out" | head -1)"
 wait_for 120 "node1 to rejoin as node2's synchronous standby" sh -c "psql -X -At -h 127.0.0.1 -p $P2 -U postgres -d postgres -c \"SELECT sync_state FROM pg_stat_replication WHERE application_name = 'node1'\" | grep -q sync"
-printf 'node1 is node2'"'"'s synchronous standby again, %.1f s later, rewound with pg_rewind (pg_keeper.auto_rejoin)\n' "$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo 0)"
+printf 'node1 is node2'"'"'s synchronous standby again, %.1f s after pg_ctl start, rewound with pg_rewind (pg_keeper.auto_rejoin)\n' "$(echo "$(date +%s.%N) - $started" | bc 2>/dev/null || echo 0)"
 echo "node1 has $(psql1 "SELECT count(*) FROM drill") rows, node2 $(psql2 "SELECT count(*) FROM drill")"
 titles
 echo "node1's log:"
