@@ -18,12 +18,7 @@ import (
 // nodes: a real PgBouncer, first pointing nowhere, follows the primary to
 // the master once it is connected, and to the standby once it promoted.
 func TestPgBouncerFollowsPrimary(t *testing.T) {
-	bouncer := cluster.StartPgBouncer(t, "appdb = host=127.0.0.1 port=1 dbname=postgres\n")
-	script := installScript(t, bouncer.Dir, "../conf/pgbouncer-repoint.sh")
-	admin := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=pgbouncer", bouncer.Port)
-	c := startPair(t, cluster.Options{KeeperAddr: true}, map[string]string{
-		"pg_keeper.state_change_command": fmt.Sprintf(`'%s %s appdb "dbname=postgres" "%s"'`, script, bouncer.DBsFile, admin),
-	})
+	bouncer, c := bouncedPair(t)
 	master, standby := c.Master, c.Standby
 
 	master.WaitForLog(t, 0, logLine(fmt.Sprintf("state_change_command: PgBouncer database appdb now points at 127.0.0.1:%d", master.Port)), startTimeout)
@@ -38,6 +33,19 @@ func TestPgBouncerFollowsPrimary(t *testing.T) {
 	// Every change of state ran the command, in order, and each run is logged.
 	standby.WaitForLog(t, mark, logLine("state_change_command finished for standby:connected -> standby:promoting: exit status 0"), failoverTimeout)
 	standby.WaitForLog(t, mark, logLine("state_change_command finished for standby:promoting -> master:ready: exit status 0"), failoverTimeout)
+}
+
+// bouncedPair is a pair whose state-change command is
+// conf/pgbouncer-repoint.sh on both nodes, and a PgBouncer it re-points,
+// first pointing nowhere.
+func bouncedPair(t *testing.T) (*cluster.PgBouncer, *cluster.Cluster) {
+	bouncer := cluster.StartPgBouncer(t, "appdb = host=127.0.0.1 port=1 dbname=postgres\n")
+	script := installScript(t, bouncer.Dir, "../conf/pgbouncer-repoint.sh")
+	admin := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=pgbouncer", bouncer.Port)
+	c := startPair(t, cluster.Options{KeeperAddr: true}, map[string]string{
+		"pg_keeper.state_change_command": fmt.Sprintf(`'%s %s appdb "dbname=postgres" "%s"'`, script, bouncer.DBsFile, admin),
+	})
+	return bouncer, c
 }
 
 // installScript copies a shipped script where the postgres OS user can run it.
@@ -78,12 +86,7 @@ func throughBouncer(t testing.TB, b *cluster.PgBouncer, timeout time.Duration, w
 // The same PgBouncer follows a switchover: the new master's state-change
 // command re-points it, and it never points at the old one again.
 func TestPgBouncerFollowsSwitchover(t *testing.T) {
-	bouncer := cluster.StartPgBouncer(t, "appdb = host=127.0.0.1 port=1 dbname=postgres\n")
-	script := installScript(t, bouncer.Dir, "../conf/pgbouncer-repoint.sh")
-	admin := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=pgbouncer", bouncer.Port)
-	c := startPair(t, cluster.Options{KeeperAddr: true}, map[string]string{
-		"pg_keeper.state_change_command": fmt.Sprintf(`'%s %s appdb "dbname=postgres" "%s"'`, script, bouncer.DBsFile, admin),
-	})
+	bouncer, c := bouncedPair(t)
 	master, standby := c.Master, c.Standby
 	createExtension(t, c)
 	require.Equal(t, fmt.Sprintf("%d|f", master.Port), throughBouncer(t, bouncer, startTimeout, "f"))

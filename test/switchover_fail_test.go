@@ -40,21 +40,28 @@ func switchoverAsync(n *cluster.Node) chan error {
 	return done
 }
 
+// switchoverStalled starts a pair under load, stops the standby's keeper
+// and calls pg_keeper.switchover() in the background: it returns once the
+// master refuses writes and waits for the standby's keeper.
+func switchoverStalled(t *testing.T, settings map[string]string) (*cluster.Cluster, *load, func(), chan error) {
+	c := newPair(t, settings)
+	createExtension(t, c)
+	l := startPacedLoad(t, c.Master, 2*time.Millisecond)
+	l.waitAcked(t, 100, 30*time.Second, "load on the master")
+	resume := stallKeeper(t, c.Standby)
+	first := switchoverAsync(c.Master)
+	c.Master.WaitForTitle(t, title(core.MasterSwitchingOver), failoverTimeout)
+	return c, l, resume, first
+}
+
 // A switchover that fails half-way, with writes already refused (the
 // standby's keeper does not answer): a second one is refused while it is
 // under way, new sessions are told why, and when it fails writes resume
 // on the master, nothing acknowledged is missing on the standby, and the
 // standby is a standby still.
 func TestSwitchoverFailsHalfwayWritesResume(t *testing.T) {
-	c := newPair(t, nil)
+	c, l, resume, first := switchoverStalled(t, nil)
 	master, standby := c.Master, c.Standby
-	createExtension(t, c)
-	l := startPacedLoad(t, master, 2*time.Millisecond)
-	l.waitAcked(t, 100, 30*time.Second, "load on the master")
-	resume := stallKeeper(t, standby)
-
-	first := switchoverAsync(master)
-	master.WaitForTitle(t, title(core.MasterSwitchingOver), failoverTimeout)
 	_, err := master.TryQueryString(bg(), "SELECT pg_keeper.switchover()")
 	require.ErrorContains(t, err, "another pg_keeper request is under way")
 	err = master.TryExec(bg(), "INSERT INTO acked (id) VALUES (-1)")
@@ -82,15 +89,8 @@ func TestSwitchoverFailsHalfwayWritesResume(t *testing.T) {
 // with every acknowledged commit, and the old master, started again,
 // rejoins by itself (pg_rewind) as the new primary's synchronous standby.
 func TestRejoinAfterSwitchoverKilledHalfway(t *testing.T) {
-	c := newPair(t, rejoinSettings)
+	c, l, resume, first := switchoverStalled(t, rejoinSettings)
 	master, standby := c.Master, c.Standby
-	createExtension(t, c)
-	l := startPacedLoad(t, master, 2*time.Millisecond)
-	l.waitAcked(t, 100, 30*time.Second, "load on the master")
-	resume := stallKeeper(t, standby)
-
-	first := switchoverAsync(master)
-	master.WaitForTitle(t, title(core.MasterSwitchingOver), failoverTimeout)
 	master.Kill9(t)
 	acked := l.ackedIDs()
 	l.stop()
