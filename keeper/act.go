@@ -21,9 +21,9 @@ func (r *runner) start(a core.ActionKind) {
 	if a == r.core.InFlight() {
 		r.actionSince = time.Now()
 	}
-	fallback := message{input: &core.Input{Kind: core.ActionInput, Action: a}}
 	switch a {
 	case core.Promote:
+		fallback := message{input: &core.Input{Kind: core.ActionInput, Action: a}}
 		r.spawn(fallback, func() message {
 			ctx, cancel := context.WithTimeout(r.ctx, 70*time.Second)
 			defer cancel()
@@ -31,30 +31,21 @@ func (r *runner) start(a core.ActionKind) {
 			return message{input: actionInput(a, detail, err), timeline: timeline}
 		})
 	case core.SwitchAsync:
-		r.spawn(fallback, func() message {
-			ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
-			defer cancel()
-			detail, err := action.SwitchAsync(ctx, local, dataDir, tag)
-			return message{input: actionInput(a, detail, err)}
+		r.runAction(a, 30*time.Second, func(ctx context.Context) (string, error) {
+			return action.SwitchAsync(ctx, local, dataDir, tag)
 		})
 	case core.RestoreSync:
-		r.spawn(fallback, func() message {
-			ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
-			defer cancel()
-			detail, err := action.RestoreSync(ctx, local, dataDir, tag)
-			return message{input: actionInput(a, detail, err)}
+		r.runAction(a, 30*time.Second, func(ctx context.Context) (string, error) {
+			return action.RestoreSync(ctx, local, dataDir, tag)
 		})
 	case core.RunAfterCommand:
 		r.runAfterCommand()
 	case core.PrepareSwitchover:
 		name, partner := r.partnerName, r.settings.Partner
-		r.spawn(fallback, func() message {
-			// A CHECKPOINT may take long; with HandOver's 50 s this stays
-			// under the 180 s the SQL caller waits.
-			ctx, cancel := context.WithTimeout(r.ctx, 120*time.Second)
-			defer cancel()
-			detail, err := action.PrepareSwitchover(ctx, local, partner, name)
-			return message{input: actionInput(a, detail, err)}
+		// A CHECKPOINT may take long; with HandOver's 50 s this stays under
+		// the 180 s the SQL caller waits.
+		r.runAction(a, 120*time.Second, func(ctx context.Context) (string, error) {
+			return action.PrepareSwitchover(ctx, local, partner, name)
 		})
 	case core.HandOver:
 		// Writes must be refused before the end of the WAL is read: the
@@ -69,11 +60,8 @@ func (r *runner) start(a core.ActionKind) {
 		// to follow the new timeline.
 		partner, name := r.settings.Partner, r.partnerName
 		plan := r.restartPlan("switchover", r.settings.RewindBlocked == "")
-		r.spawn(fallback, func() message {
-			ctx, cancel := context.WithTimeout(r.ctx, 50*time.Second)
-			defer cancel()
-			detail, err := action.HandOver(ctx, local, partner, name, plan)
-			return message{input: actionInput(a, detail, err)}
+		r.runAction(a, 50*time.Second, func(ctx context.Context) (string, error) {
+			return action.HandOver(ctx, local, partner, name, plan)
 		})
 	case core.Rejoin:
 		// Here, not in a goroutine: the fence the new state wants stops the
@@ -112,6 +100,18 @@ func (r *runner) waitCommitsDone() {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// runAction runs an action that reports only a detail or an error, within
+// timeout, in a goroutine; its result comes back as an ActionInput.
+func (r *runner) runAction(a core.ActionKind, timeout time.Duration, f func(ctx context.Context) (string, error)) {
+	fallback := message{input: &core.Input{Kind: core.ActionInput, Action: a}}
+	r.spawn(fallback, func() message {
+		ctx, cancel := context.WithTimeout(r.ctx, timeout)
+		defer cancel()
+		detail, err := f(ctx)
+		return message{input: actionInput(a, detail, err)}
+	})
 }
 
 // post hands the main loop a message from the main loop itself: it must

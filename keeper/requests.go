@@ -17,20 +17,16 @@ import (
 // session waits until the keeper answers. The core decides; the runner
 // only hands the request over and the answer back.
 
-var requestNames = map[RequestKind]string{
-	RequestSwitchover:     "switchover",
-	RequestPause:          "pause",
-	RequestResume:         "resume",
-	RequestTakeover:       "takeover",
-	RequestTakeoverCancel: "takeover-cancel",
-}
-
-var coreRequests = map[RequestKind]core.Request{
-	RequestSwitchover:     core.SwitchoverRequest,
-	RequestPause:          core.PauseRequest,
-	RequestResume:         core.ResumeRequest,
-	RequestTakeover:       core.TakeoverRequest,
-	RequestTakeoverCancel: core.TakeoverCancelRequest,
+// requests names each kind, for the log and events, and gives the core's.
+var requests = map[RequestKind]struct {
+	name string
+	core core.Request
+}{
+	RequestSwitchover:     {"switchover", core.SwitchoverRequest},
+	RequestPause:          {"pause", core.PauseRequest},
+	RequestResume:         {"resume", core.ResumeRequest},
+	RequestTakeover:       {"takeover", core.TakeoverRequest},
+	RequestTakeoverCancel: {"takeover-cancel", core.TakeoverCancelRequest},
 }
 
 // takeRequest gives the core the request a session waits with, if any.
@@ -39,8 +35,8 @@ func (r *runner) takeRequest(now time.Time) {
 	if err != nil || !ok {
 		return
 	}
-	r.request, r.requestName = &req, requestNames[req.Kind]
-	in := core.Input{Kind: core.RequestInput, At: now, Request: coreRequests[req.Kind]}
+	r.request, r.requestName = &req, requests[req.Kind].name
+	in := core.Input{Kind: core.RequestInput, At: now, Request: requests[req.Kind].core}
 	switch req.Kind {
 	case RequestTakeover:
 		lsn, err := parseLSN(req.Arg)

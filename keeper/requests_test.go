@@ -496,9 +496,9 @@ func TestRunnerUnreadableRestartResult(t *testing.T) {
 	require.Empty(t, r.restartFailed)
 }
 
-// The fence that stops the server waits a moment after an answer, so that
-// the session that asked gets it before the shutdown ends the session.
-func TestRunnerFenceWaitsForTheAnswerToLeave(t *testing.T) {
+// Only the fence that ends a switchover or a rejoin waits for an answer to
+// leave (answerGrace); a superseded server is fenced at once, answer or not.
+func TestRunnerSupersededFencesAtOnceAfterAnAnswer(t *testing.T) {
 	fakepg.CleanEnv(t)
 	h := confirmedHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/pg-keeper/pg_keeper/test/cluster"
 )
 
 // BenchmarkSwitchover: pg_keeper.switchover() under a steady insert load
@@ -62,11 +60,4 @@ func BenchmarkRejoin(b *testing.B) {
 		took = append(took, time.Since(start))
 	}
 	printRow("rejoin: old master started -> synchronous standby", took, "fence, pg_rewind, restart, catch up")
-}
-
-func waitSyncStandby(b testing.TB, primary, standby *cluster.Node) {
-	cluster.Eventually(b, 2*time.Minute, 20*time.Millisecond, func() bool {
-		s, err := primary.TryQueryString(bg(), "SELECT sync_state FROM pg_stat_replication WHERE application_name = $1", standby.AppName)
-		return err == nil && s == "sync"
-	}, "not a synchronous standby")
 }

@@ -42,10 +42,7 @@ func TestRejoinAfterMasterKill(t *testing.T) {
 	waitFor(t, "the old master back as a standby", func() bool { return tryInRecovery(master) })
 	master.WaitForTitle(t, title(core.StandbyConnected), failoverTimeout)
 	standby.WaitForTitle(t, title(core.MasterConnected), failoverTimeout)
-	cluster.Eventually(t, failoverTimeout, 50*time.Millisecond, func() bool {
-		s, err := standby.TryQueryString(bg(), "SELECT sync_state FROM pg_stat_replication WHERE application_name = $1", master.AppName)
-		return err == nil && s == "sync"
-	}, "the rejoined node never became synchronous")
+	waitSyncStandby(t, standby, master)
 	require.Equal(t, "1", master.QueryString(t, "SELECT count(*) FROM acked WHERE id = -1"))
 	// Its own configuration survived the rewind, which copies the source's.
 	require.Equal(t, itoa(master.Port), master.QueryString(t, "SHOW port"))

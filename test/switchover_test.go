@@ -44,11 +44,7 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 	master.WaitForTitle(t, title(core.StandbyConnected), failoverTimeout)
 	standby.WaitForTitle(t, title(core.MasterConnected), failoverTimeout)
 	master.WaitForLog(t, mMark, logLine("restarted as a standby by the switchover helper: restarted as a standby without a rewind"), failoverTimeout)
-	cluster.Eventually(t, failoverTimeout, 50*time.Millisecond, func() bool {
-		s, err := standby.TryQueryString(context.Background(),
-			"SELECT sync_state FROM pg_stat_replication WHERE application_name = $1", master.AppName)
-		return err == nil && s == "sync"
-	}, "the old master never became the new master's synchronous standby")
+	waitSyncStandby(t, standby, master)
 	// The new master takes writes, and the old one has them.
 	standby.Exec(t, "INSERT INTO acked (id) VALUES (-1)")
 	require.Equal(t, "1", master.QueryString(t, "SELECT count(*) FROM acked WHERE id = -1"))
@@ -149,4 +145,13 @@ func createExtension(t testing.TB, c *cluster.Cluster) {
 		s, err := c.Standby.TryQueryString(bg(), "SELECT count(*) FROM pg_extension WHERE extname = 'pg_keeper'")
 		return err == nil && s == "1"
 	}, "the extension did not reach the standby")
+}
+
+// waitSyncStandby waits until standby is primary's synchronous standby.
+func waitSyncStandby(t testing.TB, primary, standby *cluster.Node) {
+	t.Helper()
+	cluster.Eventually(t, 2*time.Minute, 20*time.Millisecond, func() bool {
+		s, err := primary.TryQueryString(bg(), "SELECT sync_state FROM pg_stat_replication WHERE application_name = $1", standby.AppName)
+		return err == nil && s == "sync"
+	}, standby.Name+" never became "+primary.Name+"'s synchronous standby")
 }
