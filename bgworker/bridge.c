@@ -273,13 +273,6 @@ bridge_get_fence(void)
 }
 
 static int
-bridge_committing(void)
-{
-	REQUIRE_MAIN_THREAD();
-	return pgk_fence_committing();
-}
-
-static int
 bridge_publish_status(const char *json)
 {
 	REQUIRE_MAIN_THREAD();
@@ -363,5 +356,5 @@ pgk_bridge_init(PgkBridge *bridge)
 	bridge->reset_events = bridge_reset_events;
 	bridge->take_request = bridge_take_request;
 	bridge->answer_request = bridge_answer_request;
-	bridge->committing = bridge_committing;
+	bridge->committing = pgk_fence_committing_counter();
 }

@@ -231,16 +231,19 @@ pgk_fence_set(int state)
 	return PGK_OK;
 }
 
-/* Commits past the fence's check and not done yet. */
-int
-pgk_fence_committing(void)
+/*
+ * The counter of commits past the fence's check and not done yet, which the
+ * keeper reads (with a full barrier, after setting the fence) from a thread
+ * of its own; NULL without shared memory.
+ */
+volatile unsigned int *
+pgk_fence_committing_counter(void)
 {
 	PgkShared  *shared = pgk_shared();
 
-	if (shared == NULL)
-		return PGK_ERR_PG;
-	pg_atomic_fetch_add_u32(&shared->committing, 0);	/* a full barrier */
-	return (int) pg_atomic_read_u32(&shared->committing);
+	StaticAssertStmt(sizeof(shared->committing.value) == sizeof(unsigned int),
+					 "the counter is read as an unsigned int");
+	return shared == NULL ? NULL : &shared->committing.value;
 }
 
 int

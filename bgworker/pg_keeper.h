@@ -83,7 +83,7 @@ extern void pgk_drop_taken_request(void);
 extern void pgk_fence_init(void);
 extern int	pgk_fence_set(int state);
 extern int	pgk_fence_get(void);
-extern int	pgk_fence_committing(void);
+extern volatile unsigned int *pgk_fence_committing_counter(void);
 
 /* Callbacks handed to the Go library (bridge.c). */
 extern void pgk_bridge_init(PgkBridge *bridge);

@@ -16,7 +16,7 @@
 #ifndef PG_KEEPER_BRIDGE_H
 #define PG_KEEPER_BRIDGE_H
 
-#define PGK_BRIDGE_VERSION 5
+#define PGK_BRIDGE_VERSION 6
 
 /* Name of the Go library inside $libdir and of its entry point. */
 #define PGK_GO_LIBRARY "pg_keeper_go.so"
@@ -58,7 +58,8 @@
 
 /*
  * What a SQL session asks the keeper for (request.c), and the sizes of the
- * request's argument and of the answer, terminating NUL included.
+ * request's argument and of the answer, terminating NUL included.  The
+ * kinds are core.Request in the Go library, checked against these at start.
  */
 #define PGK_REQ_NONE 0
 #define PGK_REQ_SWITCHOVER 1	/* pg_keeper.switchover(), on the master */
@@ -163,8 +164,11 @@ typedef struct PgkBridge
 	/*
 	 * Commits that passed the fence's check and are not done: after closing
 	 * the fence, the keeper waits for them before reading where WAL ends.
+	 * Not a callback but the counter itself, in shared memory: the keeper
+	 * waits for it off the main thread, and reading a 32-bit counter calls
+	 * nothing of PostgreSQL's.  The keeper reads it with a full barrier.
 	 */
-	int			(*committing) (void);
+	volatile unsigned int *committing;
 } PgkBridge;
 
 /* The Go entry point: runs the keeper, returns the worker's exit code. */

@@ -2,8 +2,10 @@ package keeper
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
+	"github.com/pg-keeper/pg_keeper/keeper/action"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/keeper/publish"
 )
@@ -28,16 +30,11 @@ func (r *runner) openHistory() {
 			break
 		}
 	}
-	r.hist = publish.StartHistory(r.settings.DataDir, recs, r.notice)
-}
-
-// notice logs err from any goroutine, through the main loop.
-func (r *runner) notice(err error) {
-	select {
-	case r.inbox <- message{notice: err.Error()}:
-		r.wake()
-	default: // the main loop is far behind or gone: drop it
-	}
+	// The writer's errors reach the log through the mailbox; should it be
+	// full, the loop is far behind or gone, and the error is dropped.
+	r.hist = publish.StartHistory(r.settings.DataDir, recs, func(err error) {
+		r.box.Offer(core.Input{Kind: core.NoticeInput, At: time.Now(), Detail: err.Error()})
+	})
 }
 
 // record adds an event to pg_keeper.events() and to the saved history.
@@ -55,24 +52,43 @@ func (r *runner) record(rec publish.Record) {
 	}
 }
 
-// actionDone records how a promotion, switch, restore or after_command ended.
-func (r *runner) actionDone(in core.Input, m message) {
-	if in.Action == core.RunAfterCommand {
-		rec := commandRecord(publish.KindAfterCmd, *m.command)
-		rec.At = in.At
-		r.record(rec)
+// publishRequest is the event of an answered request.
+func publishRequest(kind core.Request, a core.Answer) publish.Record {
+	return publish.Record{Kind: publish.KindRequest, Action: kind.String(), OK: publish.Ptr(a.OK), Detail: a.Msg}
+}
+
+// reportRestart tells what the switchover's or rejoin's helper did before
+// this start, once. A failure stays in the file: it blocks auto_rejoin
+// until an operator has looked.
+func (r *runner) reportRestart() {
+	res, err := action.ReadResult(r.settings.DataDir)
+	if err != nil {
+		r.log(core.Warning, "could not read "+action.ResultFile+": "+err.Error())
 		return
 	}
-	rec := publish.Record{At: in.At, Kind: publish.KindAction, Action: in.Action.String(), OK: publish.Ptr(in.Err == ""), Detail: in.Detail}
-	if in.Err != "" {
-		rec.Detail = in.Err
+	if !res.Found {
+		return
 	}
-	if !r.actionSince.IsZero() {
-		rec.DurationMS = publish.Ptr(in.At.Sub(r.actionSince).Milliseconds())
-		r.actionSince = time.Time{}
+	f := res.Fields
+	task := f["task"]
+	if f["ok"] != "yes" {
+		r.restartFailed = fmt.Sprintf("the last %s failed: %s", task, f["detail"])
+		r.log(core.Error, r.restartFailed+"; auto_rejoin stays off until $PGDATA/"+action.ResultFile+" is removed")
+		r.record(publish.Record{Kind: publish.KindRestart, Action: task, OK: publish.Ptr(false), Detail: f["detail"]})
+		return
 	}
-	if in.Action == core.Promote && in.Err == "" {
-		rec.Detail = fmt.Sprintf("%s; now on timeline %d", rec.Detail, m.timeline)
+	msg := fmt.Sprintf("restarted as a standby by the %s helper: %s", task, f["detail"])
+	level := core.Info
+	if n, _ := strconv.Atoi(f["discarded_commits"]); n > 0 {
+		level = core.Warning
+		msg += fmt.Sprintf("; %d transaction(s) committed on this server after it diverged from the new primary at %s "+
+			"were discarded by pg_rewind: the new primary never had them", n, f["fork"])
+	} else if f["fork"] != "" {
+		msg += fmt.Sprintf("; diverged at %s, no committed transaction discarded", f["fork"])
 	}
-	r.record(rec)
+	r.log(level, msg)
+	r.record(publish.Record{Kind: publish.KindRestart, Action: task, OK: publish.Ptr(true), Detail: msg})
+	if err := action.RemoveResult(r.settings.DataDir); err != nil {
+		r.log(core.Warning, err.Error())
+	}
 }

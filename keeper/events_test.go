@@ -1,7 +1,7 @@
 package keeper
 
 import (
-	"errors"
+	ct "github.com/pg-keeper/pg_keeper/keeper/core/coretest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,7 +11,6 @@ import (
 
 	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
 
-	"github.com/pg-keeper/pg_keeper/keeper/command"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/keeper/publish"
 	"github.com/stretchr/testify/require"
@@ -116,7 +115,7 @@ func TestRunnerWithoutDataDirRecordsInMemoryOnly(t *testing.T) {
 	r := newTestRunner(t, h)
 	require.Nil(t, r.hist)
 	// The standby's answer confirms this master and opens the fence.
-	deliver(r, okWith(standbyFacts))
+	deliver(r, ct.OKWith(ct.StandbyFacts))
 	require.Equal(t, []string{publish.KindStart, publish.KindTransition, publish.KindAction}, kinds(hostRecords(t, h)))
 }
 
@@ -134,12 +133,12 @@ func TestRunRecordsStartTransitionsAndStop(t *testing.T) {
 	fakepg.CleanEnv(t)
 	srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakepg.StartText, false, "-1", "0")...)
 	raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
-	raw.SystemID, raw.StartTime = 7300000000000000001, t0
+	raw.SystemID, raw.StartTime = 7300000000000000001, ct.T0
 	raw.Port = 5433
 	me := nodeName(t, 5433)
 	h := newFakeHost(raw)
 	done := startRun(t, h)
-	waitForLog(t, h, func(l core.LogLine) bool { return l == info("pg_keeper: connected to standby") })
+	waitForLog(t, h, func(l core.LogLine) bool { return l == ct.Info("pg_keeper: connected to standby") })
 	require.Equal(t, 0, stopAndWait(t, h, done))
 
 	events := hostEvents(h)
@@ -178,108 +177,69 @@ func TestRunRecordsStartTransitionsAndStop(t *testing.T) {
 	require.Equal(t, publish.KindStart, decodeRecord(t, again[5]).Kind)
 }
 
-// How promotions, switches and commands that ended are recorded.
-func TestRunnerActionDoneRecords(t *testing.T) {
+// A result the core took is recorded as it reports it (publish.FromReport
+// has the details): a promotion with its new timeline and duration.
+func TestRunnerRecordsWhatTheCoreReports(t *testing.T) {
 	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.Port = 5432
 	me := nodeName(t, 5432)
 	h := newFakeHost(raw)
+	h.inRecovery = true
 	r := newTestRunner(t, h)
-	at := t0.Add(time.Minute)
-	for _, tc := range []struct {
-		name    string
-		started time.Duration // how long before the result the action started; 0: not known
-		in      core.Input
-		m       message // what came with it
-		want    publish.Record
-	}{
-		{"promoted", 1500 * time.Millisecond,
-			core.Input{Kind: core.ActionInput, At: at, Action: core.Promote, Detail: "pg_promote() took 1400 ms"}, message{timeline: 3},
-			publish.Record{Kind: publish.KindAction, Action: "promote", OK: publish.Ptr(true), DurationMS: publish.Ptr(int64(1500)),
-				Detail: "pg_promote() took 1400 ms; now on timeline 3"}},
-		{"promotion failed", 70 * time.Second,
-			core.Input{Kind: core.ActionInput, At: at, Action: core.Promote, Err: "could not connect"}, message{timeline: 3},
-			publish.Record{Kind: publish.KindAction, Action: "promote", OK: publish.Ptr(false), DurationMS: publish.Ptr(int64(70_000)), Detail: "could not connect"}},
-		{"switched", 20 * time.Millisecond,
-			core.Input{Kind: core.ActionInput, At: at, Action: core.SwitchAsync, Detail: "synchronous_standby_names was 'node2', now ''"}, message{},
-			publish.Record{Kind: publish.KindAction, Action: "switch-async", OK: publish.Ptr(true), DurationMS: publish.Ptr(int64(20)),
-				Detail: "synchronous_standby_names was 'node2', now ''"}},
-		{"restore failed, start unknown", 0,
-			core.Input{Kind: core.ActionInput, At: at, Action: core.RestoreSync, Detail: "ignored", Err: "ALTER SYSTEM failed"}, message{},
-			publish.Record{Kind: publish.KindAction, Action: "restore-sync", OK: publish.Ptr(false), Detail: "ALTER SYSTEM failed"}},
-		{"after_command succeeded", time.Second,
-			core.Input{Kind: core.ActionInput, At: at, Action: core.RunAfterCommand, Detail: "exit status 0 after 42 ms"},
-			message{command: &command.Result{Duration: 42 * time.Millisecond}},
-			publish.Record{Kind: publish.KindAfterCmd, OK: publish.Ptr(true), ExitStatus: publish.Ptr(0), DurationMS: publish.Ptr(int64(42)),
-				Detail: "exit status 0 after 42 ms"}},
-		{"after_command failed", 0,
-			core.Input{Kind: core.ActionInput, At: at, Action: core.RunAfterCommand, Err: "exit status 2 after 7 ms"},
-			message{command: &command.Result{Duration: 7 * time.Millisecond, Err: errors.New("exit status 2"), ExitCode: 2}},
-			publish.Record{Kind: publish.KindAfterCmd, OK: publish.Ptr(false), ExitStatus: publish.Ptr(2), DurationMS: publish.Ptr(int64(7)),
-				Detail: "exit status 2 after 7 ms"}},
-		{"after_command killed", 0,
-			core.Input{Kind: core.ActionInput, At: at, Action: core.RunAfterCommand},
-			message{command: &command.Result{Duration: time.Minute, Err: errors.New("killed after the timeout of 1m0s"), ExitCode: -1}},
-			publish.Record{Kind: publish.KindAfterCmd, OK: publish.Ptr(false), DurationMS: publish.Ptr(int64(60_000)),
-				Detail: "killed after the timeout of 1m0s after 60000 ms"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if tc.started > 0 {
-				r.actionSince = at.Add(-tc.started)
-			}
-			tc.m.input = &tc.in
-			r.actionDone(tc.in, tc.m)
-			events := hostEvents(h)
-			got := decodeRecord(t, events[len(events)-1])
-			require.True(t, got.At.Equal(at), "the time of the result: %s", got.At)
-			tc.want.At, tc.want.Node = got.At, me
-			require.Equal(t, tc.want, got)
-			if tc.in.Action != core.RunAfterCommand {
-				require.True(t, r.actionSince.IsZero(), "a start is used once")
-			}
-		})
-	}
+	r.core.SetThreshold(1)
+	deliver(r, ct.OKProbe())
+	lost := ct.FailProbe(false)
+	lost.At = ct.T0.Add(time.Minute)
+	r.step(lost) // promote: the action is left to no goroutine here
+	require.Equal(t, core.StandbyPromoting, r.core.State())
+	deliver(r, core.Input{Kind: core.ActionInput, At: lost.At.Add(1500 * time.Millisecond), Action: core.Promote,
+		Detail: "pg_promote() took 1400 ms", Timeline: 3})
+	recs := recordsOf(hostRecords(t, h), publish.KindAction)
+	require.Len(t, recs, 1)
+	require.Equal(t, publish.Record{At: recs[0].At, Node: me, Kind: publish.KindAction, Action: "promote", OK: publish.Ptr(true),
+		DurationMS: publish.Ptr(int64(1500)), Detail: "pg_promote() took 1400 ms; now on timeline 3"}, recs[0])
 }
 
-// A notice is the runner's own: the core never sees it.
-func TestRunnerNoticeIsLoggedNotStepped(t *testing.T) {
+// A goroutine's notice reaches the log through the mailbox, as a warning,
+// and changes nothing.
+func TestRunnerNoticeIsLogged(t *testing.T) {
 	fakepg.CleanEnv(t)
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
-	deliver(r, failProbe(false))
+	deliver(r, ct.FailProbe(false))
 	n := logCount(h)
-	r.notice(errors.New("could not save an event: disk full"))
+	require.True(t, r.box.Offer(core.Input{Kind: core.NoticeInput, At: time.Now(), Detail: "could not save an event: disk full"}))
 	awaitMessage(t, r)
-	require.Equal(t, []core.LogLine{warn("pg_keeper: could not save an event: disk full")}, logsSince(h, n))
+	require.Equal(t, []core.LogLine{ct.Warn("pg_keeper: could not save an event: disk full")}, logsSince(h, n))
 	require.Equal(t, core.MasterUnconfirmed, r.core.State())
 	require.Equal(t, 1, r.core.Failures())
 }
 
-// notice never blocks: with the main loop far behind, the notice is dropped.
+// A notice never blocks: with the main loop far behind, it is dropped.
 func TestRunnerNoticeDropsWhenTheLoopIsBehind(t *testing.T) {
 	fakepg.CleanEnv(t)
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
-	for range cap(r.inbox) {
-		r.notice(errors.New("queued"))
+	queued := 0
+	for r.box.Offer(core.Input{Kind: core.NoticeInput, Detail: "queued"}) {
+		queued++
 	}
-	finished := make(chan struct{})
-	go func() {
-		r.notice(errors.New("dropped"))
-		close(finished)
-	}()
+	require.Greater(t, queued, 0)
+	finished := make(chan bool)
+	go func() { finished <- r.box.Offer(core.Input{Kind: core.NoticeInput, Detail: "dropped"}) }()
 	select {
-	case <-finished:
+	case ok := <-finished:
+		require.False(t, ok)
 	case <-time.After(5 * time.Second):
-		t.Fatal("notice blocked")
+		t.Fatal("the notice blocked")
 	}
 	n := logCount(h)
-	r.handleMessages()
+	handleMessages(r)
 	logs := logsSince(h, n)
-	require.Len(t, logs, cap(r.inbox))
+	require.Len(t, logs, queued)
 	for _, l := range logs {
-		require.Equal(t, warn("pg_keeper: queued"), l)
+		require.Equal(t, ct.Warn("pg_keeper: queued"), l)
 	}
 }
 
@@ -299,13 +259,13 @@ func TestRunnerHistoryWriteErrorIsLogged(t *testing.T) {
 	require.NoError(t, os.RemoveAll(raw.DataDir))
 
 	n := logCount(h)
-	deliver(r, okWith(standbyFacts))
+	deliver(r, ct.OKWith(ct.StandbyFacts))
 	require.Equal(t, core.MasterConnected, r.core.State())
 	awaitMessage(t, r)
 	path := filepath.Join(raw.DataDir, publish.HistoryFile)
 	require.Equal(t, []core.LogLine{
-		info("pg_keeper: connected to standby"),
-		warn("pg_keeper: could not save an event in " + path + ": open " + path + ": no such file or directory"),
+		ct.Info("pg_keeper: connected to standby"),
+		ct.Warn("pg_keeper: could not save an event in " + path + ": open " + path + ": no such file or directory"),
 	}, logsSince(h, n))
 	require.Equal(t, []string{publish.KindStart, publish.KindTransition}, kinds(hostRecords(t, h)), "pg_keeper.events() has it all the same")
 }

@@ -3,6 +3,7 @@ package keeper
 import (
 	"errors"
 	"fmt"
+	ct "github.com/pg-keeper/pg_keeper/keeper/core/coretest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,21 +23,6 @@ import (
 
 // The runner's side of fencing: when it opens the fence for client
 // connections, when it fences the server, and what it logs.
-
-// deliver hands inputs to the runner as its goroutines would, and handles
-// each before the next, up to the fence the loop sets before it waits again.
-func deliver(r *runner, ins ...core.Input) {
-	for _, in := range ins {
-		deliverMessage(r, message{input: &in})
-	}
-}
-
-// deliverMessage is deliver for a message with more than an input.
-func deliverMessage(r *runner, m message) {
-	r.inbox <- m
-	r.handleMessages()
-	r.syncFence()
-}
 
 func logCount(h *fakeHost) int {
 	logs, _ := h.snapshot()
@@ -75,14 +61,14 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // aliveFailure is a failed heartbeat of class while replication still
 // streams: the core never acts on it, so no action goroutine races the test.
 func aliveFailure(class core.FailureClass) core.Input {
-	ev := failWith(class, "d", -1)
+	ev := ct.FailWith(class, "d", -1)
 	ev.Probe.ReplicationAlive = true
 	return ev
 }
 
 // superseded is the superseded failure line as the runner logs it.
 func supersededRunLine(n, threshold int) core.LogLine {
-	l := supersededLine("standby", n, threshold)
+	l := ct.SupersededLine("standby", n, threshold)
 	l.Msg = "pg_keeper: " + l.Msg
 	return l
 }
@@ -101,15 +87,15 @@ func TestRunnerStandbyOpensTheFenceAtStart(t *testing.T) {
 	r := newTestRunner(t, h)
 	require.Equal(t, core.FenceOpen, r.core.Fence(), "a standby holds nothing")
 	require.Nil(t, h.fenceCalls(), "the loop sets the fence")
-	r.syncFence() // the first turn of the loop
+	r.applyFence() // the first turn of the loop
 	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
 	require.Equal(t, []int{1}, h.fenceAt, "opened at the first turn, right after the start line")
-	require.Equal(t, core.FenceOpen, r.fenceState)
+	require.Equal(t, core.FenceOpen, r.fence.held)
 
 	// Nothing a standby sees, nor its promotion, touches the fence again.
-	deliver(r, okProbe(), aliveFailure(core.FailRefused), aliveFailure(core.FailRefused), aliveFailure(core.FailRefused), recoveryEnded())
+	deliver(r, ct.OKProbe(), aliveFailure(core.FailRefused), aliveFailure(core.FailRefused), aliveFailure(core.FailRefused), ct.RecoveryEnded())
 	require.Equal(t, core.MasterReady, r.core.State())
-	deliver(r, okWith(standbyFacts), aliveFailure(core.FailTimeout), aliveFailure(core.FailTimeout), aliveFailure(core.FailTimeout))
+	deliver(r, ct.OKWith(ct.StandbyFacts), aliveFailure(core.FailTimeout), aliveFailure(core.FailTimeout), aliveFailure(core.FailTimeout))
 	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -121,23 +107,23 @@ func TestRunnerMasterHoldsTheFenceUntilAGoodHeartbeat(t *testing.T) {
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
 	require.Nil(t, h.fenceCalls(), "master mode starts with the fence unconfirmed")
-	require.NotEqual(t, core.FenceOpen, r.fenceState)
+	require.NotEqual(t, core.FenceOpen, r.fence.held)
 	require.Equal(t, core.MasterUnconfirmed, r.core.State())
 
 	deliver(r, aliveFailure(core.FailRefused))
 	require.Nil(t, h.fenceCalls(), "one failure is not enough")
 	n := logCount(h)
-	deliver(r, okWith(standbyFacts))
+	deliver(r, ct.OKWith(ct.StandbyFacts))
 	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
-	require.Equal(t, []core.LogLine{info("pg_keeper: heartbeat to standby succeeded after 1 failed"),
-		info("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.Confirmed) + " (the partner answered as a standby)")}, logsSince(h, n))
+	require.Equal(t, []core.LogLine{ct.Info("pg_keeper: heartbeat to standby succeeded after 1 failed"),
+		ct.Info("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.Confirmed) + " (the partner answered as a standby)")}, logsSince(h, n))
 	requireFencedWhileHandling(t, h, 0, n)
-	require.Equal(t, core.FenceOpen, r.fenceState)
+	require.Equal(t, core.FenceOpen, r.fence.held)
 	require.Equal(t, core.MasterReady, r.core.State())
 
 	// Open stays open: no more calls.
-	deliver(r, okWith(standbyFacts), aliveFailure(core.FailRefused), aliveFailure(core.FailRefused), aliveFailure(core.FailRefused),
-		okWith(standbyFacts))
+	deliver(r, ct.OKWith(ct.StandbyFacts), aliveFailure(core.FailRefused), aliveFailure(core.FailRefused), aliveFailure(core.FailRefused),
+		ct.OKWith(ct.StandbyFacts))
 	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
 }
 
@@ -161,7 +147,7 @@ func unconfirmedLine(extra string) core.LogLine {
 	if extra != "" {
 		extra = " (" + extra + ")"
 	}
-	return warn("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.PartnerLost) + extra)
+	return ct.Warn("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.PartnerLost) + extra)
 }
 
 // TestRunnerMasterKeepsTheFenceShutPastTheCount: heartbeats that keep
@@ -181,7 +167,7 @@ func TestRunnerMasterKeepsTheFenceShutPastTheCount(t *testing.T) {
 		n := logCount(h)
 		deliver(r, aliveFailure(class), aliveFailure(class))
 		require.Nil(t, h.fenceCalls(), "%s: nor after it", class)
-		require.NotEqual(t, core.FenceOpen, r.fenceState, class.String())
+		require.NotEqual(t, core.FenceOpen, r.fence.held, class.String())
 		require.Equal(t, core.MasterUnconfirmed, r.core.State(), class.String())
 		require.Contains(t, logsSince(h, n), unconfirmedLine(""), class.String())
 		for range 20 {
@@ -189,7 +175,7 @@ func TestRunnerMasterKeepsTheFenceShutPastTheCount(t *testing.T) {
 		}
 		require.Nil(t, h.fenceCalls(), "%s: nor ever", class)
 		require.Equal(t, core.MasterUnconfirmed, r.core.State(), class.String())
-		deliver(r, aliveFailure(class), okWith(standbyFacts))
+		deliver(r, aliveFailure(class), ct.OKWith(ct.StandbyFacts))
 		require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls(), class.String())
 		require.Equal(t, core.MasterReady, r.core.State(), class.String())
 	}
@@ -227,7 +213,7 @@ func TestRunnerMasterLostPartnerKeepsTheFenceShut(t *testing.T) {
 			h := newFakeHost(raw)
 			r := newTestRunner(t, h)
 			for range 10 {
-				deliver(r, failWith(class, "d", -1))
+				deliver(r, ct.FailWith(class, "d", -1))
 			}
 			require.Nil(t, h.fenceCalls(), name)
 			require.Equal(t, core.MasterUnconfirmed, r.core.State(), name)
@@ -245,12 +231,12 @@ func TestRunnerOlderPrimaryOpensTheFence(t *testing.T) {
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
 	n := logCount(h)
-	deliver(r, failWith(core.FailOlderPrimary, "older", -1))
+	deliver(r, ct.FailWith(core.FailOlderPrimary, "older", -1))
 	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
 	require.Equal(t, core.MasterReady, r.core.State())
 	require.Equal(t, []core.LogLine{
-		warn("pg_keeper: heartbeat to standby failed (1/2): older primary: older"),
-		info("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.Confirmed) + " (the partner is a primary on an older timeline)"),
+		ct.Warn("pg_keeper: heartbeat to standby failed (1/2): older primary: older"),
+		ct.Info("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.Confirmed) + " (the partner is a primary on an older timeline)"),
 	}, logsSince(h, n))
 	requireFencedWhileHandling(t, h, 0, n)
 }
@@ -325,11 +311,11 @@ func TestRunMasterStartedAloneKeepsTheFenceShut(t *testing.T) {
 			require.True(t, os.IsNotExist(err), "the confirmation is consumed: %v", err)
 
 			logs, titles = h.snapshot()
-			c := slicesIndex(logs, info("pg_keeper: "+core.Why(core.MasterUnconfirmed, core.Confirmed)+" (confirmed by the operator ("+confirm+
+			c := slicesIndex(logs, ct.Info("pg_keeper: "+core.Why(core.MasterUnconfirmed, core.Confirmed)+" (confirmed by the operator ("+confirm+
 				"), without an answer from the partner)"))
 			require.Positive(t, c, formatLogs(logs))
 			require.Less(t, c, i)
-			require.Equal(t, info("pg_keeper: "+core.Why(core.MasterSwitching, core.ActionDone)+" (synchronous_standby_names was already empty)"),
+			require.Equal(t, ct.Info("pg_keeper: "+core.Why(core.MasterSwitching, core.ActionDone)+" (synchronous_standby_names was already empty)"),
 				logs[i+1], formatLogs(logs))
 			require.Equal(t, []string{"(master mode:unconfirmed)", "(master mode:ready)", "(master mode:switching)",
 				"(master mode:async)"}, titles)
@@ -389,7 +375,7 @@ func TestRunnerMasterWithUnusablePartnerKeepsTheFenceShut(t *testing.T) {
 	raw.PartnerConninfo = "port=notaport"
 	h := newFakeHost(raw)
 	r := newTestRunner(t, h)
-	require.Nil(t, r.settings.Partner)
+	require.False(t, r.settings.Partner.Usable())
 	require.Nil(t, h.fenceCalls())
 	turn(r, time.Now())
 	require.False(t, r.core.View().Probing, "no heartbeat without a partner")
@@ -422,7 +408,7 @@ func TestRunnerMasterWithoutPartnerOpensTheFence(t *testing.T) {
 		require.Equal(t, core.MasterUnconfirmed, r.core.State())
 		n := logCount(h)
 		turn(r, time.Now())
-		require.Equal(t, []core.LogLine{info("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.Confirmed) +
+		require.Equal(t, []core.LogLine{ct.Info("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.Confirmed) +
 			" (pg_keeper.partner_conninfo is not set: no partner to check, the keeper is inactive)")}, logsSince(h, n))
 		require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
 		requireFencedWhileHandling(t, h, 0, n)
@@ -430,14 +416,14 @@ func TestRunnerMasterWithoutPartnerOpensTheFence(t *testing.T) {
 		require.False(t, r.core.View().Probing, "no partner, no heartbeat")
 		turn(r, time.Now())
 		require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls(), "opened once")
-		require.Equal(t, []core.LogLine{info("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.Confirmed) +
+		require.Equal(t, []core.LogLine{ct.Info("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.Confirmed) +
 			" (pg_keeper.partner_conninfo is not set: no partner to check, the keeper is inactive)")}, logsSince(h, n))
 	}
 }
 
 // aSecondLater lets the runner's next syncFence try again a fence that
 // could not be set, as it does a second after the failure.
-func aSecondLater(r *runner) { r.fenceFailedAt = r.fenceFailedAt.Add(-time.Second) }
+func aSecondLater(r *runner) { r.fence.failedAt = r.fence.failedAt.Add(-time.Second) }
 
 // A fence that cannot be set is said once, tried again at most once a
 // second (the loop turns up to ten times a second), and set once it works.
@@ -452,33 +438,33 @@ func TestRunnerFenceOpenErrorIsLoggedAndRetried(t *testing.T) {
 		logs, _ := h.snapshot()
 		require.Len(t, logs, 1)
 		require.True(t, hasPrefix("pg_keeper: started in standby mode: ")(logs[0]), logs[0].Msg)
-		r.syncFence() // the first turn of the loop
+		r.applyFence() // the first turn of the loop
 		require.Equal(t, []core.LogLine{{Level: core.Error, Msg: failed}}, logsSince(h, 1))
 		require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
-		require.NotEqual(t, core.FenceOpen, r.fenceState)
+		require.NotEqual(t, core.FenceOpen, r.fence.held)
 
 		// Turns within the second do not try again.
 		n := logCount(h)
-		deliver(r, okProbe())
-		require.Equal(t, []core.LogLine{info("pg_keeper: connected to master")}, logsSince(h, n))
+		deliver(r, ct.OKProbe())
+		require.Equal(t, []core.LogLine{ct.Info("pg_keeper: connected to master")}, logsSince(h, n))
 		require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls(), "not again within a second")
 
 		// A second later it is tried again, and failing again is not said again.
 		aSecondLater(r)
 		n = logCount(h)
-		deliver(r, okProbe(), okProbe())
+		deliver(r, ct.OKProbe(), ct.OKProbe())
 		require.Empty(t, logsSince(h, n))
 		require.Equal(t, []core.Fence{core.FenceOpen, core.FenceOpen}, h.fenceCalls(), "once in the second")
-		require.NotEqual(t, core.FenceOpen, r.fenceState)
+		require.NotEqual(t, core.FenceOpen, r.fence.held)
 
 		// Until it works.
 		h.set(func(h *fakeHost) { h.fenceErr = nil })
 		aSecondLater(r)
 		n = logCount(h)
-		deliver(r, okProbe(), okProbe())
+		deliver(r, ct.OKProbe(), ct.OKProbe())
 		require.Empty(t, logsSince(h, n))
-		require.Equal(t, core.FenceOpen, r.fenceState)
-		require.True(t, r.fenceFailedAt.IsZero(), "success clears the failure")
+		require.Equal(t, core.FenceOpen, r.fence.held)
+		require.True(t, r.fence.failedAt.IsZero(), "success clears the failure")
 		require.Equal(t, []core.Fence{core.FenceOpen, core.FenceOpen, core.FenceOpen}, h.fenceCalls())
 		require.Empty(t, recordsOf(hostRecords(t, h), publish.KindAction), "a standby's fence is no event")
 	})
@@ -490,12 +476,12 @@ func TestRunnerFenceOpenErrorIsLoggedAndRetried(t *testing.T) {
 		r := newTestRunner(t, h)
 		n := logCount(h)
 		turn(r, time.Now())
-		confirmed := info("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.Confirmed) +
+		confirmed := ct.Info("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.Confirmed) +
 			" (pg_keeper.partner_conninfo is not set: no partner to check, the keeper is inactive)")
 		// The turn that confirms the server tries once, and says it once.
 		require.Equal(t, []core.LogLine{confirmed, {Level: core.Error, Msg: failed}}, logsSince(h, n))
 		require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
-		require.NotEqual(t, core.FenceOpen, r.fenceState)
+		require.NotEqual(t, core.FenceOpen, r.fence.held)
 		require.Equal(t, core.MasterReady, r.core.State())
 
 		// The next turns, within the second, do not try again.
@@ -510,14 +496,14 @@ func TestRunnerFenceOpenErrorIsLoggedAndRetried(t *testing.T) {
 		turn(r, time.Now())
 		require.Empty(t, logsSince(h, n))
 		require.Equal(t, []core.Fence{core.FenceOpen, core.FenceOpen}, h.fenceCalls())
-		require.NotEqual(t, core.FenceOpen, r.fenceState)
+		require.NotEqual(t, core.FenceOpen, r.fence.held)
 
 		h.set(func(h *fakeHost) { h.fenceErr = nil })
 		aSecondLater(r)
 		turn(r, time.Now())
 		require.Empty(t, logsSince(h, n))
 		require.Equal(t, []core.Fence{core.FenceOpen, core.FenceOpen, core.FenceOpen}, h.fenceCalls())
-		require.Equal(t, core.FenceOpen, r.fenceState)
+		require.Equal(t, core.FenceOpen, r.fence.held)
 		require.Equal(t, core.FenceOpen, h.fence)
 		require.Equal(t, core.MasterReady, r.core.State())
 		require.Equal(t, []string{publish.KindStart, publish.KindTransition, publish.KindAction}, kinds(hostRecords(t, h)),
@@ -534,12 +520,12 @@ func TestRunnerFenceErrorAfterAnotherFenceError(t *testing.T) {
 	h.fenceErr = func(core.Fence) error { return errors.New("no shared memory") }
 	r := newTestRunner(t, h)
 	n := logCount(h)
-	deliver(r, okWith(standbyFacts))
+	deliver(r, ct.OKWith(ct.StandbyFacts))
 	require.Equal(t, core.LogLine{Level: core.Error, Msg: "pg_keeper: could not set the fence to open: no shared memory"}, logsSince(h, n)[1])
 	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
 
 	n = logCount(h)
-	deliver(r, supersededProbe())
+	deliver(r, ct.SupersededProbe())
 	require.Equal(t, core.MasterFenced, r.core.State())
 	require.Equal(t, []core.Fence{core.FenceOpen, core.FenceFenced}, h.fenceCalls(), "fenced at once")
 	require.Equal(t, []core.LogLine{
@@ -562,12 +548,12 @@ func TestRunnerFencesWhenSuperseded(t *testing.T) {
 	h := newFakeHost(raw)
 	r := newTestRunner(t, h)
 	n := logCount(h)
-	deliver(r, okWith(standbyFacts))
+	deliver(r, ct.OKWith(ct.StandbyFacts))
 	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
 	requireFencedWhileHandling(t, h, 0, n)
 
 	n = logCount(h)
-	deliver(r, supersededProbe())
+	deliver(r, ct.SupersededProbe())
 	require.Equal(t, core.MasterFenced, r.core.State())
 	require.Equal(t, []core.LogLine{
 		supersededRunLine(1, 2),
@@ -578,12 +564,12 @@ func TestRunnerFencesWhenSuperseded(t *testing.T) {
 	h.mu.Lock()
 	require.Equal(t, n+2, h.fenceAt[1], "fenced once the transition was logged, before the hint")
 	h.mu.Unlock()
-	require.NotEqual(t, core.FenceOpen, r.fenceState)
+	require.NotEqual(t, core.FenceOpen, r.fence.held)
 
 	// Nothing opens it again: good heartbeats, failures past the count.
 	n = logCount(h)
-	deliver(r, okWith(standbyFacts), aliveFailure(core.FailRefused), aliveFailure(core.FailRefused), aliveFailure(core.FailRefused),
-		failWith(core.FailRefused, "d", -1), okWith(standbyFacts), supersededProbe())
+	deliver(r, ct.OKWith(ct.StandbyFacts), aliveFailure(core.FailRefused), aliveFailure(core.FailRefused), aliveFailure(core.FailRefused),
+		ct.FailWith(core.FailRefused, "d", -1), ct.OKWith(ct.StandbyFacts), ct.SupersededProbe())
 	require.Equal(t, []core.Fence{core.FenceOpen, core.FenceFenced}, h.fenceCalls())
 	require.Equal(t, core.MasterFenced, r.core.State())
 	for _, l := range logsSince(h, n) {
@@ -601,10 +587,10 @@ func TestRunnerSupersededBeforeTheCountNeverOpens(t *testing.T) {
 	fakepg.CleanEnv(t)
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
-	deliver(r, aliveFailure(core.FailTimeout), supersededProbe())
+	deliver(r, aliveFailure(core.FailTimeout), ct.SupersededProbe())
 	require.Equal(t, 2, r.core.Failures(), "the count is reached with the superseded heartbeat")
 	require.Equal(t, []core.Fence{core.FenceFenced}, h.fenceCalls())
-	deliver(r, supersededProbe(), supersededProbe(), aliveFailure(core.FailTimeout))
+	deliver(r, ct.SupersededProbe(), ct.SupersededProbe(), aliveFailure(core.FailTimeout))
 	require.Equal(t, []core.Fence{core.FenceFenced}, h.fenceCalls())
 	require.Equal(t, core.MasterFenced, r.core.State())
 }
@@ -615,10 +601,10 @@ func TestRunnerFencedAbsorbsALateSwitch(t *testing.T) {
 	fakepg.CleanEnv(t)
 	h := confirmedHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))) // a switching master was confirmed
 	r := newTestRunner(t, h)
-	r.core = reach(t, core.MasterSwitching, 2) // as if SwitchAsync were under way
-	deliver(r, supersededProbe())
+	r.core = ct.Reach(t, core.MasterSwitching, 2) // as if SwitchAsync were under way
+	deliver(r, ct.SupersededProbe())
 	require.Equal(t, core.MasterFenced, r.core.State())
-	for _, ev := range []core.Input{actionErr(core.SwitchAsync, "ALTER SYSTEM failed")} {
+	for _, ev := range []core.Input{ct.ActionErr(core.SwitchAsync, "ALTER SYSTEM failed")} {
 		n := logCount(h)
 		deliver(r, ev)
 		require.Empty(t, logsSince(h, n))
@@ -637,7 +623,7 @@ func TestRunSupersededMasterFencesItself(t *testing.T) {
 	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, false, "50331744", "3")...)
 	raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
 	raw.PartnerConninfo += " password=hunter22"
-	raw.SystemID, raw.StartTime = 7300000000000000001, t0
+	raw.SystemID, raw.StartTime = 7300000000000000001, ct.T0
 	h := newFakeHost(raw)
 	h.timeline = 2
 	done := startRun(t, h)
@@ -649,12 +635,12 @@ func TestRunSupersededMasterFencesItself(t *testing.T) {
 	logs, titles := h.snapshot()
 	display := fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable password=********", srv.Port)
 	require.Equal(t, []core.LogLine{
-		info(fmt.Sprintf("pg_keeper: started in master mode: partner %q, keepalives_time 50ms, keepalives_count 2", display)),
+		ct.Info(fmt.Sprintf("pg_keeper: started in master mode: partner %q, keepalives_time 50ms, keepalives_count 2", display)),
 		supersededRunLine(1, 2),
 		{Level: core.Error, Msg: "pg_keeper: " + core.Why(core.MasterConnected, core.Superseded)},
 		rejoinHint(raw.DataDir, display),
 		supersededRunLine(2, 2),
-		info("pg_keeper: stopping"),
+		ct.Info("pg_keeper: stopping"),
 	}, logs, formatLogs(logs))
 	// An old master that restarts is unconfirmed until the new primary fences it.
 	require.Equal(t, []string{"(master mode:unconfirmed)", "(master mode:fenced)"}, titles)
@@ -675,7 +661,7 @@ func TestRunSupersededFenceErrorDoesNotCrash(t *testing.T) {
 	fakepg.CleanEnv(t)
 	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, false, "50331744", "3")...)
 	raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
-	raw.SystemID, raw.StartTime = 7300000000000000001, t0
+	raw.SystemID, raw.StartTime = 7300000000000000001, ct.T0
 	h := newFakeHost(raw)
 	h.timeline = 2
 	var triedAt []time.Time // when SetFence failed, under h.mu
@@ -701,7 +687,7 @@ func TestRunSupersededFenceErrorDoesNotCrash(t *testing.T) {
 		{Level: core.Error, Msg: "pg_keeper: " + core.Why(core.MasterConnected, core.Superseded)},
 		{Level: core.Error, Msg: failed},
 		supersededRunLine(2, 2),
-		info("pg_keeper: stopping"),
+		ct.Info("pg_keeper: stopping"),
 	}, logs[1:], formatLogs(logs))
 	require.Equal(t, []string{"(master mode:unconfirmed)", "(master mode:fenced)"}, titles)
 	calls := h.fenceCalls()
@@ -728,7 +714,7 @@ func TestRunMasterTimelineUnknownIsNoSupersession(t *testing.T) {
 	fakepg.CleanEnv(t)
 	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, false, "50331744", "3")...)
 	raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
-	raw.SystemID, raw.StartTime = 7300000000000000001, t0
+	raw.SystemID, raw.StartTime = 7300000000000000001, ct.T0
 	h := newFakeHost(raw)
 	h.timeline, h.timelineErr = 2, errors.New("no answer")
 	done := startRun(t, h)
@@ -790,11 +776,11 @@ func TestRunnerAfterCommandAfterPromotion(t *testing.T) {
 			h := newFakeHost(raw)
 			h.inRecovery = true
 			r := newTestRunner(t, h)
-			r.syncFence()                               // the first turn of the loop opens a standby's fence
-			r.core = reach(t, core.StandbyPromoting, 2) // as if the master were lost
+			r.applyFence()                                 // the first turn of the loop opens a standby's fence
+			r.core = ct.Reach(t, core.StandbyPromoting, 2) // as if the master were lost
 			n := logCount(h)
 
-			r.start(core.Promote)
+			startAction(r, core.Promote)
 			awaitMessage(t, r) // the promotion; it starts after_command
 			require.Equal(t, core.MasterReady, r.core.State())
 			awaitMessage(t, r) // after_command
@@ -804,40 +790,23 @@ func TestRunnerAfterCommandAfterPromotion(t *testing.T) {
 				logs[i].Msg = msRe.ReplaceAllString(tookRe.ReplaceAllString(logs[i].Msg, "took N ms"), "after N ms")
 			}
 			require.Equal(t, []core.LogLine{
-				info("pg_keeper: promoted: this server is now the master (" + tc.detail + ")"),
+				ct.Info("pg_keeper: promoted: this server is now the master (" + tc.detail + ")"),
 				// Only the program is logged: fence agents take passwords as arguments.
-				info("pg_keeper: running after_command (timeout 1m0s): for ..."),
-				info("pg_keeper: after_command: EVENT=promote"),
-				info("pg_keeper: after_command: NODE=" + host),
-				info("pg_keeper: after_command: PORT=5433"),
-				info("pg_keeper: after_command: NEW_PRIMARY=" + host + ":5433"),
-				info("pg_keeper: after_command: OLD_PRIMARY=host=old-master port=5432 user=x password=********"),
-				info("pg_keeper: after_command: TIMELINE=" + tc.timeline),
-				info("pg_keeper: after_command: DATA_DIR=" + raw.DataDir),
-				info("pg_keeper: after_command finished: exit status 0 after N ms"),
+				ct.Info("pg_keeper: running after_command (timeout 1m0s): for ..."),
+				ct.Info("pg_keeper: after_command: EVENT=promote"),
+				ct.Info("pg_keeper: after_command: NODE=" + host),
+				ct.Info("pg_keeper: after_command: PORT=5433"),
+				ct.Info("pg_keeper: after_command: NEW_PRIMARY=" + host + ":5433"),
+				ct.Info("pg_keeper: after_command: OLD_PRIMARY=host=old-master port=5432 user=x password=********"),
+				ct.Info("pg_keeper: after_command: TIMELINE=" + tc.timeline),
+				ct.Info("pg_keeper: after_command: DATA_DIR=" + raw.DataDir),
+				ct.Info("pg_keeper: after_command finished: exit status 0 after N ms"),
 			}, logs)
 			require.Equal(t, tc.queries, local.Received())
 			require.Equal(t, core.MasterReady, r.core.State())
 			require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls(), "the fence of a standby stays open once promoted")
 		})
 	}
-}
-
-// TestRunnerFailedPromotionKeepsNoTimeline: only a successful promotion
-// gives after_command its timeline.
-func TestRunnerFailedPromotionKeepsNoTimeline(t *testing.T) {
-	fakepg.CleanEnv(t)
-	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
-	h.inRecovery = true
-	r := newTestRunner(t, h)
-	r.core = reach(t, core.StandbyPromoting, 2)
-	deliverMessage(r, message{input: &core.Input{Kind: core.ActionInput, Action: core.Promote, Err: "pg_promote() did not finish within 60 seconds"},
-		timeline: 9})
-	require.Equal(t, 0, r.timeline)
-	require.Equal(t, core.StandbyConnected, r.core.State())
-	// A result of another action does not set it either.
-	deliverMessage(r, message{input: &core.Input{Kind: core.ActionInput, Action: core.SwitchAsync, Detail: "x"}, timeline: 9})
-	require.Equal(t, 0, r.timeline)
 }
 
 // A standby that answers but does not stream has shown this master was not
@@ -847,11 +816,9 @@ func TestRunnerNotStreamingOpensTheFence(t *testing.T) {
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
 	require.Equal(t, core.MasterUnconfirmed, r.core.State())
-	ev := core.Input{Kind: core.ProbeInput, At: t0, Probe: core.ProbeResult{Class: core.FailNotStreaming, Detail: "x", LocalLSN: -1}}
+	ev := core.Input{Kind: core.ProbeInput, At: ct.T0, Probe: core.ProbeResult{Class: core.FailNotStreaming, Detail: "x", LocalLSN: -1}}
 	r.step(ev)
-	require.Nil(t, h.fenceCalls(), "set by the loop, right after the turn")
-	r.syncFence()
-	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
+	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls(), "applied with the step's output")
 	require.Equal(t, 1, r.core.Failures())
 	require.Equal(t, core.MasterReady, r.core.State())
 }

@@ -1,7 +1,9 @@
 package keeper
 
 import (
-	"errors"
+	ct "github.com/pg-keeper/pg_keeper/keeper/core/coretest"
+	"github.com/pg-keeper/pg_keeper/keeper/executor"
+	"github.com/pg-keeper/pg_keeper/keeper/settings"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -32,184 +34,12 @@ func envMap(env []string) map[string]string {
 
 // hookRaw are settings with a partner and a local server reached over the
 // network, as on two machines.
-func hookRaw(t *testing.T) RawSettings {
+func hookRaw(t *testing.T) settings.Raw {
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.Port = 5433
 	raw.PartnerConninfo = "host=partner.example port=5434 user=rep password=hunter2 dbname=postgres sslmode=disable"
 	raw.MyConninfo = "host=10.0.0.5 port=5433 user=x dbname=postgres sslmode=disable"
 	return raw
-}
-
-// hookRunner is a runner on h, whose settings raw are, parsed without an
-// error.
-func hookRunner(t *testing.T, raw RawSettings, h *fakeHost) *runner {
-	t.Helper()
-	_, errs := ParseSettings(raw)
-	require.Empty(t, errs)
-	return newTestRunner(t, h)
-}
-
-// The primary is named only where this node knows it: itself while it acts
-// as a checked, unthreatened master, its partner while that is a live master.
-func TestHookEnvNamesThePrimaryOnlyWhenKnown(t *testing.T) {
-	fakepg.CleanEnv(t)
-	raw := hookRaw(t)
-	h := newFakeHost(raw)
-	h.timeline = 4
-	r := hookRunner(t, raw, h)
-	const partner, self = "partner.example:5434", "10.0.0.5:5433"
-	primary := map[core.State]string{
-		core.StandbyConnected:     partner,
-		core.StandbyHeartbeatLost: partner, // heartbeats fail, replication from it streams
-		core.MasterConnected:      self,
-		core.MasterHeartbeatLost:  self,
-		core.MasterSwitching:      self,
-		core.MasterAsync:          self,
-		core.MasterRestoring:      self,
-		core.MasterHandingOver:    self,    // checks and checkpoints while writes go on
-		core.MasterRejoining:      partner, // superseded: the partner is the new primary
-		// Not StandbyReady (never reached), StandbyPromoting (about to be
-		// the primary itself), StandbyNotPromoting (the master is lost),
-		// MasterReady (not checked yet), MasterKeepingSync (the standby may be
-		// taking over), MasterFenced (replaced), MasterSwitchingOver (writes
-		// refused), MasterHandedOver (stopping), StandbyTakingOver (the
-		// master is stopping) nor StandbyTakeoverPromoting.
-	}
-	for s := range core.NumStates {
-		t.Run(s.String(), func(t *testing.T) {
-			// As the core makes it: the primary the new state knows.
-			env := envMap(r.hookEnv(&core.Change{From: core.StandbyReady, To: s, On: core.PartnerUp, Reason: "why", Primary: s.KnowsPrimary()}))
-			host, port, _ := strings.Cut(primary[s], ":")
-			require.Equal(t, host, env["PG_KEEPER_PRIMARY_HOST"])
-			require.Equal(t, port, env["PG_KEEPER_PRIMARY_PORT"])
-			_, hasHost := env["PG_KEEPER_PRIMARY_HOST"]
-			_, hasPort := env["PG_KEEPER_PRIMARY_PORT"]
-			require.Equal(t, primary[s] != "", hasHost, "set or absent, never empty")
-			require.Equal(t, primary[s] != "", hasPort)
-			require.Equal(t, s.Mode().String(), env["PG_KEEPER_MODE"])
-			wantTimeline := "0"
-			if s.Mode() == core.MasterMode {
-				wantTimeline = "4"
-			}
-			require.Equal(t, wantTimeline, env["PG_KEEPER_TIMELINE"])
-		})
-	}
-	masterStates := 0
-	for s := range core.NumStates {
-		if s.Mode() == core.MasterMode {
-			masterStates++
-		}
-	}
-	require.Equal(t, masterStates, h.timelineCalls(), "the timeline is asked in master mode only")
-}
-
-func TestHookEnv(t *testing.T) {
-	fakepg.CleanEnv(t)
-	raw := hookRaw(t)
-	h := newFakeHost(raw)
-	r := hookRunner(t, raw, h)
-	hostname, err := os.Hostname()
-	require.NoError(t, err)
-	require.Equal(t, []string{
-		"PG_KEEPER_EVENT=state-change",
-		"PG_KEEPER_NODE=" + hostname,
-		"PG_KEEPER_PORT=5433",
-		"PG_KEEPER_DATA_DIR=" + raw.DataDir,
-		"PG_KEEPER_MODE=standby",
-		"PG_KEEPER_OLD_STATE=standby:heartbeat-lost",
-		"PG_KEEPER_NEW_STATE=standby:connected",
-		"PG_KEEPER_TRIGGER=partner-up",
-		"PG_KEEPER_REASON=heartbeat to master restored",
-		"PG_KEEPER_PARTNER=host=partner.example port=5434 user=rep password=******** dbname=postgres sslmode=disable",
-		"PG_KEEPER_PRIMARY_HOST=partner.example",
-		"PG_KEEPER_PRIMARY_PORT=5434",
-		"PG_KEEPER_TIMELINE=0",
-	}, r.hookEnv(&core.Change{From: core.StandbyHeartbeatLost, To: core.StandbyConnected, On: core.PartnerUp,
-		Reason: "heartbeat to master restored", Primary: core.PrimaryPartner}))
-
-	// A timeline that cannot be read is 0, as on a standby.
-	h.set(func(h *fakeHost) { h.timeline, h.timelineErr = 9, errors.New("no answer") })
-	env := envMap(r.hookEnv(&core.Change{From: core.MasterReady, To: core.MasterConnected, On: core.PartnerUp, Primary: core.PrimarySelf}))
-	require.Equal(t, "0", env["PG_KEEPER_TIMELINE"])
-	require.Equal(t, "10.0.0.5", env["PG_KEEPER_PRIMARY_HOST"])
-
-	// The primary named is the one the core says, not one the runner
-	// infers from the new state.
-	env = envMap(r.hookEnv(&core.Change{From: core.MasterReady, To: core.MasterConnected, On: core.PartnerUp}))
-	require.NotContains(t, env, "PG_KEEPER_PRIMARY_HOST")
-	require.NotContains(t, env, "PG_KEEPER_PRIMARY_PORT")
-	env = envMap(r.hookEnv(&core.Change{From: core.StandbyReady, To: core.StandbyConnected, On: core.PartnerUp, Primary: core.PrimarySelf}))
-	require.Equal(t, "10.0.0.5", env["PG_KEEPER_PRIMARY_HOST"])
-	require.Equal(t, "5433", env["PG_KEEPER_PRIMARY_PORT"])
-}
-
-// Without a usable partner_conninfo a standby cannot name its master.
-func TestHookEnvWithoutPartner(t *testing.T) {
-	fakepg.CleanEnv(t)
-	raw := hookRaw(t)
-	raw.PartnerConninfo = "port=notaport"
-	r := newTestRunner(t, newFakeHost(raw))
-	require.Nil(t, r.settings.Partner)
-	env := envMap(r.hookEnv(&core.Change{From: core.StandbyReady, To: core.StandbyConnected, On: core.PartnerUp, Primary: core.PrimaryPartner}))
-	require.NotContains(t, env, "PG_KEEPER_PRIMARY_HOST")
-	require.NotContains(t, env, "PG_KEEPER_PRIMARY_PORT")
-}
-
-// This node is named by my_conninfo's host when others can reach it there,
-// by the machine's name when my_conninfo goes through a socket or localhost.
-func TestSelfHost(t *testing.T) {
-	fakepg.CleanEnv(t)
-	for _, tc := range []struct {
-		myConninfo, socketDirs, want string
-	}{
-		{"host=10.0.0.5 port=5433", "", "10.0.0.5"},
-		{"host=db1.example.com", "", "db1.example.com"},
-		{"postgres://db1.example.com:5433/postgres", "", "db1.example.com"},
-		{"host=/var/run/postgresql", "", "machine"},
-		{"host=localhost", "", "machine"},
-		{"", "/tmp, /var/run/postgresql", "machine"}, // the default: the first socket
-		{"", "", "machine"},                          // the default without sockets: localhost
-		{"port=notaport", "", "machine"},             // unusable: Local is nil
-	} {
-		t.Run(tc.myConninfo+"|"+tc.socketDirs, func(t *testing.T) {
-			raw := hookRaw(t)
-			raw.MyConninfo, raw.SocketDirs = tc.myConninfo, tc.socketDirs
-			r := newTestRunner(t, newFakeHost(raw))
-			require.Equal(t, tc.want, r.selfHost("machine"))
-		})
-	}
-}
-
-func TestCommandRecord(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		res  command.Result
-		want publish.Record
-		keys []string
-	}{
-		{"success", command.Result{Duration: 12 * time.Millisecond},
-			publish.Record{Kind: publish.KindStateChange, OK: publish.Ptr(true), ExitStatus: publish.Ptr(0), DurationMS: publish.Ptr(int64(12)),
-				Detail: "exit status 0 after 12 ms"},
-			[]string{"at", "detail", "duration_ms", "exit_status", "kind", "node", "ok"}},
-		{"failure", command.Result{Duration: 1500 * time.Millisecond, Err: errors.New("exit status 3"), ExitCode: 3},
-			publish.Record{Kind: publish.KindStateChange, OK: publish.Ptr(false), ExitStatus: publish.Ptr(3), DurationMS: publish.Ptr(int64(1500)),
-				Detail: "exit status 3 after 1500 ms"},
-			[]string{"at", "detail", "duration_ms", "exit_status", "kind", "node", "ok"}},
-		{"killed", command.Result{Duration: time.Second, Err: errors.New("killed after the timeout of 1s"), ExitCode: -1},
-			publish.Record{Kind: publish.KindStateChange, OK: publish.Ptr(false), DurationMS: publish.Ptr(int64(1000)),
-				Detail: "killed after the timeout of 1s after 1000 ms"},
-			[]string{"at", "detail", "duration_ms", "kind", "node", "ok"}}, // no exit status
-		{"not started", command.Result{Err: errors.New("fork/exec /bin/sh: no such file or directory"), ExitCode: -1},
-			publish.Record{Kind: publish.KindStateChange, OK: publish.Ptr(false), DurationMS: publish.Ptr(int64(0)),
-				Detail: "fork/exec /bin/sh: no such file or directory after 0 ms"},
-			[]string{"at", "detail", "duration_ms", "kind", "node", "ok"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			rec := commandRecord(publish.KindStateChange, tc.res)
-			require.Equal(t, tc.want, rec)
-			require.Equal(t, tc.keys, jsonKeys(t, publish.EncodeRecord(rec)))
-		})
-	}
 }
 
 // ExitCode is the command's own exit status, -1 when it has none.
@@ -253,11 +83,9 @@ func handleUntil(t *testing.T, r *runner, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		if pollWake(t, r, 10*time.Millisecond) > 0 {
-			drain(r.wakeR)
-		}
-		r.handleMessages()
-		r.syncFence()
+		pollWake(t, r, 10*time.Millisecond)
+		handleMessages(r)
+		r.applyFence()
 	}
 }
 
@@ -302,8 +130,8 @@ func TestStateChangeCommandRunsOncePerChangeInOrder(t *testing.T) {
 	h.timeline = 2
 	r := newTestRunner(t, h)
 
-	deliver(r, okProbe(), aliveFailure(core.FailRefused), aliveFailure(core.FailRefused), okProbe(), recoveryEnded(),
-		okWith(standbyFacts))
+	deliver(r, ct.OKProbe(), aliveFailure(core.FailRefused), aliveFailure(core.FailRefused), ct.OKProbe(), ct.RecoveryEnded(),
+		ct.OKWith(ct.StandbyFacts))
 	require.Equal(t, core.MasterConnected, r.core.State())
 	handleUntil(t, r, "five commands", func() bool {
 		return countLogs(h, "pg_keeper: state_change_command finished for ") == 5
@@ -331,8 +159,8 @@ end master:connected
 		{"standby:connected -> master:ready", "recovery-ended"},
 		{"master:ready -> master:connected", "partner-up"},
 	} {
-		want = append(want, info("pg_keeper: state_change_command: ran on "+c.trigger),
-			info("pg_keeper: state_change_command finished for "+c.change+": exit status 0 after N ms"))
+		want = append(want, ct.Info("pg_keeper: state_change_command: ran on "+c.trigger),
+			ct.Info("pg_keeper: state_change_command finished for "+c.change+": exit status 0 after N ms"))
 	}
 	require.Equal(t, want, hookLines(h))
 
@@ -369,11 +197,11 @@ func TestStateChangeCommandFailureIsAWarning(t *testing.T) {
 	h := newFakeHost(raw)
 	h.inRecovery = true
 	r := newTestRunner(t, h)
-	deliver(r, okProbe())
+	deliver(r, ct.OKProbe())
 	handleUntil(t, r, "the command", func() bool { return len(hookLines(h)) == 2 })
 	require.Equal(t, []core.LogLine{
-		info("pg_keeper: state_change_command: oops"),
-		warn("pg_keeper: state_change_command failed for standby:ready -> standby:connected: exit status 3 after N ms"),
+		ct.Info("pg_keeper: state_change_command: oops"),
+		ct.Warn("pg_keeper: state_change_command failed for standby:ready -> standby:connected: exit status 3 after N ms"),
 	}, hookLines(h))
 	recs := recordsOf(hostRecords(t, h), publish.KindStateChange)
 	require.Len(t, recs, 1)
@@ -389,13 +217,12 @@ func TestStateChangeCommandNotSet(t *testing.T) {
 	h := newFakeHost(raw)
 	h.inRecovery = true
 	r := newTestRunner(t, h)
-	deliver(r, okProbe(), recoveryEnded())
-	require.Nil(t, r.hooks, "no goroutine for a command that is not set")
+	deliver(r, ct.OKProbe(), ct.RecoveryEnded())
 	require.Equal(t, []string{publish.KindStart, publish.KindTransition, publish.KindTransition}, kinds(hostRecords(t, h)))
 	require.Empty(t, hookLines(h))
 }
 
-// A command that hangs holds back the next ones, up to hookQueue of them;
+// A command that hangs holds back the next ones, up to executor.HookQueue of them;
 // later changes are not run, and said so, rather than blocking the keeper.
 func TestStateChangeCommandQueueIsBounded(t *testing.T) {
 	fakepg.CleanEnv(t)
@@ -413,7 +240,7 @@ func TestStateChangeCommandQueueIsBounded(t *testing.T) {
 		if r.core.State() == core.MasterConnected {
 			deliver(r, aliveFailure(core.FailRefused))
 		} else {
-			deliver(r, okWith(standbyFacts))
+			deliver(r, ct.OKWith(ct.StandbyFacts))
 		}
 	}
 	change(1)
@@ -421,10 +248,10 @@ func TestStateChangeCommandQueueIsBounded(t *testing.T) {
 		_, err := os.Stat(filepath.Join(raw.DataDir, "running"))
 		return err == nil
 	})
-	// The first runs; hookQueue more wait; the three oldest waiting (2, 3
+	// The first runs; executor.HookQueue more wait; the three oldest waiting (2, 3
 	// and 4) are dropped for the newest: a pooler wants the latest.
 	const dropped = 3
-	for i := 2; i <= 1+hookQueue+dropped; i++ {
+	for i := 2; i <= 1+executor.HookQueue+dropped; i++ {
 		change(i)
 	}
 	var warnings []core.LogLine
@@ -434,23 +261,23 @@ func TestStateChangeCommandQueueIsBounded(t *testing.T) {
 		}
 	}
 	require.Equal(t, []core.LogLine{
-		warn("pg_keeper: state_change_command is 32 changes behind: not running it for master:connected -> master:heartbeat-lost"),
-		warn("pg_keeper: state_change_command is 32 changes behind: not running it for master:heartbeat-lost -> master:connected"),
-		warn("pg_keeper: state_change_command is 32 changes behind: not running it for master:connected -> master:heartbeat-lost"),
+		ct.Warn("pg_keeper: state_change_command is 32 changes behind: not running it for master:connected -> master:heartbeat-lost"),
+		ct.Warn("pg_keeper: state_change_command is 32 changes behind: not running it for master:heartbeat-lost -> master:connected"),
+		ct.Warn("pg_keeper: state_change_command is 32 changes behind: not running it for master:connected -> master:heartbeat-lost"),
 	}, warnings)
-	require.Len(t, recordsOf(hostRecords(t, h), publish.KindTransition), 1+hookQueue+dropped, "every change is recorded all the same")
+	require.Len(t, recordsOf(hostRecords(t, h), publish.KindTransition), 1+executor.HookQueue+dropped, "every change is recorded all the same")
 
 	require.NoError(t, os.WriteFile(filepath.Join(raw.DataDir, "go"), nil, 0o600))
 	handleUntil(t, r, "the queued commands", func() bool {
-		return countLogs(h, "pg_keeper: state_change_command finished for ") == 1+hookQueue
+		return countLogs(h, "pg_keeper: state_change_command finished for ") == 1+executor.HookQueue
 	})
 	data, err := os.ReadFile(filepath.Join(raw.DataDir, "changes"))
 	require.NoError(t, err)
 	want := "1\n"
-	for i := 2 + dropped; i <= 1+hookQueue+dropped; i++ {
+	for i := 2 + dropped; i <= 1+executor.HookQueue+dropped; i++ {
 		want += strconv.Itoa(i) + "\n"
 	}
-	require.Equal(t, want, string(data), "the first change and the newest hookQueue, in order")
+	require.Equal(t, want, string(data), "the first change and the newest executor.HookQueue, in order")
 }
 
 // TestRunStateChangeCommandTimeout runs the loop with a command that hangs:
@@ -460,7 +287,7 @@ func TestRunStateChangeCommandTimeout(t *testing.T) {
 	fakepg.CleanEnv(t)
 	srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakepg.StartText, false, "-1", "0")...)
 	raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
-	raw.SystemID, raw.StartTime = 7300000000000000001, t0
+	raw.SystemID, raw.StartTime = 7300000000000000001, ct.T0
 	raw.StateChangeCommand = `echo $$ >"$PG_KEEPER_DATA_DIR/pid"; echo started; exec sleep 30`
 	raw.StateChangeTimeout = 1
 	pidFile := filepath.Join(raw.DataDir, "pid")
@@ -487,7 +314,7 @@ func TestRunStateChangeCommandTimeout(t *testing.T) {
 	require.Equal(t, core.Warning, logs[i].Level)
 	require.True(t, strings.HasPrefix(logs[i].Msg,
 		"pg_keeper: state_change_command failed for master:ready -> master:connected: killed after the timeout of 1s "), logs[i].Msg)
-	require.Equal(t, []core.LogLine{info("pg_keeper: state_change_command: started")}, hookLines(h)[:1])
+	require.Equal(t, []core.LogLine{ct.Info("pg_keeper: state_change_command: started")}, hookLines(h)[:1])
 	recs := recordsOf(hostRecords(t, h), publish.KindStateChange)
 	require.Len(t, recs, 1)
 	require.Equal(t, publish.Ptr(false), recs[0].OK)
@@ -507,7 +334,7 @@ func TestStateChangeCommandTimeoutNamesItsSetting(t *testing.T) {
 	h.inRecovery = true
 	r := newTestRunner(t, h)
 	r.settings.StateChangeTimeout = 100 * time.Millisecond // the setting's unit is the second
-	deliver(r, okProbe())
+	deliver(r, ct.OKProbe())
 	handleUntil(t, r, "the command", func() bool { return len(hookLines(h)) == 1 })
 	require.Contains(t, hookLines(h)[0].Msg, "pg_keeper.state_change_command_timeout")
 	require.NotContains(t, hookLines(h)[0].Msg, "after_command_timeout")

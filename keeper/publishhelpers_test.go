@@ -11,6 +11,7 @@ import
 	"sort"
 	"testing"
 
+	ct "github.com/pg-keeper/pg_keeper/keeper/core/coretest"
 	"github.com/pg-keeper/pg_keeper/keeper/publish"
 	"github.com/stretchr/testify/require"
 )
@@ -42,7 +43,7 @@ func decodeRecord(t *testing.T, b []byte) publish.Record {
 
 // eventLine is a saved event of node, as the runner writes it.
 func eventLine(node, detail string) []byte {
-	return publish.EncodeRecord(publish.Record{At: t0, Node: node, Kind: publish.KindTransition, From: "standby:ready", To: "standby:connected",
+	return publish.EncodeRecord(publish.Record{At: ct.T0, Node: node, Kind: publish.KindTransition, From: "standby:ready", To: "standby:connected",
 		Trigger: "partner-up", Detail: detail})
 }
 

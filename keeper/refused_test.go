@@ -1,6 +1,7 @@
 package keeper
 
 import (
+	ct "github.com/pg-keeper/pg_keeper/keeper/core/coretest"
 	"testing"
 
 	"github.com/pg-keeper/pg_keeper/keeper/probe"
@@ -20,12 +21,12 @@ func TestRunnerChecksReplicationAtEveryFailure(t *testing.T) {
 	master := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, true, "50331744", "1")...)
 	local := fakepg.Start(t, fakepg.Col(fakepg.OIDBool, "t"), fakepg.Col(fakepg.OIDInt8, "50331744"))
 	raw := runRaw(t, master.Port, local.Port)
-	raw.SystemID, raw.StartTime = 7300000000000000001, t0
+	raw.SystemID, raw.StartTime = 7300000000000000001, ct.T0
 	raw.KeepalivesCount = 3
 	h := newFakeHost(raw)
 	h.inRecovery = true
 	r := newTestRunner(t, h)
-	require.Equal(t, "walreceiver", r.settings.ReceiverName, "no application_name, no cluster_name")
+	require.Equal(t, "walreceiver", r.settings.ReceiverName(), "no application_name, no cluster_name")
 
 	heartbeat(t, r)
 	awaitMessage(t, r)
@@ -54,9 +55,9 @@ func TestRunnerChecksReplicationAtEveryFailure(t *testing.T) {
 	require.Equal(t, core.StandbyNotPromoting, r.core.State(), "a firewall, not a stopped master: no promotion under keep_master")
 	refused := "refused: " + refusedDetail(master.Port)
 	require.Equal(t, []core.LogLine{
-		warn("pg_keeper: heartbeat to master failed (1/3): " + refused),
-		warn("pg_keeper: heartbeat to master failed (2/3): " + refused),
-		warn("pg_keeper: heartbeat to master failed (3/3): " + refused),
-		warn("pg_keeper: " + standbyHoldWhy + " (3 failed heartbeats in a row; " + riskFirewall + ")"),
+		ct.Warn("pg_keeper: heartbeat to master failed (1/3): " + refused),
+		ct.Warn("pg_keeper: heartbeat to master failed (2/3): " + refused),
+		ct.Warn("pg_keeper: heartbeat to master failed (3/3): " + refused),
+		ct.Warn("pg_keeper: " + standbyHoldWhy + " (3 failed heartbeats in a row; " + ct.RiskFirewall + ")"),
 	}, logsSince(h, n))
 }

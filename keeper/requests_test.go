@@ -1,6 +1,8 @@
 package keeper
 
 import (
+	ct "github.com/pg-keeper/pg_keeper/keeper/core/coretest"
+	"github.com/pg-keeper/pg_keeper/keeper/settings"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,9 +54,9 @@ func TestRunnerPauseAndResumeOnAMaster(t *testing.T) {
 	r := newTestRunner(t, h)
 	require.Equal(t, core.MasterReady, r.core.State())
 
-	h.pushRequest(Request{Seq: 7, Kind: RequestPause, Arg: "kernel upgrade"})
-	h.pushRequest(Request{Seq: 8, Kind: RequestResume})
-	r.observe(time.Now())
+	h.pushRequest(Request{Seq: 7, Kind: core.PauseRequest, Arg: "kernel upgrade"})
+	h.pushRequest(Request{Seq: 8, Kind: core.ResumeRequest})
+	observe(r, time.Now())
 	require.Equal(t, 1, pendingRequests(h), "one request at a time")
 	require.Empty(t, h.answered(), "answered once the setting is written, not before")
 	handleUntil(t, r, "the pause answer", func() bool { return len(h.answered()) > 0 })
@@ -70,15 +72,14 @@ func TestRunnerPauseAndResumeOnAMaster(t *testing.T) {
 	require.Equal(t, core.MasterReady, r.core.State(), "pausing changes no state")
 	require.False(t, r.core.Paused(), "paused once the server's setting says so")
 
-	// The reload the statement caused: the setting is on.
+	// The reload the statement caused: the setting is on, and said so.
 	h.set(func(h *fakeHost) { h.raw.Maintenance = true })
+	n := logCount(h)
 	r.loadSettings(true)
 	require.True(t, r.core.Paused())
-	n := logCount(h)
-	r.noticePause()
-	require.Equal(t, []core.LogLine{info("pg_keeper: maintenance mode on (set on this server): no promotion, switchover or " +
+	require.Equal(t, []core.LogLine{ct.Info("pg_keeper: maintenance mode on (set on this server): no promotion, switchover or " +
 		"rejoin until pg_keeper.resume() on the master; reason: kernel upgrade")}, logsSince(h, n))
-	r.noticePause()
+	r.step(core.Input{Kind: core.SettingsInput, At: time.Now()})
 	require.Equal(t, n+1, logCount(h), "logged once")
 	maint := recordsOf(hostRecords(t, h), publish.KindMaintenance)
 	require.Len(t, maint, 1)
@@ -87,7 +88,7 @@ func TestRunnerPauseAndResumeOnAMaster(t *testing.T) {
 	require.Equal(t, "(master mode:ready, maintenance)", lastTitle(h))
 
 	// Now the resume request is taken.
-	r.observe(time.Now())
+	observe(r, time.Now())
 	require.Zero(t, pendingRequests(h))
 	handleUntil(t, r, "the resume answer", func() bool { return len(h.answered()) > 1 })
 	require.Equal(t, answer{seq: 8, ok: true, msg: resumeAnswer}, h.answered()[1])
@@ -95,7 +96,6 @@ func TestRunnerPauseAndResumeOnAMaster(t *testing.T) {
 		"ALTER SYSTEM SET pg_keeper.maintenance = off", "SELECT pg_reload_conf()"}, local.Received())
 	h.set(func(h *fakeHost) { h.raw.Maintenance = false })
 	r.loadSettings(true)
-	r.noticePause()
 	require.Equal(t, 1, countLogs(h, "pg_keeper: maintenance mode off: automatic actions resume"))
 	r.setTitle()
 	require.Equal(t, "(master mode:ready)", lastTitle(h))
@@ -111,8 +111,8 @@ func TestRunnerPauseFailsWhenTheSettingCannotBeWritten(t *testing.T) {
 	localPort := fakepg.ClosedPort(t)
 	h := confirmedHost(runRaw(t, fakepg.ClosedPort(t), localPort))
 	r := newTestRunner(t, h)
-	h.pushRequest(Request{Seq: 3, Kind: RequestPause})
-	r.observe(time.Now())
+	h.pushRequest(Request{Seq: 3, Kind: core.PauseRequest})
+	observe(r, time.Now())
 	handleUntil(t, r, "the answer", func() bool { return len(h.answered()) > 0 })
 	a := h.answered()
 	require.Len(t, a, 1)
@@ -134,9 +134,9 @@ func TestRunnerPauseOnAStandbyIsRefused(t *testing.T) {
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), local.Port))
 	h.inRecovery = true
 	r := newTestRunner(t, h)
-	for i, kind := range []RequestKind{RequestPause, RequestResume} {
+	for i, kind := range []core.Request{core.PauseRequest, core.ResumeRequest} {
 		h.pushRequest(Request{Seq: uint32(10 + i), Kind: kind})
-		r.observe(time.Now())
+		observe(r, time.Now())
 		a := h.answered()
 		require.Len(t, a, i+1, "answered within the turn")
 		require.Equal(t, uint32(10+i), a[i].seq)
@@ -155,20 +155,18 @@ func TestRunnerStandbyLearnsMaintenanceFromTheMaster(t *testing.T) {
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	h.inRecovery = true
 	r := newTestRunner(t, h)
-	paused := syncMaster
+	paused := ct.SyncMaster
 	paused.Maintenance = true
-	deliver(r, okWith(paused))
+	deliver(r, ct.OKWith(paused))
 	require.Equal(t, core.StandbyConnected, r.core.State())
 	require.True(t, r.core.Paused())
 	require.Equal(t, "(standby mode:connected, maintenance)", lastTitle(h))
-	r.noticePause()
 	require.Equal(t, 1, countLogs(h, "pg_keeper: maintenance mode on (learnt from the master): "))
-	require.True(t, decodeStatus(t, publish.EncodeStatus(r.status(time.Now()))).Maintenance)
+	require.True(t, decodeStatus(t, publish.EncodeStatus(r.statusOf(time.Now()))).Maintenance)
 
-	deliver(r, okWith(syncMaster))
+	deliver(r, ct.OKWith(ct.SyncMaster))
 	require.False(t, r.core.Paused())
 	require.Equal(t, "(standby mode:connected)", lastTitle(h))
-	r.noticePause()
 	require.Equal(t, 1, countLogs(h, "pg_keeper: maintenance mode off: automatic actions resume"))
 }
 
@@ -192,7 +190,7 @@ func TestRunnerTitleSaysMaintenance(t *testing.T) {
 			r := newTestRunner(t, h)
 			_, titles := h.snapshot()
 			require.Equal(t, []string{tc.title}, titles)
-			require.Equal(t, tc.maintenance, r.status(time.Now()).Maintenance)
+			require.Equal(t, tc.maintenance, r.statusOf(time.Now()).Maintenance)
 		})
 	}
 }
@@ -227,16 +225,16 @@ func TestRunnerSwitchoverRefused(t *testing.T) {
 			h.inRecovery = tc.inRecovery
 			r := newTestRunner(t, h)
 			require.Equal(t, tc.state, r.core.State())
-			h.pushRequest(Request{Seq: 42, Kind: RequestSwitchover})
+			h.pushRequest(Request{Seq: 42, Kind: core.SwitchoverRequest})
 			n := logCount(h)
-			r.observe(time.Now())
+			observe(r, time.Now())
 			why := core.Why(tc.state, core.SwitchoverRequested)
 			require.True(t, strings.HasPrefix(why, "switchover refused: "), why)
 			require.Equal(t, []answer{{seq: 42, ok: false, msg: why}}, h.answered())
 			require.Equal(t, tc.state, r.core.State())
 			require.Equal(t, core.NoAction, r.core.InFlight())
 			require.Nil(t, r.request)
-			require.Equal(t, []core.LogLine{warn("pg_keeper: " + why), warn("pg_keeper: switchover request: " + why)},
+			require.Equal(t, []core.LogLine{ct.Warn("pg_keeper: " + why), ct.Warn("pg_keeper: switchover request: " + why)},
 				logsSince(h, n))
 			reqs := recordsOf(hostRecords(t, h), publish.KindRequest)
 			require.Len(t, reqs, 1)
@@ -253,32 +251,32 @@ func TestRunnerTakeoverRequests(t *testing.T) {
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	h.inRecovery = true
 	r := newTestRunner(t, h)
-	deliver(r, okProbe())
+	deliver(r, ct.OKProbe())
 	require.Equal(t, core.StandbyConnected, r.core.State())
 
-	h.pushRequest(Request{Seq: 1, Kind: RequestTakeover, Arg: "not-an-lsn"})
-	r.observe(time.Now())
+	h.pushRequest(Request{Seq: 1, Kind: core.TakeoverRequest, Arg: "not-an-lsn"})
+	observe(r, time.Now())
 	require.Equal(t, []answer{{seq: 1, ok: false, msg: `not a WAL position: "not-an-lsn"`}}, h.answered())
 	require.Equal(t, core.StandbyConnected, r.core.State())
 	require.Nil(t, r.request)
 	require.Equal(t, 1, countLogs(h, `pg_keeper: takeover request: not a WAL position: "not-an-lsn"`))
 
 	// A good one: taking over, answered at once.
-	h.pushRequest(Request{Seq: 2, Kind: RequestTakeover, Arg: "0/3000060"})
-	r.observe(time.Now())
+	h.pushRequest(Request{Seq: 2, Kind: core.TakeoverRequest, Arg: "0/3000060"})
+	observe(r, time.Now())
 	require.Equal(t, core.StandbyTakingOver, r.core.State())
 	require.Equal(t, answer{seq: 2, ok: true, msg: core.Why(core.StandbyConnected, core.TakeoverRequested)}, h.answered()[1])
 	require.Equal(t, "(standby mode:taking-over)", lastTitle(h))
 
 	// Called off.
-	h.pushRequest(Request{Seq: 3, Kind: RequestTakeoverCancel})
-	r.observe(time.Now())
+	h.pushRequest(Request{Seq: 3, Kind: core.TakeoverCancelRequest})
+	observe(r, time.Now())
 	require.Equal(t, core.StandbyConnected, r.core.State())
 	require.Equal(t, answer{seq: 3, ok: true, msg: "takeover called off"}, h.answered()[2])
 
 	// An unknown kind is refused.
 	h.pushRequest(Request{Seq: 4, Kind: 99})
-	r.observe(time.Now())
+	observe(r, time.Now())
 	require.Equal(t, answer{seq: 4, ok: false, msg: "unknown request 99"}, h.answered()[3])
 	require.Equal(t, core.StandbyConnected, r.core.State())
 	require.Nil(t, r.request)
@@ -307,48 +305,6 @@ func TestParseLSN(t *testing.T) {
 	require.Equal(t, int64(0x16B374D848), got)
 }
 
-func TestWithAppName(t *testing.T) {
-	for _, tc := range []struct{ conninfo, name, want string }{
-		{"host=a port=5432 user=rep", "node1", "host=a port=5432 user=rep application_name='node1'"},
-		{"host=a user=rep", `it's \ odd`, `host=a user=rep application_name='it\'s \\ odd'`},
-		{"postgresql://rep@a:5432/postgres", "node1", "postgresql://rep@a:5432/postgres?application_name=node1"},
-		{"postgres://rep@a/postgres?sslmode=require", "node1", "postgres://rep@a/postgres?sslmode=require&application_name=node1"},
-		{"postgresql://a", "node 1/é", "postgresql://a?application_name=node%201%2F%C3%A9"},
-	} {
-		require.Equal(t, tc.want, withAppName(tc.conninfo, tc.name), "%s / %s", tc.conninfo, tc.name)
-	}
-}
-
-// The helper restarts this server with the partner's conninfo as its
-// primary_conninfo, named as the standby's walsender is, unless the server
-// has its own; the rewind's source only when it rewinds.
-func TestRunnerRestartPlan(t *testing.T) {
-	fakepg.CleanEnv(t)
-	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
-	raw.PartnerConninfo = "host=partner port=5434 user=rep password=hunter2"
-	raw.OSHome, raw.BinDir, raw.PostmasterPID = "/home/pg", "/usr/lib/postgresql/15/bin", 4242
-	h := newFakeHost(raw)
-	r := newTestRunner(t, h)
-
-	p := r.restartPlan("switchover", false)
-	require.Equal(t, action.RestartPlan{Task: "switchover", DataDir: raw.DataDir, BinDir: raw.BinDir, PostmasterPID: 4242,
-		Home: "/home/pg", PrimaryConninfo: raw.PartnerConninfo + " application_name='walreceiver'"}, p)
-
-	r.partnerName = "node2" // the name the standby streamed with
-	p = r.restartPlan("rejoin", true)
-	require.True(t, p.Rewind)
-	require.Equal(t, "passfile='/home/pg/.pgpass' "+raw.PartnerConninfo, p.Source)
-	require.Equal(t, raw.PartnerConninfo+" application_name='node2'", p.PrimaryConninfo)
-
-	h.set(func(h *fakeHost) { h.raw.ClusterName = "pair" })
-	r.loadSettings(true)
-	require.Equal(t, raw.PartnerConninfo+" application_name='pair'", r.restartPlan("switchover", false).PrimaryConninfo)
-
-	h.set(func(h *fakeHost) { h.raw.PrimaryConninfo = "host=elsewhere" })
-	r.loadSettings(true)
-	require.Empty(t, r.restartPlan("switchover", false).PrimaryConninfo, "the server's own primary_conninfo is kept")
-}
-
 // writeResult leaves the helper's outcome in dir as it writes it.
 func writeResult(t *testing.T, dir string, lines ...string) string {
 	t.Helper()
@@ -361,7 +317,7 @@ func writeResult(t *testing.T, dir string, lines ...string) string {
 // wal_log_hints, pg_rewind next to postgres, and postmaster.opts. Should a
 // test start the helper by mistake, it harms nothing: the postmaster it
 // waits for does not exist, pg_rewind fails, and the "server" is /bin/true.
-func rejoinPossible(t *testing.T, raw *RawSettings) {
+func rejoinPossible(t *testing.T, raw *settings.Raw) {
 	t.Helper()
 	raw.AutoRejoin, raw.WalLogHints = true, true
 	raw.PostmasterPID = 1<<31 - 1 // above any pid_max
@@ -382,16 +338,16 @@ func TestRunnerReportsTheRestart(t *testing.T) {
 	}{
 		{"commits discarded",
 			[]string{"task=rejoin", "ok=yes", "detail=rewound with pg_rewind", "fork=0/3000060", "discarded_commits=3"},
-			warn("pg_keeper: restarted as a standby by the rejoin helper: rewound with pg_rewind; 3 transaction(s) committed " +
+			ct.Warn("pg_keeper: restarted as a standby by the rejoin helper: rewound with pg_rewind; 3 transaction(s) committed " +
 				"on this server after it diverged from the new primary at 0/3000060 were discarded by pg_rewind: " +
 				"the new primary never had them")},
 		{"rewound, nothing discarded",
 			[]string{"task=rejoin", "ok=yes", "detail=rewound with pg_rewind", "fork=0/3000060", "discarded_commits=0"},
-			info("pg_keeper: restarted as a standby by the rejoin helper: rewound with pg_rewind; diverged at 0/3000060, " +
+			ct.Info("pg_keeper: restarted as a standby by the rejoin helper: rewound with pg_rewind; diverged at 0/3000060, " +
 				"no committed transaction discarded")},
 		{"switchover",
 			[]string{"task=switchover", "ok=yes", "detail=restarted as a standby without a rewind", "fork=", "discarded_commits=0"},
-			info("pg_keeper: restarted as a standby by the switchover helper: restarted as a standby without a rewind")},
+			ct.Info("pg_keeper: restarted as a standby by the switchover helper: restarted as a standby without a rewind")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
@@ -426,9 +382,9 @@ func TestRunnerFailedRestartBlocksRejoin(t *testing.T) {
 	fakepg.CleanEnv(t)
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	rejoinPossible(t, &raw)
-	s, errs := ParseSettings(raw)
+	_, errs := settings.Parse(raw)
 	require.Empty(t, errs)
-	require.Empty(t, s.RewindBlocked, "a rewind is possible here")
+	require.Empty(t, action.RewindBlocked(raw.DataDir, raw.BinDir, raw.WalLogHints, raw.DataChecksums), "a rewind is possible here")
 	const detail = "pg_rewind failed, the data directory may be unusable (rebuild it with pg_basebackup): boom"
 	path := writeResult(t, raw.DataDir, "task=rejoin", "ok=no", "detail="+detail)
 	h := confirmedHost(raw)
@@ -439,7 +395,7 @@ func TestRunnerFailedRestartBlocksRejoin(t *testing.T) {
 	require.Contains(t, logs, core.LogLine{Level: core.Error,
 		Msg: "pg_keeper: " + failed + "; auto_rejoin stays off until $PGDATA/" + action.ResultFile + " is removed"})
 	blocked := failed + "; remove $PGDATA/" + action.ResultFile + " once it is dealt with"
-	require.Contains(t, logs, warn("pg_keeper: pg_keeper.auto_rejoin is on, but a superseded server here would stay fenced: "+blocked))
+	require.Contains(t, logs, ct.Warn("pg_keeper: pg_keeper.auto_rejoin is on, but a superseded server here would stay fenced: "+blocked))
 	_, err := os.Stat(path)
 	require.NoError(t, err, "a failure's file stays")
 	require.Equal(t, failed, r.restartFailed)
@@ -454,9 +410,9 @@ func TestRunnerFailedRestartBlocksRejoin(t *testing.T) {
 
 	// Superseded, the server stays fenced instead of rejoining (no helper
 	// starts), and says why.
-	deliver(r, okWith(standbyFacts))
+	deliver(r, ct.OKWith(ct.StandbyFacts))
 	n := logCount(h)
-	deliver(r, supersededProbe())
+	deliver(r, ct.SupersededProbe())
 	require.Equal(t, core.MasterFenced, r.core.State())
 	require.Contains(t, logsSince(h, n), core.LogLine{Level: core.Error, Msg: "pg_keeper: " +
 		core.Why(core.MasterConnected, core.Superseded) + " (pg_keeper.auto_rejoin is on but cannot rewind: " + blocked + ")"})
@@ -502,23 +458,23 @@ func TestRunnerSupersededFencesAtOnceAfterAnAnswer(t *testing.T) {
 	fakepg.CleanEnv(t)
 	h := confirmedHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
 	r := newTestRunner(t, h)
-	deliver(r, okWith(standbyFacts))
+	deliver(r, ct.OKWith(ct.StandbyFacts))
 	require.Equal(t, core.MasterConnected, r.core.State())
 	require.Nil(t, h.fenceCalls(), "open already: a worker restart")
 
 	// A master refuses a takeover: answered now.
-	h.pushRequest(Request{Seq: 5, Kind: RequestTakeover, Arg: "0/3000060"})
-	r.observe(time.Now())
+	h.pushRequest(Request{Seq: 5, Kind: core.TakeoverRequest, Arg: "0/3000060"})
+	observe(r, time.Now())
 	require.Equal(t, []answer{{seq: 5, ok: false, msg: core.Why(core.MasterConnected, core.TakeoverRequested)}}, h.answered())
 	answered := time.Now()
 
 	// Superseded: fenced at once, answer or not. Only the shutdown that
 	// ends a switchover or a rejoin (FenceStopping) waits for the answer
 	// to leave; TestSwitchoverUnderLoad (test/) fails without that wait.
-	deliver(r, supersededProbe())
+	deliver(r, ct.SupersededProbe())
 	require.Equal(t, core.MasterFenced, r.core.State())
-	r.syncFence()
-	require.Less(t, time.Since(answered), answerGrace, "the test was too slow to tell")
+	r.applyFence()
+	require.Less(t, time.Since(answered), 100*time.Millisecond, "the test was too slow to tell (the core's answerGrace)")
 	require.Equal(t, []core.Fence{core.FenceFenced}, h.fenceCalls())
 }
 

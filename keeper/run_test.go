@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	ct "github.com/pg-keeper/pg_keeper/keeper/core/coretest"
+	"github.com/pg-keeper/pg_keeper/keeper/settings"
 	"net"
 	"regexp"
 	"runtime"
@@ -31,7 +33,7 @@ type fakeHost struct {
 	shutdownOnce sync.Once
 
 	mu           sync.Mutex
-	raw          RawSettings
+	raw          settings.Raw
 	settingsErr  error
 	inRecovery   bool
 	recoveryErr  error
@@ -69,13 +71,13 @@ type answer struct {
 	msg string
 }
 
-func newFakeHost(raw RawSettings) *fakeHost {
+func newFakeHost(raw settings.Raw) *fakeHost {
 	return &fakeHost{shutdown: make(chan struct{}), raw: raw}
 }
 
 // confirmedHost is a server whose fence an earlier worker opened: a master
 // keeper (re)started on it is confirmed already and starts in MasterReady.
-func confirmedHost(raw RawSettings) *fakeHost {
+func confirmedHost(raw settings.Raw) *fakeHost {
 	h := newFakeHost(raw)
 	h.fence = core.FenceOpen
 	return h
@@ -115,7 +117,7 @@ func (h *fakeHost) SetTitle(title string) {
 	h.titles = append(h.titles, title)
 }
 
-func (h *fakeHost) Settings() (RawSettings, error) {
+func (h *fakeHost) Settings() (settings.Raw, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.called("Settings")
@@ -182,13 +184,8 @@ func (h *fakeHost) ReplicationState() (int, error) {
 	return h.replication, nil
 }
 
-// Committing: no commit is ever under way on the fake server.
-func (h *fakeHost) Committing() (int, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.called("Committing")
-	return 0, nil
-}
+// CommitCounter: no commit is ever under way on the fake server.
+func (h *fakeHost) CommitCounter() func() int { return func() int { return 0 } }
 
 func (h *fakeHost) PublishStatus(json []byte) error {
 	h.mu.Lock()
@@ -402,8 +399,8 @@ func refusedDetail(port int) string {
 		"dial error: dial tcp 127.0.0.1:%d: connect: connection refused", port, port)
 }
 
-func runRaw(t *testing.T, partnerPort, localPort int) RawSettings {
-	return RawSettings{
+func runRaw(t *testing.T, partnerPort, localPort int) settings.Raw {
+	return settings.Raw{
 		PartnerConninfo:  fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable", partnerPort),
 		MyConninfo:       fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=postgres sslmode=disable", localPort),
 		KeepalivesTime:   0.05,
@@ -430,15 +427,15 @@ func TestRunMasterLosesStandby(t *testing.T) {
 	localRefused := fmt.Sprintf("failed to connect to `user=x database=postgres`: 127.0.0.1:%d (127.0.0.1): "+
 		"dial error: dial tcp 127.0.0.1:%d: connect: connection refused", localPort, localPort)
 	require.Equal(t, []core.LogLine{
-		info(fmt.Sprintf("pg_keeper: started in master mode: partner \"host=127.0.0.1 port=%d user=x dbname=y sslmode=disable\", "+
+		ct.Info(fmt.Sprintf("pg_keeper: started in master mode: partner \"host=127.0.0.1 port=%d user=x dbname=y sslmode=disable\", "+
 			"keepalives_time 50ms, keepalives_count 2", partnerPort)),
-		warn("pg_keeper: heartbeat to standby failed (1/2): refused: " + refusedDetail(partnerPort)),
-		warn("pg_keeper: heartbeat to standby failed (2/2): refused: " + refusedDetail(partnerPort)),
-		warn("pg_keeper: " + core.Why(core.MasterReady, core.PartnerLost) + " (2 failed heartbeats in a row)"),
-		warn("pg_keeper: " + core.Why(core.MasterSwitching, core.ActionFailed) +
+		ct.Warn("pg_keeper: heartbeat to standby failed (1/2): refused: " + refusedDetail(partnerPort)),
+		ct.Warn("pg_keeper: heartbeat to standby failed (2/2): refused: " + refusedDetail(partnerPort)),
+		ct.Warn("pg_keeper: " + core.Why(core.MasterReady, core.PartnerLost) + " (2 failed heartbeats in a row)"),
+		ct.Warn("pg_keeper: " + core.Why(core.MasterSwitching, core.ActionFailed) +
 			" (could not connect to this server (pg_keeper.my_conninfo): " + localRefused + ")"),
 	}, logs[:5])
-	require.Equal(t, info("pg_keeper: stopping"), logs[len(logs)-1])
+	require.Equal(t, ct.Info("pg_keeper: stopping"), logs[len(logs)-1])
 	require.GreaterOrEqual(t, len(titles), 3)
 	require.Equal(t, []string{"(master mode:ready)", "(master mode:switching)", "(master mode:connected)"}, titles[:3])
 
@@ -472,7 +469,7 @@ func TestRunStandbyLeavesRecovery(t *testing.T) {
 
 	h.set(func(h *fakeHost) { h.inRecovery = false })
 	left := waitForLog(t, h, func(l core.LogLine) bool {
-		return l == warn("pg_keeper: server left recovery without pg_keeper: switching to master mode")
+		return l == ct.Warn("pg_keeper: server left recovery without pg_keeper: switching to master mode")
 	})
 	next := waitForLog(t, h, hasPrefix("pg_keeper: heartbeat to standby failed ("))
 	require.Greater(t, next, left)
@@ -511,7 +508,7 @@ func TestRunReload(t *testing.T) {
 	require.Equal(t, 0, stopAndWait(t, h, done))
 
 	logs, _ := h.snapshot()
-	require.Equal(t, info(fmt.Sprintf("pg_keeper: settings reloaded: partner %q, keepalives_time 60ms, keepalives_count 2000",
+	require.Equal(t, ct.Info(fmt.Sprintf("pg_keeper: settings reloaded: partner %q, keepalives_time 60ms, keepalives_count 2000",
 		raw.PartnerConninfo)), logs[i])
 }
 
@@ -575,9 +572,9 @@ func TestRunWithBadPartnerDoesNotProbe(t *testing.T) {
 	logs, titles := h.snapshot()
 	require.Equal(t, []core.LogLine{
 		{Level: core.Error, Msg: "pg_keeper: pg_keeper.partner_conninfo is not set: set it to a connection string that reaches the other server"},
-		info(`pg_keeper: started in master mode: partner "", keepalives_time 50ms, keepalives_count 2`),
-		info("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.Confirmed) + " (pg_keeper.partner_conninfo is not set: no partner to check, the keeper is inactive)"),
-		info("pg_keeper: stopping"),
+		ct.Info(`pg_keeper: started in master mode: partner "", keepalives_time 50ms, keepalives_count 2`),
+		ct.Info("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.Confirmed) + " (pg_keeper.partner_conninfo is not set: no partner to check, the keeper is inactive)"),
+		ct.Info("pg_keeper: stopping"),
 	}, logs)
 	require.Equal(t, []string{"(master mode:unconfirmed)", "(master mode:ready)"}, titles)
 	// No partner to wait for: the first tick confirms this server, and the
@@ -592,7 +589,7 @@ func TestRunWithBadPartnerDoesNotProbe(t *testing.T) {
 // that cannot be read are no unset partner: they confirm nothing.
 func TestRunSettingsErrorDoesNotSpin(t *testing.T) {
 	fakepg.CleanEnv(t)
-	h := newFakeHost(RawSettings{})
+	h := newFakeHost(settings.Raw{})
 	h.settingsErr = errors.New("no GUCs")
 	done := startRun(t, h)
 	time.Sleep(200 * time.Millisecond)
@@ -605,7 +602,7 @@ func TestRunSettingsErrorDoesNotSpin(t *testing.T) {
 	}
 	require.Equal(t, []string{"(master mode:unconfirmed)"}, h.titles, "still unconfirmed")
 	require.Nil(t, h.fences, "the fence stays shut")
-	require.Equal(t, 0, countPrefix(h.logs, "pg_keeper: "+core.Why(core.MasterUnconfirmed, core.Confirmed)), formatLogs(h.logs))
+	require.Equal(t, 0, ct.CountPrefix(h.logs, "pg_keeper: "+core.Why(core.MasterUnconfirmed, core.Confirmed)), formatLogs(h.logs))
 }
 
 // Without a usable partner there is no heartbeat to wait for: the loop
@@ -656,10 +653,10 @@ func TestRunDoesNotSpinWhileAHeartbeatIsSlow(t *testing.T) {
 
 // replicationRaw is a pair in which heartbeats are rare (an interval of
 // two seconds): any heartbeat soon after another was started early.
-func replicationRaw(t *testing.T, partnerPort int) RawSettings {
+func replicationRaw(t *testing.T, partnerPort int) settings.Raw {
 	raw := runRaw(t, partnerPort, fakepg.ClosedPort(t))
 	raw.KeepalivesTime = 2
-	raw.SystemID, raw.StartTime = 7300000000000000001, t0
+	raw.SystemID, raw.StartTime = 7300000000000000001, ct.T0
 	return raw
 }
 
@@ -688,7 +685,7 @@ func TestRunReplicationDropProbesAtOnce(t *testing.T) {
 			h.timeline = 1
 			h.replication = tc.before
 			done := startRun(t, h)
-			waitForLog(t, h, func(l core.LogLine) bool { return l == info(tc.up) })
+			waitForLog(t, h, func(l core.LogLine) bool { return l == ct.Info(tc.up) })
 			require.Len(t, srv.Received(), 1, "one heartbeat, at the start")
 
 			// Replication comes up (a second walsender, a WAL receiver that
@@ -733,80 +730,31 @@ func TestRunnerObservesReplicationDrops(t *testing.T) {
 	// TestReplicationDropProbesAtOnce.)
 	at := time.Now()
 	require.NotNil(t, r.core.Step(core.Input{Kind: core.TickInput, At: at}).Probe)
-	r.core.Step(okWith(standbyFacts))
+	r.core.Step(ct.OKWith(ct.StandbyFacts))
 	require.Equal(t, 0, r.core.Failures())
 	next := at.Add(r.settings.Interval)
 	require.Equal(t, next, r.core.NextTick())
 
 	n := logCount(h)
 	h.set(func(h *fakeHost) { h.replication = 3 })
-	r.observe(at.Add(time.Millisecond))
+	observe(r, at.Add(time.Millisecond))
 	require.Equal(t, 3, r.replication)
 	require.Equal(t, next, r.core.NextTick(), "a rise changes nothing")
 
 	h.set(func(h *fakeHost) { h.replErr = errors.New("no shared memory") })
-	r.observe(at.Add(2 * time.Millisecond))
+	observe(r, at.Add(2*time.Millisecond))
 	require.Equal(t, 3, r.replication, "a failed look keeps the last count")
 	require.Equal(t, next, r.core.NextTick())
 
 	h.set(func(h *fakeHost) { h.replErr, h.replication = nil, 1 })
-	r.observe(at.Add(3 * time.Millisecond))
+	observe(r, at.Add(3*time.Millisecond))
 	require.Equal(t, 1, r.replication)
 	require.Equal(t, at.Add(3*time.Millisecond), r.core.NextTick(), "a drop makes the next heartbeat due at once")
 	require.Empty(t, logsSince(h, n), "said by the heartbeat, not by the look")
 
 	h.set(func(h *fakeHost) { h.replication = 1 })
-	r.observe(at.Add(4 * time.Millisecond))
+	observe(r, at.Add(4*time.Millisecond))
 	require.Equal(t, at.Add(3*time.Millisecond), r.core.NextTick(), "the same count is no drop")
-}
-
-// awaitMessage waits for a spawned goroutine's message and handles it as
-// the loop does, up to the fence it sets before it waits again.
-func awaitMessage(t *testing.T, r *runner) {
-	t.Helper()
-	require.Equal(t, 1, pollWake(t, r, 5*time.Second), "no message within 5s")
-	drain(r.wakeR)
-	r.handleMessages()
-	r.syncFence()
-}
-
-// turn is one turn of the runner's loop before it waits (see runner.loop):
-// what the server shows, a tick, the fence, the status.
-func turn(r *runner, now time.Time) {
-	r.observe(now)
-	r.step(core.Input{Kind: core.TickInput, At: now})
-	r.syncFence()
-	r.publishStatus(now)
-}
-
-// heartbeat runs a turn of the loop at the time the core's next heartbeat
-// is due (now, if that is past) and requires that it starts one; its result
-// comes back as a message (see awaitMessage).
-func heartbeat(t *testing.T, r *runner) {
-	t.Helper()
-	require.False(t, r.core.View().Probing, "none under way")
-	at := time.Now()
-	if next := r.core.View().NextProbe; next.After(at) {
-		at = next
-	}
-	turn(r, at)
-	require.True(t, r.core.View().Probing, "a heartbeat was started")
-}
-
-// pollWake waits up to timeout for the runner's wake pipe to be readable
-// and returns poll's count (0 or 1).
-func pollWake(t *testing.T, r *runner, timeout time.Duration) int {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ms := max(int(time.Until(deadline)/time.Millisecond), 0)
-		n, err := unix.Poll([]unix.PollFd{{Fd: int32(r.wakeR), Events: unix.POLLIN}}, ms)
-		if errors.Is(err, unix.EINTR) {
-			continue // the Go runtime's preemption signal interrupted poll
-		}
-		require.NoError(t, err)
-		return n
-	}
 }
 
 var msRe = regexp.MustCompile(`after \d+ ms`)
@@ -821,16 +769,16 @@ func TestRunnerAfterCommand(t *testing.T) {
 	r := newTestRunner(t, h)
 	before, _ := h.snapshot()
 
-	r.start(core.RunAfterCommand)
+	startAction(r, core.RunAfterCommand)
 	awaitMessage(t, r)
 
 	logs, titles := h.snapshot()
 	logs = logs[len(before):]
 	require.Len(t, logs, 4, formatLogs(logs))
 	// Only the program is logged: fence agents take passwords as arguments.
-	require.Equal(t, info("pg_keeper: running after_command (timeout 7s): echo ..."), logs[0])
-	require.Equal(t, info("pg_keeper: after_command: out1"), logs[1])
-	require.Equal(t, info("pg_keeper: after_command: promote|host=old-master user=x password=********|"+raw.DataDir), logs[2])
+	require.Equal(t, ct.Info("pg_keeper: running after_command (timeout 7s): echo ..."), logs[0])
+	require.Equal(t, ct.Info("pg_keeper: after_command: out1"), logs[1])
+	require.Equal(t, ct.Info("pg_keeper: after_command: promote|host=old-master user=x password=********|"+raw.DataDir), logs[2])
 	require.Equal(t, core.Info, logs[3].Level)
 	require.Equal(t, "pg_keeper: after_command finished: exit status 0 after N", msRe.ReplaceAllString(logs[3].Msg, "after N"))
 	require.Equal(t, core.MasterReady, r.core.State())
@@ -845,32 +793,16 @@ func TestRunnerAfterCommandFails(t *testing.T) {
 	r := newTestRunner(t, h)
 	before, _ := h.snapshot()
 
-	r.start(core.RunAfterCommand)
+	startAction(r, core.RunAfterCommand)
 	awaitMessage(t, r)
 
 	logs, _ := h.snapshot()
 	logs = logs[len(before):]
 	require.Len(t, logs, 3, formatLogs(logs))
-	require.Equal(t, info("pg_keeper: running after_command (timeout 1m0s): echo ..."), logs[0])
-	require.Equal(t, info("pg_keeper: after_command: oops"), logs[1])
+	require.Equal(t, ct.Info("pg_keeper: running after_command (timeout 1m0s): echo ..."), logs[0])
+	require.Equal(t, ct.Info("pg_keeper: after_command: oops"), logs[1])
 	require.Equal(t, core.Warning, logs[2].Level)
 	require.Equal(t, "pg_keeper: after_command failed: exit status 2 after N", msRe.ReplaceAllString(logs[2].Msg, "after N"))
-}
-
-// Only the program of after_command is logged: fence agents take
-// passwords as arguments.
-func TestCommandNameForTheLog(t *testing.T) {
-	for cmdline, want := range map[string]string{
-		"":                                    "",
-		"   ":                                 "",
-		"/usr/local/bin/stonith":              "/usr/local/bin/stonith",
-		"  /usr/local/bin/stonith  ":          "/usr/local/bin/stonith",
-		"fence_ipmilan -a 10.0.0.1 -p s3cr3t": "fence_ipmilan ...",
-		"fence_ipmilan\t-p\ts3cr3t":           "fence_ipmilan ...",
-		"echo a\necho b":                      "echo ...",
-	} {
-		require.Equal(t, want, commandName(cmdline), "%q", cmdline)
-	}
 }
 
 func TestRunnerAfterCommandNotSet(t *testing.T) {
@@ -879,32 +811,12 @@ func TestRunnerAfterCommandNotSet(t *testing.T) {
 	r := newTestRunner(t, h)
 	before, _ := h.snapshot()
 
-	r.start(core.RunAfterCommand)
+	startAction(r, core.RunAfterCommand)
 
 	logs, _ := h.snapshot()
-	require.Equal(t, []core.LogLine{info("pg_keeper: pg_keeper.after_command is not set: nothing to run after the promotion")},
+	require.Equal(t, []core.LogLine{ct.Info("pg_keeper: pg_keeper.after_command is not set: nothing to run after the promotion")},
 		logs[len(before):])
 	require.Equal(t, 0, pollWake(t, r, 50*time.Millisecond), "nothing was started")
-}
-
-func TestRunnerSpawnTurnsPanicIntoFallbackMessage(t *testing.T) {
-	fakepg.CleanEnv(t)
-	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))
-	r := newTestRunner(t, h)
-	before, _ := h.snapshot()
-
-	// A heartbeat is under way, as the core asked (its request is not
-	// carried out: the goroutine below stands in for it).
-	require.NotNil(t, r.core.Step(core.Input{Kind: core.TickInput, At: time.Now()}).Probe)
-	require.True(t, r.core.View().Probing)
-	r.spawn(message{input: &core.Input{Kind: core.ProbeInput, Probe: core.ProbeResult{Class: core.FailOther}}}, func() message { panic("kaboom") })
-	awaitMessage(t, r)
-
-	require.False(t, r.core.View().Probing)
-	require.Equal(t, 1, r.core.Failures())
-	logs, _ := h.snapshot()
-	require.Equal(t, []core.LogLine{warn("pg_keeper: heartbeat to standby failed (1/2): other: internal error: kaboom")},
-		logs[len(before):])
 }
 
 func TestRunnerActionWithoutLocalFails(t *testing.T) {
@@ -913,16 +825,16 @@ func TestRunnerActionWithoutLocalFails(t *testing.T) {
 	raw.MyConninfo = "port=notaport"
 	h := confirmedHost(raw)
 	r := newTestRunner(t, h)
-	require.Nil(t, r.settings.Local)
+	require.False(t, r.settings.Local.Usable())
 
 	// Drive the core to MasterSwitching as two failed heartbeats would.
-	r.step(failProbe(false))
-	r.step(failProbe(false))
+	r.step(ct.FailProbe(false))
+	r.step(ct.FailProbe(false))
 	require.Equal(t, core.MasterSwitching, r.core.State())
 	awaitMessage(t, r)
 	require.Equal(t, core.MasterConnected, r.core.State())
 	logs, titles := h.snapshot()
-	require.Equal(t, warn("pg_keeper: "+core.Why(core.MasterSwitching, core.ActionFailed)+" (pg_keeper.my_conninfo is unusable)"),
+	require.Equal(t, ct.Warn("pg_keeper: "+core.Why(core.MasterSwitching, core.ActionFailed)+" (pg_keeper.my_conninfo is unusable)"),
 		logs[len(logs)-1])
 	require.Equal(t, []string{"(master mode:ready)", "(master mode:switching)", "(master mode:connected)"}, titles)
 }
@@ -937,9 +849,9 @@ func TestRunnerSetsPolicyAtStartAndOnReload(t *testing.T) {
 	require.Equal(t, core.Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, r.core.View().Policy)
 	require.Equal(t, core.Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, r.settings.Policy)
 	require.Equal(t, core.Identity{}, r.settings.Self)
-	reloaded := info(fmt.Sprintf("pg_keeper: settings reloaded: partner %q, keepalives_time 50ms, keepalives_count 2", raw.PartnerConninfo))
+	reloaded := ct.Info(fmt.Sprintf("pg_keeper: settings reloaded: partner %q, keepalives_time 50ms, keepalives_count 2", raw.PartnerConninfo))
 
-	reload := func(change func(raw *RawSettings)) []core.LogLine {
+	reload := func(change func(raw *settings.Raw)) []core.LogLine {
 		before, _ := h.snapshot()
 		h.set(func(h *fakeHost) { change(&h.raw) })
 		r.loadSettings(true)
@@ -948,19 +860,19 @@ func TestRunnerSetsPolicyAtStartAndOnReload(t *testing.T) {
 	}
 
 	// Nothing changed: quiet.
-	require.Empty(t, reload(func(raw *RawSettings) {}))
+	require.Empty(t, reload(func(raw *settings.Raw) {}))
 	require.Equal(t, core.Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, r.core.View().Policy)
 
 	// Only the policy changed: logged, and the core follows.
-	require.Equal(t, []core.LogLine{reloaded}, reload(func(raw *RawSettings) { raw.MaxFailoverLag = 1 << 20 }))
+	require.Equal(t, []core.LogLine{reloaded}, reload(func(raw *settings.Raw) { raw.MaxFailoverLag = 1 << 20 }))
 	require.Equal(t, core.Policy{MaxLag: 1 << 20, FailoverOnTimeout: true}, r.core.View().Policy)
-	require.Equal(t, []core.LogLine{reloaded}, reload(func(raw *RawSettings) { raw.FailoverOnTimeout = false }))
+	require.Equal(t, []core.LogLine{reloaded}, reload(func(raw *settings.Raw) { raw.FailoverOnTimeout = false }))
 	require.Equal(t, core.Policy{MaxLag: 1 << 20}, r.core.View().Policy)
 	require.Equal(t, core.Policy{MaxLag: 1 << 20}, r.settings.Policy)
 
 	// Only this server's identity changed: taken, not logged.
 	start := time.Date(2024, 5, 1, 11, 0, 0, 0, time.UTC)
-	require.Empty(t, reload(func(raw *RawSettings) { raw.SystemID, raw.StartTime = 7300000000000000001, start }))
+	require.Empty(t, reload(func(raw *settings.Raw) { raw.SystemID, raw.StartTime = 7300000000000000001, start }))
 	require.Equal(t, core.Identity{SystemID: 7300000000000000001, StartTime: start}, r.settings.Self)
 	require.Equal(t, core.Policy{MaxLag: 1 << 20}, r.core.View().Policy)
 
@@ -987,30 +899,30 @@ func TestRunnerAppliesTheScheduleSettings(t *testing.T) {
 
 	at := time.Now()
 	require.NotNil(t, r.core.Step(core.Input{Kind: core.TickInput, At: at}).Probe)
-	r.core.Step(failWith(core.FailRefused, "x", -1))
+	r.core.Step(ct.FailWith(core.FailRefused, "x", -1))
 	require.Equal(t, at.Add(30*time.Second), r.core.NextTick())
 
-	reload := func(change func(raw *RawSettings)) {
+	reload := func(change func(raw *settings.Raw)) {
 		h.set(func(h *fakeHost) { change(&h.raw) })
 		r.loadSettings(true)
 	}
 	// A shorter interval: the next heartbeat comes sooner.
 	before := time.Now()
-	reload(func(raw *RawSettings) { raw.KeepalivesTime = 1 })
+	reload(func(raw *settings.Raw) { raw.KeepalivesTime = 1 })
 	require.Equal(t, time.Second, r.core.View().Interval)
 	require.WithinDuration(t, before.Add(time.Second), r.core.NextTick(), time.Second)
 	require.True(t, r.core.NextTick().Before(at.Add(30*time.Second)))
 
-	reload(func(raw *RawSettings) { raw.PartnerConninfo = "port=notaport" })
+	reload(func(raw *settings.Raw) { raw.PartnerConninfo = "port=notaport" })
 	require.True(t, r.core.View().PartnerSet)
 	require.False(t, r.core.View().PartnerUsable)
 	require.Equal(t, core.Never, r.core.NextTick(), "nothing to probe until a reload")
 	for _, conninfo := range []string{"", "  "} {
-		reload(func(raw *RawSettings) { raw.PartnerConninfo = conninfo })
+		reload(func(raw *settings.Raw) { raw.PartnerConninfo = conninfo })
 		require.False(t, r.core.View().PartnerSet, "%q", conninfo)
 		require.False(t, r.core.View().PartnerUsable, "%q", conninfo)
 	}
-	reload(func(raw *RawSettings) { raw.PartnerConninfo = "host=127.0.0.1 port=1 user=x dbname=y sslmode=disable" })
+	reload(func(raw *settings.Raw) { raw.PartnerConninfo = "host=127.0.0.1 port=1 user=x dbname=y sslmode=disable" })
 	require.True(t, r.core.View().PartnerSet)
 	require.True(t, r.core.View().PartnerUsable)
 }
@@ -1029,7 +941,7 @@ func TestRunReloadOfPolicyOnly(t *testing.T) {
 	i := waitForLog(t, h, hasPrefix("pg_keeper: settings reloaded: "))
 	require.Equal(t, 0, stopAndWait(t, h, done))
 	logs, _ := h.snapshot()
-	require.Equal(t, info(fmt.Sprintf("pg_keeper: settings reloaded: partner %q, keepalives_time 50ms, keepalives_count 1000",
+	require.Equal(t, ct.Info(fmt.Sprintf("pg_keeper: settings reloaded: partner %q, keepalives_time 50ms, keepalives_count 1000",
 		raw.PartnerConninfo)), logs[i])
 }
 
@@ -1040,15 +952,15 @@ func TestRunProbesWithIdentityAndMode(t *testing.T) {
 	t.Run("good standby", func(t *testing.T) {
 		srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakepg.StartText, false, "-1", "0")...)
 		raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
-		raw.SystemID, raw.StartTime = 7300000000000000001, t0
+		raw.SystemID, raw.StartTime = 7300000000000000001, ct.T0
 		h := newFakeHost(raw)
 		done := startRun(t, h)
-		waitForLog(t, h, func(l core.LogLine) bool { return l == info("pg_keeper: connected to standby") })
+		waitForLog(t, h, func(l core.LogLine) bool { return l == ct.Info("pg_keeper: connected to standby") })
 		require.Equal(t, 0, stopAndWait(t, h, done))
 		logs, titles := h.snapshot()
 		// The first good heartbeat confirms this server, the next finds the standby connected.
-		require.Equal(t, info("pg_keeper: "+core.Why(core.MasterUnconfirmed, core.Confirmed)+" (the partner answered as a standby)"), logs[1], formatLogs(logs))
-		require.Equal(t, info("pg_keeper: connected to standby"), logs[2], formatLogs(logs))
+		require.Equal(t, ct.Info("pg_keeper: "+core.Why(core.MasterUnconfirmed, core.Confirmed)+" (the partner answered as a standby)"), logs[1], formatLogs(logs))
+		require.Equal(t, ct.Info("pg_keeper: connected to standby"), logs[2], formatLogs(logs))
 		require.Equal(t, []string{"(master mode:unconfirmed)", "(master mode:ready)", "(master mode:connected)"}, titles)
 		require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls(), "the first good heartbeat opens the fence")
 		for _, q := range srv.Received() {
@@ -1069,7 +981,7 @@ func TestRunProbesWithIdentityAndMode(t *testing.T) {
 		require.Equal(t, []core.LogLine{
 			{Level: core.Error, Msg: "pg_keeper: heartbeat to standby failed (1/2): " + self},
 			{Level: core.Error, Msg: "pg_keeper: heartbeat to standby failed (2/2): " + self},
-			warn("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.PartnerLost)),
+			ct.Warn("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.PartnerLost)),
 		}, logs[1:4], formatLogs(logs))
 		require.Equal(t, []string{"(master mode:unconfirmed)"}, titles)
 		require.Nil(t, h.fenceCalls())
@@ -1077,7 +989,7 @@ func TestRunProbesWithIdentityAndMode(t *testing.T) {
 	t.Run("both primaries", func(t *testing.T) {
 		srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, false, "1", "1")...)
 		raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
-		raw.SystemID, raw.StartTime = 7300000000000000001, t0
+		raw.SystemID, raw.StartTime = 7300000000000000001, ct.T0
 		h := newFakeHost(raw)
 		h.timeline = 1 // the partner's too: neither was promoted after the other
 		done := startRun(t, h)
@@ -1098,11 +1010,11 @@ func TestRunStandbyHoldsWithTheLSNs(t *testing.T) {
 	partner := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, false, "50331744", "1")...)
 	local := fakepg.Start(t, fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "50331648"))
 	raw := runRaw(t, partner.Port, local.Port)
-	raw.SystemID, raw.StartTime = 7300000000000000001, t0
+	raw.SystemID, raw.StartTime = 7300000000000000001, ct.T0
 	h := newFakeHost(raw)
 	h.inRecovery = true
 	done := startRun(t, h)
-	waitForLog(t, h, func(l core.LogLine) bool { return l == info("pg_keeper: connected to master") })
+	waitForLog(t, h, func(l core.LogLine) bool { return l == ct.Info("pg_keeper: connected to master") })
 
 	// The master is shutting down: it refuses new sessions with 57P03.
 	partner.Set(func(s *fakepg.Server) {
@@ -1115,10 +1027,10 @@ func TestRunStandbyHoldsWithTheLSNs(t *testing.T) {
 	failed := fmt.Sprintf("server starting or stopping: failed to connect to `user=x database=y`: 127.0.0.1:%d (127.0.0.1): "+
 		"server error: FATAL: the database system is shutting down (SQLSTATE 57P03)", partner.Port)
 	require.Equal(t, []core.LogLine{
-		warn("pg_keeper: heartbeat to master failed (1/2): " + failed),
-		warn("pg_keeper: heartbeat to master failed (2/2): " + failed),
-		warn("pg_keeper: master lost, but promoting could lose acknowledged commits or make a second primary: not promoting " +
-			"(2 failed heartbeats in a row; " + riskLSN("0/3000060", "0/3000000") + ")"),
+		ct.Warn("pg_keeper: heartbeat to master failed (1/2): " + failed),
+		ct.Warn("pg_keeper: heartbeat to master failed (2/2): " + failed),
+		ct.Warn("pg_keeper: master lost, but promoting could lose acknowledged commits or make a second primary: not promoting " +
+			"(2 failed heartbeats in a row; " + ct.RiskLSN("0/3000060", "0/3000000") + ")"),
 	}, logs[i:i+3], formatLogs(logs))
 	require.Equal(t, []string{"(standby mode:ready)", "(standby mode:connected)", "(standby mode:not-promoting)"}, titles)
 	// The local server was asked at each failed heartbeat (the two logged
@@ -1139,8 +1051,8 @@ func TestRunnerProbePanicBecomesAFailure(t *testing.T) {
 	h := newFakeHost(raw)
 	h.inRecovery = true
 	r := newTestRunner(t, h)
-	r.step(okProbe())
-	r.settings.Partner.DialFunc = func(context.Context, string, string) (net.Conn, error) { panic("dial exploded") }
+	r.step(ct.OKProbe())
+	r.settings.Partner.Config.DialFunc = func(context.Context, string, string) (net.Conn, error) { panic("dial exploded") }
 	before, _ := h.snapshot()
 	heartbeat(t, r)
 	awaitMessage(t, r)
@@ -1148,8 +1060,8 @@ func TestRunnerProbePanicBecomesAFailure(t *testing.T) {
 	require.Equal(t, core.StandbyNotPromoting, r.core.State())
 	logs, _ := h.snapshot()
 	require.Equal(t, []core.LogLine{
-		warn("pg_keeper: heartbeat to master failed (1/1): other: internal error: dial exploded"),
-		warn("pg_keeper: master lost, but promoting could lose acknowledged commits or make a second primary: not promoting " +
+		ct.Warn("pg_keeper: heartbeat to master failed (1/1): other: internal error: dial exploded"),
+		ct.Warn("pg_keeper: master lost, but promoting could lose acknowledged commits or make a second primary: not promoting " +
 			"(1 failed heartbeats in a row; other is no proof the master is down (pg_keeper.on_partner_timeout = keep_master); " +
 			"if it is, promote by hand: SELECT pg_promote())"),
 	}, logs[len(before):])
@@ -1166,16 +1078,16 @@ func TestRunnerProbePanicLeavesLocalLSNUnknown(t *testing.T) {
 	h := newFakeHost(raw)
 	h.inRecovery = true
 	r := newTestRunner(t, h)
-	r.step(okWith(asyncMaster))
-	r.settings.Partner.DialFunc = func(context.Context, string, string) (net.Conn, error) { panic("dial exploded") }
+	r.step(ct.OKWith(ct.AsyncMaster))
+	r.settings.Partner.Config.DialFunc = func(context.Context, string, string) (net.Conn, error) { panic("dial exploded") }
 	before, _ := h.snapshot()
 	heartbeat(t, r)
 	awaitMessage(t, r)
 	logs, _ := h.snapshot()
 	require.Equal(t, []core.LogLine{
-		warn("pg_keeper: heartbeat to master failed (1/1): other: internal error: dial exploded"),
-		warn("pg_keeper: master lost, but promoting could lose acknowledged commits or make a second primary: not promoting " +
-			"(1 failed heartbeats in a row; " + riskLSN("0/3000060", "unknown") + ")"),
+		ct.Warn("pg_keeper: heartbeat to master failed (1/1): other: internal error: dial exploded"),
+		ct.Warn("pg_keeper: master lost, but promoting could lose acknowledged commits or make a second primary: not promoting " +
+			"(1 failed heartbeats in a row; " + ct.RiskLSN("0/3000060", "unknown") + ")"),
 	}, logs[len(before):])
 	require.Equal(t, core.StandbyNotPromoting, r.core.State())
 }

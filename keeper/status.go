@@ -9,7 +9,7 @@ import (
 	"github.com/pg-keeper/pg_keeper/keeper/publish"
 )
 
-func (r *runner) status(now time.Time) publish.Status {
+func (r *runner) statusOf(now time.Time) publish.Status {
 	v := r.core.View()
 	s := publish.Status{
 		WorkerPID:        os.Getpid(),
@@ -17,8 +17,8 @@ func (r *runner) status(now time.Time) publish.Status {
 		UpdatedAt:        now,
 		Mode:             v.State.Mode().String(),
 		State:            v.State.Name(),
-		Partner:          r.settings.PartnerDisplay,
-		Fence:            publish.FenceName(r.fenceState),
+		Partner:          r.settings.Partner.Display(),
+		Fence:            publish.FenceName(r.fence.held),
 		Failures:         v.Failures,
 		KeepalivesCount:  v.Threshold,
 		KeepalivesTime:   r.settings.Interval.Seconds(),
@@ -43,7 +43,7 @@ func (r *runner) status(now time.Time) publish.Status {
 	if v.InFlight != core.NoAction {
 		s.ActionRunning = v.InFlight.String()
 	}
-	if r.settings.Partner != nil {
+	if r.settings.Partner.Usable() {
 		// A heartbeat under way ends by nextProbe; the next one starts then.
 		next := v.NextProbe
 		s.NextHeartbeatAt = publish.Ptr(next)
@@ -63,21 +63,30 @@ func (r *runner) status(now time.Time) publish.Status {
 	return s
 }
 
+// statusPublisher remembers what was last published, and whether
+// publishing failed (said once).
+type statusPublisher struct {
+	failed    bool
+	published time.Time
+	sig       string // what the last published status said, in short
+}
+
 // publishStatus updates pg_keeper.status(); a failure is logged once. The
 // loop turns ten times a second: the status is written when it changed, and
 // at least once a second for next_heartbeat_in and updated_at.
 func (r *runner) publishStatus(now time.Time) {
 	v := r.core.View()
-	sig := fmt.Sprint(v.State, r.core.Paused(), v.Failures, v.InFlight, v.Probing, v.NextProbe, r.fenceState, v.LastFailure, v.LastSuccess)
-	if sig == r.publishedSig && now.Sub(r.lastPublished) < time.Second {
+	p := &r.status
+	sig := fmt.Sprint(v.State, r.core.Paused(), v.Failures, v.InFlight, v.Probing, v.NextProbe, r.fence.held, v.LastFailure, v.LastSuccess)
+	if sig == p.sig && now.Sub(p.published) < time.Second {
 		return
 	}
-	err := r.host.PublishStatus(publish.EncodeStatus(r.status(now)))
+	err := r.host.PublishStatus(publish.EncodeStatus(r.statusOf(now)))
 	if err == nil {
-		r.publishedSig, r.lastPublished = sig, now
+		p.sig, p.published = sig, now
 	}
-	if err != nil && !r.statusFailed {
+	if err != nil && !p.failed {
 		r.log(core.Warning, "could not publish the status for pg_keeper.status(): "+err.Error())
 	}
-	r.statusFailed = err != nil
+	p.failed = err != nil
 }

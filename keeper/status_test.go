@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	ct "github.com/pg-keeper/pg_keeper/keeper/core/coretest"
+	"github.com/pg-keeper/pg_keeper/keeper/settings"
 	"os"
 	"strings"
 	"testing"
@@ -40,7 +42,7 @@ func decodeStatus(t *testing.T, b []byte) publish.Status {
 }
 
 func TestStatusJSONHasTheKeysTheSQLReads(t *testing.T) {
-	now := t0
+	now := ct.T0
 	full := publish.Status{WorkerPID: 1, StartedAt: now, UpdatedAt: now, Mode: "standby", State: "connected", Partner: "p",
 		Fence: "open", Failures: 1, KeepalivesCount: 3, KeepalivesTime: 0.5, OnPartnerTimeout: "failover", MaxFailoverLag: 1,
 		LastSuccess: &now, LastFailure: &now, FailureClass: "timeout", FailureWhy: "timeout: x", MasterSync: publish.Ptr(false),
@@ -62,7 +64,7 @@ func TestStatusJSONHasTheKeysTheSQLReads(t *testing.T) {
 
 // statusRunner is a runner past the fence of its first turn whose next
 // heartbeat is at next, as the core's scheduler would have left it.
-func statusRunner(t *testing.T, raw RawSettings, inRecovery, confirmed bool, next time.Time) (*runner, *fakeHost) {
+func statusRunner(t *testing.T, raw settings.Raw, inRecovery, confirmed bool, next time.Time) (*runner, *fakeHost) {
 	t.Helper()
 	h := newFakeHost(raw)
 	h.inRecovery = inRecovery
@@ -70,7 +72,7 @@ func statusRunner(t *testing.T, raw RawSettings, inRecovery, confirmed bool, nex
 		h.fence = core.FenceOpen
 	}
 	r := newTestRunner(t, h)
-	r.syncFence()
+	r.applyFence()
 	setSchedule(r.core, next, false)
 	return r, h
 }
@@ -89,7 +91,7 @@ func TestRunnerStatusNextActionAt(t *testing.T) {
 	raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 	raw.KeepalivesCount = 4
 	const iv = 50 * time.Millisecond
-	next := t0.Add(time.Hour)
+	next := ct.T0.Add(time.Hour)
 	r, _ := statusRunner(t, raw, false, false, next)
 	for _, tc := range []struct {
 		failures int
@@ -106,11 +108,11 @@ func TestRunnerStatusNextActionAt(t *testing.T) {
 		t.Run(fmt.Sprintf("%d failed, probing %v", tc.failures, tc.probing), func(t *testing.T) {
 			r.core = core.NewCore(core.MasterMode, 4)
 			for range tc.failures {
-				r.core.Step(failProbe(false))
+				r.core.Step(ct.FailProbe(false))
 			}
 			setSchedule(r.core, next, tc.probing)
 			require.Equal(t, tc.probing, r.core.View().Probing)
-			s := r.status(t0)
+			s := r.statusOf(ct.T0)
 			require.Equal(t, tc.failures, s.Failures)
 			require.Equal(t, 4, s.KeepalivesCount)
 			require.Equal(t, &next, s.NextHeartbeatAt)
@@ -120,8 +122,8 @@ func TestRunnerStatusNextActionAt(t *testing.T) {
 	}
 
 	// At the count the decision is taken: nothing more to wait for.
-	r.core.Step(failProbe(false))
-	s := r.status(t0)
+	r.core.Step(ct.FailProbe(false))
+	s := r.statusOf(ct.T0)
 	require.Equal(t, "switching", s.State)
 	require.Equal(t, "switch-async", s.ActionRunning)
 	require.Equal(t, "", s.NextAction)
@@ -131,15 +133,15 @@ func TestRunnerStatusNextActionAt(t *testing.T) {
 
 func TestRunnerStatusFields(t *testing.T) {
 	fakepg.CleanEnv(t)
-	next := t0.Add(time.Hour)
+	next := ct.T0.Add(time.Hour)
 	const iv = 50 * time.Millisecond
-	ok := okWith(standbyFacts)
-	ok.At = t0.Add(time.Second)
-	timeout := failWith(core.FailTimeout, "no answer", -1)
-	timeout.At = t0.Add(2 * time.Second)
+	ok := ct.OKWith(ct.StandbyFacts)
+	ok.At = ct.T0.Add(time.Second)
+	timeout := ct.FailWith(core.FailTimeout, "no answer", -1)
+	timeout.At = ct.T0.Add(2 * time.Second)
 	for _, tc := range []struct {
 		name       string
-		setup      func(raw *RawSettings)
+		setup      func(raw *settings.Raw)
 		inRecovery bool
 		confirmed  bool         // the fence was open before this worker started
 		events     []core.Input // delivered as the runner's goroutines would
@@ -148,7 +150,7 @@ func TestRunnerStatusFields(t *testing.T) {
 	}{
 		// A master starts unconfirmed: losing the standby would switch nothing.
 		{name: "master at start",
-			setup: func(raw *RawSettings) {
+			setup: func(raw *settings.Raw) {
 				raw.PartnerConninfo = "host=partner.example port=5433 user=rep password=hunter2 dbname=postgres sslmode=disable"
 				raw.MaxFailoverLag, raw.FailoverOnTimeout, raw.OnPartnerTimeout = 16<<20, true, "failover"
 			},
@@ -158,7 +160,7 @@ func TestRunnerStatusFields(t *testing.T) {
 				s.MaxFailoverLag, s.OnPartnerTimeout = 16<<20, "failover"
 			}},
 		{name: "master at start, confirmed before", confirmed: true,
-			setup: func(raw *RawSettings) {
+			setup: func(raw *settings.Raw) {
 				raw.PartnerConninfo = "host=partner.example port=5433 user=rep password=hunter2 dbname=postgres sslmode=disable"
 				raw.MaxFailoverLag, raw.FailoverOnTimeout, raw.OnPartnerTimeout = 16<<20, true, "failover"
 			},
@@ -178,14 +180,14 @@ func TestRunnerStatusFields(t *testing.T) {
 				s.NextAction, s.NextActionAt = "switch-async", publish.Ptr(next.Add(iv+iv))
 			}},
 		{name: "master switching",
-			steps: []core.Input{ok, failProbe(false), failProbe(false)},
+			steps: []core.Input{ok, ct.FailProbe(false), ct.FailProbe(false)},
 			want: func(s *publish.Status) {
 				s.State, s.Failures, s.ActionRunning = "switching", 2, "switch-async"
-				s.LastSuccess, s.LastFailure = publish.Ptr(ok.At), publish.Ptr(t0)
-				s.FailureClass, s.FailureWhy = "refused", "refused: "+testReason
+				s.LastSuccess, s.LastFailure = publish.Ptr(ok.At), publish.Ptr(ct.T0)
+				s.FailureClass, s.FailureWhy = "refused", "refused: "+ct.Reason
 			}},
 		{name: "master without a usable partner",
-			setup: func(raw *RawSettings) { raw.PartnerConninfo = "" },
+			setup: func(raw *settings.Raw) { raw.PartnerConninfo = "" },
 			want: func(s *publish.Status) {
 				s.State = "unconfirmed"                // until the first tick
 				s.Partner, s.NextHeartbeatAt = "", nil // no heartbeat, no action to announce
@@ -193,29 +195,29 @@ func TestRunnerStatusFields(t *testing.T) {
 		{name: "standby never reached", inRecovery: true,
 			want: func(s *publish.Status) {
 				s.Mode, s.Fence, s.MasterSync = "standby", "open", publish.Ptr(false)
-				s.Blocked = riskNeverReached
+				s.Blocked = ct.RiskNeverReached
 			}},
 		{name: "standby of a synchronous master", inRecovery: true,
-			events: []core.Input{okProbe()},
+			events: []core.Input{ct.OKProbe()},
 			want: func(s *publish.Status) {
 				s.Mode, s.State, s.Fence, s.MasterSync, s.PartnerLSN = "standby", "connected", "open", publish.Ptr(true), "0/3000060"
-				s.LastSuccess = publish.Ptr(t0)
+				s.LastSuccess = publish.Ptr(ct.T0)
 				s.NextAction, s.NextActionAt = "promote", publish.Ptr(next.Add(iv+2*iv))
 			}},
 		{name: "standby of an asynchronous master", inRecovery: true,
-			events: []core.Input{okWith(asyncMaster)},
+			events: []core.Input{ct.OKWith(ct.AsyncMaster)},
 			want: func(s *publish.Status) {
 				s.Mode, s.State, s.Fence, s.MasterSync, s.PartnerLSN = "standby", "connected", "open", publish.Ptr(false), "0/3000060"
-				s.LastSuccess = publish.Ptr(t0)
-				s.Blocked = riskLSN("0/3000060", "unknown")
+				s.LastSuccess = publish.Ptr(ct.T0)
+				s.Blocked = ct.RiskLSN("0/3000060", "unknown")
 			}},
 		{name: "standby promoting", inRecovery: true,
-			steps: []core.Input{okProbe(), failProbe(false), failProbe(false)},
+			steps: []core.Input{ct.OKProbe(), ct.FailProbe(false), ct.FailProbe(false)},
 			want: func(s *publish.Status) {
 				s.Mode, s.State, s.Fence, s.MasterSync, s.PartnerLSN = "standby", "promoting", "open", publish.Ptr(true), "0/3000060"
 				s.Failures, s.ActionRunning = 2, "promote"
-				s.LastSuccess, s.LastFailure = publish.Ptr(t0), publish.Ptr(t0)
-				s.FailureClass, s.FailureWhy = "refused", "refused: "+testReason
+				s.LastSuccess, s.LastFailure = publish.Ptr(ct.T0), publish.Ptr(ct.T0)
+				s.FailureClass, s.FailureWhy = "refused", "refused: "+ct.Reason
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -228,12 +230,12 @@ func TestRunnerStatusFields(t *testing.T) {
 			for _, ev := range tc.steps {
 				r.core.Step(ev)
 			}
-			now := t0.Add(time.Minute)
+			now := ct.T0.Add(time.Minute)
 			want := publish.Status{WorkerPID: os.Getpid(), StartedAt: r.startedAt, UpdatedAt: now, Mode: "master", State: "ready",
 				Partner: raw.PartnerConninfo, Fence: "unconfirmed", KeepalivesCount: 2, KeepalivesTime: 0.05,
 				OnPartnerTimeout: "keep_master", NextHeartbeatAt: &next}
 			tc.want(&want)
-			got := r.status(now)
+			got := r.statusOf(now)
 			require.Equal(t, want, got)
 			decoded := decodeStatus(t, publish.EncodeStatus(got))
 			require.True(t, decoded.StartedAt.Equal(got.StartedAt))
@@ -246,7 +248,7 @@ func TestRunnerStatusFields(t *testing.T) {
 // The free texts are shortened until the status fits in shared memory
 // (publish.StatusMax, NUL included); the rest is left alone.
 func TestEncodeStatusFitsStatusMax(t *testing.T) {
-	now := t0
+	now := ct.T0
 	base := publish.Status{WorkerPID: 4242, StartedAt: now, UpdatedAt: now, Mode: "standby", State: "not-promoting",
 		Fence: "open", Failures: 9, KeepalivesCount: 3, KeepalivesTime: 1, OnPartnerTimeout: "failover",
 		LastFailure: &now, FailureClass: "timeout", MasterSync: publish.Ptr(false), PartnerLSN: "0/3000060",
@@ -324,18 +326,18 @@ func TestRunnerPublishStatusErrorIsLoggedOnce(t *testing.T) {
 	for range 3 {
 		publish()
 	}
-	require.Equal(t, []core.LogLine{warn(failed)}, logsSince(fh, n))
+	require.Equal(t, []core.LogLine{ct.Warn(failed)}, logsSince(fh, n))
 
 	h.fail = false
 	publish()
-	require.Equal(t, []core.LogLine{warn(failed)}, logsSince(fh, n))
+	require.Equal(t, []core.LogLine{ct.Warn(failed)}, logsSince(fh, n))
 	require.Len(t, hostStatuses(fh), 1)
 
 	// Failing again after it worked is news again.
 	h.fail = true
 	publish()
 	publish()
-	require.Equal(t, []core.LogLine{warn(failed), warn(failed)}, logsSince(fh, n))
+	require.Equal(t, []core.LogLine{ct.Warn(failed), ct.Warn(failed)}, logsSince(fh, n))
 
 	// A failed publish is tried again at the next turn, within the second
 	// and with nothing new to show.
@@ -347,7 +349,7 @@ func TestRunnerPublishStatusErrorIsLoggedOnce(t *testing.T) {
 
 	// A change whose publish failed is shown at the next turn.
 	h.fail = true
-	r.core.Step(failProbe(false))
+	r.core.Step(ct.FailProbe(false))
 	r.publishStatus(now.Add(3 * time.Millisecond))
 	require.Len(t, hostStatuses(fh), 2)
 	h.fail = false
@@ -356,7 +358,7 @@ func TestRunnerPublishStatusErrorIsLoggedOnce(t *testing.T) {
 	require.Equal(t, 1, decodeStatus(t, hostStatuses(fh)[2]).Failures)
 	r.publishStatus(now.Add(5 * time.Millisecond))
 	require.Len(t, hostStatuses(fh), 3)
-	require.Equal(t, []core.LogLine{warn(failed), warn(failed), warn(failed)}, logsSince(fh, n))
+	require.Equal(t, []core.LogLine{ct.Warn(failed), ct.Warn(failed), ct.Warn(failed)}, logsSince(fh, n))
 }
 
 // A fence that could not be read at start is unknown until it is set; if
@@ -367,8 +369,8 @@ func TestRunnerPublishesStatusWithAnUnknownFence(t *testing.T) {
 	h.fenceReadErr = errors.New("no shared memory")
 	h.fenceErr = func(core.Fence) error { return errors.New("no shared memory") }
 	r := newTestRunner(t, h)
-	r.syncFence()
-	require.Equal(t, core.Fence(-1), r.fenceState, "still unknown")
+	r.applyFence()
+	require.Equal(t, core.Fence(-1), r.fence.held, "still unknown")
 	require.NotPanics(t, func() { r.publishStatus(time.Now()) })
 	require.Len(t, hostStatuses(h), 1)
 }
@@ -386,7 +388,7 @@ func TestRunnerPublishesStatusOnChangeOrEverySecond(t *testing.T) {
 	r.publishStatus(at.Add(999 * time.Millisecond))
 	require.Len(t, hostStatuses(h), 1, "nothing changed within the second")
 
-	r.core.Step(failProbe(false))
+	r.core.Step(ct.FailProbe(false))
 	r.publishStatus(at.Add(999 * time.Millisecond))
 	require.Len(t, hostStatuses(h), 2, "a failed heartbeat is shown at once")
 	require.Equal(t, 1, decodeStatus(t, hostStatuses(h)[1]).Failures)
@@ -402,7 +404,7 @@ func TestRunnerPublishesStatusOnChangeOrEverySecond(t *testing.T) {
 	r.core.Step(core.Input{Kind: core.TickInput, At: at})
 	r.publishStatus(at.Add(2 * time.Second))
 	require.Len(t, hostStatuses(h), 4)
-	deliver(r, okWith(standbyFacts)) // confirmed: the fence opens
+	deliver(r, ct.OKWith(ct.StandbyFacts)) // confirmed: the fence opens
 	r.publishStatus(at.Add(2 * time.Second))
 	require.Len(t, hostStatuses(h), 5)
 	s = decodeStatus(t, hostStatuses(h)[4])
@@ -433,7 +435,7 @@ func TestRunPublishesStatus(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := fakepg.Start(t, tc.partner...)
 			raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
-			raw.SystemID, raw.StartTime = 7300000000000000001, t0
+			raw.SystemID, raw.StartTime = 7300000000000000001, ct.T0
 			h := newFakeHost(raw)
 			h.inRecovery = tc.inRecovery
 			h.timeline = 1

@@ -1,6 +1,8 @@
 package keeper
 
 import (
+	ct "github.com/pg-keeper/pg_keeper/keeper/core/coretest"
+	"github.com/pg-keeper/pg_keeper/keeper/settings"
 	"testing"
 
 	"github.com/pg-keeper/pg_keeper/keeper/probe"
@@ -21,9 +23,9 @@ func TestParseSettingsReceiverName(t *testing.T) {
 	} {
 		raw := runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t))
 		raw.PrimaryConninfo, raw.ClusterName = tc.conninfo, tc.cluster
-		s, errs := ParseSettings(raw)
+		s, errs := settings.Parse(raw)
 		require.Empty(t, errs)
-		require.Equal(t, tc.want, s.ReceiverName, tc.conninfo)
+		require.Equal(t, tc.want, s.ReceiverName(), tc.conninfo)
 	}
 }
 
@@ -44,17 +46,17 @@ func TestRunnerNamesThePartnersWalsender(t *testing.T) {
 		}
 	})
 	raw := runRaw(t, partner.Port, local.Port)
-	raw.SystemID, raw.StartTime = 7300000000000000001, t0
+	raw.SystemID, raw.StartTime = 7300000000000000001, ct.T0
 	raw.PrimaryConninfo = "host=x application_name=ignored-on-a-master"
 	h := confirmedHost(raw)
 	h.timeline = 1
 	r := newTestRunner(t, h)
-	require.Equal(t, "", r.partnerName, "not known before the first good heartbeat")
+	require.Equal(t, "", r.exec.PartnerName(), "not known before the first good heartbeat")
 
 	heartbeat(t, r)
 	awaitMessage(t, r)
 	require.Equal(t, core.MasterConnected, r.core.State())
-	require.Equal(t, "node 2", r.partnerName)
+	require.Equal(t, "node 2", r.exec.PartnerName())
 	require.Equal(t, []string{probeSQL(core.MasterMode, "")}, partner.Received(), "a master names no receiver of its own")
 	require.Equal(t, []string{fakepg.SimpleSQL(probe.CaughtUpSQL, "node 2")}, local.Received())
 
@@ -64,5 +66,5 @@ func TestRunnerNamesThePartnersWalsender(t *testing.T) {
 	require.Equal(t, []string{fakepg.SimpleSQL(probe.CaughtUpSQL, "node 2"), fakepg.SimpleSQL(probe.ReplicationAliveSQL[core.MasterMode], "node 2")},
 		local.Received())
 	require.Equal(t, 1, r.core.View().AliveWhileFailing, "its walsender still streams")
-	require.Equal(t, "node 2", r.partnerName, "a failed heartbeat forgets nothing")
+	require.Equal(t, "node 2", r.exec.PartnerName(), "a failed heartbeat forgets nothing")
 }

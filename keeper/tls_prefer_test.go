@@ -3,6 +3,7 @@ package keeper
 import (
 	"context"
 	"fmt"
+	ct "github.com/pg-keeper/pg_keeper/keeper/core/coretest"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ func TestPreferAgainstAServerWithoutTLS(t *testing.T) {
 	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, true, "50331744", "3")...)
 	cfg, err := conninfo.Config(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=prefer", srv.Port))
 	require.NoError(t, err)
-	self := core.Identity{SystemID: 7300000000000000001, StartTime: t0}
+	self := core.Identity{SystemID: 7300000000000000001, StartTime: ct.T0}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 
@@ -64,12 +65,12 @@ func TestRunLearnsThePartnerRefusesTLS(t *testing.T) {
 	srv := fakepg.Start(t, fakepg.FactsRow(true, "7300000000000000001", fakepg.StartText, false, "-1", "0")...)
 	raw := runRaw(t, srv.Port, fakepg.ClosedPort(t))
 	raw.PartnerConninfo = fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y", srv.Port) // sslmode prefer
-	raw.SystemID, raw.StartTime = 7300000000000000001, t0
+	raw.SystemID, raw.StartTime = 7300000000000000001, ct.T0
 	h := newFakeHost(raw)
 	done := startRun(t, h)
 	learnt := "pg_keeper: the partner refused TLS (sslmode=prefer): heartbeats now try without it first; " +
 		"set sslmode in pg_keeper.partner_conninfo to choose"
-	waitForLog(t, h, func(l core.LogLine) bool { return l == info(learnt) })
+	waitForLog(t, h, func(l core.LogLine) bool { return l == ct.Info(learnt) })
 	before := len(srv.Received())
 	conns := srv.ConnCount()
 	require.Eventually(t, func() bool { return len(srv.Received()) >= before+3 }, 5*time.Second, 10*time.Millisecond)
@@ -80,7 +81,7 @@ func TestRunLearnsThePartnerRefusesTLS(t *testing.T) {
 	logs, _ := h.snapshot()
 	n := 0
 	for _, l := range logs {
-		if l == info(learnt) {
+		if l == ct.Info(learnt) {
 			n++
 		}
 	}
@@ -96,19 +97,4 @@ func TestPlainFirstNeverDropsRequiredTLS(t *testing.T) {
 		require.NoError(t, err)
 		require.Same(t, cfg, conninfo.PlainFirst(cfg), mode)
 	}
-}
-
-// A reload between a heartbeat's start and its result: what the heartbeat
-// learnt about the old settings does not change the new ones.
-func TestLearnTLSIgnoresAReloadedPartner(t *testing.T) {
-	fakepg.CleanEnv(t)
-	old, err := conninfo.Config("host=a user=x dbname=y sslmode=prefer")
-	require.NoError(t, err)
-	reloaded, err := conninfo.Config("host=a user=x dbname=y sslmode=prefer")
-	require.NoError(t, err)
-	r := newTestRunner(t, newFakeHost(RawSettings{}))
-	r.probed, r.settings.Partner = old, reloaded
-	r.learnTLS(core.ProbeResult{OK: true, TLSRefused: true})
-	require.Same(t, reloaded, r.settings.Partner)
-	require.NotNil(t, r.settings.Partner.TLSConfig)
 }

@@ -2,6 +2,7 @@ package keeper
 
 import (
 	"errors"
+	ct "github.com/pg-keeper/pg_keeper/keeper/core/coretest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,14 +29,14 @@ var whyConfirmedAsync = core.Why(core.MasterUnconfirmed, core.Confirmed) + "; re
 
 // confirmLine is what the runner logs when an operator's file confirms it.
 func confirmLine(dataDir string) core.LogLine {
-	return info("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.Confirmed) + " (confirmed by the operator (" + filepath.Join(dataDir, core.ConfirmFile) +
+	return ct.Info("pg_keeper: " + core.Why(core.MasterUnconfirmed, core.Confirmed) + " (confirmed by the operator (" + filepath.Join(dataDir, core.ConfirmFile) +
 		"), without an answer from the partner)")
 }
 
 // ignoredConfirmLine is what the runner logs when it removes an operator's
 // file at path in a state that waits for no confirmation.
 func ignoredConfirmLine(path string) core.LogLine {
-	return warn("pg_keeper: " + core.Why(core.MasterConnected, core.Confirmed) + " (confirmed by the operator (" + path +
+	return ct.Warn("pg_keeper: " + core.Why(core.MasterConnected, core.Confirmed) + " (confirmed by the operator (" + path +
 		"), without an answer from the partner)")
 }
 
@@ -118,16 +119,16 @@ func TestRunnerStartsByTheFence(t *testing.T) {
 			require.Equal(t, 1, h.fenceReads)
 			h.mu.Unlock()
 			if tc.readErr == nil {
-				require.Equal(t, tc.fence, r.fenceState, "the runner knows the fence as the server holds it")
+				require.Equal(t, tc.fence, r.fence.held, "the runner knows the fence as the server holds it")
 			} else {
-				require.Equal(t, core.Fence(-1), r.fenceState, "the runner does not know the fence the server holds")
+				require.Equal(t, core.Fence(-1), r.fence.held, "the runner does not know the fence the server holds")
 			}
 
-			r.syncFence() // the first turn of the loop
+			r.applyFence() // the first turn of the loop
 			require.Equal(t, tc.setFences, h.fenceCalls())
-			r.syncFence()
+			r.applyFence()
 			require.Equal(t, tc.setFences, h.fenceCalls(), "set once")
-			require.Equal(t, r.core.Fence(), r.fenceState)
+			require.Equal(t, r.core.Fence(), r.fence.held)
 			require.Len(t, logsSince(h, len(logs)), 0)
 			h.mu.Lock()
 			defer h.mu.Unlock()
@@ -158,15 +159,15 @@ func TestRunnerWorkerRestartKeepsTheConfirmation(t *testing.T) {
 	h := newFakeHost(raw)
 	r, closeRunner := openRunner(t, h)
 	require.Equal(t, core.MasterUnconfirmed, r.core.State())
-	deliver(r, okWith(standbyFacts))
+	deliver(r, ct.OKWith(ct.StandbyFacts))
 	require.Equal(t, core.MasterReady, r.core.State())
 	closeRunner()
 	require.Equal(t, core.FenceOpen, h.fence)
 
 	r2, closeRunner2 := openRunner(t, h)
 	require.Equal(t, core.MasterReady, r2.core.State())
-	require.Equal(t, core.FenceOpen, r2.fenceState)
-	deliver(r2, failWith(core.FailRefused, "d", -1), failWith(core.FailRefused, "d", -1))
+	require.Equal(t, core.FenceOpen, r2.fence.held)
+	deliver(r2, ct.FailWith(core.FailRefused, "d", -1), ct.FailWith(core.FailRefused, "d", -1))
 	require.Equal(t, core.MasterSwitching, r2.core.State(), "a confirmed master deals with a lost standby")
 	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls(), "opened once, by the first worker")
 	closeRunner2()
@@ -228,7 +229,7 @@ func TestRunnerConfirmFile(t *testing.T) {
 		require.NoError(t, err, "a master keeps it for its first turn")
 		n := logCount(h)
 		turn(r, time.Now())
-		require.Equal(t, []core.LogLine{info("pg_keeper: " + whyConfirmedAsync + " (confirmed by the operator (" + path +
+		require.Equal(t, []core.LogLine{ct.Info("pg_keeper: " + whyConfirmedAsync + " (confirmed by the operator (" + path +
 			"), without an answer from the partner)")}, logsSince(h, n))
 		require.Equal(t, core.MasterAsync, r.core.State())
 		require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
@@ -304,7 +305,7 @@ func TestRunConfirmedByTheStandbyAfterFailures(t *testing.T) {
 		s.Answers[fakepg.SimpleSQL(probe.CaughtUpSQL, "walreceiver")] = []fakepg.Column{fakepg.Col(fakepg.OIDBool, "t")}
 	})
 	raw := runRaw(t, srv.Port, local.Port)
-	raw.SystemID, raw.StartTime = 7300000000000000001, t0
+	raw.SystemID, raw.StartTime = 7300000000000000001, ct.T0
 	h := newFakeHost(raw)
 	h.timeline = 2
 	done := startRun(t, h)
@@ -313,9 +314,9 @@ func TestRunConfirmedByTheStandbyAfterFailures(t *testing.T) {
 
 	srv.Set(func(s *fakepg.Server) { s.StartupErr = nil })
 	i := waitForLog(t, h, func(l core.LogLine) bool {
-		return l == info("pg_keeper: "+core.Why(core.MasterUnconfirmed, core.Confirmed)+" (the partner answered as a standby)")
+		return l == ct.Info("pg_keeper: "+core.Why(core.MasterUnconfirmed, core.Confirmed)+" (the partner answered as a standby)")
 	})
-	waitForLog(t, h, func(l core.LogLine) bool { return l == info("pg_keeper: connected to standby") })
+	waitForLog(t, h, func(l core.LogLine) bool { return l == ct.Info("pg_keeper: connected to standby") })
 	require.Equal(t, 0, stopAndWait(t, h, done))
 	require.Equal(t, []core.Fence{core.FenceOpen}, h.fenceCalls())
 	logs, titles := h.snapshot()

@@ -27,13 +27,13 @@ static int pgk_call_add_event(const PgkBridge *b, const char *j) { return b->add
 static int pgk_call_reset_events(const PgkBridge *b) { return b->reset_events(); }
 static int pgk_call_take_request(const PgkBridge *b, int *kind, char *arg, int len) { return b->take_request(kind, arg, len); }
 static int pgk_call_answer_request(const PgkBridge *b, unsigned int seq, int ok, const char *m) { return b->answer_request(seq, ok, m); }
-static int pgk_call_committing(const PgkBridge *b) { return b->committing(); }
 */
 import "C"
 
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -43,6 +43,7 @@ import (
 	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/keeper/publish"
+	"github.com/pg-keeper/pg_keeper/keeper/settings"
 )
 
 // Bridge is a keeper.Host backed by the C shim.
@@ -84,9 +85,9 @@ func constantsMatch() bool {
 		C.PGK_FENCE_UNCONFIRMED == int(core.FenceUnconfirmed) && C.PGK_FENCE_OPEN == int(core.FenceOpen) &&
 		C.PGK_FENCE_FENCED == int(core.FenceFenced) &&
 		C.PGK_FENCE_SWITCHING == int(core.FenceSwitching) && C.PGK_FENCE_STOPPING == int(core.FenceStopping) &&
-		C.PGK_REQ_SWITCHOVER == int(keeper.RequestSwitchover) && C.PGK_REQ_PAUSE == int(keeper.RequestPause) &&
-		C.PGK_REQ_RESUME == int(keeper.RequestResume) && C.PGK_REQ_TAKEOVER == int(keeper.RequestTakeover) &&
-		C.PGK_REQ_TAKEOVER_CANCEL == int(keeper.RequestTakeoverCancel)
+		C.PGK_REQ_SWITCHOVER == int(core.SwitchoverRequest) && C.PGK_REQ_PAUSE == int(core.PauseRequest) &&
+		C.PGK_REQ_RESUME == int(core.ResumeRequest) && C.PGK_REQ_TAKEOVER == int(core.TakeoverRequest) &&
+		C.PGK_REQ_TAKEOVER_CANCEL == int(core.TakeoverCancelRequest) && C.PGK_REQ_TAKEOVER_CANCEL+1 == int(core.NumRequests)
 }
 
 func (b *Bridge) check(rc C.int) error {
@@ -133,16 +134,16 @@ func (b *Bridge) Wait(fd int, timeout time.Duration) (keeper.Wake, error) {
 	return keeper.Wake(rc), nil
 }
 
-func (b *Bridge) Settings() (keeper.RawSettings, error) {
+func (b *Bridge) Settings() (settings.Raw, error) {
 	if !b.onMainThread() {
-		return keeper.RawSettings{}, errThread
+		return settings.Raw{}, errThread
 	}
 	var c C.PgkConfig
 	if err := b.check(C.pgk_call_config(b.b, &c)); err != nil {
-		return keeper.RawSettings{}, err
+		return settings.Raw{}, err
 	}
 	// Copy now: the strings belong to the server's GUC storage.
-	return keeper.RawSettings{
+	return settings.Raw{
 		PartnerConninfo:     C.GoString(c.partner_conninfo),
 		MyConninfo:          C.GoString(c.my_conninfo),
 		AfterCommand:        C.GoString(c.after_command),
@@ -212,15 +213,16 @@ func (b *Bridge) Fence() (core.Fence, error) {
 	return core.Fence(rc), nil
 }
 
-func (b *Bridge) Committing() (int, error) {
-	if !b.onMainThread() {
-		return 0, errThread
+// CommitCounter reads the shim's counter of commits past the fence's
+// check, from any goroutine: it is a 32-bit counter in shared memory, read
+// with a locked add of 0 (a full barrier, as the shim's own reads are), and
+// no PostgreSQL function is called.
+func (b *Bridge) CommitCounter() func() int {
+	p := (*uint32)(unsafe.Pointer(b.b.committing))
+	if p == nil {
+		return func() int { return 0 }
 	}
-	rc := C.pgk_call_committing(b.b)
-	if rc < 0 {
-		return 0, b.check(rc)
-	}
-	return int(rc), nil
+	return func() int { return int(int32(atomic.AddUint32(p, 0))) }
 }
 
 func (b *Bridge) ReplicationState() (int, error) {
@@ -259,7 +261,7 @@ func (b *Bridge) TakeRequest() (keeper.Request, bool, error) {
 	if rc <= 0 {
 		return keeper.Request{}, false, b.check(rc)
 	}
-	return keeper.Request{Seq: uint32(rc), Kind: keeper.RequestKind(kind), Arg: C.GoString(&arg[0])}, true, nil
+	return keeper.Request{Seq: uint32(rc), Kind: core.Request(kind), Arg: C.GoString(&arg[0])}, true, nil
 }
 
 // AnswerRequest: the shim cuts msg to fit (PGK_ANSWER_MAX).

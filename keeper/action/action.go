@@ -1,6 +1,9 @@
-// Package action carries out what the core decides on the local server:
-// promote it, switch its synchronous replication off and back on (saving
-// the value in the data directory, marked with the node that saved it).
+// Package action carries out what the core decides, on the local server and
+// its partner: promote it, switch its synchronous replication off and back
+// on (saving the value in the data directory, marked with the node that
+// saved it), the steps of a switchover, pause and resume, and the helper
+// that restarts a server as its partner's standby. The executor calls
+// these; each is idempotent and bounded by its context.
 package action
 
 import (

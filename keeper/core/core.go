@@ -9,10 +9,12 @@ import (
 type InputKind int
 
 const (
-	TickInput          InputKind = iota // time passes: the core may ask for a heartbeat
-	ProbeInput                          // a heartbeat ended: Probe
-	ActionInput                         // an action ended: Action, Err, Detail
-	RecoveryEndedInput                  // the local server is no longer in recovery
+	// TickInput: time passes. The core may ask for a heartbeat, find the
+	// takeover's time up (TakeoverExpired), or find no partner to wait for.
+	TickInput          InputKind = iota
+	ProbeInput                   // a heartbeat ended: Probe
+	ActionInput                  // an action ended: Action, Err, Detail (and Timeline, Command)
+	RecoveryEndedInput           // the local server is no longer in recovery
 	// ConfirmInput: an operator confirmed this server as the primary
 	// (Detail says how).
 	ConfirmInput
@@ -20,12 +22,21 @@ const (
 	// (a standby's WAL receiver, a master's walsender) just ended. A server
 	// that dies drops it at once: probe now rather than at the next tick.
 	ReplicationDropInput
-	// RequestInput: a SQL session asks for something (Request); the
-	// output's Answer, or the result of the action it starts, ends its wait.
+	// RequestInput: a SQL session asks for something (Request, with LSN
+	// or, for a pause, Detail: the reason); the row's answer, or the result
+	// of the action it starts, ends its wait.
 	RequestInput
+	// NoticeInput: a goroutine has something to say (Detail), logged as a
+	// WARNING: the events file could not be written, for example.
+	NoticeInput
+	// SettingsInput: the settings were given again (a reload): what
+	// follows from them at once, a change of maintenance mode, is said now.
+	SettingsInput
+	NumInputKinds
 )
 
-// Request is what a SQL session asks the keeper for.
+// Request is what a SQL session asks the keeper for. The values are
+// PGK_REQ_* of bgworker/pg_keeper_bridge.h, checked when the worker starts.
 type Request int
 
 const (
@@ -34,7 +45,19 @@ const (
 	ResumeRequest                            // pg_keeper.resume()
 	TakeoverRequest                          // the master's keeper, on this standby: take over once I have stopped (LSN)
 	TakeoverCancelRequest                    // ...the switchover is off
+	NumRequests
 )
+
+var requestNames = [NumRequests]string{SwitchoverRequest: "switchover", PauseRequest: "pause", ResumeRequest: "resume",
+	TakeoverRequest: "takeover", TakeoverCancelRequest: "takeover-cancel"}
+
+// String names the request in the log and in pg_keeper.events().
+func (r Request) String() string {
+	if r <= 0 || r >= NumRequests {
+		return fmt.Sprintf("request %d", int(r))
+	}
+	return requestNames[r]
+}
 
 // Input is what the core learns from the world. Time enters only through At.
 type Input struct {
@@ -47,6 +70,20 @@ type Input struct {
 	// Request, and for a takeover the master's last WAL position (LSN).
 	Request Request
 	LSN     int64
+	// Timeline: after a promotion, the timeline the server writes on now
+	// (0 unknown), for after_command and the events.
+	Timeline int
+	// Command: how after_command or the state-change command ended; Detail
+	// or Err is its outcome in words.
+	Command *CommandOutcome
+}
+
+// CommandOutcome is what a command's result brings besides its outcome.
+type CommandOutcome struct {
+	Lines      []string // its output, bounded by the executor
+	Duration   time.Duration
+	ExitStatus int    // -1 when it did not exit by itself (not started, killed)
+	For        string // the state-change command: the change it ran for ("old -> new")
 }
 
 // Answer ends the wait of the SQL session that made a request: OK false
@@ -62,13 +99,21 @@ type LogLine struct {
 	Msg   string
 }
 
-// Output is what one step asks of the runner.
+// Output is what one step asks of the runner: it applies the fence and
+// hands the rest to the executor (the heartbeat, the actions, the
+// state-change command for Change), logs, records and answers.
 type Output struct {
 	Actions []ActionKind
 	Logs    []LogLine
 	Change  *Change       // the state changed; nil otherwise
 	Probe   *ProbeRequest // start a heartbeat now; nil otherwise
 	Answer  *Answer       // answer the request waiting; nil: not now
+	// Fence is the fence the server must hold from now on, when it is not
+	// the one the previous output asked for (nil: no change). Before the
+	// first step, the server must hold Core.Fence().
+	Fence *Fence
+	// Reports are results the core took, for pg_keeper.events().
+	Reports []Report
 }
 
 // ProbeRequest is a heartbeat the core asks for, and what to ask the local
@@ -81,6 +126,13 @@ type ProbeRequest struct {
 	// Replication: after a failed heartbeat, ask whether replication with
 	// the partner still works, and the standby's received WAL position.
 	Replication bool
+	// PlainFirst: the partner refused TLS under sslmode=prefer; try without
+	// it first (conninfo.PlainFirst).
+	PlainFirst bool
+	// Gen names the partner setting the heartbeat is for: it comes back in
+	// the result, so that what one learnt of a setting since reloaded is
+	// not applied to the new one.
+	Gen int
 }
 
 // Change is a transition between two different states, for the events
@@ -106,14 +158,17 @@ type Core struct {
 	// that finds another walsender able to acknowledge commits does.
 	syncConfirmed bool
 	// deposed: this node promoted itself because its partner, the old
-	// master, was lost. Until the partner answers again, losing it is no
-	// reason to keep commits waiting for it: it is the node that must not
-	// take writes.
-	deposed     bool
-	failures    int
-	inFlight    ActionKind
-	lastTrigger Trigger
-	lastLogged  string // the last failure reason logged, to log repeats once
+	// master, was lost (a row that Deposes). Until the partner answers
+	// again, losing it is no reason to keep commits waiting for it: it is
+	// the node that must not take writes.
+	deposed  bool
+	failures int
+	// inFlight is the Tracked action under way (NoAction: none), and
+	// inFlightSince when the step that started it ran.
+	inFlight      ActionKind
+	inFlightSince time.Time
+	lastTrigger   Trigger
+	lastLogged    string // the last failure reason logged, to log repeats once
 	// aliveWhileFailing counts the failed heartbeats of the current run at
 	// which streaming replication with the partner still worked. A server
 	// that dies drops its replication connection at once; a firewall that
@@ -127,8 +182,12 @@ type Core struct {
 
 	// maintenance: pg_keeper.maintenance is on here; partnerMaintenance:
 	// on the master at its last good heartbeat (a standby learns the pause
-	// from there and keeps it while the master is away).
+	// from there and keeps it while the master is away). pausedNoted is
+	// the maintenance mode as last reported, pauseReason what
+	// pg_keeper.pause() was given.
 	maintenance, partnerMaintenance bool
+	pausedNoted                     bool
+	pauseReason                     string
 	// autoRejoin: pg_keeper.auto_rejoin; rejoinBlocked: why a rewind is
 	// not possible here ("" when it is).
 	autoRejoin    bool
@@ -139,6 +198,15 @@ type Core struct {
 	takeoverLSN      int64
 	takeoverDeadline time.Time
 	switchoverCaller bool
+	// answerer: the Answers action whose result answers the request under
+	// way (NoAction: none).
+	answerer ActionKind
+	// answeredAt: when the last answer was given; the shutdown that ends
+	// a switchover waits answerGrace after it (see wantFence).
+	answeredAt time.Time
+	// fenceWish is the fence the last output asked for: at first, the
+	// fence of the state NewCore or Resume left (Fence).
+	fenceWish Fence
 
 	// When to probe: every interval, from the start of the last heartbeat,
 	// one at a time; at once after a promotion or a replication drop.
@@ -147,7 +215,11 @@ type Core struct {
 	probing   bool
 	// partnerUsable: partner_conninfo can be used; partnerSet: it is set
 	// at all (unset, the keeper is inactive and holds nothing back).
+	// partnerGen counts the settings given (SetPartner); plainFirst: the
+	// partner refused TLS under those settings (see ProbeRequest).
 	partnerUsable, partnerSet bool
+	partnerGen                int
+	plainFirst                bool
 
 	lastSuccess, lastFailure time.Time
 	lastClass                FailureClass // of the last failed heartbeat
@@ -176,6 +248,7 @@ func NewCore(mode Mode, threshold int) *Core {
 	if mode == MasterMode {
 		c.state = MasterReady
 	}
+	c.fenceWish = c.Fence()
 	return c
 }
 
@@ -197,22 +270,7 @@ func (c *Core) Resume(fence Fence, async bool) {
 	case async:
 		c.state = MasterAsync
 	}
-}
-
-// Fence is the fence this state wants the server to hold: writes only on a
-// confirmed primary (a standby cannot take any anyway).
-func (c *Core) Fence() Fence {
-	switch c.state {
-	case MasterUnconfirmed:
-		return FenceUnconfirmed
-	case MasterFenced:
-		return FenceFenced
-	case MasterHandedOver, MasterRejoining:
-		return FenceStopping
-	case MasterSwitchingOver:
-		return FenceSwitching // writes refused until the standby has everything
-	}
-	return FenceOpen
+	c.fenceWish = c.Fence()
 }
 
 // SetInterval sets keepalives_time; a shorter one takes effect at once.
@@ -228,18 +286,36 @@ func (c *Core) SetInterval(d time.Duration, now time.Time) {
 // for tests of what depends on it.
 func (c *Core) SetSchedule(next time.Time, probing bool) { c.nextProbe, c.probing = next, probing }
 
-// SetPartner says whether pg_keeper.partner_conninfo is set and usable.
-func (c *Core) SetPartner(set, usable bool) { c.partnerSet, c.partnerUsable = set, usable }
+// SetPartner says whether pg_keeper.partner_conninfo is set and usable. It
+// is given again at every reload: what was learnt of the partner's TLS is
+// forgotten then.
+func (c *Core) SetPartner(set, usable bool) {
+	c.partnerSet, c.partnerUsable = set, usable
+	c.partnerGen++
+	c.plainFirst = false
+}
 
 // NextTick is when the core next wants a TickInput: never while a
 // heartbeat is under way (its result wakes the runner) or while there is
-// no partner to probe (a reload wakes it). The runner ticks at every turn
-// of its loop anyway.
+// no partner to probe (a reload wakes it), but at the end of the grace the
+// shutdown that ends a switchover waits. The runner ticks at every turn of
+// its loop anyway.
 func (c *Core) NextTick() time.Time {
+	next := c.nextProbe
 	if c.probing || !c.partnerUsable {
-		return Never
+		next = Never
 	}
-	return c.nextProbe
+	if c.Fence() == FenceStopping && c.fenceWish != FenceStopping {
+		next = minTime(next, c.answeredAt.Add(answerGrace))
+	}
+	return next
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // Never is the NextTick of a core that waits for something else than time.
@@ -251,75 +327,27 @@ func (c *Core) InFlight() ActionKind { return c.inFlight }
 func (c *Core) SetThreshold(n int)   { c.threshold = max(n, 1) }
 func (c *Core) SetPolicy(p Policy)   { c.policy = p }
 
-// Step applies one input and returns the actions and log lines it causes.
-func (c *Core) Step(ev Input) Output {
+// Step applies one input and returns what it causes. Each kind of input
+// becomes at most one trigger (the named functions of inputs.go say how),
+// and the row of the table for the state and that trigger decides.
+func (c *Core) Step(in Input) Output {
 	var out Output
-	var trig Trigger
-	var extra string
-
-	switch ev.Kind {
-	case TickInput:
-		return c.tick(ev.At)
-	case ReplicationDropInput:
-		// Only the first failure comes early: once a heartbeat has failed,
-		// the fault is known and the count goes on at the interval.
-		if !c.probing && (c.failures == 0 || c.state == StandbyTakingOver) {
-			c.nextProbe = ev.At
-		}
-		return out
-	case ProbeInput:
-		c.probing = false
-		p := c.streamingCheck(ev.Probe)
-		trig, extra = c.probe(ev.At, p, &out)
-		if why := confirms(p); c.state == MasterUnconfirmed && why != "" {
-			trig, extra = c.confirmed(), why
-		}
-	case ActionInput:
-		if ev.Action == RunAfterCommand {
-			// Fire and forget: its result is reported, it decides nothing.
-			lvl, msg := Info, "after_command finished: "+ev.Detail
-			if ev.Err != "" {
-				lvl, msg = Warning, "after_command failed: "+ev.Err
-			}
-			out.Logs = append(out.Logs, LogLine{lvl, msg})
-			return out
-		}
-		if ev.Action != c.inFlight {
-			out.Logs = append(out.Logs, LogLine{Warning, fmt.Sprintf(
-				"ignored result of action %s in state %s", ev.Action, c.state)})
-			return out
-		}
-		c.inFlight = NoAction
-		trig, extra = ActionDone, ev.Detail
-		if ev.Err != "" {
-			trig, extra = ActionFailed, ev.Err
-		} else if ev.Action == Promote {
-			// Check the old master again now, not an interval later: as
-			// long as it is lost, the new master's commits wait for it
-			// until the next heartbeat switches replication to async.
-			c.nextProbe = ev.At
-		}
-	case RecoveryEndedInput:
-		trig = RecoveryEnded
-	case ConfirmInput:
-		trig, extra = c.confirmed(), ev.Detail
-	case takeoverExpiredInput:
-		trig, extra = TakeoverExpired, fmt.Sprintf("after %s", takeoverTimeout)
-	case RequestInput:
-		var answer *Answer
-		var act ActionKind
-		if trig, answer, act = c.request(ev); answer != nil || act != NoAction {
-			out.Answer = answer
-			if act != NoAction {
-				out.Actions = append(out.Actions, act)
-			}
-			return out
-		}
-	default:
-		out.Logs = append(out.Logs, LogLine{Warning, fmt.Sprintf("ignored input of kind %d", ev.Kind)})
-		return out
+	if in.Kind == TickInput {
+		c.tick(in.At, &out)
+	} else if trig, extra, ok := c.triggerOf(in, &out); ok {
+		c.fire(trig, extra, in.At, &out)
 	}
+	c.notePause(in.At, &out)
+	if f := c.wantFence(in.At); f != c.fenceWish {
+		c.fenceWish = f
+		out.Fence = &f
+	}
+	return out
+}
 
+// fire takes the row for the current state and trig. extra is the detail
+// the row's log line gets in parentheses.
+func (c *Core) fire(trig Trigger, extra string, at time.Time, out *Output) {
 	t := transitionIndex[c.state][trig]
 	msg := t.Why
 	if msg != "" && extra != "" {
@@ -329,257 +357,32 @@ func (c *Core) Step(ev Input) Output {
 		out.Logs = append(out.Logs, LogLine{t.Level, msg})
 	}
 	if t.To != t.From {
-		if msg == "" {
-			msg = trig.String()
+		reason := msg
+		if reason == "" {
+			reason = trig.String()
 		}
-		out.Change = &Change{From: t.From, To: t.To, On: trig, Reason: msg, Primary: t.To.KnowsPrimary()}
+		out.Change = &Change{From: t.From, To: t.To, On: trig, Reason: reason, Primary: t.To.KnowsPrimary()}
 	}
 	c.lastTrigger = trig
-	c.answerRequest(t, trig, msg, extra, &out)
-	if trig == ActionFailed && (ev.Action == Promote || ev.Action == SwitchAsync) {
+	c.answer(t, msg, extra, at, out)
+	if t.Retry {
 		// One more failed heartbeat retries the action; a good one cancels it.
 		c.failures = c.threshold - 1
 	}
 	if t.Do != NoAction {
 		out.Actions = append(out.Actions, t.Do)
-		if t.Do != RunAfterCommand && t.Do != FenceSelf && t.Do != OpenFence { // fire and forget
-			c.inFlight = t.Do
+		if t.Do.Follow() == Tracked {
+			c.inFlight, c.inFlightSince = t.Do, at
+		}
+		if t.Do.Follow() == Answers {
+			c.answerer = t.Do
 		}
 	}
-	if (t.From == StandbyPromoting || t.From == StandbyTakeoverPromoting) && t.To.Mode() == MasterMode {
+	if t.Deposes {
 		c.deposed = true
 	}
 	if t.From == MasterUnconfirmed && t.To != MasterUnconfirmed {
-		c.asyncAtStart = false
+		c.asyncAtStart = false // confirmed, or fenced: the start is behind it
 	}
 	c.state = t.To
-	return out
-}
-
-// tick asks for a heartbeat when one is due. Without a usable partner there
-// is nothing to probe; without one set at all, the keeper is inactive and
-// an unconfirmed server has nothing to wait for.
-func (c *Core) tick(now time.Time) Output {
-	if !c.partnerSet && c.state == MasterUnconfirmed {
-		return c.Step(Input{Kind: ConfirmInput, At: now,
-			Detail: "pg_keeper.partner_conninfo is not set: no partner to check, the keeper is inactive"})
-	}
-	if c.takeoverExpired(now) {
-		return c.Step(Input{Kind: takeoverExpiredInput, At: now})
-	}
-	if c.probing || now.Before(c.nextProbe) || !c.partnerUsable {
-		return Output{}
-	}
-	c.probing = true
-	c.nextProbe = now.Add(c.interval)
-	if c.state == StandbyTakingOver {
-		c.nextProbe = now.Add(min(c.interval, takeoverPoll))
-	}
-	mode := c.state.Mode()
-	return Output{Probe: &ProbeRequest{Mode: mode, Streaming: mode == MasterMode, Replication: true}}
-}
-
-// streamingCheck turns a good heartbeat of a master whose standby does not
-// stream into a failure: heartbeats get through but replication does not,
-// and with synchronous replication every commit would hang. While
-// asynchronous, a standby that does not stream yet is only not caught up.
-func (c *Core) streamingCheck(p ProbeResult) ProbeResult {
-	if !p.OK || !p.StreamingChecked || p.CaughtUp || c.state.Mode() != MasterMode || c.state == MasterAsync {
-		return p
-	}
-	return ProbeResult{Class: FailNotStreaming, LocalLSN: -1, Partner: p.Partner,
-		Detail: "the standby answers but no walsender streams to it"}
-}
-
-func (c *Core) confirmed() Trigger {
-	if c.asyncAtStart {
-		return ConfirmedAsync
-	}
-	return Confirmed
-}
-
-// confirms says why a heartbeat proves that the partner did not replace
-// this server; "" when it does not.
-func confirms(p ProbeResult) string {
-	switch {
-	case p.OK, p.Class == FailNotStreaming:
-		return "the partner answered as a standby"
-	case p.Class == FailOlderPrimary:
-		return "the partner is a primary on an older timeline"
-	}
-	return ""
-}
-
-// probe counts a heartbeat against the threshold and names the trigger.
-func (c *Core) probe(at time.Time, p ProbeResult, out *Output) (Trigger, string) {
-	partner := c.state.Mode().partner()
-	if p.OK {
-		if c.failures > 0 {
-			out.Logs = append(out.Logs, LogLine{Info, fmt.Sprintf(
-				"heartbeat to %s succeeded after %d failed", partner, c.failures)})
-		}
-		c.failures, c.lastLogged, c.deposed, c.aliveWhileFailing = 0, "", false, 0
-		c.lastSuccess = at
-		facts := p.Partner
-		c.lastFacts = &facts
-		c.partnerMaintenance = facts.Maintenance
-		switch {
-		case facts.SyncStandby:
-			c.syncConfirmed = true
-		case !facts.SyncMode, facts.SyncElsewhere:
-			c.syncConfirmed = false
-		}
-		if p.CaughtUp && c.state == MasterAsync {
-			return PartnerCaughtUp, ""
-		}
-		return PartnerUp, ""
-	}
-
-	c.failures++
-	if p.ReplicationAlive {
-		c.aliveWhileFailing++
-	}
-	c.lastFailure = at
-	c.lastClass = p.Class
-	c.lastAlive = p.ReplicationAlive
-	c.lastReason = p.Class.String() + ": " + p.Detail
-	// Log every failure up to the threshold, then only a change of reason.
-	// Taking over, failures are expected and polled for ten times a
-	// second: a change of reason only.
-	if (c.failures <= c.threshold && c.state != StandbyTakingOver) || c.lastReason != c.lastLogged {
-		level := Warning
-		if p.Class.Misconfigured() {
-			level = Error
-		}
-		out.Logs = append(out.Logs, LogLine{level, fmt.Sprintf(
-			"heartbeat to %s failed (%d/%d): %s", partner, c.failures, c.threshold, c.lastReason)})
-		c.lastLogged = c.lastReason
-	}
-	switch {
-	case p.Class == FailSuperseded:
-		return c.superseded()
-	case c.state == StandbyTakingOver:
-		return c.takeoverReady(p)
-	case c.failures < c.threshold:
-		return PartnerDown, ""
-	case p.ReplicationAlive || p.Class.Answered():
-		return HeartbeatLost, ""
-	}
-	why := fmt.Sprintf("%d failed heartbeats in a row", c.failures)
-	if risk := c.risk(p); risk != "" {
-		return PartnerLostUnsafe, why + "; " + risk
-	}
-	return PartnerLost, why
-}
-
-// risk says why acting on a lost partner could lose acknowledged commits
-// or leave two primaries taking writes; "" when it cannot.
-func (c *Core) risk(p ProbeResult) string {
-	ambiguous := !c.certain(p)
-	what := p.Class.String()
-	if ambiguous && p.Class == FailRefused {
-		what = "a refused connection while replication with it outlived the failed heartbeats (a firewall rejecting, not a stopped server)"
-	}
-	if c.state.Mode() == MasterMode {
-		if ambiguous && c.policy.FailoverOnTimeout && !c.deposed {
-			return fmt.Sprintf("%s is no proof the standby is down, and with pg_keeper.on_partner_timeout = failover it may be promoting itself", what)
-		}
-		return ""
-	}
-	if p.Class == FailConfig {
-		return "the heartbeat could not even be tried, so nothing is known of the master: fix pg_keeper.partner_conninfo"
-	}
-	if ambiguous && !c.policy.FailoverOnTimeout {
-		return fmt.Sprintf("%s is no proof the master is down (pg_keeper.on_partner_timeout = keep_master); "+
-			"if it is, promote by hand: SELECT pg_promote()", what)
-	}
-	if c.lastFacts == nil {
-		return "the master was not reached once since start"
-	}
-	if c.paused() {
-		return "maintenance mode is on (pg_keeper.pause() on the master): not promoting until pg_keeper.resume() there"
-	}
-	f := c.lastFacts
-	if c.syncConfirmed {
-		return "" // every acknowledged commit was flushed here before it was acknowledged
-	}
-	lag := f.LSN - p.LocalLSN
-	if c.policy.MaxLag > 0 && f.LSN >= 0 && p.LocalLSN >= 0 && lag <= c.policy.MaxLag {
-		return ""
-	}
-	return fmt.Sprintf("at the last good heartbeat the master was not in synchronous replication with this standby, "+
-		"so acknowledged commits may be missing here (master was at %s, this standby has %s); "+
-		"pg_keeper.max_failover_lag accepts losing up to that many bytes", FormatLSN(f.LSN), FormatLSN(p.LocalLSN))
-}
-
-// certain: the failure proves the partner's server down. A refusal does so
-// only while it is consistent with a dead server: replication did not
-// outlive the failed heartbeats (one sighting may race the crash).
-func (c *Core) certain(p ProbeResult) bool {
-	if p.Class == FailRefused && c.aliveWhileFailing >= 2 {
-		return false
-	}
-	return p.Class.Certain()
-}
-
-// View is what the core knows, for pg_keeper.status().
-type View struct {
-	State     State
-	Failures  int
-	Threshold int
-	InFlight  ActionKind
-	// SyncConfirmed: on a standby, the master was last seen synchronous
-	// with it, so a promotion loses no acknowledged commit.
-	SyncConfirmed bool
-	PartnerLSN    int64 // the master's WAL position at the last good heartbeat; -1 unknown
-	// NextAction is what the keeper does if the partner stays down for
-	// max(Threshold - Failures, 1) more heartbeats (NoAction: nothing), and
-	// Blocked why it would not, on a standby, although the master is gone.
-	NextAction ActionKind
-	Blocked    string
-	// The last good and the last failed heartbeat (zero: none yet), and
-	// the class and reason of that failure.
-	LastSuccess, LastFailure time.Time
-	LastClass                FailureClass
-	LastReason               string
-	// NextProbe is when the next heartbeat is due, or, while Probing,
-	// when the one under way times out.
-	NextProbe time.Time
-	Probing   bool
-	// The settings the core decides with.
-	Policy                    Policy
-	Interval                  time.Duration
-	PartnerSet, PartnerUsable bool
-	// AliveWhileFailing counts the failed heartbeats of the current run at
-	// which replication with the partner still worked.
-	AliveWhileFailing int
-}
-
-// View reports the core's state without changing it.
-func (c *Core) View() View {
-	v := View{State: c.state, Failures: c.failures, Threshold: c.threshold, InFlight: c.inFlight,
-		SyncConfirmed: c.syncConfirmed, PartnerLSN: -1, LastSuccess: c.lastSuccess, LastFailure: c.lastFailure,
-		LastClass: c.lastClass, LastReason: c.lastReason, NextProbe: c.nextProbe, Probing: c.probing,
-		Policy: c.policy, Interval: c.interval, PartnerSet: c.partnerSet, PartnerUsable: c.partnerUsable,
-		AliveWhileFailing: c.aliveWhileFailing}
-	if c.lastFacts != nil {
-		v.PartnerLSN = c.lastFacts.LSN
-	}
-	if c.inFlight != NoAction {
-		return v // an action is under way: its result decides what comes next
-	}
-	// Suppose the partner refuses connections, the one failure that proves
-	// it down, and, when max_failover_lag may allow a promotion, that this
-	// standby has what the master had at the last good heartbeat (the core
-	// does not follow the standby's own position).
-	hypothetical := ProbeResult{Class: FailRefused, LocalLSN: -1}
-	if c.lastFacts != nil && c.policy.MaxLag > 0 {
-		hypothetical.LocalLSN = c.lastFacts.LSN
-	}
-	if risk := c.risk(hypothetical); risk != "" && c.state.Mode() == StandbyMode {
-		v.Blocked = risk
-		return v
-	}
-	v.NextAction = transitionIndex[c.state][PartnerLost].Do
-	return v
 }

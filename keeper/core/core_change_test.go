@@ -75,7 +75,7 @@ func TestStepChangesAlongAFailover(t *testing.T) {
 
 // An input of a kind the core does not know is logged and changes nothing.
 func TestStepIgnoresInputsItDoesNotKnow(t *testing.T) {
-	for _, kind := range []InputKind{RequestInput + 1, 99, -1} {
+	for _, kind := range []InputKind{NumInputKinds, 99, -1} {
 		t.Run(fmt.Sprint(kind), func(t *testing.T) {
 			c := reach(t, StandbyConnected, 3)
 			c.Step(failProbe(false))

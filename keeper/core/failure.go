@@ -134,6 +134,8 @@ type ProbeResult struct {
 	// not streaming, commits would hang.
 	StreamingChecked bool
 	CaughtUp         bool
+	// Gen is ProbeRequest.Gen of the heartbeat.
+	Gen int
 }
 
 // FormatLSN writes a WAL position as PostgreSQL does (0/3000060).

@@ -37,6 +37,7 @@ func TestSupersededFencesOnTheFirstFailure(t *testing.T) {
 					Logs:    []LogLine{supersededLine("standby", failures+1, threshold), {Error, whySuperseded}},
 					Change:  &Change{From: s, To: MasterFenced, On: Superseded, Reason: whySuperseded},
 					Answer:  answer,
+					Fence:   fenceOut(FenceFenced),
 				}, out, name)
 				require.Equal(t, MasterFenced, c.State(), name)
 				require.Equal(t, masterFenced, c.State().Title(), name)
@@ -139,7 +140,9 @@ func TestFencedAbsorbsTheResultOfAnOvertakenAction(t *testing.T) {
 			require.Equal(t, tc.action, c.inFlight, name)
 
 			out = c.Step(result)
-			require.Equal(t, Output{}, out, name)
+			// Its result is recorded: the action did end.
+			require.Equal(t, Output{Reports: []Report{{Kind: ActionReport, At: t0, Action: tc.action, OK: result.Err == "",
+				Detail: result.Detail + result.Err, ExitStatus: -1}}}, out, name)
 			require.Equal(t, MasterFenced, c.State(), name)
 			require.Equal(t, NoAction, c.inFlight, name)
 			wantTrigger := ActionDone

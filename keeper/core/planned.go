@@ -22,16 +22,24 @@ const (
 )
 
 func refuseSwitchover(s State, why string) Transition {
-	return Transition{From: s, On: SwitchoverRequested, To: s, Level: Warning, Why: "switchover refused: " + why}
+	return Transition{From: s, On: SwitchoverRequested, To: s, Level: Warning, Why: "switchover refused: " + why, Answer: Refuse}
 }
 
 func refuseTakeover(s State, why string) Transition {
-	return Transition{From: s, On: TakeoverRequested, To: s, Level: Warning, Why: "takeover refused: " + why}
+	return Transition{From: s, On: TakeoverRequested, To: s, Level: Warning, Why: "takeover refused: " + why, Answer: Refuse}
 }
 
-var plannedTransitions = []Transition{
+// whyHandedOver is what pg_keeper.switchover() answers once the standby has
+// agreed to take over.
+const whyHandedOver = "switchover under way: this server stops and restarts as a standby; the partner promotes once it has all WAL"
+
+// plannedRows are the rows of the planned operations: switchover,
+// maintenance and rejoin. Every row that leaves handing-over or
+// switching-over answers the switchover's caller (an Outcome rule).
+var plannedRows = []Transition{
 	// The switchover, on the master.
-	{From: MasterConnected, On: SwitchoverRequested, To: MasterHandingOver, Do: PrepareSwitchover, Level: Info, Why: whySwitchoverPreparing},
+	{From: MasterConnected, On: SwitchoverRequested, To: MasterHandingOver, Do: PrepareSwitchover, Level: Info,
+		Why: whySwitchoverPreparing, Answer: AwaitOutcome},
 	refuseSwitchover(MasterReady, whyNoStandbyYet),
 	refuseSwitchover(MasterHeartbeatLost, whyStandbySilent),
 	refuseSwitchover(MasterKeepingSync, whyStandbySilent),
@@ -62,10 +70,10 @@ var plannedTransitions = []Transition{
 	stay(MasterHandingOver, PartnerLostUnsafe),
 	{From: MasterHandingOver, On: ActionDone, To: MasterSwitchingOver, Do: HandOver, Level: Info,
 		Why: "switchover: refusing writes until the standby has flushed all WAL and agreed to take over"},
-	{From: MasterHandingOver, On: ActionFailed, To: MasterConnected, Level: Warning,
+	{From: MasterHandingOver, On: ActionFailed, To: MasterConnected, Level: Warning, Answer: OutcomeFailed,
 		Why: "switchover refused: nothing changed, this server stays the master"},
 	unexpected(MasterHandingOver, RecoveryEnded),
-	{From: MasterHandingOver, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
+	{From: MasterHandingOver, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded, Answer: OutcomeFailed},
 
 	stay(MasterSwitchingOver, PartnerUp),
 	unexpected(MasterSwitchingOver, PartnerCaughtUp),
@@ -73,12 +81,12 @@ var plannedTransitions = []Transition{
 	stay(MasterSwitchingOver, HeartbeatLost),
 	stay(MasterSwitchingOver, PartnerLost),
 	stay(MasterSwitchingOver, PartnerLostUnsafe),
-	{From: MasterSwitchingOver, On: ActionDone, To: MasterHandedOver, Level: Info,
+	{From: MasterSwitchingOver, On: ActionDone, To: MasterHandedOver, Level: Info, Answer: OutcomeOK, Reply: whyHandedOver,
 		Why: "switchover: the standby has all WAL and takes over once this server has stopped; stopping (fast), a helper restarts this server as its standby"},
-	{From: MasterSwitchingOver, On: ActionFailed, To: MasterConnected, Level: Warning,
+	{From: MasterSwitchingOver, On: ActionFailed, To: MasterConnected, Level: Warning, Answer: OutcomeFailed,
 		Why: "switchover failed before this server stopped: writes accepted again, this server stays the master"},
 	unexpected(MasterSwitchingOver, RecoveryEnded),
-	{From: MasterSwitchingOver, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
+	{From: MasterSwitchingOver, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded, Answer: OutcomeFailed},
 
 	// Handed over, like fenced, is the end: the server is stopping.
 	stay(MasterHandedOver, PartnerUp),
@@ -93,7 +101,7 @@ var plannedTransitions = []Transition{
 	stay(MasterHandedOver, Superseded),
 
 	// The takeover, on the standby.
-	{From: StandbyConnected, On: TakeoverRequested, To: StandbyTakingOver, Level: Info,
+	{From: StandbyConnected, On: TakeoverRequested, To: StandbyTakingOver, Level: Info, Answer: Agree,
 		Why: "the master announced a switchover: promoting as soon as it has stopped and its WAL up to the announced position is here"},
 	refuseTakeover(StandbyReady, whyTakeoverNoMaster),
 	refuseTakeover(StandbyHeartbeatLost, whyTakeoverHeartbeat),
@@ -101,7 +109,7 @@ var plannedTransitions = []Transition{
 	refuseTakeover(StandbyPromoting, whyTakeoverPromoting),
 	refuseTakeover(StandbyTakeoverPromoting, whyTakeoverPromoting),
 	refuseTakeover(StandbyTakingOver, whyTakeoverUnderWay),
-	{From: StandbyTakingOver, On: TakeoverCancelled, To: StandbyConnected, Level: Warning,
+	{From: StandbyTakingOver, On: TakeoverCancelled, To: StandbyConnected, Level: Warning, Answer: Agree, Reply: "takeover called off",
 		Why: "the master called the switchover off: back to normal"},
 	{From: StandbyTakingOver, On: TakeoverReady, To: StandbyTakeoverPromoting, Do: Promote, Level: Info,
 		Why: "the master stopped for the switchover and its WAL is all here: promoting"},
@@ -133,9 +141,9 @@ var plannedTransitions = []Transition{
 	stay(StandbyTakeoverPromoting, PartnerLostUnsafe),
 	// The old master restarts as this server's standby: until it has
 	// caught up, commits here must not wait for it.
-	{From: StandbyTakeoverPromoting, On: ActionDone, To: MasterSwitching, Do: SwitchAsync, Level: Info,
+	{From: StandbyTakeoverPromoting, On: ActionDone, To: MasterSwitching, Do: SwitchAsync, Level: Info, Deposes: true,
 		Why: "promoted for the switchover: this server is now the master; replication is asynchronous until the old master, restarting as its standby, has caught up"},
-	{From: StandbyTakeoverPromoting, On: ActionFailed, To: StandbyTakingOver, Level: Warning,
+	{From: StandbyTakeoverPromoting, On: ActionFailed, To: StandbyTakingOver, Level: Warning, Retry: true,
 		Why: "promotion for the switchover failed: retrying at the next heartbeat"},
 	stay(StandbyTakeoverPromoting, RecoveryEnded),
 	unexpected(StandbyTakeoverPromoting, Superseded),
@@ -161,33 +169,3 @@ var plannedTransitions = []Transition{
 // fenced (its helper may still restart it as a standby).
 var rejoinFrom = []State{MasterReady, MasterConnected, MasterHeartbeatLost, MasterSwitching, MasterAsync,
 	MasterRestoring, MasterKeepingSync, MasterUnconfirmed}
-
-// Runs before transitions.go's init (files initialise in name order),
-// which adds the confirmation rows for every state and builds the index.
-func init() {
-	Transitions = append(Transitions, plannedTransitions...)
-	for _, s := range rejoinFrom {
-		Transitions = append(Transitions, Transition{From: s, On: SupersededRejoin, To: MasterRejoining, Do: Rejoin,
-			Level: Error, Why: whySupersededRejoin})
-	}
-	for s := State(0); s < NumStates; s++ {
-		switch {
-		case s == MasterFenced || s == MasterHandedOver || s == MasterRejoining:
-			Transitions = append(Transitions, stay(s, SupersededRejoin))
-		case s == MasterHandingOver || s == MasterSwitchingOver:
-			Transitions = append(Transitions, Transition{From: s, On: SupersededRejoin, To: MasterFenced, Do: FenceSelf,
-				Level: Error, Why: whySuperseded + "; no rejoin: a switchover was under way"})
-		case s.Mode() == StandbyMode:
-			Transitions = append(Transitions, unexpected(s, SupersededRejoin))
-		}
-		if s.Mode() == MasterMode {
-			Transitions = append(Transitions, refuseTakeover(s, whyTakeoverNotStandby))
-		}
-		if s != StandbyTakingOver {
-			// A cancel that arrives after the takeover ended, or a late
-			// timer, changes nothing.
-			Transitions = append(Transitions, stay(s, TakeoverCancelled), unexpected(s, TakeoverReady),
-				stay(s, TakeoverExpired))
-		}
-	}
-}

@@ -102,6 +102,8 @@ func TestPauseAndResumeRequests(t *testing.T) {
 			requireRefused(t, c, s, out, "this server is a standby: run pg_keeper.pause() and pg_keeper.resume() "+
 				"on the master; the standby learns maintenance mode from it")
 			require.Nil(t, out.Logs)
+			// The row answered (and is the last trigger); nothing else changed.
+			before.lastTrigger, before.answeredAt = map[Request]Trigger{PauseRequest: PauseRequested, ResumeRequest: ResumeRequested}[r], t0
 			require.Equal(t, before, *c, "%s/%d: the core is untouched", s, r)
 		}
 	}
@@ -112,7 +114,14 @@ func TestPauseAndResumeRequests(t *testing.T) {
 			before := *c
 			out := c.Step(request(r))
 			require.Equal(t, Output{Actions: []ActionKind{a}}, out, "%s/%d: no answer yet, no change", s, r)
+			// The action's result answers: nothing in flight, no state.
+			before.lastTrigger, before.answerer = map[Request]Trigger{PauseRequest: PauseRequested, ResumeRequest: ResumeRequested}[r], a
 			require.Equal(t, before, *c, "%s/%d: nothing in flight, no state", s, r)
+			out = c.Step(actionOK(a, ""))
+			require.Equal(t, &Answer{OK: true, Msg: actionInfo[a].done}, out.Answer)
+			require.Equal(t, NoAction, c.answerer)
+			out = c.Step(actionOK(a, ""))
+			require.Nil(t, out.Answer, "answered once")
 		}
 	}
 }
@@ -275,9 +284,10 @@ func TestSwitchoverSuperseded(t *testing.T) {
 		require.Equal(t, MasterFenced, c.State(), s.String())
 		require.Equal(t, []ActionKind{FenceSelf}, out.Actions, s.String())
 		require.Equal(t, &Answer{Msg: whySuperseded}, out.Answer, s.String())
-		// The action the fence overtook is absorbed.
+		// The action the fence overtook is absorbed, and recorded: it ended.
 		out = c.Step(actionOK(inFlightOf(s), "late"))
-		require.Equal(t, Output{}, out, s.String())
+		require.Equal(t, Output{Reports: []Report{{Kind: ActionReport, At: t0, Action: inFlightOf(s), OK: true,
+			Detail: "late", ExitStatus: -1}}}, out, s.String())
 	}
 }
 
@@ -850,6 +860,7 @@ func TestSupersededDoesNotRejoin(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := reach(t, MasterConnected, 3)
 			tc.setup(c)
+			c.pausedNoted = c.paused() // noted when the setting came, as a tick would
 			out := c.Step(supersededProbe())
 			require.Equal(t, MasterFenced, c.State())
 			require.Equal(t, []ActionKind{FenceSelf}, out.Actions)
@@ -874,7 +885,7 @@ func TestSupersededDuringSwitchoverFencesWithoutRejoin(t *testing.T) {
 	for _, s := range []State{MasterHandingOver, MasterSwitchingOver} {
 		t.Run(s.String(), func(t *testing.T) {
 			require.Equal(t, Transition{From: s, On: SupersededRejoin, To: MasterFenced, Do: FenceSelf, Level: Error,
-				Why: whySupersededNoRejoin}, *transitionIndex[s][SupersededRejoin])
+				Why: whySupersededNoRejoin, Answer: OutcomeFailed}, *transitionIndex[s][SupersededRejoin])
 			c := reach(t, s, 3)
 			c.SetRejoin(true, "")
 			inFlight := c.inFlight
@@ -885,15 +896,17 @@ func TestSupersededDuringSwitchoverFencesWithoutRejoin(t *testing.T) {
 				Change: &Change{From: s, To: MasterFenced, On: SupersededRejoin, Reason: whySupersededNoRejoin,
 					Primary: PrimaryUnknown},
 				Answer: &Answer{Msg: whySupersededNoRejoin},
+				Fence:  fenceOut(FenceFenced),
 			}, out)
 			require.Equal(t, MasterFenced, c.State())
 			require.Equal(t, FenceFenced, c.Fence())
 			require.Equal(t, inFlight, c.inFlight, "fencing is fire and forget: no rejoin in flight")
 			require.False(t, c.switchoverCaller, "answered")
 
-			// The action the fence overtook is absorbed, and so is a second
-			// superseded heartbeat.
-			require.Equal(t, Output{}, c.Step(actionOK(inFlight, "late")))
+			// The action the fence overtook is absorbed (and recorded), and
+			// so is a second superseded heartbeat.
+			require.Equal(t, Output{Reports: []Report{{Kind: ActionReport, At: t0, Action: inFlight, OK: true, Detail: "late",
+				ExitStatus: -1}}}, c.Step(actionOK(inFlight, "late")))
 			out = c.Step(supersededProbe())
 			require.Nil(t, out.Actions)
 			require.Nil(t, out.Answer)
@@ -916,7 +929,7 @@ func TestSupersededRejoinRows(t *testing.T) {
 				Why: whySupersededRejoin}, r, s.String())
 		case MasterHandingOver, MasterSwitchingOver:
 			require.Equal(t, Transition{From: s, On: SupersededRejoin, To: MasterFenced, Do: FenceSelf, Level: Error,
-				Why: whySupersededNoRejoin}, r, s.String())
+				Why: whySupersededNoRejoin, Answer: OutcomeFailed}, r, s.String())
 		case MasterFenced, MasterHandedOver, MasterRejoining:
 			require.Equal(t, stay(s, SupersededRejoin), r, s.String())
 		default:

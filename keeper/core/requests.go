@@ -5,9 +5,6 @@ import (
 	"time"
 )
 
-// takeoverExpiredInput: the tick found the takeover's time up.
-const takeoverExpiredInput InputKind = 100
-
 // takeoverTimeout is how long a standby waits for the master that
 // announced a switchover to stop; takeoverPoll how often it looks
 // meanwhile, so that the write pause ends soon after the master stopped.
@@ -29,86 +26,104 @@ func (c *Core) paused() bool {
 	return c.maintenance || (c.state.Mode() == StandbyMode && c.partnerMaintenance)
 }
 
-// request names the trigger of a request, or answers it at once, or
-// names the action whose result answers it.
-func (c *Core) request(ev Input) (Trigger, *Answer, ActionKind) {
-	refuse := func(why string) (Trigger, *Answer, ActionKind) { return 0, &Answer{Msg: why}, NoAction }
-	switch ev.Request {
-	case PauseRequest, ResumeRequest:
-		if c.state.Mode() == StandbyMode {
-			return refuse("this server is a standby: run pg_keeper.pause() and pg_keeper.resume() on the master; the standby learns maintenance mode from it")
-		}
-		// Pausing changes no state: it is a setting, which the runner
-		// writes; the result answers.
-		if ev.Request == ResumeRequest {
-			return 0, nil, ClearMaintenance
-		}
-		return 0, nil, SetMaintenance
-	case SwitchoverRequest:
-		switch {
-		case c.paused():
-			return refuse("switchover refused: maintenance mode is on: SELECT pg_keeper.resume() first")
-		case c.state == MasterConnected && c.failures > 0:
-			return refuse("switchover refused: the last heartbeat to the standby failed")
-		case c.state == MasterConnected && c.inFlight != NoAction:
-			return refuse("switchover refused: " + c.inFlight.String() + " is under way")
-		}
-		return SwitchoverRequested, nil, NoAction
-	case TakeoverRequest:
-		// Only this server's own setting: the master checked its own, and
-		// what this standby last saw of it may be a heartbeat old.
-		if c.maintenance {
-			return refuse("takeover refused: maintenance mode is on")
-		}
-		if c.state == StandbyConnected {
-			c.takeoverLSN, c.takeoverDeadline = ev.LSN, ev.At.Add(takeoverTimeout)
-		}
-		return TakeoverRequested, nil, NoAction
-	case TakeoverCancelRequest:
-		return TakeoverCancelled, nil, NoAction
-	}
-	return refuse(fmt.Sprintf("unknown request %d", ev.Request))
+// RequestRule refuses a request whatever the row for the state says: the
+// request becomes RequestRefused, and the caller gets the rule's refusal.
+// The rules are tried in order; docs/state-machine.md lists them.
+type RequestRule struct {
+	Request Request
+	When    string // the condition, in words
+	refusal func(c *Core) string
 }
 
-// answerRequest answers the request whose trigger t follows, and the
-// switchover's caller once its outcome is known.
-func (c *Core) answerRequest(t *Transition, trig Trigger, msg, extra string, out *Output) {
-	switch trig {
-	case SwitchoverRequested, TakeoverRequested:
-		if t.To == t.From {
-			out.Answer = &Answer{Msg: msg}
-			return
-		}
-		if trig == SwitchoverRequested {
-			c.switchoverCaller = true // answered when it is done or failed
-			return
-		}
-		out.Answer = &Answer{OK: true, Msg: t.Why}
-		return
-	case TakeoverCancelled:
-		switch {
-		case t.From == StandbyTakingOver:
-			out.Answer = &Answer{OK: true, Msg: "takeover called off"}
-		case t.From == StandbyPromoting || t.From == StandbyTakeoverPromoting || t.From.Mode() == MasterMode:
-			// The master must not take writes again: this server may be
-			// the primary already.
-			out.Answer = &Answer{Msg: "too late to call the takeover off: this server is promoting or promoted (" + t.From.String() + ")"}
-		default:
-			out.Answer = &Answer{OK: true, Msg: "no takeover to call off (" + t.From.String() + ")"}
-		}
-		return
+var requestRules = []RequestRule{
+	{SwitchoverRequest, "maintenance mode is on (here, or on the master as last seen)", func(c *Core) string {
+		return when(c.paused(), "switchover refused: maintenance mode is on: SELECT pg_keeper.resume() first")
+	}},
+	{SwitchoverRequest, "connected, but the last heartbeat to the standby failed", func(c *Core) string {
+		return when(c.state == MasterConnected && c.failures > 0, "switchover refused: the last heartbeat to the standby failed")
+	}},
+	{SwitchoverRequest, "connected, but an action is under way", func(c *Core) string {
+		return when(c.state == MasterConnected && c.inFlight != NoAction, "switchover refused: "+c.inFlight.String()+" is under way")
+	}},
+	// Only this server's own setting: the master checked its own, and
+	// what this standby last saw of it may be a heartbeat old.
+	{TakeoverRequest, "maintenance mode is on at this server", func(c *Core) string {
+		return when(c.maintenance, "takeover refused: maintenance mode is on")
+	}},
+}
+
+func when(cond bool, s string) string {
+	if cond {
+		return s
 	}
-	if !c.switchoverCaller || t.To == MasterHandingOver || t.To == MasterSwitchingOver {
-		return
-	}
-	c.switchoverCaller = false
-	out.Answer = &Answer{OK: t.To == MasterHandedOver, Msg: msg}
-	if t.To == MasterHandedOver {
-		out.Answer.Msg = "switchover under way: this server stops and restarts as a standby; the partner promotes once it has all WAL"
-		if extra != "" {
-			out.Answer.Msg += " (" + extra + ")"
+	return ""
+}
+
+// RequestRules are the rules, for the document.
+func RequestRules() []RequestRule { return requestRules }
+
+// request names the trigger of a request: the request's own, unless a
+// rule refuses it.
+func (c *Core) request(in Input) (Trigger, string) {
+	for _, r := range requestRules {
+		if r.Request != in.Request {
+			continue
+		}
+		if why := r.refusal(c); why != "" {
+			return RequestRefused, why
 		}
 	}
+	switch in.Request {
+	case PauseRequest:
+		c.pauseReason = in.Detail
+		return PauseRequested, ""
+	case ResumeRequest:
+		return ResumeRequested, ""
+	case SwitchoverRequest:
+		return SwitchoverRequested, ""
+	case TakeoverRequest:
+		if c.state == StandbyConnected {
+			c.takeoverLSN, c.takeoverDeadline = in.LSN, in.At.Add(takeoverTimeout)
+		}
+		return TakeoverRequested, ""
+	case TakeoverCancelRequest:
+		return TakeoverCancelled, ""
+	}
+	return RequestRefused, fmt.Sprintf("unknown request %d", in.Request)
+}
+
+// answer gives the caller of the request under way what the row's Answer
+// rule says. The text is the row's Reply, else its log line, else the
+// detail (a refusal rule's words).
+func (c *Core) answer(t *Transition, msg, extra string, at time.Time, out *Output) {
+	text := t.Reply
+	switch {
+	case text != "" && t.Answer == OutcomeOK && extra != "":
+		text += " (" + extra + ")"
+	case text == "" && msg != "":
+		text = msg
+	case text == "":
+		text = extra
+	}
+	switch t.Answer {
+	case Refuse:
+		c.give(Answer{Msg: text}, at, out)
+	case Agree:
+		c.give(Answer{OK: true, Msg: text}, at, out)
+	case AwaitOutcome:
+		c.switchoverCaller = true
+	case OutcomeOK, OutcomeFailed:
+		if c.switchoverCaller {
+			c.switchoverCaller = false
+			c.give(Answer{OK: t.Answer == OutcomeOK, Msg: text}, at, out)
+		}
+	}
+}
+
+// give answers the SQL session waiting.
+func (c *Core) give(a Answer, at time.Time, out *Output) {
+	out.Answer = &a
+	c.answeredAt = at
 }
 
 // superseded names the trigger of a heartbeat that found a newer primary:

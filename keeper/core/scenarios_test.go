@@ -229,10 +229,14 @@ func TestScenarioAfterCommandResultOnlyLogs(t *testing.T) {
 			failures, inFlight, last := c.Failures(), c.inFlight, c.lastTrigger
 
 			out := c.Step(actionOK(RunAfterCommand, "exit status 0 after 3 ms"))
-			require.Equal(t, Output{Logs: []LogLine{info("after_command finished: exit status 0 after 3 ms")}}, out)
+			require.Equal(t, Output{Logs: []LogLine{info("after_command finished: exit status 0 after 3 ms")},
+				Reports: []Report{{Kind: CommandReport, At: t0, Action: RunAfterCommand, OK: true,
+					Detail: "exit status 0 after 3 ms", ExitStatus: -1}}}, out)
 
 			out = c.Step(actionErr(RunAfterCommand, "exit status 1 after 4 ms"))
-			require.Equal(t, Output{Logs: []LogLine{warn("after_command failed: exit status 1 after 4 ms")}}, out)
+			require.Equal(t, Output{Logs: []LogLine{warn("after_command failed: exit status 1 after 4 ms")},
+				Reports: []Report{{Kind: CommandReport, At: t0, Action: RunAfterCommand,
+					Detail: "exit status 1 after 4 ms", ExitStatus: -1}}}, out)
 
 			require.Equal(t, s, c.State())
 			require.Equal(t, failures, c.Failures())

@@ -312,7 +312,8 @@ func TestSetPartner(t *testing.T) {
 			}
 			line := info(why + " (" + inactive + ")")
 			require.Equal(t, Output{Actions: []ActionKind{OpenFence}, Logs: []LogLine{line},
-				Change: &Change{From: MasterUnconfirmed, To: to, On: on, Reason: line.Msg, Primary: to.KnowsPrimary()}}, out, name)
+				Change: &Change{From: MasterUnconfirmed, To: to, On: on, Reason: line.Msg, Primary: to.KnowsPrimary()},
+				Fence:  fenceOut(FenceOpen)}, out, name)
 			require.Equal(t, to, c.State(), name)
 			require.Equal(t, FenceOpen, c.Fence(), name)
 			// Confirmed once; then nothing, and no heartbeat. (NextTick is
@@ -340,7 +341,9 @@ func TestSetPartner(t *testing.T) {
 		require.Equal(t, Never, c.NextTick())
 		c.SetPartner(true, true)
 		requireSchedule(t, c, time.Time{}, false, "due at once")
-		require.Equal(t, Output{Probe: probeRequest(MasterMode)}, tickAt(c, t0.Add(time.Second)))
+		want := probeRequest(MasterMode)
+		want.Gen = 2 // the settings were given twice
+		require.Equal(t, Output{Probe: want}, tickAt(c, t0.Add(time.Second)))
 		require.Equal(t, MasterUnconfirmed, c.State(), "a heartbeat confirms, not the setting")
 	})
 }

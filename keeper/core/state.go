@@ -145,6 +145,11 @@ const (
 	// SupersededRejoin: Superseded, with pg_keeper.auto_rejoin on and
 	// everything a rewind needs at hand.
 	SupersededRejoin
+	PauseRequested  // pg_keeper.pause()
+	ResumeRequested // pg_keeper.resume()
+	// RequestRefused: a request that a rule of requestRules refuses
+	// whatever the state (maintenance mode on, a heartbeat failed, ...).
+	RequestRefused
 	NumTriggers
 )
 
@@ -167,6 +172,9 @@ var triggerNames = [NumTriggers]string{
 	TakeoverReady:       "takeover-ready",
 	TakeoverExpired:     "takeover-expired",
 	SupersededRejoin:    "superseded-rejoin",
+	PauseRequested:      "pause-requested",
+	ResumeRequested:     "resume-requested",
+	RequestRefused:      "request-refused",
 }
 
 func (t Trigger) String() string { return triggerNames[t] }
@@ -195,24 +203,13 @@ const (
 	Rejoin
 	SetMaintenance   // pg_keeper.pause(): ALTER SYSTEM SET pg_keeper.maintenance = on
 	ClearMaintenance // pg_keeper.resume()
+	// RunStateChange runs pg_keeper.state_change_command for a change of
+	// state: the executor starts it for every Output.Change, in order.
+	RunStateChange
+	NumActions
 )
 
-var actionNames = [...]string{
-	NoAction:          "none",
-	Promote:           "promote",
-	SwitchAsync:       "switch-async",
-	RunAfterCommand:   "after_command",
-	RestoreSync:       "restore-sync",
-	FenceSelf:         "fence",
-	OpenFence:         "open-fence",
-	PrepareSwitchover: "prepare-switchover",
-	HandOver:          "hand-over",
-	Rejoin:            "rejoin",
-	SetMaintenance:    "set-maintenance",
-	ClearMaintenance:  "clear-maintenance",
-}
-
-func (a ActionKind) String() string { return actionNames[a] }
+func (a ActionKind) String() string { return actionInfo[a].name }
 
 // Fence says whether a primary takes writes: the C shim holds client
 // connections and refuses commits unless it is FenceOpen (values of
@@ -230,3 +227,15 @@ const (
 	// down, for a helper to restart the server as a standby.
 	FenceStopping
 )
+
+// FenceNames are the fences as pg_keeper.status shows them.
+var FenceNames = [...]string{FenceUnconfirmed: "unconfirmed", FenceOpen: "open", FenceFenced: "fenced",
+	FenceSwitching: "switching", FenceStopping: "stopping"}
+
+// String names f; "unknown" for a fence not read (-1) or not known.
+func (f Fence) String() string {
+	if f < 0 || int(f) >= len(FenceNames) {
+		return "unknown"
+	}
+	return FenceNames[f]
+}

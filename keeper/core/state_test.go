@@ -50,25 +50,25 @@ func TestStateNamesAndTitles(t *testing.T) {
 }
 
 func TestTriggerActionAndFailureNames(t *testing.T) {
-	require.Equal(t, 18, int(NumTriggers))
+	require.Equal(t, 21, int(NumTriggers))
 	require.Equal(t, []string{"partner-up", "partner-caught-up", "partner-down", "heartbeat-lost", "partner-lost",
 		"partner-lost-unsafe", "action-done", "action-failed", "recovery-ended", "superseded", "confirmed", "confirmed-async",
 		"switchover-requested", "takeover-requested", "takeover-cancelled", "takeover-ready", "takeover-expired",
-		"superseded-rejoin"},
+		"superseded-rejoin", "pause-requested", "resume-requested", "request-refused"},
 		[]string{PartnerUp.String(), PartnerCaughtUp.String(), PartnerDown.String(), HeartbeatLost.String(),
 			PartnerLost.String(), PartnerLostUnsafe.String(), ActionDone.String(), ActionFailed.String(), RecoveryEnded.String(),
 			Superseded.String(), Confirmed.String(), ConfirmedAsync.String(), SwitchoverRequested.String(),
 			TakeoverRequested.String(), TakeoverCancelled.String(), TakeoverReady.String(), TakeoverExpired.String(),
-			SupersededRejoin.String()})
+			SupersededRejoin.String(), PauseRequested.String(), ResumeRequested.String(), RequestRefused.String()})
 	for on := range NumTriggers {
 		require.NotEmpty(t, on.String(), "trigger %d has no name", on)
 	}
 	require.Equal(t, []string{"none", "promote", "switch-async", "after_command", "restore-sync", "fence", "open-fence",
-		"prepare-switchover", "hand-over", "rejoin", "set-maintenance", "clear-maintenance"},
+		"prepare-switchover", "hand-over", "rejoin", "set-maintenance", "clear-maintenance", "state_change_command"},
 		[]string{NoAction.String(), Promote.String(), SwitchAsync.String(), RunAfterCommand.String(), RestoreSync.String(),
 			FenceSelf.String(), OpenFence.String(), PrepareSwitchover.String(), HandOver.String(), Rejoin.String(),
-			SetMaintenance.String(), ClearMaintenance.String()})
-	require.Len(t, actionNames, int(ClearMaintenance)+1)
+			SetMaintenance.String(), ClearMaintenance.String(), RunStateChange.String()})
+	require.Len(t, actionInfo, int(RunStateChange)+1)
 }
 
 // TestKnowsPrimary: which node each state knows to be the primary, for the

@@ -12,13 +12,35 @@ import (
 func StateMachineDoc() string {
 	var b strings.Builder
 	b.WriteString("# The state machine\n\n")
-	b.WriteString("Generated from the transition table in `keeper/core/transitions.go` by\n" +
+	b.WriteString("Generated from the transition table (`keeper/core/table.go`, with the rows of\n" +
+		"`transitions.go` and `planned.go`) by\n" +
 		"`go test ./keeper/core -run TestStateMachineDoc -update`; a test fails when the table changes\n" +
 		"and this file does not. Each state is shown as `mode:state` (`standby:connected`); the process title shows it\n" +
 		"as `(standby mode:connected)`.\n\n")
-	b.WriteString("## States\n\n| state | primary known to the state-change command | meaning |\n|---|---|---|\n")
+	b.WriteString("## States\n\n| state | fence | primary known to the state-change command | meaning |\n|---|---|---|---|\n")
 	for s := State(0); s < NumStates; s++ {
-		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", s, primaryNames[s.KnowsPrimary()], stateDocs[s])
+		c := &Core{state: s}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", s, FenceNames[c.Fence()], primaryNames[s.KnowsPrimary()], stateDocs[s])
+	}
+	b.WriteString("\nThe fence is what the server holds in that state (see `bgworker/fence.c`): `open` takes writes; " +
+		"`unconfirmed` holds new sessions a little and refuses every commit that wrote; `switching` lets sessions in " +
+		"and refuses such commits; `fenced` and `stopping` refuse sessions and ask for a fast shutdown. The shutdown " +
+		"that ends a switchover waits until the answer to `pg_keeper.switchover()` has left (`wantFence`).\n")
+	b.WriteString("\n## Actions\n\n| action | what the core does with its result |\n|---|---|\n")
+	for a := ActionKind(1); a < NumActions; a++ {
+		fmt.Fprintf(&b, "| `%s` | %s |\n", a, a.Follow())
+	}
+	b.WriteString("\nThe executor (`keeper/executor`) runs every action but the fenced ones off the main thread and " +
+		"hands its result back as an input.\n")
+	b.WriteString("\n## Request rules\n\nA request that one of these rules refuses becomes `request-refused`, " +
+		"whatever the state; the caller gets the rule's words.\n\n| request | refused when |\n|---|---|\n")
+	for _, r := range requestRules {
+		fmt.Fprintf(&b, "| `%s` | %s |\n", r.Request, r.When)
+	}
+	b.WriteString("\n## Decisions outside the rows\n\nNamed functions of the core (`keeper/core`) decide what " +
+		"the rows leave to code:\n\n| function | decides |\n|---|---|\n")
+	for _, d := range Decisions {
+		fmt.Fprintf(&b, "| `%s` | %s |\n", d.Name, d.Does)
 	}
 	b.WriteString("\n## Transitions that change state\n\n```mermaid\nstateDiagram-v2\n")
 	seen := map[string]bool{}
@@ -37,7 +59,9 @@ func StateMachineDoc() string {
 		}
 	}
 	b.WriteString("```\n\n## Every row\n\nRows for events that cannot happen in a state (they are logged as a WARNING and\n" +
-		"change nothing) are left out.\n\n| state | event | next state | action | log line |\n|---|---|---|---|---|\n")
+		"change nothing) are left out. `retry`: a failed action is tried again at the next failed heartbeat; " +
+		"`deposes`: the lost master must not take writes, so commits here stop waiting for it; the answer is what the " +
+		"SQL caller of the request under way gets.\n\n| state | event | next state | action | answer | log line |\n|---|---|---|---|---|---|\n")
 	for s := State(0); s < NumStates; s++ {
 		for tr := Trigger(0); tr < NumTriggers; tr++ {
 			t := transitionIndex[s][tr]
@@ -48,10 +72,20 @@ func StateMachineDoc() string {
 			if t.Do != NoAction {
 				do = "`" + t.Do.String() + "`"
 			}
+			if t.Retry {
+				do += " (retry)"
+			}
+			if t.Deposes {
+				do += " (deposes)"
+			}
 			if t.Why != "" {
 				log = levelNames[t.Level] + ": " + strings.ReplaceAll(t.Why, "|", `\|`)
 			}
-			fmt.Fprintf(&b, "| `%s` | `%s` | `%s` | %s | %s |\n", t.From, t.On, t.To, do, log)
+			answer := t.Answer.String()
+			if t.Reply != "" {
+				answer += ": " + strings.ReplaceAll(t.Reply, "|", `\|`)
+			}
+			fmt.Fprintf(&b, "| `%s` | `%s` | `%s` | %s | %s | %s |\n", t.From, t.On, t.To, strings.TrimSpace(do), answer, log)
 		}
 	}
 	return b.String()

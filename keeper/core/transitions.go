@@ -1,9 +1,11 @@
 package core
 
-// Transition is one row of the keeper's state machine. The table below is
-// the single description of the keeper's behaviour: the core follows it, the
-// tests check that it covers every state and trigger, and
-// docs/state-machine.md is generated from it (StateMachineDoc).
+// Transition is one row of the keeper's state machine. The table (built in
+// table.go from the rows here and in planned.go) describes what the keeper
+// does: the core follows it, the tests check that it covers every state and
+// trigger, and docs/state-machine.md is generated from it (StateMachineDoc).
+// What the rows leave to code is in named functions that the document
+// lists (Decisions).
 type Transition struct {
 	From State
 	On   Trigger
@@ -15,7 +17,37 @@ type Transition struct {
 	// Unexpected marks a trigger that cannot happen in this state when the
 	// runner works as designed: it is logged loudly and changes nothing.
 	Unexpected bool
+	// Retry: the failed action is tried again at the next failed
+	// heartbeat (the count is set one short of keepalives_count); a good
+	// heartbeat calls it off.
+	Retry bool
+	// Deposes: this node has just promoted itself over a lost master, which
+	// must not take writes: until it answers again, losing it is no reason
+	// to keep commits waiting for it.
+	Deposes bool
+	// Answer is what the SQL caller of the request under way gets; Reply
+	// its text when not the row's log line.
+	Answer AnswerRule
+	Reply  string
 }
+
+// AnswerRule says whether and how a row answers the request under way.
+type AnswerRule int
+
+const (
+	NoAnswer      AnswerRule = iota
+	Refuse                   // an ERROR
+	Agree                    // success
+	AwaitOutcome             // the caller of pg_keeper.switchover() waits for an Outcome row
+	AwaitResult              // the row's action answers with its result (Answers)
+	OutcomeOK                // the switchover's caller learns it is under way
+	OutcomeFailed            // ...or that it failed
+)
+
+var answerNames = [...]string{NoAnswer: "", Refuse: "refuse", Agree: "agree", AwaitOutcome: "await the outcome",
+	AwaitResult: "await the result", OutcomeOK: "outcome: ok", OutcomeFailed: "outcome: failed"}
+
+func (a AnswerRule) String() string { return answerNames[a] }
 
 // Rows that every state shares unless the table says otherwise.
 func stay(s State, on Trigger) Transition { return Transition{From: s, On: on, To: s} }
@@ -25,8 +57,9 @@ func unexpected(s State, on Trigger) Transition {
 		Why: "ignored unexpected event " + on.String() + " in state " + s.String()}
 }
 
-// Transitions lists every (state, trigger) pair exactly once.
-var Transitions = []Transition{
+// failoverRows are the rows of failover: heartbeats, promotion, the
+// switch to asynchronous replication and back, fencing, confirmation.
+var failoverRows = []Transition{
 	// Standby mode: poll the master, promote when it is gone for good.
 	{From: StandbyReady, On: PartnerUp, To: StandbyConnected, Why: "connected to master"},
 	unexpected(StandbyReady, PartnerCaughtUp),
@@ -79,9 +112,9 @@ var Transitions = []Transition{
 	stay(StandbyPromoting, HeartbeatLost),
 	stay(StandbyPromoting, PartnerLost),
 	stay(StandbyPromoting, PartnerLostUnsafe),
-	{From: StandbyPromoting, On: ActionDone, To: MasterReady, Do: RunAfterCommand, Level: Info,
+	{From: StandbyPromoting, On: ActionDone, To: MasterReady, Do: RunAfterCommand, Level: Info, Deposes: true,
 		Why: "promoted: this server is now the master"},
-	{From: StandbyPromoting, On: ActionFailed, To: StandbyConnected, Level: Warning,
+	{From: StandbyPromoting, On: ActionFailed, To: StandbyConnected, Level: Warning, Retry: true,
 		Why: "promotion failed: retrying at the next failed heartbeat"},
 	// The action's own result decides; pg_promote() reports after recovery ended.
 	stay(StandbyPromoting, RecoveryEnded),
@@ -151,7 +184,7 @@ var Transitions = []Transition{
 	stay(MasterSwitching, PartnerLostUnsafe),
 	{From: MasterSwitching, On: ActionDone, To: MasterAsync, Level: Info,
 		Why: "replication is now asynchronous: commits no longer wait for the standby"},
-	{From: MasterSwitching, On: ActionFailed, To: MasterConnected, Level: Warning,
+	{From: MasterSwitching, On: ActionFailed, To: MasterConnected, Level: Warning, Retry: true,
 		Why: "switch to asynchronous replication failed: retrying at the next failed heartbeat"},
 	unexpected(MasterSwitching, RecoveryEnded),
 
@@ -240,18 +273,6 @@ var Transitions = []Transition{
 	{From: MasterUnconfirmed, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: whySuperseded},
 }
 
-// A heartbeat confirms only a server that waits for a confirmation; an
-// operator's confirmation elsewhere is removed and changes nothing.
-func init() {
-	for s := State(0); s < NumStates; s++ {
-		if s != MasterUnconfirmed {
-			Transitions = append(Transitions,
-				Transition{From: s, On: Confirmed, To: s, Level: Warning, Why: whyNothingToConfirm},
-				Transition{From: s, On: ConfirmedAsync, To: s, Level: Warning, Why: whyNothingToConfirm})
-		}
-	}
-}
-
 const whyNothingToConfirm = "ignored " + ConfirmFile + ": this server is not waiting for a confirmation"
 
 const whyConfirmed = "this server is the primary: accepting writes"
@@ -266,23 +287,6 @@ const whyUnconfirmed = "the standby has not answered since this server started, 
 
 const whySuperseded = "this server was superseded: its partner was promoted after it; " +
 	"fencing: refusing client connections and shutting down, so that this old master takes no writes"
-
-// transitionIndex is Transitions keyed by state and trigger. It must not
-// panic: it runs when the server loads the library. TestTableIsComplete
-// checks that every pair has exactly one row.
-var transitionIndex [NumStates][NumTriggers]*Transition
-
-func init() { transitionIndex = indexTransitions() }
-
-func indexTransitions() (idx [NumStates][NumTriggers]*Transition) {
-	for i := range Transitions {
-		t := &Transitions[i]
-		if idx[t.From][t.On] == nil {
-			idx[t.From][t.On] = t
-		}
-	}
-	return idx
-}
 
 // Why is the log text of the transition from s on t: tests that run real
 // servers assert the server log against it, so each text is written once.

@@ -31,7 +31,7 @@ func rowsWhere(keep func(Transition) bool) []string {
 
 func TestTableIsComplete(t *testing.T) {
 	require.Len(t, Transitions, int(NumStates)*int(NumTriggers))
-	require.Len(t, Transitions, 20*18)
+	require.Len(t, Transitions, 20*21)
 	var seen [NumStates][NumTriggers]int
 	for _, r := range Transitions {
 		require.True(t, r.From >= 0 && r.From < NumStates, "bad From in %+v", r)
@@ -67,7 +67,7 @@ func TestOnlyDocumentedRowsChangeMode(t *testing.T) {
 }
 
 func TestActionRows(t *testing.T) {
-	got := rowsWhere(func(r Transition) bool { return r.Do != NoAction })
+	got := rowsWhere(func(r Transition) bool { return r.Do != NoAction && r.Do.Follow() != Answers })
 	require.Equal(t, []string{
 		"master:async --partner-caught-up--> master:restoring do restore-sync",
 		"master:async --superseded--> master:fenced do fence",
@@ -107,6 +107,15 @@ func TestActionRows(t *testing.T) {
 	}, got)
 	for _, r := range Transitions {
 		if r.Do == NoAction {
+			continue
+		}
+		if r.Do.Follow() == Answers {
+			// Maintenance is a setting, not a state: pause and resume
+			// change none, and their result answers (and is logged so).
+			require.Equal(t, r.From, r.To, rowName(r))
+			require.Equal(t, AwaitResult, r.Answer, rowName(r))
+			require.Equal(t, MasterMode, r.From.Mode(), rowName(r))
+			require.Equal(t, map[Trigger]ActionKind{PauseRequested: SetMaintenance, ResumeRequested: ClearMaintenance}[r.On], r.Do, rowName(r))
 			continue
 		}
 		require.NotEmpty(t, r.Why, "an action is always logged: %s", rowName(r))
@@ -155,8 +164,6 @@ func TestActionRows(t *testing.T) {
 			require.Equal(t, whySupersededRejoin, r.Why, rowName(r))
 		}
 		require.Equal(t, r.Do == PrepareSwitchover, r.On == SwitchoverRequested, rowName(r))
-		// Maintenance is a setting, not a state: no row sets it.
-		require.NotContains(t, []ActionKind{SetMaintenance, ClearMaintenance}, r.Do, rowName(r))
 	}
 }
 
@@ -239,12 +246,17 @@ func TestHoldingStatesRows(t *testing.T) {
 		nothingToConfirm(StandbyNotPromoting, ConfirmedAsync),
 		refuseSwitchover(StandbyNotPromoting, whyNotStandby),
 		refuseTakeover(StandbyNotPromoting, whyTakeoverHeartbeat),
-		{From: StandbyNotPromoting, On: TakeoverCancelled, To: StandbyNotPromoting},
+		{From: StandbyNotPromoting, On: TakeoverCancelled, To: StandbyNotPromoting, Answer: Agree,
+			Reply: "no takeover to call off (standby:not-promoting)"},
 		{From: StandbyNotPromoting, On: TakeoverReady, To: StandbyNotPromoting, Unexpected: true, Level: Warning,
 			Why: "ignored unexpected event takeover-ready in state standby:not-promoting"},
-		{From: StandbyNotPromoting, On: TakeoverExpired, To: StandbyNotPromoting},
+		{From: StandbyNotPromoting, On: TakeoverExpired, To: StandbyNotPromoting, Unexpected: true, Level: Warning,
+			Why: "ignored unexpected event takeover-expired in state standby:not-promoting"},
 		{From: StandbyNotPromoting, On: SupersededRejoin, To: StandbyNotPromoting, Unexpected: true, Level: Warning,
 			Why: "ignored unexpected event superseded-rejoin in state standby:not-promoting"},
+		{From: StandbyNotPromoting, On: PauseRequested, To: StandbyNotPromoting, Answer: Refuse, Reply: whyPauseOnStandby},
+		{From: StandbyNotPromoting, On: ResumeRequested, To: StandbyNotPromoting, Answer: Refuse, Reply: whyPauseOnStandby},
+		{From: StandbyNotPromoting, On: RequestRefused, To: StandbyNotPromoting, Answer: Refuse},
 
 		{From: MasterKeepingSync, On: PartnerUp, To: MasterConnected, Why: "standby answers again"},
 		{From: MasterKeepingSync, On: PartnerCaughtUp, To: MasterKeepingSync, Unexpected: true, Level: Warning,
@@ -266,11 +278,16 @@ func TestHoldingStatesRows(t *testing.T) {
 		nothingToConfirm(MasterKeepingSync, ConfirmedAsync),
 		refuseSwitchover(MasterKeepingSync, whyStandbySilent),
 		refuseTakeover(MasterKeepingSync, whyTakeoverNotStandby),
-		{From: MasterKeepingSync, On: TakeoverCancelled, To: MasterKeepingSync},
+		{From: MasterKeepingSync, On: TakeoverCancelled, To: MasterKeepingSync, Answer: Refuse,
+			Reply: "too late to call the takeover off: this server is promoting or promoted (master:keeping-sync)"},
 		{From: MasterKeepingSync, On: TakeoverReady, To: MasterKeepingSync, Unexpected: true, Level: Warning,
 			Why: "ignored unexpected event takeover-ready in state master:keeping-sync"},
-		{From: MasterKeepingSync, On: TakeoverExpired, To: MasterKeepingSync},
+		{From: MasterKeepingSync, On: TakeoverExpired, To: MasterKeepingSync, Unexpected: true, Level: Warning,
+			Why: "ignored unexpected event takeover-expired in state master:keeping-sync"},
 		{From: MasterKeepingSync, On: SupersededRejoin, To: MasterRejoining, Do: Rejoin, Level: Error, Why: whySupersededRejoin},
+		{From: MasterKeepingSync, On: PauseRequested, To: MasterKeepingSync, Do: SetMaintenance, Answer: AwaitResult},
+		{From: MasterKeepingSync, On: ResumeRequested, To: MasterKeepingSync, Do: ClearMaintenance, Answer: AwaitResult},
+		{From: MasterKeepingSync, On: RequestRefused, To: MasterKeepingSync, Answer: Refuse},
 	}
 	require.Len(t, want, 2*int(NumTriggers))
 	for _, w := range want {
@@ -287,7 +304,10 @@ func TestHoldingStatesRows(t *testing.T) {
 		"master:keeping-sync --partner-caught-up--> master:keeping-sync",
 		"master:keeping-sync --partner-down--> master:keeping-sync",
 		"master:keeping-sync --partner-lost-unsafe--> master:keeping-sync",
+		"master:keeping-sync --pause-requested--> master:keeping-sync do set-maintenance",
 		"master:keeping-sync --recovery-ended--> master:keeping-sync",
+		"master:keeping-sync --request-refused--> master:keeping-sync",
+		"master:keeping-sync --resume-requested--> master:keeping-sync do clear-maintenance",
 		"master:keeping-sync --switchover-requested--> master:keeping-sync",
 		"master:keeping-sync --takeover-cancelled--> master:keeping-sync",
 		"master:keeping-sync --takeover-expired--> master:keeping-sync",
@@ -303,6 +323,9 @@ func TestHoldingStatesRows(t *testing.T) {
 		"standby:not-promoting --partner-caught-up--> standby:not-promoting",
 		"standby:not-promoting --partner-down--> standby:not-promoting",
 		"standby:not-promoting --partner-lost-unsafe--> standby:not-promoting",
+		"standby:not-promoting --pause-requested--> standby:not-promoting",
+		"standby:not-promoting --request-refused--> standby:not-promoting",
+		"standby:not-promoting --resume-requested--> standby:not-promoting",
 		"standby:not-promoting --superseded--> standby:not-promoting",
 		"standby:not-promoting --superseded-rejoin--> standby:not-promoting",
 		"standby:not-promoting --switchover-requested--> standby:not-promoting",
@@ -334,7 +357,7 @@ func TestUnexpectedRows(t *testing.T) {
 			(r.On == Superseded || r.On == SupersededRejoin) && r.From.Mode() == StandbyMode ||
 			r.On == PartnerLost && r.From == StandbyReady ||
 			(r.On == PartnerUp || r.On == PartnerCaughtUp) && r.From == MasterUnconfirmed ||
-			r.On == TakeoverReady && r.From != StandbyTakingOver ||
+			(r.On == TakeoverReady || r.On == TakeoverExpired) && r.From != StandbyTakingOver ||
 			r.From == StandbyTakingOver && (r.On == HeartbeatLost || r.On == PartnerLost || r.On == PartnerLostUnsafe)
 		require.Equal(t, cannotHappen, r.Unexpected, rowName(r))
 		if (r.On == Confirmed || r.On == ConfirmedAsync) && r.From != MasterUnconfirmed {
@@ -353,8 +376,9 @@ func TestUnexpectedRows(t *testing.T) {
 	// auto_rejoin or not) in the 7 standby states, the safe loss of a
 	// master never reached, a caught-up standby in the 19 states but
 	// MasterAsync, an unconfirmed master's good heartbeat, a ready takeover
-	// in the 19 states but StandbyTakingOver, and a counted loss in it.
-	require.Len(t, rowsWhere(func(r Transition) bool { return r.Unexpected }), 2*11+13+2*7+1+19+1+19+3)
+	// or an expired one in the 19 states but StandbyTakingOver, and a
+	// counted loss in it.
+	require.Len(t, rowsWhere(func(r Transition) bool { return r.Unexpected }), 2*11+13+2*7+1+19+1+2*19+3)
 }
 
 func TestSilentRowsStayInPlace(t *testing.T) {
@@ -362,7 +386,9 @@ func TestSilentRowsStayInPlace(t *testing.T) {
 	for _, r := range Transitions {
 		if r.Why == "" {
 			require.Equal(t, r.From, r.To, rowName(r))
-			require.Equal(t, NoAction, r.Do, rowName(r))
+			if r.Do.Follow() != Answers { // pause and resume: the answer says it
+				require.Equal(t, NoAction, r.Do, rowName(r))
+			}
 			require.Equal(t, Info, r.Level, rowName(r))
 		}
 	}
@@ -424,9 +450,10 @@ func TestPrintTable(t *testing.T) {
 	confirmed := slices.IndexFunc(Transitions, func(r Transition) bool { return r.From == MasterUnconfirmed && r.On == Confirmed })
 	require.Equal(t, "| master:unconfirmed | confirmed | master:ready | `open-fence` | "+
 		"LOG: this server is the primary: accepting writes |", lines[2+confirmed])
-	// The ignored confirmations come last, from the table's init.
+	// The rows every state has come last, state by state (table.go).
+	require.Equal(t, "| standby:switchover-promoting | request-refused | standby:switchover-promoting |  |  |", lines[len(lines)-1])
 	require.Equal(t, "| standby:switchover-promoting | confirmed-async | standby:switchover-promoting |  | "+
-		"WARNING: ignored pg_keeper.confirm_primary: this server is not waiting for a confirmation |", lines[len(lines)-1])
+		"WARNING: ignored pg_keeper.confirm_primary: this server is not waiting for a confirmation |", lines[len(lines)-8])
 	for _, l := range lines {
 		// Every line has the table's 5 cells, so no text broke the table.
 		require.Equal(t, 6, strings.Count(l, "|"), l)
@@ -447,6 +474,7 @@ func TestSupersededAndFencedRows(t *testing.T) {
 		return Transition{From: s, On: Superseded, To: MasterFenced, Do: FenceSelf, Level: Error, Why: why}
 	}
 	silent := func(on Trigger) Transition { return Transition{From: MasterFenced, On: on, To: MasterFenced} }
+	outcome := func(t Transition) Transition { t.Answer = OutcomeFailed; return t }
 	stays := func(s State, on Trigger) Transition { return Transition{From: s, On: on, To: s} }
 	want := []Transition{
 		ignored(StandbyReady, Superseded),
@@ -464,8 +492,8 @@ func TestSupersededAndFencedRows(t *testing.T) {
 		fence(MasterRestoring),
 		fence(MasterKeepingSync),
 		fence(MasterUnconfirmed),
-		fence(MasterHandingOver),
-		fence(MasterSwitchingOver),
+		outcome(fence(MasterHandingOver)),
+		outcome(fence(MasterSwitchingOver)),
 		// Stopping for a switchover or rejoining: fenced already.
 		stays(MasterHandedOver, Superseded),
 		stays(MasterRejoining, Superseded),
@@ -484,10 +512,14 @@ func TestSupersededAndFencedRows(t *testing.T) {
 		nothingToConfirm(MasterFenced, ConfirmedAsync),
 		refuseSwitchover(MasterFenced, whyNotPrimary),
 		refuseTakeover(MasterFenced, whyTakeoverNotStandby),
-		silent(TakeoverCancelled),
+		{From: MasterFenced, On: TakeoverCancelled, To: MasterFenced, Answer: Refuse,
+			Reply: "too late to call the takeover off: this server is promoting or promoted (master:fenced)"},
 		ignored(MasterFenced, TakeoverReady),
-		silent(TakeoverExpired),
+		ignored(MasterFenced, TakeoverExpired),
 		silent(SupersededRejoin),
+		{From: MasterFenced, On: PauseRequested, To: MasterFenced, Do: SetMaintenance, Answer: AwaitResult},
+		{From: MasterFenced, On: ResumeRequested, To: MasterFenced, Do: ClearMaintenance, Answer: AwaitResult},
+		{From: MasterFenced, On: RequestRefused, To: MasterFenced, Answer: Refuse},
 	}
 	require.Len(t, want, int(NumStates)+int(NumTriggers)-1)
 	for _, w := range want {

@@ -72,10 +72,14 @@ func TestUnconfirmedRows(t *testing.T) {
 		{From: MasterUnconfirmed, On: ConfirmedAsync, To: MasterAsync, Do: OpenFence, Level: Info, Why: whyConfirmedAsync},
 		refuseSwitchover(MasterUnconfirmed, whyUnconfirmedSwitch),
 		refuseTakeover(MasterUnconfirmed, whyTakeoverNotStandby),
-		{From: MasterUnconfirmed, On: TakeoverCancelled, To: MasterUnconfirmed},
+		{From: MasterUnconfirmed, On: TakeoverCancelled, To: MasterUnconfirmed, Answer: Refuse,
+			Reply: "too late to call the takeover off: this server is promoting or promoted (master:unconfirmed)"},
 		ignored(TakeoverReady),
-		{From: MasterUnconfirmed, On: TakeoverExpired, To: MasterUnconfirmed},
+		ignored(TakeoverExpired),
 		{From: MasterUnconfirmed, On: SupersededRejoin, To: MasterRejoining, Do: Rejoin, Level: Error, Why: whySupersededRejoin},
+		{From: MasterUnconfirmed, On: PauseRequested, To: MasterUnconfirmed, Do: SetMaintenance, Answer: AwaitResult},
+		{From: MasterUnconfirmed, On: ResumeRequested, To: MasterUnconfirmed, Do: ClearMaintenance, Answer: AwaitResult},
+		{From: MasterUnconfirmed, On: RequestRefused, To: MasterUnconfirmed, Answer: Refuse},
 	}
 	require.Len(t, want, int(NumTriggers))
 	for _, w := range want {

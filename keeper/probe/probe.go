@@ -35,9 +35,9 @@ var FactsSQL = `SELECT pg_is_in_recovery(),
 	CASE WHEN pg_is_in_recovery() THEN -1
 	     ELSE (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint END,
 	CASE WHEN pg_is_in_recovery() THEN 0 ELSE ` + TimelineSQL + ` END,
-	(SELECT m[1] FROM regexp_matches(r.conninfo, ` + sqlRegexp(appNameKV) + `, 'g') WITH ORDINALITY AS a(m, n)
+	(SELECT m[1] FROM regexp_matches(r.conninfo, ` + sqlRegexp(conninfo.AppNameKV) + `, 'g') WITH ORDINALITY AS a(m, n)
 		ORDER BY n DESC LIMIT 1),
-	(regexp_match(r.conninfo, ` + sqlRegexp(appNameURI) + `))[1],
+	(regexp_match(r.conninfo, ` + sqlRegexp(conninfo.AppNameURI) + `))[1],
 	r.cluster_name,
 	coalesce(current_setting('pg_keeper.maintenance', true), 'off') = 'on'
 FROM (SELECT count(*) FILTER (WHERE application_name = $1) AS mine,
@@ -51,6 +51,9 @@ FROM (SELECT count(*) FILTER (WHERE application_name = $1) AS mine,
 		THEN current_setting('primary_conninfo') END AS conninfo,
 		CASE WHEN pg_has_role('pg_read_all_settings', 'USAGE')
 		THEN current_setting('cluster_name') END AS cluster_name) r`
+
+// sqlRegexp quotes a pattern as a SQL string literal.
+func sqlRegexp(p string) string { return "'" + strings.ReplaceAll(p, "'", "''") + "'" }
 
 // Probe runs one heartbeat within ctx's deadline. A fresh session each
 // time tests the whole path and leaves nothing open that would hold up the
@@ -91,7 +94,7 @@ func probeFacts(ctx context.Context, conn *pgx.Conn, partner *pgx.ConnConfig, se
 	// Unreadable, the name stays unknown (""), and the master looks at
 	// every walsender as before, rather than at a name that may be wrong.
 	if f.InRecovery && cluster != nil {
-		f.ReceiverName = ReceiverName(kv, uri, *cluster)
+		f.ReceiverName = conninfo.ReceiverName(kv, uri, *cluster)
 	}
 	if class, detail := checkPartner(f, self, mode); class != core.FailOther {
 		return core.ProbeResult{Class: class, Detail: detail, LocalLSN: -1}

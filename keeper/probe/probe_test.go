@@ -419,7 +419,7 @@ func TestProbeTimelineColumn(t *testing.T) {
 	require.Contains(t, FactsSQL, "::bigint END,\n\tCASE WHEN pg_is_in_recovery() THEN 0 ELSE "+TimelineSQL+" END,\n\t(SELECT m[1] FROM regexp_matches(r.conninfo, ",
 		"the timeline is the twelfth column")
 	// libpq takes the last of a repeated key=value application_name: so does the heartbeat.
-	require.Contains(t, FactsSQL, "(SELECT m[1] FROM regexp_matches(r.conninfo, "+sqlRegexp(appNameKV)+", 'g') WITH ORDINALITY AS a(m, n)\n\t\tORDER BY n DESC LIMIT 1),")
+	require.Contains(t, FactsSQL, "(SELECT m[1] FROM regexp_matches(r.conninfo, "+sqlRegexp(conninfo.AppNameKV)+", 'g') WITH ORDINALITY AS a(m, n)\n\t\tORDER BY n DESC LIMIT 1),")
 	srv := fakepg.Start(t)
 	self := core.Identity{SystemID: 7300000000000000001, StartTime: t0, Timeline: 2}
 	for _, tc := range []struct {

@@ -15,6 +15,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/keeper/internal/durable"
 )
 
@@ -219,4 +220,25 @@ func (h *History) Close(timeout time.Duration) {
 	case <-h.done:
 	case <-time.After(timeout):
 	}
+}
+
+// FromReport is the event of a result the core took (core.Report).
+func FromReport(rep core.Report) Record {
+	rec := Record{At: rep.At, Kind: KindAction, Action: rep.Action.String(), OK: Ptr(rep.OK), Detail: rep.Detail}
+	switch rep.Kind {
+	case core.CommandReport:
+		rec.Kind, rec.Action = KindAfterCmd, ""
+		if rep.Action == core.RunStateChange {
+			rec.Kind = KindStateChange
+		}
+		rec.DurationMS = Ptr(rep.Duration.Milliseconds())
+		if rep.ExitStatus >= 0 {
+			rec.ExitStatus = Ptr(rep.ExitStatus)
+		}
+	case core.MaintenanceReport:
+		rec.Kind, rec.Action = KindMaintenance, ""
+	default:
+		rec.DurationMS = Ptr(rep.Duration.Milliseconds())
+	}
+	return rec
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/stretchr/testify/require"
 )
 
@@ -444,5 +445,41 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// How the results the core reports are recorded.
+func TestFromReport(t *testing.T) {
+	at := time.Date(2024, 5, 1, 12, 1, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		rep  core.Report
+		want Record
+	}{
+		{"promoted", core.Report{Kind: core.ActionReport, At: at, Action: core.Promote, OK: true, Duration: 1500 * time.Millisecond,
+			Detail: "pg_promote() took 1400 ms; now on timeline 3", ExitStatus: -1},
+			Record{At: at, Kind: KindAction, Action: "promote", OK: Ptr(true), DurationMS: Ptr(int64(1500)),
+				Detail: "pg_promote() took 1400 ms; now on timeline 3"}},
+		{"promotion failed", core.Report{Kind: core.ActionReport, At: at, Action: core.Promote, Duration: 70 * time.Second,
+			Detail: "could not connect", ExitStatus: -1},
+			Record{At: at, Kind: KindAction, Action: "promote", OK: Ptr(false), DurationMS: Ptr(int64(70_000)), Detail: "could not connect"}},
+		{"after_command succeeded", core.Report{Kind: core.CommandReport, At: at, Action: core.RunAfterCommand, OK: true,
+			Duration: 42 * time.Millisecond, Detail: "exit status 0 after 42 ms"},
+			Record{At: at, Kind: KindAfterCmd, OK: Ptr(true), ExitStatus: Ptr(0), DurationMS: Ptr(int64(42)), Detail: "exit status 0 after 42 ms"}},
+		{"after_command failed", core.Report{Kind: core.CommandReport, At: at, Action: core.RunAfterCommand,
+			Duration: 7 * time.Millisecond, ExitStatus: 2, Detail: "exit status 2 after 7 ms"},
+			Record{At: at, Kind: KindAfterCmd, OK: Ptr(false), ExitStatus: Ptr(2), DurationMS: Ptr(int64(7)), Detail: "exit status 2 after 7 ms"}},
+		{"after_command killed", core.Report{Kind: core.CommandReport, At: at, Action: core.RunAfterCommand,
+			Duration: time.Minute, ExitStatus: -1, Detail: "killed after the timeout of 1m0s after 60000 ms"},
+			Record{At: at, Kind: KindAfterCmd, OK: Ptr(false), DurationMS: Ptr(int64(60_000)),
+				Detail: "killed after the timeout of 1m0s after 60000 ms"}},
+		{"state change", core.Report{Kind: core.CommandReport, At: at, Action: core.RunStateChange, OK: true,
+			Duration: 12 * time.Millisecond, Detail: "a -> b: exit status 0 after 12 ms"},
+			Record{At: at, Kind: KindStateChange, OK: Ptr(true), ExitStatus: Ptr(0), DurationMS: Ptr(int64(12)),
+				Detail: "a -> b: exit status 0 after 12 ms"}},
+		{"maintenance", core.Report{Kind: core.MaintenanceReport, At: at, OK: true, Detail: "on", ExitStatus: -1},
+			Record{At: at, Kind: KindMaintenance, OK: Ptr(true), Detail: "on"}},
+	} {
+		require.Equal(t, tc.want, FromReport(tc.rep), tc.name)
 	}
 }

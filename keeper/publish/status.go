@@ -49,16 +49,8 @@ type Status struct {
 	Blocked      string     `json:"next_action_blocked,omitempty"`
 }
 
-var FenceNames = [...]string{core.FenceUnconfirmed: "unconfirmed", core.FenceOpen: "open", core.FenceFenced: "fenced",
-	core.FenceSwitching: "switching", core.FenceStopping: "stopping"}
-
 // FenceName is f as pg_keeper.status shows it; "unknown" before it was read.
-func FenceName(f core.Fence) string {
-	if f < 0 || int(f) >= len(FenceNames) {
-		return "unknown"
-	}
-	return FenceNames[f]
-}
+func FenceName(f core.Fence) string { return f.String() }
 
 // EncodeStatus marshals s, shortening its free texts until it fits.
 func EncodeStatus(s Status) []byte {

@@ -1,4 +1,4 @@
-package keeper
+package settings
 
 import (
 	"fmt"
@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func validRaw() RawSettings {
-	return RawSettings{
+func validRaw() Raw {
+	return Raw{
 		PartnerConninfo:     "host=partner.example port=5433 user=rep dbname=postgres password=secret sslmode=disable",
 		AfterCommand:        "  /usr/local/bin/fence.sh --now \n",
 		KeepalivesTime:      0.2,
@@ -37,29 +37,29 @@ func validRaw() RawSettings {
 
 func TestParseSettingsValid(t *testing.T) {
 	fakepg.CleanEnv(t)
-	s, errs := ParseSettings(validRaw())
+	s, errs := Parse(validRaw())
 	require.Nil(t, errs)
 
 	require.NotNil(t, s.Partner)
-	require.Equal(t, "partner.example", s.Partner.Host)
-	require.Equal(t, uint16(5433), s.Partner.Port)
-	require.Equal(t, "rep", s.Partner.User)
-	require.Equal(t, "postgres", s.Partner.Database)
-	require.Equal(t, "secret", s.Partner.Password)
-	require.Nil(t, s.Partner.TLSConfig)
-	require.Equal(t, "pg_keeper", s.Partner.RuntimeParams["application_name"])
-	require.Equal(t, pgx.QueryExecModeSimpleProtocol, s.Partner.DefaultQueryExecMode)
-	require.Equal(t, 0, s.Partner.StatementCacheCapacity)
-	require.Equal(t, 0, s.Partner.DescriptionCacheCapacity)
-	require.Equal(t, "host=partner.example port=5433 user=rep dbname=postgres password=******** sslmode=disable", s.PartnerDisplay)
+	require.Equal(t, "partner.example", s.Partner.Config.Host)
+	require.Equal(t, uint16(5433), s.Partner.Config.Port)
+	require.Equal(t, "rep", s.Partner.Config.User)
+	require.Equal(t, "postgres", s.Partner.Config.Database)
+	require.Equal(t, "secret", s.Partner.Config.Password)
+	require.Nil(t, s.Partner.Config.TLSConfig)
+	require.Equal(t, "pg_keeper", s.Partner.Config.RuntimeParams["application_name"])
+	require.Equal(t, pgx.QueryExecModeSimpleProtocol, s.Partner.Config.DefaultQueryExecMode)
+	require.Equal(t, 0, s.Partner.Config.StatementCacheCapacity)
+	require.Equal(t, 0, s.Partner.Config.DescriptionCacheCapacity)
+	require.Equal(t, "host=partner.example port=5433 user=rep dbname=postgres password=******** sslmode=disable", s.Partner.Display())
 
 	require.NotNil(t, s.Local)
-	require.Equal(t, "/var/run/postgresql", s.Local.Host)
-	require.Equal(t, uint16(5432), s.Local.Port)
-	require.Equal(t, "pgadmin", s.Local.User)
-	require.Equal(t, "postgres", s.Local.Database)
-	require.Nil(t, s.Local.TLSConfig)
-	require.Equal(t, "pg_keeper", s.Local.RuntimeParams["application_name"])
+	require.Equal(t, "/var/run/postgresql", s.Local.Config.Host)
+	require.Equal(t, uint16(5432), s.Local.Config.Port)
+	require.Equal(t, "pgadmin", s.Local.Config.User)
+	require.Equal(t, "postgres", s.Local.Config.Database)
+	require.Nil(t, s.Local.Config.TLSConfig)
+	require.Equal(t, "pg_keeper", s.Local.Config.RuntimeParams["application_name"])
 
 	require.Equal(t, "/usr/local/bin/fence.sh --now", s.AfterCommand)
 	require.Equal(t, 200*time.Millisecond, s.Interval)
@@ -69,7 +69,7 @@ func TestParseSettingsValid(t *testing.T) {
 	require.Equal(t, core.Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, s.Policy)
 	require.Equal(t, "failover", s.OnPartnerTimeout)
 	require.Equal(t, core.Identity{SystemID: 7300000000000000001, StartTime: time.Date(2024, 5, 1, 11, 0, 0, 123456000, time.UTC)}, s.Self)
-	require.True(t, s.PartnerSet)
+	require.True(t, s.Partner.Set())
 }
 
 // PartnerSet tells an unset partner_conninfo (the keeper is inactive) from
@@ -87,9 +87,9 @@ func TestParseSettingsPartnerSet(t *testing.T) {
 	} {
 		raw := validRaw()
 		raw.PartnerConninfo = tc.conninfo
-		s, _ := ParseSettings(raw)
-		require.Equal(t, tc.set, s.PartnerSet, "%q", tc.conninfo)
-		require.Equal(t, tc.usable, s.Partner != nil, "%q", tc.conninfo)
+		s, _ := Parse(raw)
+		require.Equal(t, tc.set, s.Partner.Set(), "%q", tc.conninfo)
+		require.Equal(t, tc.usable, s.Partner.Usable(), "%q", tc.conninfo)
 	}
 }
 
@@ -109,7 +109,7 @@ func TestParseSettingsPolicyAndSelf(t *testing.T) {
 	} {
 		raw := validRaw()
 		raw.MaxFailoverLag, raw.FailoverOnTimeout = tc.lag, tc.failover
-		s, errs := ParseSettings(raw)
+		s, errs := Parse(raw)
 		require.Nil(t, errs)
 		require.Equal(t, tc.want, s.Policy, "%d/%v", tc.lag, tc.failover)
 	}
@@ -117,20 +117,20 @@ func TestParseSettingsPolicyAndSelf(t *testing.T) {
 	// The identity is passed on as the host gives it, zero when unknown.
 	raw := validRaw()
 	raw.SystemID, raw.StartTime = 0, time.Time{}
-	s, errs := ParseSettings(raw)
+	s, errs := Parse(raw)
 	require.Nil(t, errs)
 	require.Equal(t, core.Identity{}, s.Self)
 
 	// Unusable conninfos and out-of-range values do not lose them.
 	raw = validRaw()
 	raw.PartnerConninfo, raw.MyConninfo, raw.KeepalivesTime, raw.KeepalivesCount = "", "port=bad", 0, 0
-	s, errs = ParseSettings(raw)
+	s, errs = Parse(raw)
 	require.Len(t, errs, 4)
 	require.Equal(t, core.Policy{MaxLag: 16 << 20, FailoverOnTimeout: true}, s.Policy)
 	require.Equal(t, core.Identity{SystemID: 7300000000000000001, StartTime: time.Date(2024, 5, 1, 11, 0, 0, 123456000, time.UTC)}, s.Self)
 
 	// Everything unset: the zero policy, which keeps the master.
-	s, _ = ParseSettings(RawSettings{})
+	s, _ = Parse(Raw{})
 	require.Equal(t, core.Policy{}, s.Policy)
 	require.Equal(t, core.Identity{}, s.Self)
 }
@@ -140,10 +140,10 @@ func TestParseSettingsEmptyPartner(t *testing.T) {
 	for _, ci := range []string{"", "   "} {
 		raw := validRaw()
 		raw.PartnerConninfo = ci
-		s, errs := ParseSettings(raw)
+		s, errs := Parse(raw)
 		require.Len(t, errs, 1)
 		require.Equal(t, "pg_keeper.partner_conninfo is not set: set it to a connection string that reaches the other server", errs[0].Error())
-		require.Nil(t, s.Partner)
+		require.Nil(t, s.Partner.Config)
 		require.NotNil(t, s.Local, "my_conninfo is still usable")
 	}
 }
@@ -152,8 +152,8 @@ func TestParseSettingsInvalidPartner(t *testing.T) {
 	fakepg.CleanEnv(t)
 	raw := validRaw()
 	raw.PartnerConninfo = "host=x port=notaport"
-	s, errs := ParseSettings(raw)
-	require.Nil(t, s.Partner)
+	s, errs := Parse(raw)
+	require.Nil(t, s.Partner.Config)
 	require.Len(t, errs, 1)
 	require.Equal(t, `pg_keeper.partner_conninfo is invalid: invalid port (in "host=x port=notaport")`, errs[0].Error())
 
@@ -167,15 +167,15 @@ func TestParseSettingsInvalidPartner(t *testing.T) {
 		{"postgresql://u@h/db?password=hunter2&port=bad", "hunter2"},
 	} {
 		raw.PartnerConninfo = tc.conninfo
-		s, errs := ParseSettings(raw)
-		require.Nil(t, s.Partner, tc.conninfo)
+		s, errs := Parse(raw)
+		require.Nil(t, s.Partner.Config, tc.conninfo)
 		require.Len(t, errs, 1, tc.conninfo)
 		msg := errs[0].Error()
 		require.True(t, strings.HasPrefix(msg, "pg_keeper.partner_conninfo is invalid: "), msg)
 		require.True(t, strings.HasSuffix(msg, fmt.Sprintf(" (in %q)", conninfo.MaskPassword(tc.conninfo))), msg)
 		require.NotContains(t, msg, tc.password)
 		require.Contains(t, msg, "********", msg)
-		require.NotContains(t, s.PartnerDisplay, tc.password)
+		require.NotContains(t, s.Partner.Display(), tc.password)
 	}
 }
 
@@ -183,9 +183,9 @@ func TestParseSettingsInvalidLocal(t *testing.T) {
 	fakepg.CleanEnv(t)
 	raw := validRaw()
 	raw.MyConninfo = "host=/tmp port=bad password=hunter2"
-	s, errs := ParseSettings(raw)
+	s, errs := Parse(raw)
 	require.NotNil(t, s.Partner)
-	require.Nil(t, s.Local)
+	require.Nil(t, s.Local.Config)
 	require.Len(t, errs, 1)
 	require.Equal(t, `pg_keeper.my_conninfo is invalid: invalid port (in "host=/tmp port=bad password=********")`, errs[0].Error())
 	require.NotContains(t, errs[0].Error(), "hunter2")
@@ -206,8 +206,8 @@ func TestPartnerDisplayMasksPassword(t *testing.T) {
 		require.Equal(t, tc.display, conninfo.MaskPassword(tc.conninfo), tc.conninfo)
 		raw := validRaw()
 		raw.PartnerConninfo = tc.conninfo
-		s, _ := ParseSettings(raw)
-		require.Equal(t, tc.display, s.PartnerDisplay, tc.conninfo)
+		s, _ := Parse(raw)
+		require.Equal(t, tc.display, s.Partner.Display(), tc.conninfo)
 	}
 }
 
@@ -218,13 +218,13 @@ func TestMaskPasswordWithSpaceLeaksNothing(t *testing.T) {
 	fakepg.CleanEnv(t)
 	raw := validRaw()
 	raw.PartnerConninfo = `host=h password=se\ cret`
-	s, errs := ParseSettings(raw)
+	s, errs := Parse(raw)
 	require.Nil(t, errs)
-	require.Equal(t, "se cret", s.Partner.Password)
-	require.Equal(t, "host=h password=********", s.PartnerDisplay)
+	require.Equal(t, "se cret", s.Partner.Config.Password)
+	require.Equal(t, "host=h password=********", s.Partner.Display())
 
 	raw.PartnerConninfo = "host=h password='se cret"
-	_, errs = ParseSettings(raw)
+	_, errs = Parse(raw)
 	require.Len(t, errs, 1)
 	require.NotContains(t, errs[0].Error(), "cret")
 }
@@ -240,13 +240,13 @@ func TestMaskPasswordKeepsWhatFollows(t *testing.T) {
 
 func TestDefaultLocalConninfo(t *testing.T) {
 	require.Equal(t, "host='/var/run/postgresql' port=5432 user='pg' dbname=postgres sslmode=disable",
-		defaultLocalConninfo(RawSettings{SocketDirs: "/var/run/postgresql,/tmp", Port: 5432, OSUser: "pg"}))
+		defaultLocalConninfo(Raw{SocketDirs: "/var/run/postgresql,/tmp", Port: 5432, OSUser: "pg"}))
 	require.Equal(t, "host='localhost' port=5433 user='postgres' dbname=postgres sslmode=disable",
-		defaultLocalConninfo(RawSettings{Port: 5433}))
+		defaultLocalConninfo(Raw{Port: 5433}))
 	require.Equal(t, "host='localhost' port=5433 user='postgres' dbname=postgres sslmode=disable",
-		defaultLocalConninfo(RawSettings{SocketDirs: " , /tmp", Port: 5433}))
+		defaultLocalConninfo(Raw{SocketDirs: " , /tmp", Port: 5433}))
 	require.Equal(t, `host='/tmp/it\'s dir' port=1 user='o\'\\b' dbname=postgres sslmode=disable`,
-		defaultLocalConninfo(RawSettings{SocketDirs: " /tmp/it's dir , /x", Port: 1, OSUser: `o'\b`}))
+		defaultLocalConninfo(Raw{SocketDirs: " /tmp/it's dir , /x", Port: 1, OSUser: `o'\b`}))
 }
 
 func TestParseSettingsDefaultLocalWithOddNames(t *testing.T) {
@@ -255,11 +255,11 @@ func TestParseSettingsDefaultLocalWithOddNames(t *testing.T) {
 	raw.SocketDirs = " /tmp/it's dir , /x"
 	raw.OSUser = `o'\b`
 	raw.Port = 6543
-	s, errs := ParseSettings(raw)
+	s, errs := Parse(raw)
 	require.Nil(t, errs)
-	require.Equal(t, "/tmp/it's dir", s.Local.Host)
-	require.Equal(t, `o'\b`, s.Local.User)
-	require.Equal(t, uint16(6543), s.Local.Port)
+	require.Equal(t, "/tmp/it's dir", s.Local.Config.Host)
+	require.Equal(t, `o'\b`, s.Local.Config.User)
+	require.Equal(t, uint16(6543), s.Local.Config.Port)
 }
 
 func TestApplicationName(t *testing.T) {
@@ -273,10 +273,10 @@ func TestApplicationName(t *testing.T) {
 		raw := validRaw()
 		raw.PartnerConninfo = tc.conninfo
 		raw.MyConninfo = tc.conninfo
-		s, errs := ParseSettings(raw)
+		s, errs := Parse(raw)
 		require.Nil(t, errs, tc.conninfo)
-		require.Equal(t, tc.want, s.Partner.RuntimeParams["application_name"], tc.conninfo)
-		require.Equal(t, tc.want, s.Local.RuntimeParams["application_name"], tc.conninfo)
+		require.Equal(t, tc.want, s.Partner.Config.RuntimeParams["application_name"], tc.conninfo)
+		require.Equal(t, tc.want, s.Local.Config.RuntimeParams["application_name"], tc.conninfo)
 	}
 }
 
@@ -304,7 +304,7 @@ func TestParseSettingsRanges(t *testing.T) {
 	} {
 		raw := validRaw()
 		raw.KeepalivesTime, raw.KeepalivesCount = tc.time, tc.count
-		s, errs := ParseSettings(raw)
+		s, errs := Parse(raw)
 		var msgs []string
 		for _, e := range errs {
 			msgs = append(msgs, e.Error())
@@ -323,7 +323,7 @@ func TestParseSettingsCommandTimeout(t *testing.T) {
 		want time.Duration
 	}{{0, 60 * time.Second}, {-3, 60 * time.Second}, {1, time.Second}, {300, 5 * time.Minute}} {
 		raw.AfterCommandTimeout = tc.secs
-		s, errs := ParseSettings(raw)
+		s, errs := Parse(raw)
 		require.Nil(t, errs)
 		require.Equal(t, tc.want, s.CommandTimeout, "%d", tc.secs)
 	}
@@ -337,24 +337,24 @@ func TestParseSettingsPassfileFromOSHome(t *testing.T) {
 	raw := validRaw()
 	raw.OSHome = home
 	raw.PartnerConninfo = "host=partner.example port=5433 user=rep dbname=postgres sslmode=disable"
-	s, errs := ParseSettings(raw)
+	s, errs := Parse(raw)
 	require.Nil(t, errs)
-	require.Equal(t, "frompgpass", s.Partner.Password)
-	require.Equal(t, "anyother", s.Local.Password)
-	require.Equal(t, raw.PartnerConninfo, s.PartnerDisplay, "the display shows the conninfo as written")
+	require.Equal(t, "frompgpass", s.Partner.Config.Password)
+	require.Equal(t, "anyother", s.Local.Config.Password)
+	require.Equal(t, raw.PartnerConninfo, s.Partner.Display(), "the display shows the conninfo as written")
 
 	// A password in the conninfo wins over the file.
 	raw.PartnerConninfo += " password=given"
-	s, errs = ParseSettings(raw)
+	s, errs = Parse(raw)
 	require.Nil(t, errs)
-	require.Equal(t, "given", s.Partner.Password)
+	require.Equal(t, "given", s.Partner.Config.Password)
 
 	// Without OSHome no password file is read.
 	raw = validRaw()
 	raw.PartnerConninfo = "host=partner.example port=5433 user=rep dbname=postgres sslmode=disable"
-	s, errs = ParseSettings(raw)
+	s, errs = Parse(raw)
 	require.Nil(t, errs)
-	require.Equal(t, "", s.Partner.Password)
+	require.Equal(t, "", s.Partner.Config.Password)
 }
 
 // sslpassword (the client key's passphrase) is a secret too: it reaches the

@@ -1,6 +1,7 @@
-package keeper
+package settings
 
 import (
+	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 	"math/rand"
 	"net/url"
 	"strings"
@@ -10,7 +11,6 @@ import (
 	"github.com/pg-keeper/pg_keeper/keeper/internal/fakepg"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 	"github.com/stretchr/testify/require"
 )
 
@@ -37,7 +37,8 @@ func TestMaskPasswordPgxParseErrors(t *testing.T) {
 		require.Error(t, err, tc.ci)
 		requireNoSecret(t, conninfo.MaskPassword(err.Error()), tc.secret, tc.ci)
 		requireNoSecret(t, conninfo.ErrorText(err, nil), tc.secret, tc.ci)
-		reason := parseErrorReason(err, tc.ci)
+		// What the keeper logs of it: the setting's error.
+		reason := conninfo.ParseSetting("pg_keeper.partner_conninfo", tc.ci, "").Err.Error()
 		requireNoSecret(t, reason, tc.secret, tc.ci)
 		require.True(t, strings.HasSuffix(reason, ")"), reason)
 	}
@@ -88,7 +89,7 @@ func TestMaskPasswordRandom(t *testing.T) {
 		}
 		_, err = pgx.ParseConfig(ci + " port=bad")
 		require.Error(t, err)
-		requireNoUpper(parseErrorReason(err, ci+" port=bad"), ci)
+		requireNoUpper(conninfo.ParseSetting("pg_keeper.partner_conninfo", ci+" port=bad", "").Err.Error(), ci)
 
 		userinfo := "u:" + strings.NewReplacer("@", "%40", ":", "%3A").Replace(url.PathEscape(pw))
 		if r.Intn(2) == 0 { // unencoded, as far as libpq lets it be

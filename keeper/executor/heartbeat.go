@@ -1,0 +1,55 @@
+package executor
+
+import (
+	"context"
+	"time"
+
+	"github.com/pg-keeper/pg_keeper/keeper/core"
+	"github.com/pg-keeper/pg_keeper/keeper/probe"
+)
+
+// heartbeat runs the heartbeat the core asked for, with the local checks it
+// asked for; the result comes back as a ProbeInput. Each step has the
+// interval as its deadline.
+func (e *Executor) heartbeat(req core.ProbeRequest, env Env) {
+	s := env.Settings
+	partner, local := e.partnerConfig(s, req.PlainFirst), s.Local.Config
+	interval, self, receiverName := s.Interval, s.Self, s.ReceiverName()
+	if req.Mode == core.MasterMode {
+		self.Timeline, _ = env.Timeline()
+	}
+	partnerName, _ := e.learnt()
+	fallback := core.Input{Kind: core.ProbeInput, Probe: core.ProbeResult{Class: core.FailOther, LocalLSN: -1, Gen: req.Gen}}
+	e.spawn(fallback, func() core.Input {
+		var res core.ProbeResult
+		if partner == nil {
+			res = core.ProbeResult{Class: core.FailConfig, Detail: "pg_keeper.partner_conninfo is unusable", LocalLSN: -1}
+		} else {
+			ctx, cancel := context.WithTimeout(e.ctx, interval)
+			res = probe.Probe(ctx, partner, self, req.Mode, receiverName)
+			cancel()
+		}
+		res.Gen = req.Gen
+		localCtx := func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(e.ctx, max(interval, 100*time.Millisecond))
+		}
+		if !res.OK && req.Replication {
+			ctx, cancel := localCtx()
+			res.ReplicationAlive, res.LocalLSN, _ = probe.ReplicationAlive(ctx, local, req.Mode, partnerName)
+			cancel()
+		}
+		if res.OK && req.Streaming {
+			ctx, cancel := localCtx()
+			streaming, err := probe.StandbyCaughtUp(ctx, local, res.Partner.ReceiverName)
+			cancel()
+			// An error: this server cannot tell, and the heartbeat stands.
+			res.StreamingChecked, res.CaughtUp = err == nil, streaming
+		}
+		if res.OK && res.Partner.ReceiverName != "" {
+			e.mu.Lock()
+			e.partnerName = res.Partner.ReceiverName
+			e.mu.Unlock()
+		}
+		return core.Input{Kind: core.ProbeInput, At: time.Now(), Probe: res}
+	})
+}
