@@ -23,15 +23,6 @@ import (
 // The state-change command: its environment, the queue that runs it one
 // change at a time, and how its end is logged and recorded.
 
-func envMap(env []string) map[string]string {
-	m := map[string]string{}
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		m[k] = v
-	}
-	return m
-}
-
 // hookRaw are settings with a partner and a local server reached over the
 // network, as on two machines.
 func hookRaw(t *testing.T) settings.Raw {

@@ -7,7 +7,6 @@ package fakepg
 import (
 	"fmt"
 	"net"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
+	"github.com/pg-keeper/pg_keeper/keeper/internal/testenv"
 	"github.com/stretchr/testify/require"
 )
 
@@ -325,16 +325,7 @@ func (s *Server) ConnCount() int {
 }
 
 // cleanPGEnv keeps the test's environment out of what pgx parses.
-func CleanEnv(t *testing.T) {
-	t.Helper()
-	for _, k := range []string{"PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD",
-		"PGAPPNAME", "PGCONNECT_TIMEOUT", "PGSSLMODE", "PGSSLCERT", "PGSSLKEY", "PGSSLROOTCERT",
-		"PGSSLPASSWORD", "PGSSLSNI", "PGSSLNEGOTIATION", "PGTARGETSESSIONATTRS", "PGSERVICE",
-		"PGSERVICEFILE", "PGOPTIONS", "PGTZ", "PGMINPROTOCOLVERSION", "PGMAXPROTOCOLVERSION"} {
-		t.Setenv(k, "")
-	}
-	t.Setenv("PGPASSFILE", filepath.Join(t.TempDir(), "no-such-pgpass"))
-}
+func CleanEnv(t *testing.T) { testenv.CleanEnv(t) }
 
 // silentServer accepts connections and never answers.
 func Silent(t *testing.T) int {
