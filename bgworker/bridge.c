@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include "access/xlog.h"
+#include "access/xloginsert.h"
 #include "access/xlogrecovery.h"
+#include "catalog/pg_control.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/interrupt.h"
@@ -205,6 +207,8 @@ bridge_config(PgkConfig *out)
 
 	out->maintenance = pgk_maintenance ? 1 : 0;
 	out->auto_rejoin = pgk_auto_rejoin ? 1 : 0;
+	out->fence_command = pgk_fence_command ? pgk_fence_command : "";
+	out->fence_command_timeout = pgk_fence_command_timeout;
 	out->bindir = postgres_bindir();
 	out->wal_log_hints = wal_log_hints ? 1 : 0;
 	out->data_checksums = DataChecksumsEnabled() ? 1 : 0;
@@ -335,6 +339,54 @@ bridge_answer_request(unsigned int seq, int ok, const char *msg)
 	return rc;
 }
 
+/*
+ * Keep replication talking on an idle primary (docs/witness.md): a standby
+ * counts replication as a sign of life only while it hears from it.  The
+ * record is an XLOG_NOOP, which redo and logical decoding ignore, marked
+ * unimportant so that an otherwise idle server neither checkpoints nor
+ * switches segments for it (archive_timeout).  Flushed at once: the
+ * walsender sends only flushed WAL, and the WAL writer may wait
+ * wal_writer_delay.
+ */
+static int
+bridge_emit_keepalive(void)
+{
+	static XLogRecPtr last_flush = InvalidXLogRecPtr;
+	static const char marker[] = "pg_keeper";
+	MemoryContext oldcontext = CurrentMemoryContext;
+	volatile int rc = 0;
+
+	REQUIRE_MAIN_THREAD();
+
+	PG_TRY();
+	{
+		if (!RecoveryInProgress())
+		{
+			XLogRecPtr	flush = GetFlushRecPtr(NULL);
+
+			if (flush == last_flush)
+			{
+				XLogRecPtr	lsn;
+
+				XLogBeginInsert();
+				XLogSetRecordFlags(XLOG_MARK_UNIMPORTANT);
+				XLogRegisterData((char *) marker, sizeof(marker));
+				lsn = XLogInsert(RM_XLOG_ID, XLOG_NOOP);
+				XLogFlush(lsn);
+				rc = 1;
+			}
+			last_flush = GetFlushRecPtr(NULL);
+		}
+	}
+	PG_CATCH();
+	{
+		log_caught_error(oldcontext);
+		rc = PGK_ERR_PG;
+	}
+	PG_END_TRY();
+	return rc;
+}
+
 void
 pgk_bridge_init(PgkBridge *bridge)
 {
@@ -357,4 +409,5 @@ pgk_bridge_init(PgkBridge *bridge)
 	bridge->take_request = bridge_take_request;
 	bridge->answer_request = bridge_answer_request;
 	bridge->committing = pgk_fence_committing_counter();
+	bridge->emit_keepalive = bridge_emit_keepalive;
 }

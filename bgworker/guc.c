@@ -27,6 +27,8 @@ char	   *pgk_state_change_command = NULL;
 int			pgk_state_change_command_timeout = 30;
 bool		pgk_maintenance = false;
 bool		pgk_auto_rejoin = false;
+char	   *pgk_fence_command = NULL;
+int			pgk_fence_command_timeout = 30;
 
 static const struct config_enum_entry on_partner_timeout_options[] = {
 	{"keep_master", PGK_TIMEOUT_KEEP_MASTER, false},
@@ -161,6 +163,26 @@ pgk_define_gucs(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_keeper.fence_command",
+							   "Shell command a standby runs to power off a master it cannot tell dead from cut off.",
+							   "Exit status 0 means the master is off, and the standby promotes; anything else, no promotion.",
+							   &pgk_fence_command,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_keeper.fence_command_timeout",
+							"Time after which fence_command is killed, and counts as failed.",
+							NULL,
+							&pgk_fence_command_timeout,
+							30,
+							1,
+							3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
 
 	/* Report typos such as pg_keeper.keepalive_time in postgresql.conf. */
 	MarkGUCPrefixReserved("pg_keeper");

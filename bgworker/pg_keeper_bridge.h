@@ -16,7 +16,7 @@
 #ifndef PG_KEEPER_BRIDGE_H
 #define PG_KEEPER_BRIDGE_H
 
-#define PGK_BRIDGE_VERSION 6
+#define PGK_BRIDGE_VERSION 7
 
 /* Name of the Go library inside $libdir and of its entry point. */
 #define PGK_GO_LIBRARY "pg_keeper_go.so"
@@ -112,6 +112,10 @@ typedef struct PgkConfig
 	int			maintenance;	/* pg_keeper.maintenance */
 	int			auto_rejoin;	/* pg_keeper.auto_rejoin */
 
+	/* Fencing before a promotion on an ambiguous failure (docs/witness.md). */
+	const char *fence_command;
+	int			fence_command_timeout;	/* seconds */
+
 	/* What a rejoin (pg_rewind, then a restart as a standby) needs. */
 	const char *bindir;			/* directory of the running postgres executable */
 	int			wal_log_hints;
@@ -169,6 +173,14 @@ typedef struct PgkBridge
 	 * nothing of PostgreSQL's.  The keeper reads it with a full barrier.
 	 */
 	volatile unsigned int *committing;
+
+	/*
+	 * On a primary, keep replication talking: unless WAL was flushed since
+	 * the previous call, write one XLOG_NOOP record (marked unimportant) and
+	 * flush it, so that the standby hears from an idle master.  Returns 1 if
+	 * it wrote one, 0 if not (other WAL flowed, or in recovery).
+	 */
+	int			(*emit_keepalive) (void);
 } PgkBridge;
 
 /* The Go entry point: runs the keeper, returns the worker's exit code. */

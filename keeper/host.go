@@ -54,6 +54,11 @@ type Host interface {
 	// (else 0); on a primary, the number of walsenders that stream. It is
 	// read from shared memory, cheap enough to look at often.
 	ReplicationState() (int, error)
+	// EmitKeepalive, on a primary, writes and flushes one keepalive record
+	// (an XLOG_NOOP) unless WAL was flushed since its previous call, so that
+	// the standby hears from an idle master (docs/witness.md). true: it
+	// wrote one.
+	EmitKeepalive() (bool, error)
 	// PublishStatus replaces what pg_keeper.status() shows: a JSON object
 	// shorter than publish.StatusMax bytes.
 	PublishStatus(json []byte) error

@@ -200,7 +200,7 @@ func (r *runner) apply(out core.Output) {
 
 // env is what the executor carries out an output with.
 func (r *runner) env() executor.Env {
-	return executor.Env{Settings: r.settings, Timeline: r.host.Timeline, Fence: r.fence.held,
+	return executor.Env{Settings: r.settings, Timeline: r.host.Timeline, Keepalive: r.host.EmitKeepalive, Fence: r.fence.held,
 		Hostname: r.hostname, Node: r.node, Tag: r.tag}
 }
 
@@ -232,6 +232,7 @@ func (r *runner) applySettings(now time.Time) {
 	s := r.settings
 	r.core.SetThreshold(s.KeepalivesCount)
 	r.core.SetPolicy(s.Policy)
+	r.core.SetFenceCommand(s.FenceCommand != "")
 	r.core.SetInterval(s.Interval, now)
 	r.core.SetPartner(s.Partner.Set(), s.Partner.Usable())
 	r.core.SetMaintenance(s.Maintenance)

@@ -302,7 +302,7 @@ func TestRunConfirmedByTheStandbyAfterFailures(t *testing.T) {
 	})
 	local := masterAloneLocal(t)
 	local.Set(func(s *fakepg.Server) {
-		s.Answers[fakepg.SimpleSQL(probe.CaughtUpSQL, "walreceiver")] = []fakepg.Column{fakepg.Col(fakepg.OIDBool, "t")}
+		s.Answers[fakepg.SimpleSQL(probe.CaughtUpSQL, "walreceiver")] = []fakepg.Column{fakepg.Col(fakepg.OIDBool, "t"), fakepg.Col(fakepg.OIDInt8, "50331648")}
 	})
 	raw := runRaw(t, srv.Port, local.Port)
 	raw.SystemID, raw.StartTime = 7300000000000000001, ct.T0

@@ -26,6 +26,7 @@ static int pgk_call_publish_status(const PgkBridge *b, const char *j) { return b
 static int pgk_call_add_event(const PgkBridge *b, const char *j) { return b->add_event(j); }
 static int pgk_call_reset_events(const PgkBridge *b) { return b->reset_events(); }
 static int pgk_call_take_request(const PgkBridge *b, int *kind, char *arg, int len) { return b->take_request(kind, arg, len); }
+static int pgk_call_emit_keepalive(const PgkBridge *b) { return b->emit_keepalive(); }
 static int pgk_call_answer_request(const PgkBridge *b, unsigned int seq, int ok, const char *m) { return b->answer_request(seq, ok, m); }
 */
 import "C"
@@ -166,6 +167,8 @@ func (b *Bridge) Settings() (settings.Raw, error) {
 		StartTime:           pgEpoch.Add(time.Duration(c.start_time) * time.Microsecond),
 		Maintenance:         c.maintenance != 0,
 		AutoRejoin:          c.auto_rejoin != 0,
+		FenceCommand:        C.GoString(c.fence_command),
+		FenceCommandTimeout: int(c.fence_command_timeout),
 		BinDir:              C.GoString(c.bindir),
 		WalLogHints:         c.wal_log_hints != 0,
 		DataChecksums:       c.data_checksums != 0,
@@ -223,6 +226,17 @@ func (b *Bridge) CommitCounter() func() int {
 		return func() int { return 0 }
 	}
 	return func() int { return int(int32(atomic.AddUint32(p, 0))) }
+}
+
+func (b *Bridge) EmitKeepalive() (bool, error) {
+	if !b.onMainThread() {
+		return false, errThread
+	}
+	rc := C.pgk_call_emit_keepalive(b.b)
+	if rc < 0 {
+		return false, b.check(rc)
+	}
+	return rc == 1, nil
 }
 
 func (b *Bridge) ReplicationState() (int, error) {

@@ -24,7 +24,7 @@ func TestActionsWithoutLocal(t *testing.T) {
 	require.EqualError(t, err, "pg_keeper.my_conninfo is unusable")
 	_, err = SwitchAsync(ctx, nil, dir, "tag")
 	require.EqualError(t, err, "pg_keeper.my_conninfo is unusable")
-	_, err = probe.StandbyCaughtUp(ctx, nil, "")
+	_, _, err = probe.StandbyCaughtUp(ctx, nil, "")
 	require.EqualError(t, err, "pg_keeper.my_conninfo is unusable")
 
 	// Saved by this node, or by another (a copy of its data directory):

@@ -53,6 +53,7 @@ var actionInfo = [NumActions]actionDesc{
 	ClearMaintenance: {name: "clear-maintenance", follow: Answers,
 		done: "maintenance mode off: automatic actions resume", failed: "could not set pg_keeper.maintenance: "},
 	RunStateChange: {name: "state_change_command", follow: Reported},
+	FenceMaster:    {name: "fence_command", follow: Tracked},
 }
 
 // Follow says how the core follows a's result.

@@ -129,6 +129,13 @@ type ProbeRequest struct {
 	// PlainFirst: the partner refused TLS under sslmode=prefer; try without
 	// it first (conninfo.PlainFirst).
 	PlainFirst bool
+	// Window: the standby's replication counts only if it received a
+	// message within it (0: until wal_receiver_timeout, as before).
+	Window time.Duration
+	// Keepalive: before the heartbeat, write a keepalive record if no WAL
+	// was flushed since the last one (Host.EmitKeepalive), so that the
+	// standby hears from an idle master.
+	Keepalive bool
 	// Gen names the partner setting the heartbeat is for: it comes back in
 	// the result, so that what one learnt of a setting since reloaded is
 	// not applied to the new one.
@@ -225,6 +232,16 @@ type Core struct {
 	lastClass                FailureClass // of the last failed heartbeat
 	lastAlive                bool         // replication worked at the last failed heartbeat
 	lastReason               string       // class and detail of the last failed heartbeat
+
+	// fenceCommand: pg_keeper.fence_command is set; fenceFailedAt: when
+	// it last failed (zero: not since the last good heartbeat).
+	fenceCommand  bool
+	fenceFailedAt time.Time
+
+	// walFlush is, on a master, the standby's walsender flush position at
+	// the last sample, and walFlushAt when it last changed (see fresh).
+	walFlush   int64
+	walFlushAt time.Time
 }
 
 // Policy is how the core weighs a lost partner.

@@ -133,6 +133,8 @@ func inFlightOf(s State) ActionKind {
 		return Rejoin
 	case StandbyTakeoverPromoting:
 		return Promote
+	case StandbyFencingPartner:
+		return FenceMaster
 	}
 	return NoAction
 }
@@ -205,6 +207,12 @@ func reach(t *testing.T, s State, threshold int) *Core {
 		c.SetRejoin(true, "")
 		c.Step(okProbe())
 		c.Step(supersededProbe())
+	case StandbyFencingPartner:
+		c.SetFenceCommand(true)
+		c.Step(okProbe())
+		for c.Failures() < threshold {
+			c.Step(failWith(FailTimeout, "no answer", -1))
+		}
 	case StandbyTakingOver, StandbyTakeoverPromoting:
 		c.Step(okProbe())
 		c.Step(takeoverRequest(masterLSN))
@@ -314,6 +322,15 @@ func eventFor(c *Core, on Trigger) Input {
 		c.failures = c.threshold - 1
 		c.policy = Policy{FailoverOnTimeout: c.state.Mode() == MasterMode}
 		return failWith(FailTimeout, "no answer", -1)
+	case PartnerLostFence:
+		// A timeout of a master that was synchronous, with fence_command
+		// set: safe to act on once the master is powered off. (A master
+		// makes PartnerLostUnsafe of it: see effective.)
+		c.failures = c.threshold - 1
+		f := syncMaster
+		c.lastFacts, c.syncConfirmed, c.fenceCommand = &f, true, true
+		c.policy = Policy{FailoverOnTimeout: c.state.Mode() == MasterMode} // the risk text of PartnerLostUnsafe's event
+		return failWith(FailTimeout, "no answer", -1)
 	case ActionDone:
 		c.failures = c.threshold
 		return actionOK(c.inFlight, "did it")
@@ -393,7 +410,7 @@ func probeLogs(from State, on Trigger, threshold int) []LogLine {
 		return []LogLine{failLine(partner, 1, threshold)}
 	case HeartbeatLost, PartnerLost:
 		return []LogLine{failLine(partner, threshold, threshold)}
-	case PartnerLostUnsafe:
+	case PartnerLostUnsafe, PartnerLostFence:
 		return []LogLine{warn(fmt.Sprintf("heartbeat to %s failed (%d/%d): timeout: no answer", partner, threshold, threshold))}
 	case Superseded, SupersededRejoin:
 		return []LogLine{supersededLine(partner, 1, threshold)}
@@ -406,7 +423,7 @@ func probeLogs(from State, on Trigger, threshold int) []LogLine {
 func rowLog(row Transition, threshold int) LogLine {
 	msg := row.Why
 	switch row.On {
-	case PartnerLost:
+	case PartnerLost, PartnerLostFence:
 		msg += fmt.Sprintf(" (%d failed heartbeats in a row)", threshold)
 	case PartnerLostUnsafe:
 		msg += fmt.Sprintf(" (%d failed heartbeats in a row; %s)", threshold, unsafeRisk(row.From.Mode()))
@@ -452,8 +469,11 @@ func effective(from State, on Trigger) Trigger {
 	if on == TakeoverReady && from != StandbyTakingOver {
 		return PartnerDown
 	}
-	if from == StandbyTakingOver && (on == HeartbeatLost || on == PartnerLost || on == PartnerLostUnsafe) {
+	if from == StandbyTakingOver && (on == HeartbeatLost || on == PartnerLost || on == PartnerLostUnsafe || on == PartnerLostFence) {
 		return PartnerDown
+	}
+	if on == PartnerLostFence && from.Mode() == MasterMode {
+		return PartnerLostUnsafe // the standby may be fencing this server: keep commits waiting
 	}
 	if on == PartnerCaughtUp && from != MasterAsync {
 		return PartnerUp
@@ -472,7 +492,7 @@ func wantFailuresAfter(from State, on Trigger, threshold int, inFlight ActionKin
 		PartnerUp: 0, PartnerCaughtUp: 0, PartnerDown: 1, HeartbeatLost: threshold, PartnerLost: threshold,
 		PartnerLostUnsafe: threshold, ActionDone: threshold, ActionFailed: threshold - 1, RecoveryEnded: 1,
 		Superseded: 1, Confirmed: 0, ConfirmedAsync: 0, SwitchoverRequested: 0, TakeoverRequested: 0,
-		TakeoverCancelled: 0, TakeoverReady: 0, TakeoverExpired: 0, SupersededRejoin: 1,
+		TakeoverCancelled: 0, TakeoverReady: 0, TakeoverExpired: 0, SupersededRejoin: 1, PartnerLostFence: threshold,
 	}[on]
 }
 

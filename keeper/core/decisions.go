@@ -16,6 +16,7 @@ var Decisions = []Decision{
 	{"superseded", "a newer primary answered: superseded, or superseded-rejoin when auto_rejoin is on, not paused and a rewind is possible"},
 	{"takeoverReady", "taking over, a failure is takeover-ready once the master has stopped and its WAL up to the announced position is here; until then it does not count"},
 	{"risk", "why acting on a lost partner could lose acknowledged commits or make two primaries (partner-lost-unsafe)"},
+	{"fenceFirst", "a loss that does not prove the master down, otherwise safe, goes through fence_command first (partner-lost-fence), not again within 10 s of a failed run"},
 	{"certain", "whether a failure proves the partner's server down (a refusal only while replication did not outlive the failures)"},
 	{"confirms", "which heartbeat confirms an unconfirmed primary (the partner answered as a standby, or is an older primary)"},
 	{"actionResult", "an action's result as its kind's follow rule says: tracked results become action-done or action-failed, reported ones are logged, answering ones answer"},

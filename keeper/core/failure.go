@@ -108,6 +108,9 @@ type PartnerFacts struct {
 	Timeline int
 	// Maintenance: pg_keeper.maintenance is on at the partner.
 	Maintenance bool
+	// Keepalives: the partner's keeper writes keepalive records as a
+	// master (it is of a version that does), so its replication is fresh.
+	Keepalives bool
 }
 
 // ProbeResult is the outcome of one heartbeat.
@@ -134,6 +137,11 @@ type ProbeResult struct {
 	// not streaming, commits would hang.
 	StreamingChecked bool
 	CaughtUp         bool
+	// FlushKnown: on a master, this server was asked for the standby's
+	// walsender, and FlushLSN is the flush position it reported (-1: no
+	// walsender streams).
+	FlushKnown bool
+	FlushLSN   int64
 	// Gen is ProbeRequest.Gen of the heartbeat.
 	Gen int
 }

@@ -28,7 +28,7 @@ func (c *Core) tick(now time.Time, out *Output) {
 	}
 	mode := c.state.Mode()
 	out.Probe = &ProbeRequest{Mode: mode, Streaming: mode == MasterMode, Replication: true,
-		PlainFirst: c.plainFirst, Gen: c.partnerGen}
+		PlainFirst: c.plainFirst, Gen: c.partnerGen, Window: c.window(), Keepalive: c.keepalive()}
 }
 
 // learnTLS: a heartbeat that had to go without TLS under sslmode=prefer
@@ -84,6 +84,7 @@ func (c *Core) probe(at time.Time, p ProbeResult, out *Output) (Trigger, string)
 				"heartbeat to %s succeeded after %d failed", partner, c.failures)})
 		}
 		c.failures, c.lastLogged, c.deposed, c.aliveWhileFailing = 0, "", false, 0
+		c.fenceFailedAt = time.Time{}
 		c.lastSuccess = at
 		facts := p.Partner
 		c.lastFacts = &facts
@@ -134,6 +135,11 @@ func (c *Core) probe(at time.Time, p ProbeResult, out *Output) (Trigger, string)
 	if risk := c.risk(p); risk != "" {
 		return PartnerLostUnsafe, why + "; " + risk
 	}
+	if fence, wait := c.fenceFirst(p, at); wait != "" {
+		return PartnerLostUnsafe, why + "; " + wait
+	} else if fence {
+		return PartnerLostFence, why
+	}
 	return PartnerLost, why
 }
 
@@ -146,15 +152,19 @@ func (c *Core) risk(p ProbeResult) string {
 		what = "a refused connection while replication with it outlived the failed heartbeats (a firewall rejecting, not a stopped server)"
 	}
 	if c.state.Mode() == MasterMode {
-		if ambiguous && c.policy.FailoverOnTimeout && !c.deposed {
+		switch {
+		case !ambiguous || c.deposed:
+		case c.policy.FailoverOnTimeout:
 			return fmt.Sprintf("%s is no proof the standby is down, and with pg_keeper.on_partner_timeout = failover it may be promoting itself", what)
+		case c.fenceCommand:
+			return fmt.Sprintf("%s is no proof the standby is down, and with pg_keeper.fence_command set it may be powering this server off to promote itself", what)
 		}
 		return ""
 	}
 	if p.Class == FailConfig {
 		return "the heartbeat could not even be tried, so nothing is known of the master: fix pg_keeper.partner_conninfo"
 	}
-	if ambiguous && !c.policy.FailoverOnTimeout {
+	if ambiguous && !c.policy.FailoverOnTimeout && !c.fenceCommand {
 		return fmt.Sprintf("%s is no proof the master is down (pg_keeper.on_partner_timeout = keep_master); "+
 			"if it is, promote by hand: SELECT pg_promote()", what)
 	}

@@ -19,7 +19,7 @@ func (c *Core) triggerOf(in Input, out *Output) (trig Trigger, extra string, ok 
 	case ProbeInput:
 		c.probing = false
 		c.learnTLS(in.Probe, out)
-		p := c.streamingCheck(in.Probe)
+		p := c.streamingCheck(c.fresh(in.At, in.Probe))
 		trig, extra = c.probe(in.At, p, out)
 		if why := confirms(p); c.state == MasterUnconfirmed && why != "" {
 			trig, extra = c.confirmed(), why
@@ -72,8 +72,15 @@ func (c *Core) actionResult(in Input, out *Output) (Trigger, string, bool) {
 		rep := Report{Kind: ActionReport, At: in.At, Action: in.Action, OK: in.Err == "", Detail: in.Detail,
 			Duration: in.At.Sub(c.inFlightSince), ExitStatus: -1}
 		trig, extra := ActionDone, in.Detail
+		if in.Command != nil {
+			c.logOutput(in, out)
+			rep.ExitStatus = in.Command.ExitStatus
+		}
 		if in.Err != "" {
 			trig, extra, rep.Detail = ActionFailed, in.Err, in.Err
+			if in.Action == FenceMaster {
+				c.fenceFailedAt = in.At
+			}
 		} else if in.Action == Promote {
 			// Check the old master again now, not an interval later: as
 			// long as it is lost, the new master's commits wait for it
@@ -88,6 +95,16 @@ func (c *Core) actionResult(in Input, out *Output) (Trigger, string, bool) {
 	return 0, "", false
 }
 
+// logOutput logs what a command printed, a line at a time.
+func (c *Core) logOutput(in Input, out *Output) {
+	if in.Command == nil {
+		return
+	}
+	for _, line := range in.Command.Lines {
+		out.Logs = append(out.Logs, LogLine{Info, in.Action.String() + ": " + line})
+	}
+}
+
 // reportCommand logs and records how after_command or the state-change
 // command ended: fire and forget, it decides nothing.
 func (c *Core) reportCommand(in Input, out *Output) {
@@ -96,9 +113,7 @@ func (c *Core) reportCommand(in Input, out *Output) {
 		oc = *in.Command
 	}
 	name := in.Action.String()
-	for _, line := range oc.Lines {
-		out.Logs = append(out.Logs, LogLine{Info, name + ": " + line})
-	}
+	c.logOutput(in, out)
 	outcome, level, verb := in.Detail, Info, "finished"
 	if in.Err != "" {
 		outcome, level, verb = in.Err, Warning, "failed"

@@ -368,7 +368,7 @@ func TestTakeoverWaitsForTheMasterToStop(t *testing.T) {
 			c := takingOver(t, 2)
 			at := t0.Add(time.Second)
 			for i := range 10 {
-				require.Equal(t, probeRequest(StandbyMode), tickAt(c, at).Probe, "heartbeat %d", i)
+				require.Equal(t, probeRequest(c.State()), tickAt(c, at).Probe, "heartbeat %d", i)
 				require.Equal(t, at.Add(takeoverPoll), c.View().NextProbe, "polled every 100 ms")
 				ev := takeoverFail(tc.alive, tc.localLSN)
 				ev.At = at.Add(10 * time.Millisecond)
@@ -513,7 +513,7 @@ func TestTakeoverCancelAnswers(t *testing.T) {
 				require.Nil(t, out.Logs)
 				require.Nil(t, out.Change)
 			default:
-				require.Contains(t, []State{StandbyReady, StandbyConnected, StandbyHeartbeatLost, StandbyNotPromoting}, s)
+				require.Contains(t, []State{StandbyReady, StandbyConnected, StandbyHeartbeatLost, StandbyNotPromoting, StandbyFencingPartner}, s)
 				require.Equal(t, &Answer{OK: true, Msg: "no takeover to call off (" + s.String() + ")"}, out.Answer)
 				require.Equal(t, s, c.State())
 				require.Nil(t, out.Logs)
@@ -550,7 +550,7 @@ func TestTakeoverCancelTooLateWhilePromoting(t *testing.T) {
 func TestTakeoverExpires(t *testing.T) {
 	c := takingOver(t, 2)
 	almost := t0.Add(takeoverTimeout - time.Millisecond)
-	require.Equal(t, probeRequest(StandbyMode), tickAt(c, almost).Probe)
+	require.Equal(t, probeRequest(c.State()), tickAt(c, almost).Probe)
 	in := okProbe()
 	in.At = almost
 	out := c.Step(in)
@@ -697,7 +697,7 @@ func TestTakeoverWaitsPastTheDeadlineForAStoppingMaster(t *testing.T) {
 				// The master began stopping just before the deadline; its
 				// walsender still sends the end of the WAL.
 				at := deadline.Add(-time.Millisecond)
-				require.Equal(t, probeRequest(StandbyMode), tickAt(c, at).Probe)
+				require.Equal(t, probeRequest(c.State()), tickAt(c, at).Probe)
 				// A refusal counts as stopping only once replication is
 				// gone (else it is a firewall); the WAL is not all here yet.
 				alive, lsn := class != FailRefused, int64(masterLSN)
@@ -717,7 +717,7 @@ func TestTakeoverWaitsPastTheDeadlineForAStoppingMaster(t *testing.T) {
 					if out.Probe == nil {
 						continue
 					}
-					require.Equal(t, probeRequest(StandbyMode), out.Probe, "tick %d", i)
+					require.Equal(t, probeRequest(c.State()), out.Probe, "tick %d", i)
 					require.Equal(t, now.Add(takeoverPoll), c.View().NextProbe, "tick %d: polled every 100 ms", i)
 					out = c.Step(stoppingFail(class, now.Add(10*time.Millisecond), alive, lsn))
 					require.Equal(t, StandbyTakingOver, c.State(), "heartbeat %d", i)
@@ -754,11 +754,11 @@ func TestTakeoverWaitsPastTheDeadlineForAStoppingMaster(t *testing.T) {
 func TestTakeoverPromotesPastTheDeadline(t *testing.T) {
 	c := takingOver(t, 2)
 	deadline := t0.Add(takeoverTimeout)
-	require.Equal(t, probeRequest(StandbyMode), tickAt(c, deadline.Add(-time.Millisecond)).Probe)
+	require.Equal(t, probeRequest(c.State()), tickAt(c, deadline.Add(-time.Millisecond)).Probe)
 	c.Step(stoppingFail(FailStarting, deadline.Add(-time.Millisecond), true, masterLSN-8))
 	require.Equal(t, Output{}, tickAt(c, deadline), "not expired, the next poll not due yet")
 	require.Equal(t, StandbyTakingOver, c.State())
-	require.Equal(t, probeRequest(StandbyMode), tickAt(c, deadline.Add(takeoverPoll)).Probe)
+	require.Equal(t, probeRequest(c.State()), tickAt(c, deadline.Add(takeoverPoll)).Probe)
 	out := c.Step(stoppingFail(FailRefused, deadline.Add(takeoverPoll+time.Millisecond), false, masterLSN))
 	require.Equal(t, StandbyTakeoverPromoting, c.State())
 	require.Equal(t, []ActionKind{Promote}, out.Actions)

@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,9 +18,13 @@ const testInterval = 5 * time.Second
 // tickAt steps a TickInput at at.
 func tickAt(c *Core, at time.Time) Output { return c.Step(Input{Kind: TickInput, At: at}) }
 
-// probeRequest is what a tick asks of a core in mode.
-func probeRequest(m Mode) *ProbeRequest {
-	return &ProbeRequest{Mode: m, Streaming: m == MasterMode, Replication: true}
+// probeRequest is what a tick asks of a core in state s: a primary whose
+// commits are open writes a keepalive record first.
+func probeRequest(s State) *ProbeRequest {
+	m := s.Mode()
+	closed := []State{MasterUnconfirmed, MasterFenced, MasterHandedOver, MasterRejoining, MasterSwitchingOver}
+	return &ProbeRequest{Mode: m, Streaming: m == MasterMode, Replication: true,
+		Keepalive: m == MasterMode && !slices.Contains(closed, s)}
 }
 
 // endedAt is a failed heartbeat whose result comes at at.
@@ -56,7 +61,7 @@ func TestTickFirstHeartbeatAtOnce(t *testing.T) {
 		c := NewCore(m, 3)
 		requireSchedule(t, c, time.Time{}, false, m.String())
 		out := tickAt(c, t0)
-		require.Equal(t, Output{Probe: probeRequest(m)}, out, "%s: the first tick asks for a heartbeat", m)
+		require.Equal(t, Output{Probe: probeRequest(c.State())}, out, "%s: the first tick asks for a heartbeat", m)
 		requireSchedule(t, c, t0.Add(testInterval), true, "%s: the next due an interval after this one started", m)
 		require.Equal(t, 0, c.Failures())
 		require.Equal(t, Trigger(-1), c.lastTrigger, "a tick is no trigger")
@@ -81,7 +86,7 @@ func TestTickSchedule(t *testing.T) {
 	late := t0.Add(3*testInterval + time.Second)
 	c.Step(endedAt(late))
 	requireSchedule(t, c, t0.Add(testInterval), false, "the result changes nothing of the schedule")
-	require.Equal(t, Output{Probe: probeRequest(MasterMode)}, tickAt(c, late))
+	require.Equal(t, Output{Probe: probeRequest(c.State())}, tickAt(c, late))
 	requireSchedule(t, c, late.Add(testInterval), true)
 
 	// It ends soon: the next one is due an interval after this one started,
@@ -93,7 +98,7 @@ func TestTickSchedule(t *testing.T) {
 		require.Equal(t, Output{}, tickAt(c, start.Add(d)), "not due at +%s", d)
 		requireSchedule(t, c, start.Add(testInterval), false)
 	}
-	require.Equal(t, Output{Probe: probeRequest(MasterMode)}, tickAt(c, start.Add(testInterval)), "due exactly then")
+	require.Equal(t, Output{Probe: probeRequest(c.State())}, tickAt(c, start.Add(testInterval)), "due exactly then")
 	requireSchedule(t, c, start.Add(2*testInterval), true)
 
 	require.Equal(t, 2, c.Failures(), "only results count")
@@ -118,13 +123,13 @@ func TestTickScheduleUntouchedByOtherInputs(t *testing.T) {
 func TestTickRequestFollowsTheMode(t *testing.T) {
 	for s := range NumStates {
 		c := coreAt(s, 3, 0)
-		require.Equal(t, Output{Probe: probeRequest(s.Mode())}, tickAt(c, t0), s.String())
+		require.Equal(t, Output{Probe: probeRequest(c.State())}, tickAt(c, t0), s.String())
 	}
 	c := NewCore(StandbyMode, 3)
-	require.Equal(t, probeRequest(StandbyMode), tickAt(c, t0).Probe)
+	require.Equal(t, probeRequest(c.State()), tickAt(c, t0).Probe)
 	c.Step(endedAt(t0))
 	c.Step(recoveryEnded())
-	require.Equal(t, probeRequest(MasterMode), tickAt(c, t0.Add(testInterval)).Probe)
+	require.Equal(t, probeRequest(c.State()), tickAt(c, t0.Add(testInterval)).Probe)
 }
 
 // SetInterval: a shorter interval takes effect at once (from now), a longer
@@ -172,7 +177,7 @@ func TestPromotionProbesAtOnce(t *testing.T) {
 		c.Step(in)
 		require.Equal(t, MasterReady, c.State())
 		requireSchedule(t, c, done, false, "due at once, not at %s", last.Add(testInterval))
-		require.Equal(t, Output{Probe: probeRequest(MasterMode)}, tickAt(c, done), "a master's heartbeat")
+		require.Equal(t, Output{Probe: probeRequest(c.State())}, tickAt(c, done), "a master's heartbeat")
 		requireSchedule(t, c, done.Add(testInterval), true)
 	})
 	t.Run("failed", func(t *testing.T) {
@@ -194,7 +199,7 @@ func TestPromotionProbesAtOnce(t *testing.T) {
 		requireSchedule(t, c, done, true)
 		require.Equal(t, Output{}, tickAt(c, done), "one heartbeat at a time")
 		c.Step(endedAt(done.Add(time.Second)))
-		require.Equal(t, probeRequest(MasterMode), tickAt(c, done.Add(time.Second)).Probe,
+		require.Equal(t, probeRequest(c.State()), tickAt(c, done.Add(time.Second)).Probe,
 			"the next one at once: the one under way was a standby's")
 	})
 	t.Run("other actions", func(t *testing.T) {
@@ -230,7 +235,7 @@ func TestReplicationDropProbesAtOnce(t *testing.T) {
 		requireSchedule(t, c, drop, false, s.String())
 		require.Equal(t, 0, c.Failures(), s.String())
 		require.Equal(t, s, c.State())
-		require.Equal(t, Output{Probe: probeRequest(s.Mode())}, tickAt(c, drop.Add(time.Millisecond)), s.String())
+		require.Equal(t, Output{Probe: probeRequest(c.State())}, tickAt(c, drop.Add(time.Millisecond)), s.String())
 		next := drop.Add(time.Millisecond + testInterval)
 		requireSchedule(t, c, next, true, s.String())
 
@@ -247,7 +252,7 @@ func TestReplicationDropProbesAtOnce(t *testing.T) {
 		require.Equal(t, Output{}, out)
 		requireSchedule(t, c, next, false, "%s: failed already", s)
 		require.Equal(t, Output{}, tickAt(c, drop.Add(3*time.Second)), "%s: not due before the interval", s)
-		require.Equal(t, Output{Probe: probeRequest(s.Mode())}, tickAt(c, next), s.String())
+		require.Equal(t, Output{Probe: probeRequest(c.State())}, tickAt(c, next), s.String())
 	}
 
 	// A heartbeat failed since the last good one (in StandbyHeartbeatLost
@@ -265,7 +270,7 @@ func TestReplicationDropProbesAtOnce(t *testing.T) {
 		require.Equal(t, 2, c.Failures(), s.String())
 		require.Equal(t, s, c.State())
 		require.Equal(t, Output{}, tickAt(c, drop.Add(time.Millisecond)), "%s: not due before the interval", s)
-		require.Equal(t, Output{Probe: probeRequest(s.Mode())}, tickAt(c, t0.Add(testInterval)), s.String())
+		require.Equal(t, Output{Probe: probeRequest(c.State())}, tickAt(c, t0.Add(testInterval)), s.String())
 	}
 
 	// Before the first heartbeat: it is due at once anyway.
@@ -341,7 +346,7 @@ func TestSetPartner(t *testing.T) {
 		require.Equal(t, Never, c.NextTick())
 		c.SetPartner(true, true)
 		requireSchedule(t, c, time.Time{}, false, "due at once")
-		want := probeRequest(MasterMode)
+		want := probeRequest(c.State())
 		want.Gen = 2 // the settings were given twice
 		require.Equal(t, Output{Probe: want}, tickAt(c, t0.Add(time.Second)))
 		require.Equal(t, MasterUnconfirmed, c.State(), "a heartbeat confirms, not the setting")

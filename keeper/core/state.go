@@ -60,6 +60,10 @@ const (
 	// promotes as soon as the master has stopped and its last WAL is here.
 	StandbyTakingOver
 	StandbyTakeoverPromoting // pg_promote() for a switchover: no after_command
+	// StandbyFencingPartner: the master was lost in a way that cannot tell a
+	// dead master from a cut network; pg_keeper.fence_command runs to power
+	// it off, and this standby promotes only if it says it did.
+	StandbyFencingPartner
 	NumStates
 )
 
@@ -99,6 +103,7 @@ var stateInfo = [NumStates]struct {
 	MasterRejoining:          {MasterMode, "rejoining", PrimaryPartner},
 	StandbyTakingOver:        {StandbyMode, "taking-over", PrimaryUnknown},
 	StandbyTakeoverPromoting: {StandbyMode, "switchover-promoting", PrimaryUnknown},
+	StandbyFencingPartner:    {StandbyMode, "fencing-partner", PrimaryUnknown},
 }
 
 // KnowsPrimary is the node this state knows to be the primary, if any.
@@ -150,6 +155,10 @@ const (
 	// RequestRefused: a request that a rule of requestRules refuses
 	// whatever the state (maintenance mode on, a heartbeat failed, ...).
 	RequestRefused
+	// PartnerLostFence: partner lost, safe to act on but for one doubt: the
+	// failure does not prove the master down (a timeout), and
+	// pg_keeper.fence_command can make sure it is.
+	PartnerLostFence
 	NumTriggers
 )
 
@@ -175,6 +184,7 @@ var triggerNames = [NumTriggers]string{
 	PauseRequested:      "pause-requested",
 	ResumeRequested:     "resume-requested",
 	RequestRefused:      "request-refused",
+	PartnerLostFence:    "partner-lost-fence",
 }
 
 func (t Trigger) String() string { return triggerNames[t] }
@@ -206,6 +216,9 @@ const (
 	// RunStateChange runs pg_keeper.state_change_command for a change of
 	// state: the executor starts it for every Output.Change, in order.
 	RunStateChange
+	// FenceMaster runs pg_keeper.fence_command, which powers the master off
+	// (exit status 0: it is off).
+	FenceMaster
 	NumActions
 )
 

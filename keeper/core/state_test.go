@@ -39,9 +39,10 @@ func TestStateNamesAndTitles(t *testing.T) {
 		MasterRejoining:          {MasterMode, "master:rejoining", "(master mode:rejoining)"},
 		StandbyTakingOver:        {StandbyMode, "standby:taking-over", "(standby mode:taking-over)"},
 		StandbyTakeoverPromoting: {StandbyMode, "standby:switchover-promoting", "(standby mode:switchover-promoting)"},
+		StandbyFencingPartner:    {StandbyMode, "standby:fencing-partner", "(standby mode:fencing-partner)"},
 	}
 	require.Len(t, want, int(NumStates))
-	require.Equal(t, 20, int(NumStates))
+	require.Equal(t, 21, int(NumStates))
 	for s := range NumStates {
 		require.Equal(t, want[s].mode, s.Mode(), "mode of %d", s)
 		require.Equal(t, want[s].name, s.String())
@@ -50,25 +51,27 @@ func TestStateNamesAndTitles(t *testing.T) {
 }
 
 func TestTriggerActionAndFailureNames(t *testing.T) {
-	require.Equal(t, 21, int(NumTriggers))
+	require.Equal(t, 22, int(NumTriggers))
 	require.Equal(t, []string{"partner-up", "partner-caught-up", "partner-down", "heartbeat-lost", "partner-lost",
 		"partner-lost-unsafe", "action-done", "action-failed", "recovery-ended", "superseded", "confirmed", "confirmed-async",
 		"switchover-requested", "takeover-requested", "takeover-cancelled", "takeover-ready", "takeover-expired",
-		"superseded-rejoin", "pause-requested", "resume-requested", "request-refused"},
+		"superseded-rejoin", "pause-requested", "resume-requested", "request-refused", "partner-lost-fence"},
 		[]string{PartnerUp.String(), PartnerCaughtUp.String(), PartnerDown.String(), HeartbeatLost.String(),
 			PartnerLost.String(), PartnerLostUnsafe.String(), ActionDone.String(), ActionFailed.String(), RecoveryEnded.String(),
 			Superseded.String(), Confirmed.String(), ConfirmedAsync.String(), SwitchoverRequested.String(),
 			TakeoverRequested.String(), TakeoverCancelled.String(), TakeoverReady.String(), TakeoverExpired.String(),
-			SupersededRejoin.String(), PauseRequested.String(), ResumeRequested.String(), RequestRefused.String()})
+			SupersededRejoin.String(), PauseRequested.String(), ResumeRequested.String(), RequestRefused.String(),
+			PartnerLostFence.String()})
 	for on := range NumTriggers {
 		require.NotEmpty(t, on.String(), "trigger %d has no name", on)
 	}
 	require.Equal(t, []string{"none", "promote", "switch-async", "after_command", "restore-sync", "fence", "open-fence",
-		"prepare-switchover", "hand-over", "rejoin", "set-maintenance", "clear-maintenance", "state_change_command"},
+		"prepare-switchover", "hand-over", "rejoin", "set-maintenance", "clear-maintenance", "state_change_command",
+		"fence_command"},
 		[]string{NoAction.String(), Promote.String(), SwitchAsync.String(), RunAfterCommand.String(), RestoreSync.String(),
 			FenceSelf.String(), OpenFence.String(), PrepareSwitchover.String(), HandOver.String(), Rejoin.String(),
-			SetMaintenance.String(), ClearMaintenance.String(), RunStateChange.String()})
-	require.Len(t, actionInfo, int(RunStateChange)+1)
+			SetMaintenance.String(), ClearMaintenance.String(), RunStateChange.String(), FenceMaster.String()})
+	require.Len(t, actionInfo, int(FenceMaster)+1)
 }
 
 // TestKnowsPrimary: which node each state knows to be the primary, for the
@@ -101,8 +104,10 @@ func TestKnowsPrimary(t *testing.T) {
 		// The master refuses writes until the standby has promoted.
 		StandbyTakingOver:        PrimaryUnknown,
 		StandbyTakeoverPromoting: PrimaryUnknown,
+		// Fencing, the master may be alive or powered off.
+		StandbyFencingPartner: PrimaryUnknown,
 	}
-	require.Equal(t, 20, int(NumStates), "a new state needs its line above")
+	require.Equal(t, 21, int(NumStates), "a new state needs its line above")
 	for s := range NumStates {
 		require.Equal(t, want[s], s.KnowsPrimary(), s.String())
 		// A node names itself only in master mode, its partner only in

@@ -119,4 +119,5 @@ var stateDocs = [NumStates]string{
 	MasterRejoining:          "superseded, with `auto_rejoin`: the server stops and a helper rewinds it and starts it as the new primary's standby",
 	StandbyTakingOver:        "the master announced a switchover: promote once it has stopped and its last WAL is here; back to connected if it does not stop in time",
 	StandbyTakeoverPromoting: "`pg_promote()` for a switchover: no `after_command`, the old master is not fenced but restarting as a standby",
+	StandbyFencingPartner:    "the master was lost in a way that does not prove it down: `pg_keeper.fence_command` runs to power it off; exit status 0 promotes, anything else does not",
 }

@@ -3,7 +3,8 @@ package core
 import "slices"
 
 // The table is built here, once and in this order: the failover rows
-// (transitions.go), the planned operations' (planned.go), then the rows
+// (transitions.go), the planned operations' (planned.go), fencing's
+// (fencing.go), then the rows
 // that every state has for the same reason, written once below. Package
 // variables are initialised in dependency order, so no init function and
 // no file-name order is involved.
@@ -20,7 +21,9 @@ func buildTable() []Transition {
 	var rows []Transition
 	rows = append(rows, failoverRows...)
 	rows = append(rows, plannedRows...)
+	rows = append(rows, fencingRows...)
 	for s := range NumStates {
+		rows = append(rows, fenceRow(s)...)
 		rows = append(rows, confirmRows(s)...)
 		rows = append(rows, supersededRejoinRow(s))
 		rows = append(rows, takeoverRows(s)...)

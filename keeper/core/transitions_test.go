@@ -31,7 +31,7 @@ func rowsWhere(keep func(Transition) bool) []string {
 
 func TestTableIsComplete(t *testing.T) {
 	require.Len(t, Transitions, int(NumStates)*int(NumTriggers))
-	require.Len(t, Transitions, 20*21)
+	require.Len(t, Transitions, 21*22)
 	var seen [NumStates][NumTriggers]int
 	for _, r := range Transitions {
 		require.True(t, r.From >= 0 && r.From < NumStates, "bad From in %+v", r)
@@ -99,8 +99,12 @@ func TestActionRows(t *testing.T) {
 		"master:unconfirmed --superseded--> master:fenced do fence",
 		"master:unconfirmed --superseded-rejoin--> master:rejoining do rejoin",
 		"standby:connected --partner-lost--> standby:promoting do promote",
+		"standby:connected --partner-lost-fence--> standby:fencing-partner do fence_command",
+		"standby:fencing-partner --action-done--> standby:promoting do promote",
 		"standby:heartbeat-lost --partner-lost--> standby:promoting do promote",
+		"standby:heartbeat-lost --partner-lost-fence--> standby:fencing-partner do fence_command",
 		"standby:not-promoting --partner-lost--> standby:promoting do promote",
+		"standby:not-promoting --partner-lost-fence--> standby:fencing-partner do fence_command",
 		"standby:promoting --action-done--> master:ready do after_command",
 		"standby:switchover-promoting --action-done--> master:switching do switch-async",
 		"standby:taking-over --takeover-ready--> standby:switchover-promoting do promote",
@@ -215,6 +219,8 @@ func TestPartnerLostUnsafeRows(t *testing.T) {
 		{From: StandbyTakingOver, On: PartnerLostUnsafe, To: StandbyTakingOver, Unexpected: true, Level: Warning,
 			Why: "ignored unexpected event partner-lost-unsafe in state standby:taking-over"},
 		{From: StandbyTakeoverPromoting, On: PartnerLostUnsafe, To: StandbyTakeoverPromoting},
+		// Fencing, the command's result decides.
+		{From: StandbyFencingPartner, On: PartnerLostUnsafe, To: StandbyFencingPartner},
 	}
 	require.Len(t, want, int(NumStates))
 	for _, w := range want {
@@ -257,6 +263,7 @@ func TestHoldingStatesRows(t *testing.T) {
 		{From: StandbyNotPromoting, On: PauseRequested, To: StandbyNotPromoting, Answer: Refuse, Reply: whyPauseOnStandby},
 		{From: StandbyNotPromoting, On: ResumeRequested, To: StandbyNotPromoting, Answer: Refuse, Reply: whyPauseOnStandby},
 		{From: StandbyNotPromoting, On: RequestRefused, To: StandbyNotPromoting, Answer: Refuse},
+		{From: StandbyNotPromoting, On: PartnerLostFence, To: StandbyFencingPartner, Do: FenceMaster, Level: Warning, Why: whyFencing},
 
 		{From: MasterKeepingSync, On: PartnerUp, To: MasterConnected, Why: "standby answers again"},
 		{From: MasterKeepingSync, On: PartnerCaughtUp, To: MasterKeepingSync, Unexpected: true, Level: Warning,
@@ -288,6 +295,8 @@ func TestHoldingStatesRows(t *testing.T) {
 		{From: MasterKeepingSync, On: PauseRequested, To: MasterKeepingSync, Do: SetMaintenance, Answer: AwaitResult},
 		{From: MasterKeepingSync, On: ResumeRequested, To: MasterKeepingSync, Do: ClearMaintenance, Answer: AwaitResult},
 		{From: MasterKeepingSync, On: RequestRefused, To: MasterKeepingSync, Answer: Refuse},
+		{From: MasterKeepingSync, On: PartnerLostFence, To: MasterKeepingSync, Unexpected: true, Level: Warning,
+			Why: "ignored unexpected event partner-lost-fence in state master:keeping-sync"},
 	}
 	require.Len(t, want, 2*int(NumTriggers))
 	for _, w := range want {
@@ -303,6 +312,7 @@ func TestHoldingStatesRows(t *testing.T) {
 		"master:keeping-sync --confirmed-async--> master:keeping-sync",
 		"master:keeping-sync --partner-caught-up--> master:keeping-sync",
 		"master:keeping-sync --partner-down--> master:keeping-sync",
+		"master:keeping-sync --partner-lost-fence--> master:keeping-sync",
 		"master:keeping-sync --partner-lost-unsafe--> master:keeping-sync",
 		"master:keeping-sync --pause-requested--> master:keeping-sync do set-maintenance",
 		"master:keeping-sync --recovery-ended--> master:keeping-sync",
@@ -315,6 +325,8 @@ func TestHoldingStatesRows(t *testing.T) {
 		"master:keeping-sync --takeover-requested--> master:keeping-sync",
 		"master:ready --partner-lost-unsafe--> master:keeping-sync",
 		"standby:connected --partner-lost-unsafe--> standby:not-promoting",
+		// The fence command failed: the master may be alive.
+		"standby:fencing-partner --action-failed--> standby:not-promoting",
 		"standby:heartbeat-lost --partner-lost-unsafe--> standby:not-promoting",
 		"standby:not-promoting --action-done--> standby:not-promoting",
 		"standby:not-promoting --action-failed--> standby:not-promoting",
@@ -358,7 +370,10 @@ func TestUnexpectedRows(t *testing.T) {
 			r.On == PartnerLost && r.From == StandbyReady ||
 			(r.On == PartnerUp || r.On == PartnerCaughtUp) && r.From == MasterUnconfirmed ||
 			(r.On == TakeoverReady || r.On == TakeoverExpired) && r.From != StandbyTakingOver ||
-			r.From == StandbyTakingOver && (r.On == HeartbeatLost || r.On == PartnerLost || r.On == PartnerLostUnsafe)
+			r.From == StandbyTakingOver && (r.On == HeartbeatLost || r.On == PartnerLost || r.On == PartnerLostUnsafe) ||
+			// Only a standby fences its master, once it was reached, and
+			// not while taking over.
+			r.On == PartnerLostFence && (r.From.Mode() == MasterMode || r.From == StandbyReady || r.From == StandbyTakingOver)
 		require.Equal(t, cannotHappen, r.Unexpected, rowName(r))
 		if (r.On == Confirmed || r.On == ConfirmedAsync) && r.From != MasterUnconfirmed {
 			require.Equal(t, nothingToConfirm(r.From, r.On), r, rowName(r))
@@ -373,12 +388,13 @@ func TestUnexpectedRows(t *testing.T) {
 	}
 	// The results of an action in the 11 states that wait for none, the end
 	// of recovery in the 13 master states, a superseded standby (with
-	// auto_rejoin or not) in the 7 standby states, the safe loss of a
-	// master never reached, a caught-up standby in the 19 states but
+	// auto_rejoin or not) in the 8 standby states, the safe loss of a
+	// master never reached, a caught-up standby in the 20 states but
 	// MasterAsync, an unconfirmed master's good heartbeat, a ready takeover
-	// or an expired one in the 19 states but StandbyTakingOver, and a
-	// counted loss in it.
-	require.Len(t, rowsWhere(func(r Transition) bool { return r.Unexpected }), 2*11+13+2*7+1+19+1+2*19+3)
+	// or an expired one in the 20 states but StandbyTakingOver, a counted
+	// loss in it (4 kinds), and a loss to fence in the 13 master states and
+	// before the master was reached.
+	require.Len(t, rowsWhere(func(r Transition) bool { return r.Unexpected }), 2*11+13+2*8+1+20+1+2*20+4+13+1)
 }
 
 func TestSilentRowsStayInPlace(t *testing.T) {
@@ -451,8 +467,8 @@ func TestPrintTable(t *testing.T) {
 	require.Equal(t, "| master:unconfirmed | confirmed | master:ready | `open-fence` | "+
 		"LOG: this server is the primary: accepting writes |", lines[2+confirmed])
 	// The rows every state has come last, state by state (table.go).
-	require.Equal(t, "| standby:switchover-promoting | request-refused | standby:switchover-promoting |  |  |", lines[len(lines)-1])
-	require.Equal(t, "| standby:switchover-promoting | confirmed-async | standby:switchover-promoting |  | "+
+	require.Equal(t, "| standby:fencing-partner | request-refused | standby:fencing-partner |  |  |", lines[len(lines)-1])
+	require.Equal(t, "| standby:fencing-partner | confirmed-async | standby:fencing-partner |  | "+
 		"WARNING: ignored pg_keeper.confirm_primary: this server is not waiting for a confirmation |", lines[len(lines)-8])
 	for _, l := range lines {
 		// Every line has the table's 5 cells, so no text broke the table.
@@ -484,6 +500,7 @@ func TestSupersededAndFencedRows(t *testing.T) {
 		ignored(StandbyNotPromoting, Superseded),
 		ignored(StandbyTakingOver, Superseded),
 		ignored(StandbyTakeoverPromoting, Superseded),
+		ignored(StandbyFencingPartner, Superseded),
 		fence(MasterReady),
 		fence(MasterConnected),
 		fence(MasterHeartbeatLost),
@@ -520,6 +537,7 @@ func TestSupersededAndFencedRows(t *testing.T) {
 		{From: MasterFenced, On: PauseRequested, To: MasterFenced, Do: SetMaintenance, Answer: AwaitResult},
 		{From: MasterFenced, On: ResumeRequested, To: MasterFenced, Do: ClearMaintenance, Answer: AwaitResult},
 		{From: MasterFenced, On: RequestRefused, To: MasterFenced, Answer: Refuse},
+		ignored(MasterFenced, PartnerLostFence),
 	}
 	require.Len(t, want, int(NumStates)+int(NumTriggers)-1)
 	for _, w := range want {

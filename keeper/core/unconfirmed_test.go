@@ -80,6 +80,7 @@ func TestUnconfirmedRows(t *testing.T) {
 		{From: MasterUnconfirmed, On: PauseRequested, To: MasterUnconfirmed, Do: SetMaintenance, Answer: AwaitResult},
 		{From: MasterUnconfirmed, On: ResumeRequested, To: MasterUnconfirmed, Do: ClearMaintenance, Answer: AwaitResult},
 		{From: MasterUnconfirmed, On: RequestRefused, To: MasterUnconfirmed, Answer: Refuse},
+		ignored(PartnerLostFence),
 	}
 	require.Len(t, want, int(NumTriggers))
 	for _, w := range want {

@@ -40,6 +40,8 @@ func (e *Executor) start(a core.ActionKind, env Env) []core.LogLine {
 		})
 	case core.RunAfterCommand:
 		return e.afterCommand(env)
+	case core.FenceMaster:
+		return e.fenceCommand(env)
 	case core.PrepareSwitchover:
 		partner, name := s.Partner.Config, e.partnerNameNow()
 		// A CHECKPOINT may take long; with HandOver's 50 s this stays under

@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -28,6 +29,29 @@ func (e *Executor) afterCommand(env Env) []core.LogLine {
 	})
 	// Only the program: fence agents take passwords as arguments.
 	return []core.LogLine{{Level: core.Info, Msg: fmt.Sprintf("running after_command (timeout %s): %s", timeout, CommandName(cmdline))}}
+}
+
+// fenceCommand runs pg_keeper.fence_command before a promotion: exit status
+// 0 says the master is powered off. It learns the master's address and this
+// standby's last facts of it; its output comes back for the log.
+func (e *Executor) fenceCommand(env Env) []core.LogLine {
+	s := env.Settings
+	cmdline, timeout := s.FenceCommand, s.FenceTimeout
+	if cmdline == "" {
+		// Set off by a reload since the core decided: no fencing, no promotion.
+		e.box.Offer(done(core.FenceMaster, "", errors.New("pg_keeper.fence_command is not set")))
+		return nil
+	}
+	cmdEnv := append(commandEnv("fence", env), "PG_KEEPER_PARTNER="+s.Partner.Display())
+	if p := s.Partner.Config; p != nil {
+		cmdEnv = append(cmdEnv, "PG_KEEPER_PARTNER_HOST="+p.Host, "PG_KEEPER_PARTNER_PORT="+strconv.Itoa(int(p.Port)))
+	}
+	fallback := core.Input{Kind: core.ActionInput, Action: core.FenceMaster, Command: &core.CommandOutcome{ExitStatus: -1},
+		Err: "fence_command did not run"}
+	e.spawn(fallback, func() core.Input {
+		return commandResult(core.FenceMaster, command.Run(cmdline, timeout, "pg_keeper.fence_command_timeout", cmdEnv), "")
+	})
+	return []core.LogLine{{Level: core.Warning, Msg: fmt.Sprintf("running fence_command (timeout %s): %s", timeout, CommandName(cmdline))}}
 }
 
 // commandResult is how a command ended, as an input: the outcome in words,

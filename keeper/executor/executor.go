@@ -23,15 +23,17 @@ import (
 )
 
 // Env is what an output is carried out with: the settings of the moment,
-// and what the runner knows of the server. Apply calls Timeline, on the
-// main thread, only when it needs it.
+// and what the runner knows of the server. Apply calls Timeline and
+// Keepalive, on the main thread, only when it needs them.
 type Env struct {
 	Settings *settings.Settings
 	Timeline func() (int, error) // the timeline the server writes on; 0 in recovery
-	Fence    core.Fence          // the fence the server holds, this output's applied
-	Hostname string
-	Node     string // host:port, naming this server
-	Tag      string // names this node's data directory (action.NodeTag)
+	// Keepalive writes a keepalive record (Host.EmitKeepalive).
+	Keepalive func() (bool, error)
+	Fence     core.Fence // the fence the server holds, this output's applied
+	Hostname  string
+	Node      string // host:port, naming this server
+	Tag       string // names this node's data directory (action.NodeTag)
 }
 
 // Executor runs outputs. Its zero value is not usable: see New.

@@ -19,6 +19,12 @@ func (e *Executor) heartbeat(req core.ProbeRequest, env Env) {
 		self.Timeline, _ = env.Timeline()
 	}
 	partnerName, _ := e.learnt()
+	if req.Keepalive && env.Keepalive != nil {
+		// On the main thread, before the heartbeat: the standby hears from
+		// this server within the interval. A failure is logged by the
+		// server; the standby then only counts replication for less.
+		_, _ = env.Keepalive()
+	}
 	fallback := core.Input{Kind: core.ProbeInput, Probe: core.ProbeResult{Class: core.FailOther, LocalLSN: -1, Gen: req.Gen}}
 	e.spawn(fallback, func() core.Input {
 		var res core.ProbeResult
@@ -35,15 +41,22 @@ func (e *Executor) heartbeat(req core.ProbeRequest, env Env) {
 		}
 		if !res.OK && req.Replication {
 			ctx, cancel := localCtx()
-			res.ReplicationAlive, res.LocalLSN, _ = probe.ReplicationAlive(ctx, local, req.Mode, partnerName)
+			repl, err := probe.ReplicationAlive(ctx, local, req.Mode, partnerName, req.Window)
 			cancel()
+			res.ReplicationAlive = repl.Alive
+			if req.Mode == core.MasterMode {
+				res.FlushKnown, res.FlushLSN = err == nil, repl.LSN
+			} else {
+				res.LocalLSN = repl.LSN
+			}
 		}
 		if res.OK && req.Streaming {
 			ctx, cancel := localCtx()
-			streaming, err := probe.StandbyCaughtUp(ctx, local, res.Partner.ReceiverName)
+			streaming, flush, err := probe.StandbyCaughtUp(ctx, local, res.Partner.ReceiverName)
 			cancel()
 			// An error: this server cannot tell, and the heartbeat stands.
 			res.StreamingChecked, res.CaughtUp = err == nil, streaming
+			res.FlushKnown, res.FlushLSN = err == nil, flush
 		}
 		if res.OK && res.Partner.ReceiverName != "" {
 			e.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"net"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -39,7 +40,8 @@ var FactsSQL = `SELECT pg_is_in_recovery(),
 		ORDER BY n DESC LIMIT 1),
 	(regexp_match(r.conninfo, ` + sqlRegexp(conninfo.AppNameURI) + `))[1],
 	r.cluster_name,
-	coalesce(current_setting('pg_keeper.maintenance', true), 'off') = 'on'
+	coalesce(current_setting('pg_keeper.maintenance', true), 'off') = 'on',
+	current_setting('pg_keeper.fence_command_timeout', true) IS NOT NULL
 FROM (SELECT count(*) FILTER (WHERE application_name = $1) AS mine,
 	count(*) FILTER (WHERE application_name = $1 AND sync_state = 'sync') AS mine_sync,
 	count(*) FILTER (WHERE application_name = $1 AND sync_state = 'quorum') AS mine_quorum,
@@ -84,7 +86,7 @@ func probeFacts(ctx context.Context, conn *pgx.Conn, partner *pgx.ConnConfig, se
 	}
 	err := conn.QueryRow(ctx, FactsSQL, receiverName).Scan(&f.InRecovery, &sysid, &f.Identity.StartTime, &names,
 		&w.Mine, &w.MineSync, &w.MineQuorum, &w.OthersPotential, &w.OthersSync, &w.Quorum,
-		&f.LSN, &f.Timeline, &kv, &uri, &cluster, &f.Maintenance)
+		&f.LSN, &f.Timeline, &kv, &uri, &cluster, &f.Maintenance, &f.Keepalives)
 	if err != nil {
 		return failed(ctx, err, partner)
 	}
@@ -130,61 +132,73 @@ func checkPartner(f core.PartnerFacts, self core.Identity, mode core.Mode) (core
 }
 
 // ReplicationAliveSQL tells, on this server, whether streaming replication
-// with the partner still works, and on a standby how much WAL it has
-// received and flushed. On a master $1 names the partner's walsender ("":
-// any). Each server drops a replication connection that has been silent for
-// its wal_receiver_timeout / wal_sender_timeout, so one that is there
+// with the partner still works, and its position: on a standby the WAL it
+// has received and flushed, on a master the flush position the partner's
+// walsender reported ($1 names it, "": any; -1: none streams). A standby
+// counts its WAL receiver only if it received a message within $1 seconds
+// (docs/witness.md); with $1 = 0, or on a master (the core weighs the
+// position, by its own clock), the rule is the one from before keepalive
+// records: each server drops a replication connection that has been silent
+// for its wal_receiver_timeout / wal_sender_timeout, so one that is there
 // streams; a timeout of 0 never drops it, and then a connection silent for
-// a minute counts as dead (the master compares the standby's reply_time,
-// from the standby's clock, with its own: only there).
+// a minute counts as dead.
 var ReplicationAliveSQL = map[core.Mode]string{
 	core.StandbyMode: `SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver
 		WHERE status = 'streaming'
-		  AND last_msg_receipt_time > now() - coalesce(nullif(current_setting('wal_receiver_timeout')::interval, '0'), '1min')),
+		  AND last_msg_receipt_time > now() - CASE WHEN $1::float8 > 0 THEN make_interval(secs => $1::float8)
+			ELSE coalesce(nullif(current_setting('wal_receiver_timeout')::interval, '0'), '1min') END),
 		coalesce((pg_last_wal_receive_lsn() - '0/0'::pg_lsn)::bigint, -1)`,
-	core.MasterMode: `SELECT EXISTS (SELECT 1 FROM pg_stat_replication
-		WHERE state = 'streaming' AND ($1 = '' OR application_name = $1)
-		  AND (current_setting('wal_sender_timeout')::interval > '0' OR reply_time > now() - '1min'::interval)), -1::bigint`,
+	core.MasterMode: `SELECT coalesce(bool_or(current_setting('wal_sender_timeout')::interval > '0' OR reply_time > now() - '1min'::interval), false),
+		coalesce(max((flush_lsn - '0/0'::pg_lsn)::bigint), -1)
+		FROM pg_stat_replication WHERE state = 'streaming' AND ($1 = '' OR application_name = $1)`,
+}
+
+// Replication is what ReplicationAlive finds.
+type Replication struct {
+	Alive bool
+	// LSN: on a standby the WAL received and flushed, on a master the
+	// partner's walsender's flush position; -1 when unknown.
+	LSN int64
 }
 
 // ReplicationAlive asks the local server whether it still streams with the
-// partner, and returns its received WAL position (-1 on a master or when
-// unknown). An error counts as not alive, as the C pg_keeper assumed.
-func ReplicationAlive(ctx context.Context, local *pgx.ConnConfig, mode core.Mode, partnerName string) (bool, int64, error) {
+// partner (see ReplicationAliveSQL; window applies on a standby). An error
+// counts as not alive, as the C pg_keeper assumed.
+func ReplicationAlive(ctx context.Context, local *pgx.ConnConfig, mode core.Mode, partnerName string, window time.Duration) (Replication, error) {
+	none := Replication{LSN: -1}
 	conn, err := conninfo.ConnectLocal(ctx, local)
 	if err != nil {
-		return false, -1, err
+		return none, err
 	}
 	defer conninfo.Close(conn)
-	var alive bool
-	var lsn int64
-	var args []any
+	arg := any(window.Seconds())
 	if mode == core.MasterMode {
-		args = append(args, partnerName)
+		arg = partnerName
 	}
-	if err := conn.QueryRow(ctx, ReplicationAliveSQL[mode], args...).Scan(&alive, &lsn); err != nil {
-		return false, -1, err
+	var r Replication
+	if err := conn.QueryRow(ctx, ReplicationAliveSQL[mode], arg).Scan(&r.Alive, &r.LSN); err != nil {
+		return none, err
 	}
-	return alive, lsn, nil
+	return r, nil
 }
 
 // StandbyCaughtUp tells, on a master, whether the partner's walsender
 // (partnerName; "": any) streams and has caught up: PostgreSQL moves a
 // walsender from 'catchup' to 'streaming' once the standby has everything,
-// and only then can it be synchronous.
-func StandbyCaughtUp(ctx context.Context, local *pgx.ConnConfig, partnerName string) (bool, error) {
+// and only then can it be synchronous. flush is the position it reported
+// (-1: none streams), for the core's freshness mark.
+func StandbyCaughtUp(ctx context.Context, local *pgx.ConnConfig, partnerName string) (caughtUp bool, flush int64, err error) {
 	conn, err := conninfo.ConnectLocal(ctx, local)
 	if err != nil {
-		return false, err
+		return false, -1, err
 	}
 	defer conninfo.Close(conn)
-	var ok bool
-	err = conn.QueryRow(ctx, CaughtUpSQL, partnerName).Scan(&ok)
-	return ok, err
+	err = conn.QueryRow(ctx, CaughtUpSQL, partnerName).Scan(&caughtUp, &flush)
+	return caughtUp, flush, err
 }
 
-const CaughtUpSQL = `SELECT EXISTS (SELECT 1 FROM pg_stat_replication
-	WHERE state = 'streaming' AND ($1 = '' OR application_name = $1))`
+const CaughtUpSQL = `SELECT count(*) > 0, coalesce(max((flush_lsn - '0/0'::pg_lsn)::bigint), -1)
+	FROM pg_stat_replication WHERE state = 'streaming' AND ($1 = '' OR application_name = $1)`
 
 func failed(ctx context.Context, err error, cfg *pgx.ConnConfig) core.ProbeResult {
 	return core.ProbeResult{Class: Classify(ctx, err), Detail: conninfo.ErrorText(err, cfg), LocalLSN: -1}

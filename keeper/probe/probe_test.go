@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -64,9 +63,8 @@ func TestProbeTimeout(t *testing.T) {
 
 func TestReplicationAliveWithoutLocal(t *testing.T) {
 	for _, mode := range []core.Mode{core.StandbyMode, core.MasterMode} {
-		alive, lsn, err := ReplicationAlive(context.Background(), nil, mode, "node2")
-		require.False(t, alive)
-		require.Equal(t, int64(-1), lsn)
+		repl, err := ReplicationAlive(context.Background(), nil, mode, "node2", time.Second)
+		require.Equal(t, Replication{LSN: -1}, repl)
 		require.EqualError(t, err, "pg_keeper.my_conninfo is unusable")
 	}
 }
@@ -77,9 +75,8 @@ func TestReplicationAliveUnreachable(t *testing.T) {
 	cfg, err := conninfo.Config(fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=y sslmode=disable", port))
 	require.NoError(t, err)
 	for _, mode := range []core.Mode{core.StandbyMode, core.MasterMode} {
-		alive, lsn, err := ReplicationAlive(context.Background(), cfg, mode, "node2")
-		require.False(t, alive)
-		require.Equal(t, int64(-1), lsn)
+		repl, err := ReplicationAlive(context.Background(), cfg, mode, "node2", time.Second)
+		require.Equal(t, Replication{LSN: -1}, repl)
 		// The error is text, with any password masked: it wraps nothing.
 		require.False(t, errors.Is(err, syscall.ECONNREFUSED), "%v", err)
 		require.EqualError(t, err, fmt.Sprintf("could not connect to this server (pg_keeper.my_conninfo): failed to connect to "+
@@ -321,37 +318,40 @@ func TestReplicationAliveAnswers(t *testing.T) {
 	fakepg.CleanEnv(t)
 	srv := fakepg.Start(t, fakepg.Col(fakepg.OIDBool, "t"), fakepg.Col(fakepg.OIDInt8, "50331648"))
 	ctx := context.Background()
-	alive, lsn, err := ReplicationAlive(ctx, fakepg.Config(t, srv.Port), core.StandbyMode, "ignored on a standby")
+	repl, err := ReplicationAlive(ctx, fakepg.Config(t, srv.Port), core.StandbyMode, "ignored on a standby", 1500*time.Millisecond)
 	require.NoError(t, err)
-	require.True(t, alive)
-	require.Equal(t, int64(0x3000000), lsn)
+	require.Equal(t, Replication{Alive: true, LSN: 0x3000000}, repl)
 
 	srv.Set(func(s *fakepg.Server) {
 		s.Columns = []fakepg.Column{fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "-1")}
 	})
-	alive, lsn, err = ReplicationAlive(ctx, fakepg.Config(t, srv.Port), core.MasterMode, "node2")
+	repl, err = ReplicationAlive(ctx, fakepg.Config(t, srv.Port), core.MasterMode, "node2", time.Second)
 	require.NoError(t, err)
-	require.False(t, alive)
-	require.Equal(t, int64(-1), lsn)
-	// On a master the partner's walsender name is the query's argument.
-	require.Equal(t, []string{ReplicationAliveSQL[core.StandbyMode], fakepg.SimpleSQL(ReplicationAliveSQL[core.MasterMode], "node2")}, srv.Received())
+	require.Equal(t, Replication{LSN: -1}, repl)
+	// On a standby the window is the query's argument, in seconds; on a
+	// master the partner's walsender name.
+	require.Equal(t, []string{fakepg.SimpleSQL(ReplicationAliveSQL[core.StandbyMode], "1.5"),
+		fakepg.SimpleSQL(ReplicationAliveSQL[core.MasterMode], "node2")}, srv.Received())
 
 	srv.Set(func(s *fakepg.Server) {
 		s.QueryErr = &pgproto3.ErrorResponse{Severity: "ERROR", Code: "42501", Message: "permission denied"}
 	})
-	alive, lsn, err = ReplicationAlive(ctx, fakepg.Config(t, srv.Port), core.StandbyMode, "")
-	require.False(t, alive)
-	require.Equal(t, int64(-1), lsn)
+	repl, err = ReplicationAlive(ctx, fakepg.Config(t, srv.Port), core.StandbyMode, "", 0)
+	require.Equal(t, Replication{LSN: -1}, repl)
 	require.EqualError(t, err, "ERROR: permission denied (SQLSTATE 42501)")
 }
 
 func TestReplicationAliveSQL(t *testing.T) {
-	// Both return (alive, lsn); only a standby knows a received position.
+	// Both return (alive, lsn): a standby its received position, a master
+	// its partner's flush position.
 	require.Len(t, ReplicationAliveSQL, 2)
 	require.Contains(t, ReplicationAliveSQL[core.StandbyMode], "pg_stat_wal_receiver")
 	require.Contains(t, ReplicationAliveSQL[core.StandbyMode], "coalesce((pg_last_wal_receive_lsn() - '0/0'::pg_lsn)::bigint, -1)")
 	require.Contains(t, ReplicationAliveSQL[core.MasterMode], "pg_stat_replication")
-	require.True(t, strings.HasSuffix(ReplicationAliveSQL[core.MasterMode], ", -1::bigint"), ReplicationAliveSQL[core.MasterMode])
+	require.Contains(t, ReplicationAliveSQL[core.MasterMode], "coalesce(max((flush_lsn - '0/0'::pg_lsn)::bigint), -1)")
+	// The window applies on a standby only, and 0 keeps the rule of before.
+	require.Contains(t, ReplicationAliveSQL[core.StandbyMode], "last_msg_receipt_time > now() - CASE WHEN $1::float8 > 0")
+	require.NotContains(t, ReplicationAliveSQL[core.MasterMode], "last_msg_receipt_time")
 }
 
 func TestCheckPartnerTimelines(t *testing.T) {
@@ -453,15 +453,16 @@ func TestProbeTimelineColumn(t *testing.T) {
 		require.Equal(t, tc.want, res, tc.name)
 	}
 
-	// An answer with fewer columns (as the six of old, or the fifteen
-	// before the maintenance column) fails the heartbeat (class other).
-	for _, n := range []int{6, 15} {
+	// An answer with fewer columns (as the six of old, the fifteen before
+	// the maintenance column, the sixteen before the keepalives column)
+	// fails the heartbeat (class other).
+	for _, n := range []int{6, 15, 16} {
 		srv.Set(func(s *fakepg.Server) {
 			s.Columns = fakepg.FactsRow(true, "7300000000000000001", fakepg.StartText, false, "-1", "0")[:n]
 		})
 		res := probeFake(t, srv, self, core.MasterMode)
 		require.Equal(t, core.ProbeResult{Class: core.FailOther, LocalLSN: -1,
-			Detail: fmt.Sprintf("number of field descriptions must equal number of destinations, got %d and 16", n)}, res)
+			Detail: fmt.Sprintf("number of field descriptions must equal number of destinations, got %d and 17", n)}, res)
 	}
 }
 
@@ -499,4 +500,26 @@ func TestProbePartnerInMaintenance(t *testing.T) {
 	// but the query must name the GUC with missing_ok so a server without
 	// pg_keeper loaded answers 'off'.
 	require.Contains(t, FactsSQL, "coalesce(current_setting('pg_keeper.maintenance', true), 'off') = 'on'")
+}
+
+// The seventeenth column says whether the partner's keeper writes
+// keepalive records (docs/witness.md): one of this version does.
+func TestProbePartnerKeepalives(t *testing.T) {
+	fakepg.CleanEnv(t)
+	self := core.Identity{SystemID: 7300000000000000001, StartTime: t0, Timeline: 3}
+	srv := fakepg.Start(t, fakepg.Facts{InRecovery: false, SysID: "7300000000000000001", StartTime: fakepg.StartText,
+		LSN: "50331744", Timeline: "3", KV: fakepg.Null, URI: fakepg.Null, Keepalives: true}.Columns()...)
+	res := probeFake(t, srv, self, core.StandbyMode)
+	require.True(t, res.OK, "%+v", res)
+	require.True(t, res.Partner.Keepalives)
+
+	srv.Set(func(s *fakepg.Server) {
+		s.Columns = fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, true, "50331744", "3")
+	})
+	res = probeFake(t, srv, self, core.StandbyMode)
+	require.True(t, res.OK, "%+v", res)
+	require.False(t, res.Partner.Keepalives, "an older keeper: replication counts as before")
+	// A GUC of this version that any role may read: missing_ok, so that an
+	// older partner answers false rather than an error.
+	require.Contains(t, FactsSQL, "current_setting('pg_keeper.fence_command_timeout', true) IS NOT NULL")
 }

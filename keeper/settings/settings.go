@@ -45,6 +45,10 @@ type Raw struct {
 
 	Maintenance bool // pg_keeper.maintenance: no automatic action
 	AutoRejoin  bool // pg_keeper.auto_rejoin: a superseded master rewinds and follows
+	// FenceCommand powers off a master the standby cannot tell dead from
+	// cut off, FenceCommandTimeout (seconds) at most.
+	FenceCommand        string
+	FenceCommandTimeout int
 	// What a rejoin needs: pg_rewind, which wants wal_log_hints or data
 	// checksums, and the postmaster to stop and restart.
 	BinDir        string // the directory of the running postgres executable
@@ -63,6 +67,10 @@ type Settings struct {
 	// StateChange is run after every change of state, StateChangeTimeout at most.
 	StateChange        string
 	StateChangeTimeout time.Duration
+	// FenceCommand powers off a master that this standby cannot tell dead
+	// from cut off, before it promotes; FenceTimeout at most.
+	FenceCommand string
+	FenceTimeout time.Duration
 	Interval           time.Duration
 	KeepalivesCount    int
 	Policy             core.Policy
@@ -104,6 +112,8 @@ func Parse(raw Raw) (*Settings, []error) {
 		CommandTimeout:     time.Duration(raw.AfterCommandTimeout) * time.Second,
 		StateChange:        strings.TrimSpace(raw.StateChangeCommand),
 		StateChangeTimeout: time.Duration(raw.StateChangeTimeout) * time.Second,
+		FenceCommand:       strings.TrimSpace(raw.FenceCommand),
+		FenceTimeout:       time.Duration(raw.FenceCommandTimeout) * time.Second,
 		Interval:           time.Duration(math.Round(raw.KeepalivesTime * float64(time.Second))),
 		KeepalivesCount:    raw.KeepalivesCount,
 		Policy:             core.Policy{MaxLag: raw.MaxFailoverLag, FailoverOnTimeout: raw.FailoverOnTimeout},

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -107,11 +108,38 @@ func (c *Cluster) RejectBetween(t testing.TB) {
 	c.Standby.Reject(t, c.Master.Addr, c.Master.ReplAddr)
 }
 
+// DropServer makes n's namespace drop every packet addressed to n's server
+// at addr, one of its own addresses: new sessions there time out, while
+// connections n opened itself and replication on its other address go on.
+func (n *Node) DropServer(t testing.TB, addr string) {
+	t.Helper()
+	if err := run("ip", "netns", "exec", n.Netns, "iptables", "-A", "INPUT", "-d", addr, "-p", "tcp",
+		"--dport", strconv.Itoa(n.Port), "-j", "DROP"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Vanish makes n's host disappear from the network without a word, as a
+// power cut or a kernel panic does: every packet in or out of its
+// namespace is dropped, so that not even the FIN or RST of a process that
+// dies reaches anyone. Kill its processes (Kill9) after this.
+func (n *Node) Vanish(t testing.TB) {
+	t.Helper()
+	for _, argv := range [][]string{{"INPUT", "!", "-i", "lo"}, {"OUTPUT", "!", "-o", "lo"}} {
+		args := append([]string{"ip", "netns", "exec", n.Netns, "iptables", "-A"}, argv...)
+		if err := run(append(args, "-j", "DROP")...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // Heal removes every drop rule of n's namespace.
 func (n *Node) Heal(t testing.TB) {
 	t.Helper()
-	if err := run("ip", "netns", "exec", n.Netns, "iptables", "-F", "INPUT"); err != nil {
-		t.Fatal(err)
+	for _, chain := range []string{"INPUT", "OUTPUT"} {
+		if err := run("ip", "netns", "exec", n.Netns, "iptables", "-F", chain); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

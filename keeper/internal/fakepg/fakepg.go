@@ -224,7 +224,8 @@ func (s *Server) AcceptMaintenance() {
 // Null as a Column's text is SQL NULL.
 const Null = "\x00NULL"
 
-// FactsRow is the fake answer to factsSQL: a partner not in maintenance whose
+// FactsRow is the fake answer to factsSQL: a partner whose keeper writes no
+// keepalive records (older than that), not in maintenance, whose
 // synchronous_standby_names is set (sync) or empty, whose only walsender is
 // the one named in the query, synchronous when sync is set; lsn and the
 // timeline (an int4, 0 in recovery) as given; a standby partner sends no
@@ -251,15 +252,16 @@ type Facts struct {
 	KV, URI       string // the application_name tokens of primary_conninfo; Null: none
 	ClusterName   string
 	Maintenance   bool // pg_keeper.maintenance is on at the partner
+	Keepalives    bool // the partner's keeper writes keepalive records
 }
 
-// Columns is the row in factsSQL's order: sixteen columns.
+// Columns is the row in factsSQL's order: seventeen columns.
 func (f Facts) Columns() []Column {
 	n := func(i int) Column { return Col(OIDInt8, strconv.Itoa(i)) }
 	return []Column{Col(OIDBool, Bool(f.InRecovery)), Col(OIDInt8, f.SysID), Col(OIDTimestamptz, f.StartTime), Col(OIDText, f.Names),
 		n(f.W.Mine), n(f.W.MineSync), n(f.W.MineQuorum), n(f.W.OthersPotential), n(f.W.OthersSync), n(f.W.Quorum),
 		{OIDInt8, f.LSN}, Col(OIDInt4, f.Timeline), Col(OIDText, f.KV), Col(OIDText, f.URI), Col(OIDText, f.ClusterName),
-		Col(OIDBool, Bool(f.Maintenance))}
+		Col(OIDBool, Bool(f.Maintenance)), Col(OIDBool, Bool(f.Keepalives))}
 }
 
 // Bool is b in PostgreSQL's text format: "t" or "f".

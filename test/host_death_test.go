@@ -1,0 +1,106 @@
+package test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pg-keeper/pg_keeper/keeper/core"
+	"github.com/pg-keeper/pg_keeper/test/cluster"
+)
+
+// A host that vanishes without a word (power cut, kernel panic: no FIN,
+// no RST, no ICMP) leaves its partner's replication connection open until
+// wal_receiver_timeout / wal_sender_timeout. These tests keep those at 60 s
+// (PostgreSQL's default; the other tests use 2 s) so that only the
+// freshness of replication (docs/witness.md) can tell: a bound well under
+// 60 s fails a keeper that takes the silent connection for life.
+const hostDeathBound = 20 * time.Second
+
+// withSilentReplication is extra with the replication timeouts at their
+// defaults.
+func withSilentReplication(extra map[string]string) map[string]string {
+	out := map[string]string{"wal_sender_timeout": "'60s'", "wal_receiver_timeout": "'60s'"}
+	for k, v := range extra {
+		out[k] = v
+	}
+	return out
+}
+
+// The master's host dies under load, under on_partner_timeout = failover:
+// the standby promotes in about keepalives_count × keepalives_time, with
+// every acknowledged commit. The host comes back and the old master
+// starts: it takes no write and fences itself.
+func TestMasterHostDeathFailover(t *testing.T) {
+	c := newNetnsPair(t, withSilentReplication(map[string]string{"pg_keeper.on_partner_timeout": "failover"}))
+	master, standby := c.Master, c.Standby
+	l := startLoad(t, master)
+	l.waitAcked(t, 50, 30*time.Second, "load on the master")
+
+	mark := standby.LogMark()
+	start := time.Now()
+	master.Vanish(t)
+	master.Kill9(t)
+	standby.WaitForLog(t, mark, transitionLine(core.StandbyPromoting, core.ActionDone), hostDeathBound)
+	t.Logf("promoted %v after the master's host vanished", time.Since(start).Round(time.Millisecond))
+	l.stop()
+	requireAllPresent(t, standby, l.ackedIDs())
+	standby.Exec(t, "INSERT INTO acked (id) VALUES (-1)")
+
+	w := startWriters(t, master)
+	master.Heal(t)
+	omark := master.LogMark()
+	_ = master.TryStart()
+	master.WaitForLog(t, omark, transitionLine(core.MasterUnconfirmed, core.Superseded), failoverTimeout)
+	cluster.Eventually(t, failoverTimeout, 50*time.Millisecond, func() bool { return master.PostmasterPID() == 0 },
+		"the fenced old master did not shut down")
+	w.stop()
+	w.requireNoWrites(t)
+	require.False(t, standby.InRecovery(t))
+}
+
+// The standby's host dies under load, under keep_master: the master's
+// commits resume, asynchronous, in about keepalives_count ×
+// keepalives_time, not after wal_sender_timeout.
+func TestStandbyHostDeathKeepMaster(t *testing.T) {
+	c := newNetnsPair(t, withSilentReplication(nil))
+	master, standby := c.Master, c.Standby
+	l := startLoad(t, master)
+	l.waitAcked(t, 50, 30*time.Second, "load on the master")
+
+	mark := master.LogMark()
+	standby.Vanish(t)
+	standby.Kill9(t)
+	master.WaitForLog(t, mark, transitionLine(core.MasterSwitching, core.ActionDone), hostDeathBound)
+	l.waitAcked(t, 50, hostDeathBound, "commits did not resume on the master")
+	l.stop()
+	require.Equal(t, "", master.QueryString(t, "SHOW synchronous_standby_names"))
+}
+
+// Only the heartbeat path is cut, by dropping (timeouts, not refusals),
+// on an idle pair under on_partner_timeout = failover: replication goes on,
+// on the other addresses. The master's keepalive records keep it fresh on
+// both sides, so neither keeper acts, for many freshness windows.
+func TestHeartbeatDroppedIdleReplicationFresh(t *testing.T) {
+	c := newNetnsPair(t, withSilentReplication(map[string]string{"pg_keeper.on_partner_timeout": "failover"}))
+	master, standby := c.Master, c.Standby
+
+	master.DropServer(t, master.Addr)
+	standby.DropServer(t, standby.Addr)
+	standby.WaitForTitle(t, title(core.StandbyHeartbeatLost), failoverTimeout)
+	master.WaitForTitle(t, title(core.MasterHeartbeatLost), failoverTimeout)
+	// 5 s: 25 intervals, 11 freshness windows, of an idle master.
+	for i := 0; i < 10; i++ {
+		time.Sleep(500 * time.Millisecond)
+		require.True(t, standby.InRecovery(t), "the standby promoted while replication was alive")
+		require.False(t, master.InRecovery(t))
+		require.Equal(t, "standby", master.QueryString(t, "SHOW synchronous_standby_names"))
+	}
+	master.Exec(t, "CREATE TABLE still_sync (x int)")
+
+	master.Heal(t)
+	standby.Heal(t)
+	master.WaitForTitle(t, title(core.MasterConnected), failoverTimeout)
+	standby.WaitForTitle(t, title(core.StandbyConnected), failoverTimeout)
+}
