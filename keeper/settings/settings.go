@@ -69,12 +69,12 @@ type Settings struct {
 	StateChangeTimeout time.Duration
 	// FenceCommand powers off a master that this standby cannot tell dead
 	// from cut off, before it promotes; FenceTimeout at most.
-	FenceCommand string
-	FenceTimeout time.Duration
-	Interval           time.Duration
-	KeepalivesCount    int
-	Policy             core.Policy
-	OnPartnerTimeout   string // the policy's name, for pg_keeper.status
+	FenceCommand     string
+	FenceTimeout     time.Duration
+	Interval         time.Duration
+	KeepalivesCount  int
+	Policy           core.Policy
+	OnPartnerTimeout string // the policy's name, for pg_keeper.status
 
 	DataDir string
 	Port    int           // this server's port
