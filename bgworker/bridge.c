@@ -207,6 +207,7 @@ bridge_config(PgkConfig *out)
 
 	out->maintenance = pgk_maintenance ? 1 : 0;
 	out->auto_rejoin = pgk_auto_rejoin ? 1 : 0;
+	out->witness_conninfo = pgk_witness_conninfo ? pgk_witness_conninfo : "";
 	out->fence_command = pgk_fence_command ? pgk_fence_command : "";
 	out->fence_command_timeout = pgk_fence_command_timeout;
 	out->bindir = postgres_bindir();

@@ -138,6 +138,7 @@ fence_client_auth(Port *port, int status)
 		case PGK_FENCE_OPEN:
 			return;
 		case PGK_FENCE_SWITCHING:
+		case PGK_FENCE_NO_LEASE:
 			/* Reads and a look at pg_keeper.status; commits are refused. */
 			return;
 		case PGK_FENCE_STOPPING:
@@ -204,6 +205,8 @@ fence_xact_callback(XactEvent event, void *arg)
 			 errmsg("pg_keeper: this server was superseded by its partner: writes are refused") :
 			 fence == PGK_FENCE_SWITCHING || fence == PGK_FENCE_STOPPING ?
 			 errmsg("pg_keeper: this server is handing the primary's role to its partner: writes are refused") :
+			 fence == PGK_FENCE_NO_LEASE ?
+			 errmsg("pg_keeper: this primary reaches neither its standby nor the witness, and its lease is over: writes are refused") :
 			 errmsg("pg_keeper: this primary has not confirmed that its partner did not replace it: writes are refused"),
 			 errhint("See pg_keeper.status and the server log.")));
 }

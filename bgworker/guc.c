@@ -27,6 +27,7 @@ char	   *pgk_state_change_command = NULL;
 int			pgk_state_change_command_timeout = 30;
 bool		pgk_maintenance = false;
 bool		pgk_auto_rejoin = false;
+char	   *pgk_witness_conninfo = NULL;
 char	   *pgk_fence_command = NULL;
 int			pgk_fence_command_timeout = 30;
 
@@ -163,6 +164,16 @@ pgk_define_gucs(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_keeper.witness_conninfo",
+							   "Connection string to a third PostgreSQL server that holds the pair's lease.",
+							   "Empty: no witness. The keeper creates one table there, pg_keeper_lease "
+							   "(see docs/witness.md).",
+							   &pgk_witness_conninfo,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
 
 	DefineCustomStringVariable("pg_keeper.fence_command",
 							   "Shell command a standby runs to power off a master it cannot tell dead from cut off.",

@@ -26,6 +26,7 @@ extern char *pgk_state_change_command;
 extern int	pgk_state_change_command_timeout;
 extern bool pgk_maintenance;
 extern bool pgk_auto_rejoin;
+extern char *pgk_witness_conninfo;
 extern char *pgk_fence_command;
 extern int	pgk_fence_command_timeout;
 

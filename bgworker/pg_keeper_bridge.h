@@ -47,6 +47,7 @@
 #define PGK_FENCE_FENCED 2		/* superseded: refuse connections, shut down */
 #define PGK_FENCE_SWITCHING 3	/* a switchover is under way: no writes */
 #define PGK_FENCE_STOPPING 4	/* handing over or rejoining: refuse connections, shut down to restart as a standby */
+#define PGK_FENCE_NO_LEASE 5	/* cut off from its standby, its lease on the witness over: no writes */
 
 /*
  * Sizes of what the keeper publishes for SQL (pg_keeper.status() and
@@ -112,7 +113,8 @@ typedef struct PgkConfig
 	int			maintenance;	/* pg_keeper.maintenance */
 	int			auto_rejoin;	/* pg_keeper.auto_rejoin */
 
-	/* Fencing before a promotion on an ambiguous failure (docs/witness.md). */
+	/* The third vote (docs/witness.md). */
+	const char *witness_conninfo;
 	const char *fence_command;
 	int			fence_command_timeout;	/* seconds */
 

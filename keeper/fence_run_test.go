@@ -247,7 +247,7 @@ func TestRunnerOlderPrimaryOpensTheFence(t *testing.T) {
 func masterAloneLocal(t *testing.T) *fakepg.Server {
 	local := fakepg.Start(t, fakepg.Col(fakepg.OIDText, "")) // SHOW synchronous_standby_names
 	local.Set(func(s *fakepg.Server) {
-		s.Answers = map[string][]fakepg.Column{fakepg.SimpleSQL(probe.ReplicationAliveSQL[core.MasterMode], ""): {fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "-1")}}
+		s.Answers = map[string][]fakepg.Column{fakepg.SimpleSQL(probe.ReplicationAliveSQL[core.MasterMode], ""): {fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "-1"), fakepg.Col(fakepg.OIDBool, "f")}}
 	})
 	return local
 }

@@ -19,7 +19,7 @@ const standbyHoldWhy = "master lost, but promoting could lose acknowledged commi
 func TestRunnerChecksReplicationAtEveryFailure(t *testing.T) {
 	fakepg.CleanEnv(t)
 	master := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, true, "50331744", "1")...)
-	local := fakepg.Start(t, fakepg.Col(fakepg.OIDBool, "t"), fakepg.Col(fakepg.OIDInt8, "50331744"))
+	local := fakepg.Start(t, fakepg.Col(fakepg.OIDBool, "t"), fakepg.Col(fakepg.OIDInt8, "50331744"), fakepg.Col(fakepg.OIDBool, "f"))
 	raw := runRaw(t, master.Port, local.Port)
 	raw.SystemID, raw.StartTime = 7300000000000000001, ct.T0
 	raw.KeepalivesCount = 3
@@ -44,7 +44,7 @@ func TestRunnerChecksReplicationAtEveryFailure(t *testing.T) {
 		require.Equal(t, i, r.core.View().AliveWhileFailing)
 	}
 	local.Set(func(s *fakepg.Server) {
-		s.Columns = []fakepg.Column{fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "50331744")}
+		s.Columns = []fakepg.Column{fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "50331744"), fakepg.Col(fakepg.OIDBool, "f")}
 	})
 	heartbeat(t, r)
 	awaitMessage(t, r)

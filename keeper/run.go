@@ -97,6 +97,11 @@ func newRunner(host Host) (*runner, error) {
 		mode = core.StandbyMode
 	}
 	r.core = core.NewCore(mode, r.settings.KeepalivesCount)
+	if term, err := action.LoadTerm(r.settings.DataDir); err != nil {
+		r.log(core.Warning, err.Error())
+	} else {
+		r.core.SetTerm(term)
+	}
 	r.reportRestart()
 	r.applySettings(time.Now())
 	// The fence outlives a restart of this worker, not of the server: a
@@ -233,6 +238,7 @@ func (r *runner) applySettings(now time.Time) {
 	r.core.SetThreshold(s.KeepalivesCount)
 	r.core.SetPolicy(s.Policy)
 	r.core.SetFenceCommand(s.FenceCommand != "")
+	r.core.SetWitness(s.Witness.Set())
 	r.core.SetInterval(s.Interval, now)
 	r.core.SetPartner(s.Partner.Set(), s.Partner.Usable())
 	r.core.SetMaintenance(s.Maintenance)
@@ -263,6 +269,9 @@ func (r *runner) setTitle() {
 	t := r.core.State().Title()
 	if r.core.Paused() {
 		t = strings.TrimSuffix(t, ")") + ", maintenance)"
+	}
+	if r.fence.held == core.FenceNoLease {
+		t = strings.TrimSuffix(t, ")") + ", no lease)"
 	}
 	if t != r.title {
 		r.host.SetTitle(t)

@@ -1016,7 +1016,7 @@ func TestRunProbesWithIdentityAndMode(t *testing.T) {
 func TestRunStandbyHoldsWithTheLSNs(t *testing.T) {
 	fakepg.CleanEnv(t)
 	partner := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, false, "50331744", "1")...)
-	local := fakepg.Start(t, fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "50331648"))
+	local := fakepg.Start(t, fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "50331648"), fakepg.Col(fakepg.OIDBool, "f"))
 	raw := runRaw(t, partner.Port, local.Port)
 	raw.SystemID, raw.StartTime = 7300000000000000001, ct.T0
 	h := newFakeHost(raw)

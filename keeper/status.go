@@ -26,6 +26,8 @@ func (r *runner) statusOf(now time.Time) publish.Status {
 		OnPartnerTimeout: r.settings.OnPartnerTimeout,
 		Maintenance:      r.core.Paused(),
 		AutoRejoin:       r.settings.AutoRejoin,
+		Witness:          v.Witness,
+		Term:             v.Term,
 	}
 	if !v.LastSuccess.IsZero() {
 		s.LastSuccess = publish.Ptr(v.LastSuccess)

@@ -39,10 +39,10 @@ func TestRunnerNamesThePartnersWalsender(t *testing.T) {
 	local.Set(func(s *fakepg.Server) {
 		s.Answers = map[string][]fakepg.Column{
 			fakepg.SimpleSQL(probe.CaughtUpSQL, "node 2"):                               {fakepg.Col(fakepg.OIDBool, "t"), fakepg.Col(fakepg.OIDInt8, "50331648")},
-			fakepg.SimpleSQL(probe.ReplicationAliveSQL[core.MasterMode], "node 2"):      {fakepg.Col(fakepg.OIDBool, "t"), fakepg.Col(fakepg.OIDInt8, "50331744")},
-			fakepg.SimpleSQL(probe.ReplicationAliveSQL[core.MasterMode], ""):            {fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "-1")},
+			fakepg.SimpleSQL(probe.ReplicationAliveSQL[core.MasterMode], "node 2"):      {fakepg.Col(fakepg.OIDBool, "t"), fakepg.Col(fakepg.OIDInt8, "50331744"), fakepg.Col(fakepg.OIDBool, "f")},
+			fakepg.SimpleSQL(probe.ReplicationAliveSQL[core.MasterMode], ""):            {fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "-1"), fakepg.Col(fakepg.OIDBool, "f")},
 			fakepg.SimpleSQL(probe.CaughtUpSQL, "walreceiver"):                          {fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "-1")},
-			fakepg.SimpleSQL(probe.ReplicationAliveSQL[core.MasterMode], "walreceiver"): {fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "-1")},
+			fakepg.SimpleSQL(probe.ReplicationAliveSQL[core.MasterMode], "walreceiver"): {fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "-1"), fakepg.Col(fakepg.OIDBool, "f")},
 		}
 	})
 	raw := runRaw(t, partner.Port, local.Port)

@@ -86,6 +86,7 @@ func constantsMatch() bool {
 		C.PGK_FENCE_UNCONFIRMED == int(core.FenceUnconfirmed) && C.PGK_FENCE_OPEN == int(core.FenceOpen) &&
 		C.PGK_FENCE_FENCED == int(core.FenceFenced) &&
 		C.PGK_FENCE_SWITCHING == int(core.FenceSwitching) && C.PGK_FENCE_STOPPING == int(core.FenceStopping) &&
+		C.PGK_FENCE_NO_LEASE == int(core.FenceNoLease) &&
 		C.PGK_REQ_SWITCHOVER == int(core.SwitchoverRequest) && C.PGK_REQ_PAUSE == int(core.PauseRequest) &&
 		C.PGK_REQ_RESUME == int(core.ResumeRequest) && C.PGK_REQ_TAKEOVER == int(core.TakeoverRequest) &&
 		C.PGK_REQ_TAKEOVER_CANCEL == int(core.TakeoverCancelRequest) && C.PGK_REQ_TAKEOVER_CANCEL+1 == int(core.NumRequests)
@@ -167,6 +168,7 @@ func (b *Bridge) Settings() (settings.Raw, error) {
 		StartTime:           pgEpoch.Add(time.Duration(c.start_time) * time.Microsecond),
 		Maintenance:         c.maintenance != 0,
 		AutoRejoin:          c.auto_rejoin != 0,
+		WitnessConninfo:     C.GoString(c.witness_conninfo),
 		FenceCommand:        C.GoString(c.fence_command),
 		FenceCommandTimeout: int(c.fence_command_timeout),
 		BinDir:              C.GoString(c.bindir),

@@ -56,6 +56,8 @@ CREATE FUNCTION pg_keeper.status(
 	OUT fence text,					-- unconfirmed, open, fenced, switching or stopping: may clients write to this primary
 	OUT maintenance boolean,		-- automatic actions paused (pg_keeper.pause()), here or learnt from the master
 	OUT auto_rejoin boolean,		-- pg_keeper.auto_rejoin
+	OUT witness text,				-- what the witness last answered (pg_keeper.witness_conninfo); NULL: none set
+	OUT term bigint,				-- the highest term of the witness this node knows
 	OUT action_running text,		-- promote, switch-async, restore-sync while under way
 	OUT next_heartbeat_in interval,
 	OUT next_action text,			-- what happens if the partner stays unreachable...
@@ -97,6 +99,8 @@ SELECT
 	j->>'fence',
 	(j->>'maintenance')::boolean,
 	(j->>'auto_rejoin')::boolean,
+	j->>'witness',
+	(j->>'term')::bigint,
 	j->>'action_running',
 	greatest((j->>'next_heartbeat_at')::timestamptz - clock_timestamp(), interval '0'),
 	j->>'next_action',

@@ -31,6 +31,7 @@ func TestFenceCommandPowersOffCutMaster(t *testing.T) {
 		n.Reload(t)
 	}
 	time.Sleep(time.Second) // the reload reaches both keepers
+	p := watchPrimaries(t, master, standby)
 	l := startLoad(t, master)
 	l.waitAcked(t, 50, 30*time.Second, "load on the master")
 
@@ -44,6 +45,9 @@ func TestFenceCommandPowersOffCutMaster(t *testing.T) {
 	l.stop()
 	requireAllPresent(t, standby, l.ackedIDs())
 	require.False(t, standby.InRecovery(t))
+	cluster.Eventually(t, failoverTimeout, 50*time.Millisecond, func() bool { return p.acked(standby) > 0 },
+		"the new master acknowledged nothing while polled")
+	p.requireOne(t, master, standby)
 }
 
 // The master's host dies; the fence command (an IPMI power-off, here one
@@ -57,9 +61,7 @@ func TestFenceCommandHostDeath(t *testing.T) {
 	l.waitAcked(t, 50, 30*time.Second, "load on the master")
 
 	mark := standby.LogMark()
-	start := time.Now()
-	master.Vanish(t)
-	master.Kill9(t)
+	start := vanish(t, master)
 	standby.WaitForLog(t, mark, transitionLine(core.StandbyPromoting, core.ActionDone), hostDeathBound)
 	t.Logf("promoted %v after the master's host vanished", time.Since(start).Round(time.Millisecond))
 	standby.WaitForLog(t, mark, logLine("fence_command: the power is off"), failoverTimeout)
@@ -82,7 +84,7 @@ func TestFenceCommandFailsOrHangs(t *testing.T) {
 			c := newNetnsPair(t, map[string]string{
 				"pg_keeper.fence_command": tc.command, "pg_keeper.fence_command_timeout": tc.timeout})
 			master, standby := c.Master, c.Standby
-			master.Exec(t, ackedTable)
+			p := watchPrimaries(t, master, standby)
 			mark := standby.LogMark()
 			c.Partition(t)
 			standby.WaitForLog(t, mark, logLine(core.Why(core.StandbyFencingPartner, core.ActionFailed)+" ("+tc.end),
@@ -106,6 +108,8 @@ func TestFenceCommandFailsOrHangs(t *testing.T) {
 			standby.WaitForTitle(t, title(core.StandbyConnected), failoverTimeout)
 			master.WaitForTitle(t, title(core.MasterConnected), failoverTimeout)
 			require.Equal(t, "standby", master.QueryString(t, "SHOW synchronous_standby_names"))
+			require.Zero(t, p.acked(standby), "the standby acknowledged a commit")
+			p.requireOne(t, master, standby)
 		})
 	}
 }

@@ -35,29 +35,46 @@ func withSilentReplication(extra map[string]string) map[string]string {
 func TestMasterHostDeathFailover(t *testing.T) {
 	c := newNetnsPair(t, withSilentReplication(map[string]string{"pg_keeper.on_partner_timeout": "failover"}))
 	master, standby := c.Master, c.Standby
+	p := watchPrimaries(t, master, standby)
 	l := startLoad(t, master)
 	l.waitAcked(t, 50, 30*time.Second, "load on the master")
 
 	mark := standby.LogMark()
-	start := time.Now()
-	master.Vanish(t)
-	master.Kill9(t)
+	start := vanish(t, master)
 	standby.WaitForLog(t, mark, transitionLine(core.StandbyPromoting, core.ActionDone), hostDeathBound)
 	t.Logf("promoted %v after the master's host vanished", time.Since(start).Round(time.Millisecond))
 	l.stop()
 	requireAllPresent(t, standby, l.ackedIDs())
 	standby.Exec(t, "INSERT INTO acked (id) VALUES (-1)")
+	requireOldMasterFenced(t, master)
+	require.False(t, standby.InRecovery(t))
+	p.requireOne(t, master, standby)
+}
 
-	w := startWriters(t, master)
-	master.Heal(t)
-	omark := master.LogMark()
-	_ = master.TryStart()
-	master.WaitForLog(t, omark, transitionLine(core.MasterUnconfirmed, core.Superseded), failoverTimeout)
-	cluster.Eventually(t, failoverTimeout, 50*time.Millisecond, func() bool { return master.PostmasterPID() == 0 },
+// vanish makes n's host disappear (Vanish, then its processes killed) and
+// says when it began.
+func vanish(t testing.TB, n *cluster.Node) time.Time {
+	t.Helper()
+	start := time.Now()
+	n.Vanish(t)
+	n.Kill9(t)
+	return start
+}
+
+// requireOldMasterFenced brings the old master's host back and starts its
+// server, clients hammering it from before: it takes no write, finds its
+// partner on a newer timeline and shuts down.
+func requireOldMasterFenced(t *testing.T, old *cluster.Node) {
+	t.Helper()
+	w := startWriters(t, old)
+	old.Heal(t)
+	mark := old.LogMark()
+	_ = old.TryStart()
+	old.WaitForLog(t, mark, transitionLine(core.MasterUnconfirmed, core.Superseded), failoverTimeout)
+	cluster.Eventually(t, failoverTimeout, 50*time.Millisecond, func() bool { return old.PostmasterPID() == 0 },
 		"the fenced old master did not shut down")
 	w.stop()
 	w.requireNoWrites(t)
-	require.False(t, standby.InRecovery(t))
 }
 
 // The standby's host dies under load, under keep_master: the master's
@@ -70,8 +87,7 @@ func TestStandbyHostDeathKeepMaster(t *testing.T) {
 	l.waitAcked(t, 50, 30*time.Second, "load on the master")
 
 	mark := master.LogMark()
-	standby.Vanish(t)
-	standby.Kill9(t)
+	vanish(t, standby)
 	master.WaitForLog(t, mark, transitionLine(core.MasterSwitching, core.ActionDone), hostDeathBound)
 	l.waitAcked(t, 50, hostDeathBound, "commits did not resume on the master")
 	l.stop()

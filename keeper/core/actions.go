@@ -54,6 +54,8 @@ var actionInfo = [NumActions]actionDesc{
 		done: "maintenance mode off: automatic actions resume", failed: "could not set pg_keeper.maintenance: "},
 	RunStateChange: {name: "state_change_command", follow: Reported},
 	FenceMaster:    {name: "fence_command", follow: Tracked},
+	ClaimTerm:      {name: "claim-term", follow: Tracked},
+	LeaveSync:      {name: "leave-sync", follow: Tracked},
 }
 
 // Follow says how the core follows a's result.

@@ -32,6 +32,8 @@ const (
 	// SettingsInput: the settings were given again (a reload): what
 	// follows from them at once, a change of maintenance mode, is said now.
 	SettingsInput
+	// WitnessInput: a read or a renewal of the witness ended (Witness).
+	WitnessInput
 	NumInputKinds
 )
 
@@ -76,6 +78,9 @@ type Input struct {
 	// Command: how after_command or the state-change command ended; Detail
 	// or Err is its outcome in words.
 	Command *CommandOutcome
+	// Witness: what the witness answered (WitnessInput, and the results
+	// of ClaimTerm and LeaveSync).
+	Witness WitnessResult
 }
 
 // CommandOutcome is what a command's result brings besides its outcome.
@@ -114,6 +119,12 @@ type Output struct {
 	Fence *Fence
 	// Reports are results the core took, for pg_keeper.events().
 	Reports []Report
+	// Witness is the read or renewal to send to the witness now (nil:
+	// none); WitnessAct what ClaimTerm or LeaveSync in Actions runs with.
+	Witness, WitnessAct *WitnessRequest
+	// SaveTerm, when not 0, is the term this node must keep from now on
+	// ($PGDATA/pg_keeper.term).
+	SaveTerm int64
 }
 
 // ProbeRequest is a heartbeat the core asks for, and what to ask the local
@@ -237,6 +248,19 @@ type Core struct {
 	// it last failed (zero: not since the last good heartbeat).
 	fenceCommand  bool
 	fenceFailedAt time.Time
+
+	// The witness (witness.go): set; the term this node knows; the row as
+	// last seen, when, and the error if it did not answer; a read or
+	// renewal under way; on a master, the start of its last successful
+	// renewal; claimed: the promotion under way took its term there.
+	witnessSet   bool
+	term         int64
+	witness      WitnessRow
+	witnessAt    time.Time
+	witnessErr   string
+	witnessBusy  bool
+	renewedStart time.Time
+	claimed      bool
 
 	// walFlush is, on a master, the standby's walsender flush position at
 	// the last sample, and walFlushAt when it last changed (see fresh).
@@ -388,6 +412,9 @@ func (c *Core) fire(trig Trigger, extra string, at time.Time, out *Output) {
 	}
 	if t.Do != NoAction {
 		out.Actions = append(out.Actions, t.Do)
+		if req := c.witnessAct(t.Do); req != nil {
+			out.WitnessAct = req
+		}
 		if t.Do.Follow() == Tracked {
 			c.inFlight, c.inFlightSince = t.Do, at
 		}

@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -135,6 +136,10 @@ func inFlightOf(s State) ActionKind {
 		return Promote
 	case StandbyFencingPartner:
 		return FenceMaster
+	case StandbyClaiming:
+		return ClaimTerm
+	case MasterLeavingSync:
+		return LeaveSync
 	}
 	return NoAction
 }
@@ -213,6 +218,18 @@ func reach(t *testing.T, s State, threshold int) *Core {
 		for c.Failures() < threshold {
 			c.Step(failWith(FailTimeout, "no answer", -1))
 		}
+	case StandbyClaiming:
+		c.SetWitness(true)
+		c.Step(okProbe())
+		c.Step(witnessAnswer(WitnessRead, false))
+		for c.Failures() < threshold {
+			c.Step(failWith(FailTimeout, "no answer", -1))
+		}
+	case MasterLeavingSync:
+		c.SetWitness(true)
+		c.Step(okProbe())
+		c.Step(witnessAnswer(WitnessRenew, true))
+		failUntilThreshold(false)
 	case StandbyTakingOver, StandbyTakeoverPromoting:
 		c.Step(okProbe())
 		c.Step(takeoverRequest(masterLSN))
@@ -331,6 +348,16 @@ func eventFor(c *Core, on Trigger) Input {
 		c.lastFacts, c.syncConfirmed, c.fenceCommand = &f, true, true
 		c.policy = Policy{FailoverOnTimeout: c.state.Mode() == MasterMode} // the risk text of PartnerLostUnsafe's event
 		return failWith(FailTimeout, "no answer", -1)
+	case PartnerLostWitness:
+		// A timeout of a master that was synchronous, with a witness that
+		// answers: the standby asks it for the term, the master records
+		// there that it leaves synchronous replication (see effective).
+		c.failures = c.threshold - 1
+		f := syncMaster
+		c.lastFacts, c.syncConfirmed = &f, true
+		c.SetWitness(true)
+		c.witnessAt, c.witness = t0, WitnessRow{Found: true, Term: 1, Sync: true}
+		return failWith(FailTimeout, "no answer", -1)
 	case ActionDone:
 		c.failures = c.threshold
 		return actionOK(c.inFlight, "did it")
@@ -391,6 +418,13 @@ func eventFor(c *Core, on Trigger) Input {
 	panic("unknown trigger")
 }
 
+// witnessAnswer is the witness's answer to op: the pair's row at term 1,
+// the master synchronous, held by this node if mine.
+func witnessAnswer(op WitnessOp, mine bool) Input {
+	return Input{Kind: WitnessInput, At: t0, Witness: WitnessResult{Op: op, Start: t0, Changed: op == WitnessRenew,
+		Row: WitnessRow{Found: true, Term: 1, Holder: "node", Mine: mine, Sync: true, Lease: 3 * testInterval}}}
+}
+
 // testConfirm is the detail of confirmEvent.
 const testConfirm = "confirmed by the test"
 
@@ -410,7 +444,7 @@ func probeLogs(from State, on Trigger, threshold int) []LogLine {
 		return []LogLine{failLine(partner, 1, threshold)}
 	case HeartbeatLost, PartnerLost:
 		return []LogLine{failLine(partner, threshold, threshold)}
-	case PartnerLostUnsafe, PartnerLostFence:
+	case PartnerLostUnsafe, PartnerLostFence, PartnerLostWitness:
 		return []LogLine{warn(fmt.Sprintf("heartbeat to %s failed (%d/%d): timeout: no answer", partner, threshold, threshold))}
 	case Superseded, SupersededRejoin:
 		return []LogLine{supersededLine(partner, 1, threshold)}
@@ -423,7 +457,7 @@ func probeLogs(from State, on Trigger, threshold int) []LogLine {
 func rowLog(row Transition, threshold int) LogLine {
 	msg := row.Why
 	switch row.On {
-	case PartnerLost, PartnerLostFence:
+	case PartnerLost, PartnerLostFence, PartnerLostWitness:
 		msg += fmt.Sprintf(" (%d failed heartbeats in a row)", threshold)
 	case PartnerLostUnsafe:
 		msg += fmt.Sprintf(" (%d failed heartbeats in a row; %s)", threshold, unsafeRisk(row.From.Mode()))
@@ -469,11 +503,14 @@ func effective(from State, on Trigger) Trigger {
 	if on == TakeoverReady && from != StandbyTakingOver {
 		return PartnerDown
 	}
-	if from == StandbyTakingOver && (on == HeartbeatLost || on == PartnerLost || on == PartnerLostUnsafe || on == PartnerLostFence) {
+	if from == StandbyTakingOver && (on == HeartbeatLost || on == PartnerLost || on == PartnerLostUnsafe || on == PartnerLostFence || on == PartnerLostWitness) {
 		return PartnerDown
 	}
 	if on == PartnerLostFence && from.Mode() == MasterMode {
 		return PartnerLostUnsafe // the standby may be fencing this server: keep commits waiting
+	}
+	if on == PartnerLostWitness && from.Mode() == MasterMode && !slices.Contains(leaveFrom, from) {
+		return PartnerLost // only a master that would go asynchronous asks the witness
 	}
 	if on == PartnerCaughtUp && from != MasterAsync {
 		return PartnerUp
@@ -493,6 +530,7 @@ func wantFailuresAfter(from State, on Trigger, threshold int, inFlight ActionKin
 		PartnerLostUnsafe: threshold, ActionDone: threshold, ActionFailed: threshold - 1, RecoveryEnded: 1,
 		Superseded: 1, Confirmed: 0, ConfirmedAsync: 0, SwitchoverRequested: 0, TakeoverRequested: 0,
 		TakeoverCancelled: 0, TakeoverReady: 0, TakeoverExpired: 0, SupersededRejoin: 1, PartnerLostFence: threshold,
+		PartnerLostWitness: threshold,
 	}[on]
 }
 

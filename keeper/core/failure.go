@@ -119,10 +119,15 @@ type ProbeResult struct {
 	Class   FailureClass // when !OK
 	Detail  string       // the error, with any password masked
 	Partner PartnerFacts // when OK
-	// ReplicationAlive is set on a failed heartbeat when streaming
-	// replication with the partner still works, so the partner is alive and
-	// only the heartbeat path is broken.
+	// ReplicationAlive is set on a failed heartbeat when the replication
+	// connection with the partner is still there (until the replication
+	// timeouts): a server that dies drops it at once, a firewall that
+	// rejects new connections leaves it to time out.
 	ReplicationAlive bool
+	// ReplicationFresh, when FreshKnown: the partner was also heard from
+	// on it within the freshness window (fresh.go), so it is alive and only
+	// the heartbeat path is broken. Unknown, the connection says so.
+	FreshKnown, ReplicationFresh bool
 	// LocalLSN is, on a standby at a failed heartbeat, the WAL position it
 	// has received and flushed; -1 when unknown.
 	LocalLSN int64

@@ -25,9 +25,14 @@ const answerGrace = 100 * time.Millisecond
 // wantFence is the fence the output asks for at: the state's, except that
 // a shutdown (FenceStopping) waits answerGrace after the last answer, so
 // that the session that asked gets its answer before the shutdown ends it.
-// A superseded server is fenced at once (FenceFenced), answer or not.
+// A superseded server is fenced at once (FenceFenced), answer or not. A
+// master whose lease is over while it cannot reach its standby takes no
+// writes (leaseFence).
 func (c *Core) wantFence(at time.Time) Fence {
 	f := c.Fence()
+	if f == FenceOpen && c.leaseFence(at) {
+		return FenceNoLease
+	}
 	if f == FenceStopping && at.Before(c.answeredAt.Add(answerGrace)) {
 		return c.fenceWish
 	}

@@ -47,7 +47,7 @@ func fenceRow(s State) []Transition {
 		return nil // in fencingRows
 	case StandbyConnected, StandbyHeartbeatLost, StandbyNotPromoting:
 		return []Transition{{From: s, On: PartnerLostFence, To: StandbyFencingPartner, Do: FenceMaster, Level: Warning, Why: whyFencing}}
-	case StandbyPromoting, StandbyTakeoverPromoting:
+	case StandbyPromoting, StandbyTakeoverPromoting, StandbyClaiming:
 		return []Transition{stay(s, PartnerLostFence)}
 	}
 	return []Transition{unexpected(s, PartnerLostFence)}

@@ -36,7 +36,8 @@ func (c *Core) keepalive() bool {
 // fresh applies the window on a master to its sample of the standby's
 // walsender: the standby confirmed a new flush position within the window,
 // by this server's clock (its reply_time is the standby's clock). Each
-// sample, good heartbeat or failed, moves the mark.
+// sample, good heartbeat or failed, moves the mark. A standby's local
+// check applies the window itself (ProbeRequest.Window).
 func (c *Core) fresh(at time.Time, p ProbeResult) ProbeResult {
 	if c.state.Mode() != MasterMode || !p.FlushKnown {
 		return p
@@ -44,8 +45,15 @@ func (c *Core) fresh(at time.Time, p ProbeResult) ProbeResult {
 	if p.FlushLSN != c.walFlush {
 		c.walFlush, c.walFlushAt = p.FlushLSN, at
 	}
-	if p.ReplicationAlive && (p.FlushLSN < 0 || at.Sub(c.walFlushAt) > freshWindow(c.interval)) {
-		p.ReplicationAlive = false
-	}
+	p.FreshKnown = true
+	p.ReplicationFresh = p.ReplicationAlive && p.FlushLSN >= 0 && at.Sub(c.walFlushAt) <= freshWindow(c.interval)
 	return p
+}
+
+// heardFrom: a failed heartbeat's replication shows the partner alive.
+func heardFrom(p ProbeResult) bool {
+	if p.FreshKnown {
+		return p.ReplicationAlive && p.ReplicationFresh
+	}
+	return p.ReplicationAlive
 }

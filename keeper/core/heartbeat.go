@@ -29,6 +29,9 @@ func (c *Core) tick(now time.Time, out *Output) {
 	mode := c.state.Mode()
 	out.Probe = &ProbeRequest{Mode: mode, Streaming: mode == MasterMode, Replication: true,
 		PlainFirst: c.plainFirst, Gen: c.partnerGen, Window: c.window(), Keepalive: c.keepalive()}
+	if req := c.witnessRequest(); req != nil {
+		out.Witness, c.witnessBusy = req, true
+	}
 }
 
 // learnTLS: a heartbeat that had to go without TLS under sslmode=prefer
@@ -128,19 +131,24 @@ func (c *Core) probe(at time.Time, p ProbeResult, out *Output) (Trigger, string)
 		return c.takeoverReady(p)
 	case c.failures < c.threshold:
 		return PartnerDown, ""
-	case p.ReplicationAlive || p.Class.Answered():
+	case heardFrom(p) || p.Class.Answered():
 		return HeartbeatLost, ""
 	}
-	why := fmt.Sprintf("%d failed heartbeats in a row", c.failures)
+	why0 := fmt.Sprintf("%d failed heartbeats in a row", c.failures)
 	if risk := c.risk(p); risk != "" {
-		return PartnerLostUnsafe, why + "; " + risk
+		return PartnerLostUnsafe, why0 + "; " + risk
+	}
+	if w, why := c.witnessFirst(p); why != "" {
+		return PartnerLostUnsafe, why0 + "; " + why
+	} else if w {
+		return PartnerLostWitness, why0
 	}
 	if fence, wait := c.fenceFirst(p, at); wait != "" {
-		return PartnerLostUnsafe, why + "; " + wait
+		return PartnerLostUnsafe, why0 + "; " + wait
 	} else if fence {
-		return PartnerLostFence, why
+		return PartnerLostFence, why0
 	}
-	return PartnerLost, why
+	return PartnerLost, why0
 }
 
 // risk says why acting on a lost partner could lose acknowledged commits
@@ -153,7 +161,8 @@ func (c *Core) risk(p ProbeResult) string {
 	}
 	if c.state.Mode() == MasterMode {
 		switch {
-		case !ambiguous || c.deposed:
+		case !ambiguous || c.deposed, c.witnessSet:
+			// With a witness, its compare-and-set settles it (witnessFirst).
 		case c.policy.FailoverOnTimeout:
 			return fmt.Sprintf("%s is no proof the standby is down, and with pg_keeper.on_partner_timeout = failover it may be promoting itself", what)
 		case c.fenceCommand:
@@ -164,7 +173,7 @@ func (c *Core) risk(p ProbeResult) string {
 	if p.Class == FailConfig {
 		return "the heartbeat could not even be tried, so nothing is known of the master: fix pg_keeper.partner_conninfo"
 	}
-	if ambiguous && !c.policy.FailoverOnTimeout && !c.fenceCommand {
+	if ambiguous && !c.policy.FailoverOnTimeout && !c.fenceCommand && !c.witnessSet {
 		return fmt.Sprintf("%s is no proof the master is down (pg_keeper.on_partner_timeout = keep_master); "+
 			"if it is, promote by hand: SELECT pg_promote()", what)
 	}

@@ -39,6 +39,8 @@ func (c *Core) triggerOf(in Input, out *Output) (trig Trigger, extra string, ok 
 		return 0, "", false
 	case SettingsInput:
 		return 0, "", false // what follows comes at the end of the step
+	case WitnessInput:
+		return c.witnessResult(in, out)
 	}
 	out.Logs = append(out.Logs, LogLine{Warning, fmt.Sprintf("ignored input of kind %d", in.Kind)})
 	return 0, "", false
@@ -76,12 +78,16 @@ func (c *Core) actionResult(in Input, out *Output) (Trigger, string, bool) {
 			c.logOutput(in, out)
 			rep.ExitStatus = in.Command.ExitStatus
 		}
+		if in.Action == ClaimTerm || in.Action == LeaveSync {
+			c.witnessActResult(in, out)
+		}
 		if in.Err != "" {
 			trig, extra, rep.Detail = ActionFailed, in.Err, in.Err
 			if in.Action == FenceMaster {
 				c.fenceFailedAt = in.At
 			}
 		} else if in.Action == Promote {
+			c.tookTerm(out)
 			// Check the old master again now, not an interval later: as
 			// long as it is lost, the new master's commits wait for it
 			// until the next heartbeat switches replication to async.

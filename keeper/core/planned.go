@@ -168,4 +168,4 @@ var plannedRows = []Transition{
 // A switchover under way may start its own helper: such a server is only
 // fenced (its helper may still restart it as a standby).
 var rejoinFrom = []State{MasterReady, MasterConnected, MasterHeartbeatLost, MasterSwitching, MasterAsync,
-	MasterRestoring, MasterKeepingSync, MasterUnconfirmed}
+	MasterRestoring, MasterKeepingSync, MasterUnconfirmed, MasterLeavingSync}

@@ -513,7 +513,7 @@ func TestTakeoverCancelAnswers(t *testing.T) {
 				require.Nil(t, out.Logs)
 				require.Nil(t, out.Change)
 			default:
-				require.Contains(t, []State{StandbyReady, StandbyConnected, StandbyHeartbeatLost, StandbyNotPromoting, StandbyFencingPartner}, s)
+				require.Contains(t, []State{StandbyReady, StandbyConnected, StandbyHeartbeatLost, StandbyNotPromoting, StandbyFencingPartner, StandbyClaiming}, s)
 				require.Equal(t, &Answer{OK: true, Msg: "no takeover to call off (" + s.String() + ")"}, out.Answer)
 				require.Equal(t, s, c.State())
 				require.Nil(t, out.Logs)
@@ -924,7 +924,7 @@ func TestSupersededRejoinRows(t *testing.T) {
 		r := *transitionIndex[s][SupersededRejoin]
 		switch s {
 		case MasterReady, MasterConnected, MasterHeartbeatLost, MasterSwitching, MasterAsync, MasterRestoring,
-			MasterKeepingSync, MasterUnconfirmed:
+			MasterKeepingSync, MasterUnconfirmed, MasterLeavingSync:
 			require.Equal(t, Transition{From: s, On: SupersededRejoin, To: MasterRejoining, Do: Rejoin, Level: Error,
 				Why: whySupersededRejoin}, r, s.String())
 		case MasterHandingOver, MasterSwitchingOver:

@@ -64,6 +64,12 @@ const (
 	// dead master from a cut network; pg_keeper.fence_command runs to power
 	// it off, and this standby promotes only if it says it did.
 	StandbyFencingPartner
+	// StandbyClaiming: the master was lost; this standby asks the witness
+	// for the next term, and promotes only if it gets it.
+	StandbyClaiming
+	// MasterLeavingSync: the standby was lost; this master records on the
+	// witness that it leaves synchronous replication before it does.
+	MasterLeavingSync
 	NumStates
 )
 
@@ -104,6 +110,8 @@ var stateInfo = [NumStates]struct {
 	StandbyTakingOver:        {StandbyMode, "taking-over", PrimaryUnknown},
 	StandbyTakeoverPromoting: {StandbyMode, "switchover-promoting", PrimaryUnknown},
 	StandbyFencingPartner:    {StandbyMode, "fencing-partner", PrimaryUnknown},
+	StandbyClaiming:          {StandbyMode, "claiming", PrimaryUnknown},
+	MasterLeavingSync:        {MasterMode, "leaving-sync", PrimaryUnknown},
 }
 
 // KnowsPrimary is the node this state knows to be the primary, if any.
@@ -159,6 +167,10 @@ const (
 	// failure does not prove the master down (a timeout), and
 	// pg_keeper.fence_command can make sure it is.
 	PartnerLostFence
+	// PartnerLostWitness: partner lost, and a witness is set and answers:
+	// a standby takes the term there before it promotes, a master records
+	// there that it leaves synchronous replication before it does.
+	PartnerLostWitness
 	NumTriggers
 )
 
@@ -185,6 +197,7 @@ var triggerNames = [NumTriggers]string{
 	ResumeRequested:     "resume-requested",
 	RequestRefused:      "request-refused",
 	PartnerLostFence:    "partner-lost-fence",
+	PartnerLostWitness:  "partner-lost-witness",
 }
 
 func (t Trigger) String() string { return triggerNames[t] }
@@ -219,6 +232,11 @@ const (
 	// FenceMaster runs pg_keeper.fence_command, which powers the master off
 	// (exit status 0: it is off).
 	FenceMaster
+	// ClaimTerm takes the next term on the witness, for a standby about to
+	// promote; LeaveSync records there that the master leaves synchronous
+	// replication (Output.WitnessAct says with what).
+	ClaimTerm
+	LeaveSync
 	NumActions
 )
 
@@ -239,11 +257,15 @@ const (
 	// FenceStopping: handed over, or rejoining: refuse connections and shut
 	// down, for a helper to restart the server as a standby.
 	FenceStopping
+	// FenceNoLease: a master cut off from its standby whose lease on the
+	// witness is over: no writes (sessions may connect and read), whatever
+	// synchronous_commit says; it opens again with the next renewal.
+	FenceNoLease
 )
 
 // FenceNames are the fences as pg_keeper.status shows them.
 var FenceNames = [...]string{FenceUnconfirmed: "unconfirmed", FenceOpen: "open", FenceFenced: "fenced",
-	FenceSwitching: "switching", FenceStopping: "stopping"}
+	FenceSwitching: "switching", FenceStopping: "stopping", FenceNoLease: "no-lease"}
 
 // String names f; "unknown" for a fence not read (-1) or not known.
 func (f Fence) String() string {

@@ -40,9 +40,11 @@ func TestStateNamesAndTitles(t *testing.T) {
 		StandbyTakingOver:        {StandbyMode, "standby:taking-over", "(standby mode:taking-over)"},
 		StandbyTakeoverPromoting: {StandbyMode, "standby:switchover-promoting", "(standby mode:switchover-promoting)"},
 		StandbyFencingPartner:    {StandbyMode, "standby:fencing-partner", "(standby mode:fencing-partner)"},
+		StandbyClaiming:          {StandbyMode, "standby:claiming", "(standby mode:claiming)"},
+		MasterLeavingSync:        {MasterMode, "master:leaving-sync", "(master mode:leaving-sync)"},
 	}
 	require.Len(t, want, int(NumStates))
-	require.Equal(t, 21, int(NumStates))
+	require.Equal(t, 23, int(NumStates))
 	for s := range NumStates {
 		require.Equal(t, want[s].mode, s.Mode(), "mode of %d", s)
 		require.Equal(t, want[s].name, s.String())
@@ -51,27 +53,29 @@ func TestStateNamesAndTitles(t *testing.T) {
 }
 
 func TestTriggerActionAndFailureNames(t *testing.T) {
-	require.Equal(t, 22, int(NumTriggers))
+	require.Equal(t, 23, int(NumTriggers))
 	require.Equal(t, []string{"partner-up", "partner-caught-up", "partner-down", "heartbeat-lost", "partner-lost",
 		"partner-lost-unsafe", "action-done", "action-failed", "recovery-ended", "superseded", "confirmed", "confirmed-async",
 		"switchover-requested", "takeover-requested", "takeover-cancelled", "takeover-ready", "takeover-expired",
-		"superseded-rejoin", "pause-requested", "resume-requested", "request-refused", "partner-lost-fence"},
+		"superseded-rejoin", "pause-requested", "resume-requested", "request-refused", "partner-lost-fence",
+		"partner-lost-witness"},
 		[]string{PartnerUp.String(), PartnerCaughtUp.String(), PartnerDown.String(), HeartbeatLost.String(),
 			PartnerLost.String(), PartnerLostUnsafe.String(), ActionDone.String(), ActionFailed.String(), RecoveryEnded.String(),
 			Superseded.String(), Confirmed.String(), ConfirmedAsync.String(), SwitchoverRequested.String(),
 			TakeoverRequested.String(), TakeoverCancelled.String(), TakeoverReady.String(), TakeoverExpired.String(),
 			SupersededRejoin.String(), PauseRequested.String(), ResumeRequested.String(), RequestRefused.String(),
-			PartnerLostFence.String()})
+			PartnerLostFence.String(), PartnerLostWitness.String()})
 	for on := range NumTriggers {
 		require.NotEmpty(t, on.String(), "trigger %d has no name", on)
 	}
 	require.Equal(t, []string{"none", "promote", "switch-async", "after_command", "restore-sync", "fence", "open-fence",
 		"prepare-switchover", "hand-over", "rejoin", "set-maintenance", "clear-maintenance", "state_change_command",
-		"fence_command"},
+		"fence_command", "claim-term", "leave-sync"},
 		[]string{NoAction.String(), Promote.String(), SwitchAsync.String(), RunAfterCommand.String(), RestoreSync.String(),
 			FenceSelf.String(), OpenFence.String(), PrepareSwitchover.String(), HandOver.String(), Rejoin.String(),
-			SetMaintenance.String(), ClearMaintenance.String(), RunStateChange.String(), FenceMaster.String()})
-	require.Len(t, actionInfo, int(FenceMaster)+1)
+			SetMaintenance.String(), ClearMaintenance.String(), RunStateChange.String(), FenceMaster.String(),
+			ClaimTerm.String(), LeaveSync.String()})
+	require.Len(t, actionInfo, int(LeaveSync)+1)
 }
 
 // TestKnowsPrimary: which node each state knows to be the primary, for the
@@ -106,8 +110,12 @@ func TestKnowsPrimary(t *testing.T) {
 		StandbyTakeoverPromoting: PrimaryUnknown,
 		// Fencing, the master may be alive or powered off.
 		StandbyFencingPartner: PrimaryUnknown,
+		// Claiming, the master may be alive; leaving synchronous
+		// replication, the standby may be taking the term meanwhile.
+		StandbyClaiming:   PrimaryUnknown,
+		MasterLeavingSync: PrimaryUnknown,
 	}
-	require.Equal(t, 21, int(NumStates), "a new state needs its line above")
+	require.Equal(t, 23, int(NumStates), "a new state needs its line above")
 	for s := range NumStates {
 		require.Equal(t, want[s], s.KnowsPrimary(), s.String())
 		// A node names itself only in master mode, its partner only in

@@ -119,5 +119,7 @@ var stateDocs = [NumStates]string{
 	MasterRejoining:          "superseded, with `auto_rejoin`: the server stops and a helper rewinds it and starts it as the new primary's standby",
 	StandbyTakingOver:        "the master announced a switchover: promote once it has stopped and its last WAL is here; back to connected if it does not stop in time",
 	StandbyTakeoverPromoting: "`pg_promote()` for a switchover: no `after_command`, the old master is not fenced but restarting as a standby",
+	StandbyClaiming:          "the master was lost: this standby asks the witness for the next term, which it gets only while the witness shows the master synchronous (and, unless the master is down for sure, its lease over); it promotes only with it",
+	MasterLeavingSync:        "the standby was lost: this master records on the witness that it leaves synchronous replication, and clears `synchronous_standby_names` only once that is committed there",
 	StandbyFencingPartner:    "the master was lost in a way that does not prove it down: `pg_keeper.fence_command` runs to power it off; exit status 0 promotes, anything else does not",
 }

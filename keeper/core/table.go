@@ -4,7 +4,7 @@ import "slices"
 
 // The table is built here, once and in this order: the failover rows
 // (transitions.go), the planned operations' (planned.go), fencing's
-// (fencing.go), then the rows
+// (fencing.go), the witness's (witness_rows.go), then the rows
 // that every state has for the same reason, written once below. Package
 // variables are initialised in dependency order, so no init function and
 // no file-name order is involved.
@@ -22,8 +22,10 @@ func buildTable() []Transition {
 	rows = append(rows, failoverRows...)
 	rows = append(rows, plannedRows...)
 	rows = append(rows, fencingRows...)
+	rows = append(rows, witnessRows...)
 	for s := range NumStates {
 		rows = append(rows, fenceRow(s)...)
+		rows = append(rows, witnessRow(s)...)
 		rows = append(rows, confirmRows(s)...)
 		rows = append(rows, supersededRejoinRow(s))
 		rows = append(rows, takeoverRows(s)...)

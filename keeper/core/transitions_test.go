@@ -31,7 +31,7 @@ func rowsWhere(keep func(Transition) bool) []string {
 
 func TestTableIsComplete(t *testing.T) {
 	require.Len(t, Transitions, int(NumStates)*int(NumTriggers))
-	require.Len(t, Transitions, 21*22)
+	require.Len(t, Transitions, 23*23)
 	var seen [NumStates][NumTriggers]int
 	for _, r := range Transitions {
 		require.True(t, r.From >= 0 && r.From < NumStates, "bad From in %+v", r)
@@ -73,6 +73,7 @@ func TestActionRows(t *testing.T) {
 		"master:async --superseded--> master:fenced do fence",
 		"master:async --superseded-rejoin--> master:rejoining do rejoin",
 		"master:connected --partner-lost--> master:switching do switch-async",
+		"master:connected --partner-lost-witness--> master:leaving-sync do leave-sync",
 		"master:connected --superseded--> master:fenced do fence",
 		"master:connected --superseded-rejoin--> master:rejoining do rejoin",
 		"master:connected --switchover-requested--> master:handing-over do prepare-switchover",
@@ -80,12 +81,18 @@ func TestActionRows(t *testing.T) {
 		"master:handing-over --superseded--> master:fenced do fence",
 		"master:handing-over --superseded-rejoin--> master:fenced do fence",
 		"master:heartbeat-lost --partner-lost--> master:switching do switch-async",
+		"master:heartbeat-lost --partner-lost-witness--> master:leaving-sync do leave-sync",
 		"master:heartbeat-lost --superseded--> master:fenced do fence",
 		"master:heartbeat-lost --superseded-rejoin--> master:rejoining do rejoin",
 		"master:keeping-sync --partner-lost--> master:switching do switch-async",
+		"master:keeping-sync --partner-lost-witness--> master:leaving-sync do leave-sync",
 		"master:keeping-sync --superseded--> master:fenced do fence",
 		"master:keeping-sync --superseded-rejoin--> master:rejoining do rejoin",
+		"master:leaving-sync --action-done--> master:switching do switch-async",
+		"master:leaving-sync --superseded--> master:fenced do fence",
+		"master:leaving-sync --superseded-rejoin--> master:rejoining do rejoin",
 		"master:ready --partner-lost--> master:switching do switch-async",
+		"master:ready --partner-lost-witness--> master:leaving-sync do leave-sync",
 		"master:ready --superseded--> master:fenced do fence",
 		"master:ready --superseded-rejoin--> master:rejoining do rejoin",
 		"master:restoring --superseded--> master:fenced do fence",
@@ -98,13 +105,17 @@ func TestActionRows(t *testing.T) {
 		"master:unconfirmed --confirmed-async--> master:async do open-fence",
 		"master:unconfirmed --superseded--> master:fenced do fence",
 		"master:unconfirmed --superseded-rejoin--> master:rejoining do rejoin",
+		"standby:claiming --action-done--> standby:promoting do promote",
 		"standby:connected --partner-lost--> standby:promoting do promote",
 		"standby:connected --partner-lost-fence--> standby:fencing-partner do fence_command",
+		"standby:connected --partner-lost-witness--> standby:claiming do claim-term",
 		"standby:fencing-partner --action-done--> standby:promoting do promote",
 		"standby:heartbeat-lost --partner-lost--> standby:promoting do promote",
 		"standby:heartbeat-lost --partner-lost-fence--> standby:fencing-partner do fence_command",
+		"standby:heartbeat-lost --partner-lost-witness--> standby:claiming do claim-term",
 		"standby:not-promoting --partner-lost--> standby:promoting do promote",
 		"standby:not-promoting --partner-lost-fence--> standby:fencing-partner do fence_command",
+		"standby:not-promoting --partner-lost-witness--> standby:claiming do claim-term",
 		"standby:promoting --action-done--> master:ready do after_command",
 		"standby:switchover-promoting --action-done--> master:switching do switch-async",
 		"standby:taking-over --takeover-ready--> standby:switchover-promoting do promote",
@@ -219,8 +230,11 @@ func TestPartnerLostUnsafeRows(t *testing.T) {
 		{From: StandbyTakingOver, On: PartnerLostUnsafe, To: StandbyTakingOver, Unexpected: true, Level: Warning,
 			Why: "ignored unexpected event partner-lost-unsafe in state standby:taking-over"},
 		{From: StandbyTakeoverPromoting, On: PartnerLostUnsafe, To: StandbyTakeoverPromoting},
-		// Fencing, the command's result decides.
+		// Fencing or claiming, the command's or the claim's result decides;
+		// leaving synchronous replication, the witness's.
 		{From: StandbyFencingPartner, On: PartnerLostUnsafe, To: StandbyFencingPartner},
+		{From: StandbyClaiming, On: PartnerLostUnsafe, To: StandbyClaiming},
+		{From: MasterLeavingSync, On: PartnerLostUnsafe, To: MasterLeavingSync},
 	}
 	require.Len(t, want, int(NumStates))
 	for _, w := range want {
@@ -264,6 +278,7 @@ func TestHoldingStatesRows(t *testing.T) {
 		{From: StandbyNotPromoting, On: ResumeRequested, To: StandbyNotPromoting, Answer: Refuse, Reply: whyPauseOnStandby},
 		{From: StandbyNotPromoting, On: RequestRefused, To: StandbyNotPromoting, Answer: Refuse},
 		{From: StandbyNotPromoting, On: PartnerLostFence, To: StandbyFencingPartner, Do: FenceMaster, Level: Warning, Why: whyFencing},
+		{From: StandbyNotPromoting, On: PartnerLostWitness, To: StandbyClaiming, Do: ClaimTerm, Level: Warning, Why: whyClaiming},
 
 		{From: MasterKeepingSync, On: PartnerUp, To: MasterConnected, Why: "standby answers again"},
 		{From: MasterKeepingSync, On: PartnerCaughtUp, To: MasterKeepingSync, Unexpected: true, Level: Warning,
@@ -297,6 +312,7 @@ func TestHoldingStatesRows(t *testing.T) {
 		{From: MasterKeepingSync, On: RequestRefused, To: MasterKeepingSync, Answer: Refuse},
 		{From: MasterKeepingSync, On: PartnerLostFence, To: MasterKeepingSync, Unexpected: true, Level: Warning,
 			Why: "ignored unexpected event partner-lost-fence in state master:keeping-sync"},
+		{From: MasterKeepingSync, On: PartnerLostWitness, To: MasterLeavingSync, Do: LeaveSync, Level: Warning, Why: whyLeaving},
 	}
 	require.Len(t, want, 2*int(NumTriggers))
 	for _, w := range want {
@@ -323,7 +339,9 @@ func TestHoldingStatesRows(t *testing.T) {
 		"master:keeping-sync --takeover-expired--> master:keeping-sync",
 		"master:keeping-sync --takeover-ready--> master:keeping-sync",
 		"master:keeping-sync --takeover-requested--> master:keeping-sync",
+		"master:leaving-sync --action-failed--> master:keeping-sync",
 		"master:ready --partner-lost-unsafe--> master:keeping-sync",
+		"standby:claiming --action-failed--> standby:not-promoting",
 		"standby:connected --partner-lost-unsafe--> standby:not-promoting",
 		// The fence command failed: the master may be alive.
 		"standby:fencing-partner --action-failed--> standby:not-promoting",
@@ -373,7 +391,11 @@ func TestUnexpectedRows(t *testing.T) {
 			r.From == StandbyTakingOver && (r.On == HeartbeatLost || r.On == PartnerLost || r.On == PartnerLostUnsafe) ||
 			// Only a standby fences its master, once it was reached, and
 			// not while taking over.
-			r.On == PartnerLostFence && (r.From.Mode() == MasterMode || r.From == StandbyReady || r.From == StandbyTakingOver)
+			r.On == PartnerLostFence && (r.From.Mode() == MasterMode || r.From == StandbyReady || r.From == StandbyTakingOver) ||
+			// Only a standby about to promote asks the witness for the term,
+			// only a master about to go asynchronous records it there.
+			r.On == PartnerLostWitness && (r.From == StandbyReady || r.From == StandbyTakingOver ||
+				r.From.Mode() == MasterMode && !slices.Contains(leaveFrom, r.From))
 		require.Equal(t, cannotHappen, r.Unexpected, rowName(r))
 		if (r.On == Confirmed || r.On == ConfirmedAsync) && r.From != MasterUnconfirmed {
 			require.Equal(t, nothingToConfirm(r.From, r.On), r, rowName(r))
@@ -387,14 +409,16 @@ func TestUnexpectedRows(t *testing.T) {
 		require.Equal(t, "ignored unexpected event "+r.On.String()+" in state "+r.From.String(), r.Why)
 	}
 	// The results of an action in the 11 states that wait for none, the end
-	// of recovery in the 13 master states, a superseded standby (with
-	// auto_rejoin or not) in the 8 standby states, the safe loss of a
-	// master never reached, a caught-up standby in the 20 states but
+	// of recovery in the 14 master states, a superseded standby (with
+	// auto_rejoin or not) in the 9 standby states, the safe loss of a
+	// master never reached, a caught-up standby in the 22 states but
 	// MasterAsync, an unconfirmed master's good heartbeat, a ready takeover
-	// or an expired one in the 20 states but StandbyTakingOver, a counted
-	// loss in it (4 kinds), and a loss to fence in the 13 master states and
-	// before the master was reached.
-	require.Len(t, rowsWhere(func(r Transition) bool { return r.Unexpected }), 2*11+13+2*8+1+20+1+2*20+4+13+1)
+	// or an expired one in the 22 states but StandbyTakingOver, a counted
+	// loss in it (3 kinds), a loss to fence in the 14 master states, before
+	// the master was reached and taking over, and a loss to ask the witness
+	// about there and in the 10 master states that do not leave
+	// synchronous replication for it.
+	require.Len(t, rowsWhere(func(r Transition) bool { return r.Unexpected }), 2*11+14+2*9+1+22+1+2*22+3+(14+2)+(10+2))
 }
 
 func TestSilentRowsStayInPlace(t *testing.T) {
@@ -467,9 +491,11 @@ func TestPrintTable(t *testing.T) {
 	require.Equal(t, "| master:unconfirmed | confirmed | master:ready | `open-fence` | "+
 		"LOG: this server is the primary: accepting writes |", lines[2+confirmed])
 	// The rows every state has come last, state by state (table.go).
-	require.Equal(t, "| standby:fencing-partner | request-refused | standby:fencing-partner |  |  |", lines[len(lines)-1])
-	require.Equal(t, "| standby:fencing-partner | confirmed-async | standby:fencing-partner |  | "+
-		"WARNING: ignored pg_keeper.confirm_primary: this server is not waiting for a confirmation |", lines[len(lines)-8])
+	require.Equal(t, "| master:leaving-sync | request-refused | master:leaving-sync |  |  |", lines[len(lines)-1])
+	require.Equal(t, "| master:leaving-sync | takeover-requested | master:leaving-sync |  | "+
+		"WARNING: takeover refused: this server is not a standby |", lines[len(lines)-7])
+	require.Equal(t, "| master:leaving-sync | confirmed-async | master:leaving-sync |  | "+
+		"WARNING: ignored pg_keeper.confirm_primary: this server is not waiting for a confirmation |", lines[len(lines)-9])
 	for _, l := range lines {
 		// Every line has the table's 5 cells, so no text broke the table.
 		require.Equal(t, 6, strings.Count(l, "|"), l)
@@ -501,6 +527,7 @@ func TestSupersededAndFencedRows(t *testing.T) {
 		ignored(StandbyTakingOver, Superseded),
 		ignored(StandbyTakeoverPromoting, Superseded),
 		ignored(StandbyFencingPartner, Superseded),
+		ignored(StandbyClaiming, Superseded),
 		fence(MasterReady),
 		fence(MasterConnected),
 		fence(MasterHeartbeatLost),
@@ -511,6 +538,7 @@ func TestSupersededAndFencedRows(t *testing.T) {
 		fence(MasterUnconfirmed),
 		outcome(fence(MasterHandingOver)),
 		outcome(fence(MasterSwitchingOver)),
+		fence(MasterLeavingSync),
 		// Stopping for a switchover or rejoining: fenced already.
 		stays(MasterHandedOver, Superseded),
 		stays(MasterRejoining, Superseded),
@@ -538,6 +566,7 @@ func TestSupersededAndFencedRows(t *testing.T) {
 		{From: MasterFenced, On: ResumeRequested, To: MasterFenced, Do: ClearMaintenance, Answer: AwaitResult},
 		{From: MasterFenced, On: RequestRefused, To: MasterFenced, Answer: Refuse},
 		ignored(MasterFenced, PartnerLostFence),
+		ignored(MasterFenced, PartnerLostWitness),
 	}
 	require.Len(t, want, int(NumStates)+int(NumTriggers)-1)
 	for _, w := range want {
@@ -553,6 +582,7 @@ func TestSupersededAndFencedRows(t *testing.T) {
 		"master:handing-over --superseded-rejoin--> master:fenced do fence",
 		"master:heartbeat-lost --superseded--> master:fenced do fence",
 		"master:keeping-sync --superseded--> master:fenced do fence",
+		"master:leaving-sync --superseded--> master:fenced do fence",
 		"master:ready --superseded--> master:fenced do fence",
 		"master:rejoining --action-failed--> master:fenced",
 		"master:restoring --superseded--> master:fenced do fence",

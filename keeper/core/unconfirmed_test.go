@@ -81,6 +81,7 @@ func TestUnconfirmedRows(t *testing.T) {
 		{From: MasterUnconfirmed, On: ResumeRequested, To: MasterUnconfirmed, Do: ClearMaintenance, Answer: AwaitResult},
 		{From: MasterUnconfirmed, On: RequestRefused, To: MasterUnconfirmed, Answer: Refuse},
 		ignored(PartnerLostFence),
+		ignored(PartnerLostWitness),
 	}
 	require.Len(t, want, int(NumTriggers))
 	for _, w := range want {

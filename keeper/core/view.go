@@ -33,6 +33,10 @@ type View struct {
 	// AliveWhileFailing counts the failed heartbeats of the current run at
 	// which replication with the partner still worked.
 	AliveWhileFailing int
+	// Witness says what the witness last answered ("": none set); Term is
+	// the highest term of it this node knows.
+	Witness string
+	Term    int64
 }
 
 // View reports the core's state without changing it.
@@ -41,7 +45,7 @@ func (c *Core) View() View {
 		SyncConfirmed: c.syncConfirmed, PartnerLSN: -1, LastSuccess: c.lastSuccess, LastFailure: c.lastFailure,
 		LastClass: c.lastClass, LastReason: c.lastReason, NextProbe: c.nextProbe, Probing: c.probing,
 		Policy: c.policy, Interval: c.interval, PartnerSet: c.partnerSet, PartnerUsable: c.partnerUsable,
-		AliveWhileFailing: c.aliveWhileFailing}
+		AliveWhileFailing: c.aliveWhileFailing, Witness: c.witnessView(), Term: c.term}
 	if c.lastFacts != nil {
 		v.PartnerLSN = c.lastFacts.LSN
 	}

@@ -42,6 +42,10 @@ func (e *Executor) start(a core.ActionKind, env Env) []core.LogLine {
 		return e.afterCommand(env)
 	case core.FenceMaster:
 		return e.fenceCommand(env)
+	case core.ClaimTerm, core.LeaveSync:
+		// Apply runs them with the output's WitnessAct; without one there
+		// is nothing to send.
+		e.box.Offer(done(a, "", errors.New("no request for the witness")))
 	case core.PrepareSwitchover:
 		partner, name := s.Partner.Config, e.partnerNameNow()
 		// A CHECKPOINT may take long; with HandOver's 50 s this stays under

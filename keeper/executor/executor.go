@@ -43,6 +43,8 @@ type Executor struct {
 	cancel     context.CancelFunc
 	committing func() int // may be called from any goroutine
 	hooks      chan hookJob
+	// witnessJobs are the witness's operations, run in order (witness.go).
+	witnessJobs chan witnessJob
 	// lingering are goroutines that must finish when the worker stops: the
 	// start of a helper that outlives the server (a rejoin's).
 	lingering sync.WaitGroup
@@ -96,7 +98,17 @@ func (e *Executor) Apply(out core.Output, env Env) []core.LogLine {
 	if out.Probe != nil {
 		e.heartbeat(*out.Probe, env)
 	}
+	if out.Witness != nil {
+		e.witness(*out.Witness, core.NoAction, env)
+	}
+	if out.SaveTerm != 0 {
+		e.saveTerm(out.SaveTerm, env)
+	}
 	for _, a := range out.Actions {
+		if (a == core.ClaimTerm || a == core.LeaveSync) && out.WitnessAct != nil {
+			e.witness(*out.WitnessAct, a, env)
+			continue
+		}
 		logs = append(logs, e.start(a, env)...)
 	}
 	return logs

@@ -48,6 +48,7 @@ func (e *Executor) heartbeat(req core.ProbeRequest, env Env) {
 				res.FlushKnown, res.FlushLSN = err == nil, repl.LSN
 			} else {
 				res.LocalLSN = repl.LSN
+				res.FreshKnown, res.ReplicationFresh = err == nil && req.Window > 0, repl.Fresh
 			}
 		}
 		if res.OK && req.Streaming {

@@ -131,37 +131,41 @@ func checkPartner(f core.PartnerFacts, self core.Identity, mode core.Mode) (core
 	return core.FailOther, ""
 }
 
-// ReplicationAliveSQL tells, on this server, whether streaming replication
-// with the partner still works, and its position: on a standby the WAL it
-// has received and flushed, on a master the flush position the partner's
-// walsender reported ($1 names it, "": any; -1: none streams). A standby
-// counts its WAL receiver only if it received a message within $1 seconds
-// (docs/witness.md); with $1 = 0, or on a master (the core weighs the
-// position, by its own clock), the rule is the one from before keepalive
-// records: each server drops a replication connection that has been silent
-// for its wal_receiver_timeout / wal_sender_timeout, so one that is there
-// streams; a timeout of 0 never drops it, and then a connection silent for
-// a minute counts as dead.
+// ReplicationAliveSQL tells, on this server, whether the replication
+// connection with the partner is still there, and its position: on a
+// standby the WAL it has received and flushed, on a master the flush
+// position the partner's walsender reported ($1 names it, "": any; -1:
+// none streams). Each server drops a replication connection that has been
+// silent for its wal_receiver_timeout / wal_sender_timeout, so one that is
+// there streams; a timeout of 0 never drops it, and then a connection
+// silent for a minute counts as gone. A standby also says whether its WAL
+// receiver received a message within $1 seconds (the freshness window,
+// docs/witness.md; 0: not asked); a master's freshness is weighed by the
+// core from the position, by its own clock.
 var ReplicationAliveSQL = map[core.Mode]string{
 	core.StandbyMode: `SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver
 		WHERE status = 'streaming'
-		  AND last_msg_receipt_time > now() - CASE WHEN $1::float8 > 0 THEN make_interval(secs => $1::float8)
-			ELSE coalesce(nullif(current_setting('wal_receiver_timeout')::interval, '0'), '1min') END),
-		coalesce((pg_last_wal_receive_lsn() - '0/0'::pg_lsn)::bigint, -1)`,
+		  AND last_msg_receipt_time > now() - coalesce(nullif(current_setting('wal_receiver_timeout')::interval, '0'), '1min')),
+		coalesce((pg_last_wal_receive_lsn() - '0/0'::pg_lsn)::bigint, -1),
+		$1::float8 > 0 AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver
+		WHERE status = 'streaming' AND last_msg_receipt_time > now() - make_interval(secs => $1::float8))`,
 	core.MasterMode: `SELECT coalesce(bool_or(current_setting('wal_sender_timeout')::interval > '0' OR reply_time > now() - '1min'::interval), false),
-		coalesce(max((flush_lsn - '0/0'::pg_lsn)::bigint), -1)
+		coalesce(max((flush_lsn - '0/0'::pg_lsn)::bigint), -1), false
 		FROM pg_stat_replication WHERE state = 'streaming' AND ($1 = '' OR application_name = $1)`,
 }
 
 // Replication is what ReplicationAlive finds.
 type Replication struct {
-	Alive bool
+	Alive bool // the connection is there
 	// LSN: on a standby the WAL received and flushed, on a master the
 	// partner's walsender's flush position; -1 when unknown.
 	LSN int64
+	// Fresh: on a standby asked with a window, it received a message
+	// within it.
+	Fresh bool
 }
 
-// ReplicationAlive asks the local server whether it still streams with the
+// ReplicationAlive asks the local server about replication with the
 // partner (see ReplicationAliveSQL; window applies on a standby). An error
 // counts as not alive, as the C pg_keeper assumed.
 func ReplicationAlive(ctx context.Context, local *pgx.ConnConfig, mode core.Mode, partnerName string, window time.Duration) (Replication, error) {
@@ -176,7 +180,7 @@ func ReplicationAlive(ctx context.Context, local *pgx.ConnConfig, mode core.Mode
 		arg = partnerName
 	}
 	var r Replication
-	if err := conn.QueryRow(ctx, ReplicationAliveSQL[mode], arg).Scan(&r.Alive, &r.LSN); err != nil {
+	if err := conn.QueryRow(ctx, ReplicationAliveSQL[mode], arg).Scan(&r.Alive, &r.LSN, &r.Fresh); err != nil {
 		return none, err
 	}
 	return r, nil

@@ -316,14 +316,14 @@ func TestProbeServerErrors(t *testing.T) {
 
 func TestReplicationAliveAnswers(t *testing.T) {
 	fakepg.CleanEnv(t)
-	srv := fakepg.Start(t, fakepg.Col(fakepg.OIDBool, "t"), fakepg.Col(fakepg.OIDInt8, "50331648"))
+	srv := fakepg.Start(t, fakepg.Col(fakepg.OIDBool, "t"), fakepg.Col(fakepg.OIDInt8, "50331648"), fakepg.Col(fakepg.OIDBool, "t"))
 	ctx := context.Background()
 	repl, err := ReplicationAlive(ctx, fakepg.Config(t, srv.Port), core.StandbyMode, "ignored on a standby", 1500*time.Millisecond)
 	require.NoError(t, err)
-	require.Equal(t, Replication{Alive: true, LSN: 0x3000000}, repl)
+	require.Equal(t, Replication{Alive: true, LSN: 0x3000000, Fresh: true}, repl)
 
 	srv.Set(func(s *fakepg.Server) {
-		s.Columns = []fakepg.Column{fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "-1")}
+		s.Columns = []fakepg.Column{fakepg.Col(fakepg.OIDBool, "f"), fakepg.Col(fakepg.OIDInt8, "-1"), fakepg.Col(fakepg.OIDBool, "f")}
 	})
 	repl, err = ReplicationAlive(ctx, fakepg.Config(t, srv.Port), core.MasterMode, "node2", time.Second)
 	require.NoError(t, err)
@@ -349,8 +349,9 @@ func TestReplicationAliveSQL(t *testing.T) {
 	require.Contains(t, ReplicationAliveSQL[core.StandbyMode], "coalesce((pg_last_wal_receive_lsn() - '0/0'::pg_lsn)::bigint, -1)")
 	require.Contains(t, ReplicationAliveSQL[core.MasterMode], "pg_stat_replication")
 	require.Contains(t, ReplicationAliveSQL[core.MasterMode], "coalesce(max((flush_lsn - '0/0'::pg_lsn)::bigint), -1)")
-	// The window applies on a standby only, and 0 keeps the rule of before.
-	require.Contains(t, ReplicationAliveSQL[core.StandbyMode], "last_msg_receipt_time > now() - CASE WHEN $1::float8 > 0")
+	// The window applies on a standby only, as a third column; 0 asks nothing.
+	require.Contains(t, ReplicationAliveSQL[core.StandbyMode], "$1::float8 > 0 AND EXISTS")
+	require.Contains(t, ReplicationAliveSQL[core.StandbyMode], "last_msg_receipt_time > now() - make_interval(secs => $1::float8)")
 	require.NotContains(t, ReplicationAliveSQL[core.MasterMode], "last_msg_receipt_time")
 }
 

@@ -22,6 +22,10 @@ type Status struct {
 	// here or, on a standby, learnt from the master.
 	Maintenance bool `json:"maintenance"`
 	AutoRejoin  bool `json:"auto_rejoin"`
+	// Witness is what the witness last answered, in words ("": none set);
+	// Term the highest term of it this node knows.
+	Witness string `json:"witness,omitempty"`
+	Term    int64  `json:"term,omitempty"`
 
 	Failures         int     `json:"consecutive_failures"`
 	KeepalivesCount  int     `json:"keepalives_count"`

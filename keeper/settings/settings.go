@@ -45,8 +45,10 @@ type Raw struct {
 
 	Maintenance bool // pg_keeper.maintenance: no automatic action
 	AutoRejoin  bool // pg_keeper.auto_rejoin: a superseded master rewinds and follows
-	// FenceCommand powers off a master the standby cannot tell dead from
-	// cut off, FenceCommandTimeout (seconds) at most.
+	// WitnessConninfo reaches the third server that holds the pair's
+	// lease; FenceCommand powers off a master the standby cannot tell dead
+	// from cut off, FenceCommandTimeout (seconds) at most.
+	WitnessConninfo     string
 	FenceCommand        string
 	FenceCommandTimeout int
 	// What a rejoin needs: pg_rewind, which wants wal_log_hints or data
@@ -60,6 +62,7 @@ type Raw struct {
 // Settings are the GUCs, checked and ready to use.
 type Settings struct {
 	Partner conninfo.Setting // pg_keeper.partner_conninfo
+	Witness conninfo.Setting // pg_keeper.witness_conninfo ("": no witness)
 	Local   conninfo.Setting // pg_keeper.my_conninfo, or the default way to this server
 	// AfterCommand runs after this node promoted itself, CommandTimeout at most.
 	AfterCommand   string
@@ -108,6 +111,7 @@ func Parse(raw Raw) (*Settings, []error) {
 	var errs []error
 	s := &Settings{
 		Partner:            conninfo.ParseSetting("pg_keeper.partner_conninfo", raw.PartnerConninfo, raw.OSHome),
+		Witness:            conninfo.ParseSetting("pg_keeper.witness_conninfo", raw.WitnessConninfo, raw.OSHome),
 		AfterCommand:       strings.TrimSpace(raw.AfterCommand),
 		CommandTimeout:     time.Duration(raw.AfterCommandTimeout) * time.Second,
 		StateChange:        strings.TrimSpace(raw.StateChangeCommand),
@@ -145,6 +149,12 @@ func Parse(raw Raw) (*Settings, []error) {
 	}
 	if s.StateChangeTimeout <= 0 {
 		s.StateChangeTimeout = 30 * time.Second
+	}
+	if s.FenceTimeout <= 0 {
+		s.FenceTimeout = 30 * time.Second
+	}
+	if s.Witness.Err != nil {
+		errs = append(errs, s.Witness.Err)
 	}
 	switch {
 	case !s.Partner.Set():

@@ -2,7 +2,8 @@
 // cluster on 127.0.0.1 for pg_keeper's end-to-end tests: initdb,
 // pg_basebackup and pg_ctl, run as the postgres OS user when tests run as
 // root. Everything lives in one temp dir that t.Cleanup removes, after
-// killing every process of the cluster.
+// killing every process of the cluster. With Options.Witness a third
+// server, the witness, runs beside the pair.
 package cluster
 
 import (
@@ -33,6 +34,13 @@ type Options struct {
 	// Netns runs each node in a network namespace of its own, joined by a
 	// veth pair, so that tests can cut the network between them (root only).
 	Netns bool
+	// Witness adds a third host, Cluster.Witness: a plain PostgreSQL
+	// server (no pg_keeper, no replication) in a namespace of its own, with
+	// a role and database "witness" that node1 and node2 reach over TCP
+	// with a password (Cluster.WitnessConninfo). The three hosts are then
+	// joined through a bridge in a fourth namespace, so that a test can cut
+	// any one path (Cluster.Cut). Needs Netns, and a standby.
+	Witness bool
 	// Encoding and Locale are initdb's -E and --locale ("": UTF8 and C).
 	Encoding, Locale string
 	// Names are the application_names node1 and node2 stream with as
@@ -51,6 +59,9 @@ type Options struct {
 type Cluster struct {
 	Master, Standby *Node
 	Dir             string // temp base dir holding data dirs, logs and sockets
+	// Witness is the third server of Options.Witness (nil without). It is
+	// not one of Nodes() nor anyone's Other().
+	Witness *Node
 
 	mu          sync.Mutex
 	nodes       []*Node
@@ -73,6 +84,9 @@ func New(t testing.TB, opts Options) *Cluster {
 	// Register cleanup before anything can start, so a failure half-way
 	// through New leaves nothing behind.
 	t.Cleanup(func() { c.cleanup(t) })
+	if opts.Witness && (!opts.Netns || opts.NoStandby) {
+		t.Fatal("cluster: Options.Witness needs Options.Netns and a standby (not NoStandby)")
+	}
 	if err := chownPG(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +110,18 @@ func New(t testing.TB, opts Options) *Cluster {
 		if opts.Names[1] != "" {
 			s.AppName = opts.Names[1]
 		}
-		if opts.Netns {
+		switch {
+		case opts.Witness:
+			w, err := newNode(c, "witness")
+			if err != nil {
+				t.Fatalf("witness: %v", err)
+			}
+			w.witness = true
+			c.Witness = w
+			if err := c.setupNetnsHub(m, s, w); err != nil {
+				t.Fatal(err)
+			}
+		case opts.Netns:
 			if err := c.setupNetns(m, s); err != nil {
 				t.Fatal(err)
 			}
@@ -137,6 +162,10 @@ func New(t testing.TB, opts Options) *Cluster {
 			m.SetConf("synchronous_standby_names", ConfString(syncNames(standbyAppName)))
 		}
 	}
+	if c.Witness != nil {
+		// Up before the keepers, which may need it from their first moment.
+		c.startWitness(t)
+	}
 	m.Start(t)
 	if opts.NoStandby {
 		return c
@@ -150,11 +179,20 @@ func New(t testing.TB, opts Options) *Cluster {
 	return c
 }
 
-// Nodes returns the nodes in creation order.
+// Nodes returns the nodes of the pair in creation order (not the witness).
 func (c *Cluster) Nodes() []*Node {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]*Node(nil), c.nodes...)
+}
+
+// allNodes is Nodes and the witness, if any.
+func (c *Cluster) allNodes() []*Node {
+	nodes := c.Nodes()
+	if c.Witness != nil {
+		nodes = append(nodes, c.Witness)
+	}
+	return nodes
 }
 
 // Other returns the node of the pair that is not n (nil if none).
@@ -286,11 +324,13 @@ func sharedConf(opts Options) string {
 // cleanup stops every node, kills whatever of ours survives, and removes
 // the temp dir. On failure it first logs each node's log tail.
 func (c *Cluster) cleanup(t testing.TB) {
-	nodes := c.Nodes()
+	nodes := c.allNodes()
 	if t.Failed() {
 		for _, n := range nodes {
 			t.Logf("--- %s (port %d) log tail ---\n%s", n.Name, n.Port, n.LogTail(60))
-			t.Logf("--- %s (port %d) pg_keeper lines ---\n%s", n.Name, n.Port, KeeperLines(n.Log(), 40))
+			if !n.witness {
+				t.Logf("--- %s (port %d) pg_keeper lines ---\n%s", n.Name, n.Port, KeeperLines(n.Log(), 40))
+			}
 		}
 	}
 	for _, n := range nodes {

@@ -20,12 +20,10 @@ const netnsSubnet = "10.213.0.0/16"
 // pair: node1 has 10.213.N.1 (clients, heartbeats) and 10.213.N.11
 // (replication), node2 10.213.N.2 and 10.213.N.12.
 func (c *Cluster) setupNetns(m, s *Node) error {
-	var b [3]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	tag, subnet, err := netnsTag()
+	if err != nil {
 		return err
 	}
-	tag := hex.EncodeToString(b[:])
-	subnet := fmt.Sprintf("10.213.%d", 1+int(b[0])%250)
 	m.Netns, s.Netns = "pgk-"+tag+"-1", "pgk-"+tag+"-2"
 	m.Addr, m.ReplAddr = subnet+".1", subnet+".11"
 	s.Addr, s.ReplAddr = subnet+".2", subnet+".12"
@@ -148,6 +146,104 @@ func (c *Cluster) Partition(t testing.TB) {
 	t.Helper()
 	c.Master.Drop(t, c.Standby.Addr, c.Standby.ReplAddr)
 	c.Standby.Drop(t, c.Master.Addr, c.Master.ReplAddr)
+}
+
+// netnsTag returns a random tag for the names of a cluster's namespaces and
+// links, and the first three octets of its /24 in netnsSubnet.
+func netnsTag() (tag, subnet string, err error) {
+	var b [3]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", "", err
+	}
+	return hex.EncodeToString(b[:]), fmt.Sprintf("10.213.%d", 1+int(b[0])%250), nil
+}
+
+// setupNetnsHub is setupNetns for three hosts: m, s and the witness w each
+// get a namespace of their own, joined by a veth pair to a bridge in a
+// fourth, the hub, as three machines plugged into one switch. The pair's
+// addresses are those of setupNetns; w has 10.213.N.3 alone (Addr and
+// ReplAddr). The hub has no address and no filter: cuts are made in the
+// hosts' namespaces (Drop, Cut, ...), as for the pair.
+func (c *Cluster) setupNetnsHub(m, s, w *Node) error {
+	tag, subnet, err := netnsTag()
+	if err != nil {
+		return err
+	}
+	hub := "pgk-" + tag + "-hub"
+	m.Netns, s.Netns, w.Netns = "pgk-"+tag+"-1", "pgk-"+tag+"-2", "pgk-"+tag+"-w"
+	m.Addr, m.ReplAddr = subnet+".1", subnet+".11"
+	s.Addr, s.ReplAddr = subnet+".2", subnet+".12"
+	w.Addr, w.ReplAddr = subnet+".3", subnet+".3"
+	// Before anything is made, so that cleanup removes whatever was. Every
+	// link is made inside these namespaces, never in ours, and goes with
+	// them.
+	c.netns = []string{m.Netns, s.Netns, w.Netns, hub}
+	const br = "pgkbr"
+	cmds := [][]string{
+		{"ip", "netns", "add", m.Netns},
+		{"ip", "netns", "add", s.Netns},
+		{"ip", "netns", "add", w.Netns},
+		{"ip", "netns", "add", hub},
+		// No STP: a port forwards as soon as it is up.
+		{"ip", "-n", hub, "link", "add", br, "type", "bridge", "stp_state", "0", "forward_delay", "0"},
+		{"ip", "-n", hub, "link", "set", br, "up"},
+	}
+	for i, n := range []*Node{m, s, w} {
+		dev, port := "pgk"+tag+"h", fmt.Sprintf("pgkport%d", i+1)
+		cmds = append(cmds,
+			[]string{"ip", "link", "add", "name", dev, "netns", n.Netns, "type", "veth", "peer", "name", port, "netns", hub},
+			[]string{"ip", "-n", hub, "link", "set", port, "master", br},
+			[]string{"ip", "-n", hub, "link", "set", port, "up"},
+			[]string{"ip", "-n", n.Netns, "addr", "add", n.Addr + "/24", "dev", dev})
+		if n.ReplAddr != n.Addr {
+			cmds = append(cmds, []string{"ip", "-n", n.Netns, "addr", "add", n.ReplAddr + "/24", "dev", dev})
+		}
+		cmds = append(cmds,
+			[]string{"ip", "-n", n.Netns, "link", "set", dev, "up"},
+			[]string{"ip", "-n", n.Netns, "link", "set", "lo", "up"})
+	}
+	for _, argv := range cmds {
+		if err := run(argv...); err != nil {
+			return err
+		}
+	}
+	for _, n := range []*Node{m, s} {
+		n.SetConf("listen_addresses", "'"+n.Addr+","+n.ReplAddr+"'")
+	}
+	w.SetConf("listen_addresses", "'"+w.Addr+"'")
+	return nil
+}
+
+// addrs returns n's distinct addresses.
+func (n *Node) addrs() []string {
+	if n.ReplAddr == n.Addr {
+		return []string{n.Addr}
+	}
+	return []string{n.Addr, n.ReplAddr}
+}
+
+// Cut drops every packet between a and b, both ways and on all their
+// addresses, as Partition does for the pair: any two of node1, node2 and
+// the witness. Each of them still reaches the third. HealAll (or Heal of
+// both) undoes it.
+func (c *Cluster) Cut(t testing.TB, a, b *Node) {
+	t.Helper()
+	if a == b || a.Netns == "" || b.Netns == "" {
+		t.Fatalf("cluster: Cut(%s, %s) needs two nodes in network namespaces", a.Name, b.Name)
+	}
+	a.Drop(t, b.addrs()...)
+	b.Drop(t, a.addrs()...)
+}
+
+// HealAll removes every drop rule of every node in a namespace, the witness
+// included.
+func (c *Cluster) HealAll(t testing.TB) {
+	t.Helper()
+	for _, n := range c.allNodes() {
+		if n.Netns != "" {
+			n.Heal(t)
+		}
+	}
 }
 
 func (c *Cluster) removeNetns() {

@@ -28,7 +28,7 @@ const standbyAppName = "standby"
 // Node is one PostgreSQL server of the cluster. Its role may change during a
 // test (failover); its name, port and directories do not.
 type Node struct {
-	Name    string // "node1" / "node2"
+	Name    string // "node1" / "node2" / "witness"
 	Port    int
 	DataDir string
 	LogFile string // server log (pg_ctl -l, appended to), kept for the whole test
@@ -41,7 +41,9 @@ type Node struct {
 	// AppName is the application_name n streams with as a standby.
 	AppName string
 
-	c *Cluster
+	c       *Cluster
+	witness bool   // the witness of Options.Witness, not a keeper node
+	hba     string // the first lines of pg_hba.conf last written (SetHBA)
 
 	mu       sync.Mutex
 	confKeys []string // insertion order, for a stable file
@@ -102,7 +104,9 @@ func (n *Node) KeeperConninfo() string {
 }
 
 // SetHBA rewrites n's pg_hba.conf with first before the harness's trust
-// lines (the first matching line wins) and reloads n if it runs.
+// lines (the first matching line wins) and reloads n if it runs. On the
+// witness the harness's lines are its own (see writeWitnessHBA), and
+// RebuildWitness keeps first.
 func (n *Node) SetHBA(t testing.TB, first string) {
 	t.Helper()
 	if err := n.writeHBA(first); err != nil {
@@ -114,6 +118,10 @@ func (n *Node) SetHBA(t testing.TB, first string) {
 }
 
 func (n *Node) writeHBA(first string) error {
+	n.hba = first
+	if n.witness {
+		return n.writeWitnessHBA(first)
+	}
 	hba := "# written by test/cluster\n" + first + "\n" +
 		"local all         all              trust\n" +
 		"local replication all              trust\n" +
