@@ -190,7 +190,10 @@ func (c *Core) witnessFirst(p ProbeResult) (bool, string) {
 	certain := c.certain(p)
 	if c.state.Mode() == MasterMode {
 		switch {
-		case !slices.Contains(leaveFrom, c.state):
+		case !slices.Contains(leaveFrom, c.state), c.deposed:
+			// A master just promoted over a lost one holds the next term
+			// already: the old one cannot take it back, so its commits
+			// need not wait for the witness.
 			return false, ""
 		case c.witnessAnswered():
 			return true, ""

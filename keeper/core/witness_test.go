@@ -157,3 +157,19 @@ func TestLeaseFence(t *testing.T) {
 	c = coreAt(MasterConnected, 3, 0)
 	require.Nil(t, c.Step(timeoutAt(t0.Add(time.Hour))).Fence)
 }
+
+// A master just promoted over a lost one goes asynchronous without the
+// witness: it holds the next term, the old master cannot take it back.
+func TestDeposedMasterNeedsNoWitness(t *testing.T) {
+	c := witnessCore(StandbyConnected)
+	c.Step(Input{Kind: WitnessInput, At: t0, Witness: WitnessResult{Op: WitnessRead, Err: "timeout"}})
+	for i := 1; i <= 3; i++ {
+		c.Step(failProbe(false))
+	}
+	require.Equal(t, StandbyPromoting, c.State())
+	c.Step(actionOK(Promote, "promoted"))
+	require.Equal(t, MasterReady, c.State())
+	out := c.Step(timeoutAt(t0.Add(time.Second)))
+	require.Equal(t, MasterSwitching, c.State(), "the witness does not answer, and need not")
+	require.Equal(t, []ActionKind{SwitchAsync}, out.Actions)
+}

@@ -27,7 +27,9 @@ const witnessQueue = 8
 // witness queues req; its result comes back as a WitnessInput, or, for an
 // action, as its ActionInput.
 func (e *Executor) witness(req core.WitnessRequest, a core.ActionKind, env Env) {
-	timeout := env.Settings.Interval
+	// A busy witness gets half a second at least: reads and renewals go
+	// one at a time, and a lease counts from before the statement.
+	timeout := max(env.Settings.Interval, 500*time.Millisecond)
 	if a != core.NoAction {
 		timeout = max(2*timeout, time.Second) // once, and it decides
 	}
