@@ -82,16 +82,22 @@ func requireOldMasterFenced(t *testing.T, old *cluster.Node) {
 // keepalives_time, not after wal_sender_timeout.
 func TestStandbyHostDeathKeepMaster(t *testing.T) {
 	c := newNetnsPair(t, withSilentReplication(nil))
-	master, standby := c.Master, c.Standby
-	l := startLoad(t, master)
-	l.waitAcked(t, 50, 30*time.Second, "load on the master")
+	loseStandbyHostUnderLoad(t, c, core.MasterSwitching)
+	require.Equal(t, "", c.Master.QueryString(t, "SHOW synchronous_standby_names"))
+}
 
-	mark := master.LogMark()
-	vanish(t, standby)
-	master.WaitForLog(t, mark, transitionLine(core.MasterSwitching, core.ActionDone), hostDeathBound)
+// loseStandbyHostUnderLoad makes the standby's host vanish while the
+// master takes commits, and waits for the master's row from state on
+// action-done and for its commits to resume, well before wal_sender_timeout.
+func loseStandbyHostUnderLoad(t *testing.T, c *cluster.Cluster, state core.State) {
+	t.Helper()
+	l := startLoad(t, c.Master)
+	l.waitAcked(t, 50, 30*time.Second, "load on the master")
+	mark := c.Master.LogMark()
+	vanish(t, c.Standby)
+	c.Master.WaitForLog(t, mark, transitionLine(state, core.ActionDone), hostDeathBound)
 	l.waitAcked(t, 50, hostDeathBound, "commits did not resume on the master")
 	l.stop()
-	require.Equal(t, "", master.QueryString(t, "SHOW synchronous_standby_names"))
 }
 
 // Only the heartbeat path is cut, by dropping (timeouts, not refusals),

@@ -129,17 +129,10 @@ func TestWitnessMasterHostDeath(t *testing.T) {
 // on, in about keepalives_count × keepalives_time.
 func TestWitnessStandbyHostDeath(t *testing.T) {
 	c := newWitnessPair(t, nil)
-	master, standby := c.Master, c.Standby
-	l := startLoad(t, master)
-	l.waitAcked(t, 50, 30*time.Second, "load on the master")
-	mark := master.LogMark()
-	vanish(t, standby)
-	master.WaitForLog(t, mark, transitionLine(core.MasterLeavingSync, core.ActionDone), hostDeathBound)
-	l.waitAcked(t, 50, hostDeathBound, "commits did not resume on the master")
-	l.stop()
+	loseStandbyHostUnderLoad(t, c, core.MasterLeavingSync)
 	got := readLease(t, c)
 	require.False(t, got.sync, "the witness must show the master asynchronous")
-	require.Equal(t, holderOf(t, master), got.holder)
+	require.Equal(t, holderOf(t, c.Master), got.holder)
 }
 
 // The master is cut off from both the standby and the witness, under

@@ -134,21 +134,21 @@ func (c *Core) probe(at time.Time, p ProbeResult, out *Output) (Trigger, string)
 	case heardFrom(p) || p.Class.Answered():
 		return HeartbeatLost, ""
 	}
-	why0 := fmt.Sprintf("%d failed heartbeats in a row", c.failures)
+	count := fmt.Sprintf("%d failed heartbeats in a row", c.failures)
 	if risk := c.risk(p); risk != "" {
-		return PartnerLostUnsafe, why0 + "; " + risk
+		return PartnerLostUnsafe, count + "; " + risk
 	}
 	if w, why := c.witnessFirst(p); why != "" {
-		return PartnerLostUnsafe, why0 + "; " + why
+		return PartnerLostUnsafe, count + "; " + why
 	} else if w {
-		return PartnerLostWitness, why0
+		return PartnerLostWitness, count
 	}
 	if fence, wait := c.fenceFirst(p, at); wait != "" {
-		return PartnerLostUnsafe, why0 + "; " + wait
+		return PartnerLostUnsafe, count + "; " + wait
 	} else if fence {
-		return PartnerLostFence, why0
+		return PartnerLostFence, count
 	}
-	return PartnerLost, why0
+	return PartnerLost, count
 }
 
 // risk says why acting on a lost partner could lose acknowledged commits
