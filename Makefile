@@ -4,7 +4,7 @@
 # PG_CONFIG=/path/to/pg_config selects another PostgreSQL installation.
 
 MODULE_big = pg_keeper
-OBJS = bgworker/pg_keeper.o bgworker/guc.o bgworker/worker.o bgworker/bridge.o bgworker/shared.o bgworker/fence.o bgworker/sqlfuncs.o bgworker/request.o
+OBJS = bgworker/pg_keeper.o bgworker/guc.o bgworker/worker.o bgworker/bridge.o bgworker/shared.o bgworker/fence.o bgworker/sqlfuncs.o bgworker/request.o bgworker/compat.o
 PGFILEDESC = "pg_keeper - two-node failover inside PostgreSQL"
 
 EXTENSION = pg_keeper
@@ -29,7 +29,7 @@ endif
 
 all: $(GOLIB)
 
-$(OBJS): bgworker/pg_keeper.h bgworker/pg_keeper_bridge.h
+$(OBJS): bgworker/pg_keeper.h bgworker/pg_keeper_bridge.h bgworker/compat.h
 
 $(GOLIB): $(GO_SOURCES)
 	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -trimpath -ldflags '$(GO_LDFLAGS)' -o $@ ./pgext/lib

@@ -13,7 +13,6 @@
 
 #include "access/xlog.h"
 #include "access/xloginsert.h"
-#include "access/xlogrecovery.h"
 #include "catalog/pg_control.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -115,7 +114,7 @@ bridge_wait(int fd, long timeout_ms)
 		if (fd >= 0)
 			events |= WL_SOCKET_READABLE;
 		rc = WaitLatchOrSocket(MyLatch, events, fd, Max(timeout_ms, 0),
-							   PG_WAIT_EXTENSION);
+							   pgk_wait_event(PGK_WAIT_MAIN));
 		ResetLatch(MyLatch);
 
 		/*
@@ -228,7 +227,7 @@ static int
 bridge_timeline(void)
 {
 	REQUIRE_MAIN_THREAD();
-	return RecoveryInProgress() ? 0 : (int) GetWALInsertionTimeLine();
+	return RecoveryInProgress() ? 0 : (int) pgk_insert_timeline();
 }
 
 static int
@@ -363,7 +362,7 @@ bridge_emit_keepalive(void)
 	{
 		if (!RecoveryInProgress())
 		{
-			XLogRecPtr	flush = GetFlushRecPtr(NULL);
+			XLogRecPtr	flush = pgk_flush_lsn();
 
 			if (flush == last_flush)
 			{
@@ -376,7 +375,7 @@ bridge_emit_keepalive(void)
 				XLogFlush(lsn);
 				rc = 1;
 			}
-			last_flush = GetFlushRecPtr(NULL);
+			last_flush = pgk_flush_lsn();
 		}
 	}
 	PG_CATCH();

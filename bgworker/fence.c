@@ -36,7 +36,6 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
-#include "postmaster/autovacuum.h"
 #include "postmaster/postmaster.h"
 #include "replication/walsender.h"
 #include "storage/condition_variable.h"
@@ -109,7 +108,7 @@ hold(PgkShared *shared)
 			if (left <= 0)
 				break;
 			/* Woken by pgk_fence_set(); the timeout bounds the wait. */
-			ConditionVariableTimedSleep(&shared->fence_cv, left, PG_WAIT_EXTENSION);
+			ConditionVariableTimedSleep(&shared->fence_cv, left, pgk_wait_event(PGK_WAIT_FENCE));
 		}
 	}
 	PG_END_ENSURE_ERROR_CLEANUP(stop_holding, PointerGetDatum(shared));
@@ -189,7 +188,7 @@ fence_xact_callback(XactEvent event, void *arg)
 		counted = false;
 		return;
 	}
-	if (!TransactionIdIsValid(GetTopTransactionIdIfAny()) || IsAutoVacuumWorkerProcess())
+	if (!TransactionIdIsValid(GetTopTransactionIdIfAny()) || pgk_am_autovacuum_worker())
 		return;
 	if (!counted)
 		pg_atomic_fetch_add_u32(&shared->committing, 1);

@@ -196,5 +196,5 @@ pgk_define_gucs(void)
 							NULL, NULL, NULL);
 
 	/* Report typos such as pg_keeper.keepalive_time in postgresql.conf. */
-	MarkGUCPrefixReserved("pg_keeper");
+	pgk_reserve_guc_prefix();
 }

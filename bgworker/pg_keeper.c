@@ -15,7 +15,7 @@
 
 #include "pg_keeper.h"
 
-PG_MODULE_MAGIC;
+PGK_MODULE_MAGIC;
 
 void		_PG_init(void);
 

@@ -11,6 +11,7 @@
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 
+#include "compat.h"
 #include "pg_keeper_bridge.h"
 
 /* Settings (guc.c). */

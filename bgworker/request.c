@@ -28,7 +28,6 @@
 #include "storage/lwlock.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
-#include "utils/wait_event.h"
 
 #include "pg_keeper.h"
 
@@ -127,7 +126,7 @@ await_answer(PgkShared *shared, uint32 seq, TimestampTz deadline,
 		 * between the check above and the sleep is not missed.  The short
 		 * timeout is for noticing the deadline.
 		 */
-		ConditionVariableTimedSleep(&shared->req_cv, 100, PG_WAIT_EXTENSION);
+		ConditionVariableTimedSleep(&shared->req_cv, 100, pgk_wait_event(PGK_WAIT_REQUEST));
 		CHECK_FOR_INTERRUPTS();
 	}
 	ConditionVariableCancelSleep();

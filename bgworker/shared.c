@@ -22,14 +22,11 @@
 
 static PgkShared *shared = NULL;
 
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 static void
 shared_request(void)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(PgkShared)));
 	RequestNamedLWLockTranche("pg_keeper", 1);
 }
@@ -59,8 +56,7 @@ shared_startup(void)
 void
 pgk_shared_init(void)
 {
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = shared_request;
+	pgk_on_shmem_request(shared_request);
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = shared_startup;
 }

@@ -10,7 +10,6 @@
 #include "postgres.h"
 
 #include "access/xlog.h"
-#include "access/xlogrecovery.h"
 #include "fmgr.h"
 #include "replication/walreceiver.h"
 #include "lib/stringinfo.h"
@@ -90,7 +89,7 @@ pg_keeper_timeline(PG_FUNCTION_ARGS)
 	TimeLineID	tli = 0;
 
 	if (!RecoveryInProgress())
-		PG_RETURN_INT32((int32) GetWALInsertionTimeLine());
+		PG_RETURN_INT32((int32) pgk_insert_timeline());
 	(void) GetWalRcvFlushRecPtr(NULL, &tli);
 	if (tli == 0)
 		(void) GetXLogReplayRecPtr(&tli);

@@ -8,14 +8,26 @@
 # was and shows it refuse writes and, with pg_keeper.auto_rejoin, rewind
 # itself and come back as node2's synchronous standby.
 #
-#   scripts/demo.sh          run the demo as root, then stop and remove the pair
-#   scripts/demo.sh --keep   leave the pair running in /tmp/pg_keeper_demo
+#   scripts/demo.sh              run the demo as root, then stop and remove the pair
+#   scripts/demo.sh --keep       leave the pair running in /tmp/pg_keeper_demo
+#   scripts/demo.sh --installed  use the pg_keeper installed already (from
+#                                the package of make deb), build nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
 KEEP=no
-[ "${1:-}" = "--keep" ] && KEEP=yes
+INSTALLED=no
+for arg in "$@"; do
+	case $arg in
+	--keep) KEEP=yes ;;
+	--installed) INSTALLED=yes ;;
+	*)
+		echo "usage: scripts/demo.sh [--keep] [--installed]" >&2
+		exit 2
+		;;
+	esac
+done
 BASE=/tmp/pg_keeper_demo
 P1=25432
 P2=25433
@@ -28,14 +40,20 @@ fi
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 as_pg() { runuser -u postgres -- "$@"; }
 
-step "Installing PostgreSQL 15 and build tools"
-scripts/install-deps.sh
+if [ "$INSTALLED" = no ]; then
+	step "Installing PostgreSQL and build tools"
+	scripts/install-deps.sh
 
-step "Building and installing pg_keeper"
-make -s USE_PGXS=1 >/dev/null
-make -s USE_PGXS=1 install >/dev/null
+	step "Building and installing pg_keeper"
+	make -s USE_PGXS=1 >/dev/null
+	make -s USE_PGXS=1 install >/dev/null
+fi
 BIN=$(pg_config --bindir)
-echo "installed into $(pg_config --pkglibdir)"
+if [ ! -f "$(pg_config --pkglibdir)/pg_keeper.so" ]; then
+	echo "pg_keeper is not installed in $(pg_config --pkglibdir)" >&2
+	exit 1
+fi
+echo "PostgreSQL $(pg_config --version | awk '{print $2}'), pg_keeper in $(pg_config --pkglibdir)"
 
 stop_all() {
 	for n in node1 node2; do
