@@ -14,10 +14,12 @@ apt-get update -qq
 # port 5432 when the server package arrives; pg_keeper never uses it.
 # libkrb5-dev: the server's libpq-be.h, which the fence uses, includes gssapi.h.
 # pgbouncer: the test of conf/pgbouncer-repoint.sh runs a real one.
+# dpkg-dev: dpkg-shlibdeps, for the Depends of make deb's package.
 apt-get install -y -qq --no-install-recommends \
 	postgresql-15 postgresql-server-dev-15 postgresql-client-15 \
 	libkrb5-dev \
 	pgbouncer \
+	dpkg-dev \
 	make gcc libc6-dev procps iproute2 iptables util-linux ca-certificates >/dev/null
 if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
 	echo "Go $(sed -n 's/^go //p' go.mod 2>/dev/null) or newer is needed: install it into /usr/local/go" >&2
