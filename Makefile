@@ -1,6 +1,8 @@
 # pg_keeper: a C shim (bgworker/) loaded by shared_preload_libraries, and a
 # Go library (pg_keeper_go.so) that the shim's worker loads. Build with
 #   make USE_PGXS=1 && make USE_PGXS=1 install
+# or build a Debian package into dist/ (scripts/deb.sh) with
+#   make deb
 # PG_CONFIG=/path/to/pg_config selects another PostgreSQL installation.
 
 MODULE_big = pg_keeper
@@ -18,6 +20,11 @@ GO_SOURCES = $(shell find keeper pgext -name '*.go' ! -name '*_test.go') go.mod 
 GO_LDFLAGS = -s -w -X=runtime.godebugDefault=asyncpreemptoff=1
 
 EXTRA_CLEAN = $(GOLIB) pg_keeper_go.h
+
+# make deb needs no USE_PGXS=1: it is a PGXS build whatever is asked.
+ifneq ($(filter deb,$(MAKECMDGOALS)),)
+USE_PGXS ?= 1
+endif
 
 ifdef USE_PGXS
 PG_CONFIG ?= pg_config
@@ -44,6 +51,18 @@ uninstall-golib:
 	rm -f '$(DESTDIR)$(pkglibdir)/$(GOLIB)'
 
 .PHONY: install-golib uninstall-golib
+
+# dist/postgresql-NN-pg-keeper_VERSION_ARCH.deb for the server of
+# $(PG_CONFIG), rebuilt from clean. dist/ outlives make clean, so that
+# packages for several majors can be built one after the other.
+deb:
+	MAKE='$(MAKE)' PG_CONFIG='$(PG_CONFIG)' scripts/deb.sh
+
+distclean maintainer-clean: clean-dist
+clean-dist:
+	rm -rf dist
+
+.PHONY: deb clean-dist
 
 # Failover, commit stall, sync restore, worker RSS/threads/CPU on real
 # servers (needs root and an installed pg_keeper). Prints figures only.

@@ -18,10 +18,12 @@ apt-get update -qq
 # libkrb5-dev, libssl-dev: the server's libpq-be.h, which the fence uses,
 # includes gssapi.h and (13) openssl/ssl.h.
 # pgbouncer: the test of conf/pgbouncer-repoint.sh runs a real one.
+# dpkg-dev: dpkg-shlibdeps, for the Depends of make deb's package.
 apt-get install -y -qq --no-install-recommends \
 	postgresql-$major postgresql-server-dev-$major postgresql-client-$major \
 	libkrb5-dev libssl-dev \
 	pgbouncer \
+	dpkg-dev \
 	make gcc libc6-dev procps iproute2 iptables util-linux ca-certificates >/dev/null
 if [ -z "${PG_KEEPER_NO_GO_CHECK:-}" ] && ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
 	echo "Go $(sed -n 's/^go //p' go.mod 2>/dev/null) or newer is needed: install it into /usr/local/go" >&2
