@@ -14,10 +14,12 @@ apt-get update -qq
 # port 5432 when the server package arrives; pg_keeper never uses it.
 # libkrb5-dev: the server's libpq-be.h, which the fence uses, includes gssapi.h.
 # pgbouncer: the test of conf/pgbouncer-repoint.sh runs a real one.
+# prometheus-postgres-exporter: test/exporter_test.go runs it; without systemd its postinst's start is a no-op exiting 0 (no DATA_SOURCE_NAME yet).
 apt-get install -y -qq --no-install-recommends \
 	postgresql-15 postgresql-server-dev-15 postgresql-client-15 \
 	libkrb5-dev \
 	pgbouncer \
+	prometheus-postgres-exporter \
 	make gcc libc6-dev procps iproute2 iptables util-linux ca-certificates >/dev/null
 if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
 	echo "Go $(sed -n 's/^go //p' go.mod 2>/dev/null) or newer is needed: install it into /usr/local/go" >&2
