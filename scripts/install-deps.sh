@@ -19,11 +19,13 @@ apt-get update -qq
 # includes gssapi.h and (13) openssl/ssl.h.
 # pgbouncer: the test of conf/pgbouncer-repoint.sh runs a real one.
 # dpkg-dev: dpkg-shlibdeps, for the Depends of make deb's package.
+# prometheus-postgres-exporter: test/exporter_test.go runs it; without
+# systemd its postinst's start is a no-op (no DATA_SOURCE_NAME yet).
 apt-get install -y -qq --no-install-recommends \
 	postgresql-$major postgresql-server-dev-$major postgresql-client-$major \
 	libkrb5-dev libssl-dev \
 	pgbouncer \
-	dpkg-dev \
+	dpkg-dev prometheus-postgres-exporter \
 	make gcc libc6-dev procps iproute2 iptables util-linux ca-certificates >/dev/null
 if [ -z "${PG_KEEPER_NO_GO_CHECK:-}" ] && ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
 	echo "Go $(sed -n 's/^go //p' go.mod 2>/dev/null) or newer is needed: install it into /usr/local/go" >&2
