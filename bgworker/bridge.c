@@ -213,6 +213,7 @@ bridge_config(PgkConfig *out)
 	out->wal_log_hints = wal_log_hints ? 1 : 0;
 	out->data_checksums = DataChecksumsEnabled() ? 1 : 0;
 	out->postmaster_pid = (int) PostmasterPid;
+	out->sync_slots = pgk_sync_slots() ? 1 : 0;
 	return PGK_OK;
 }
 

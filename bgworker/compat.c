@@ -7,6 +7,9 @@
 
 #include "miscadmin.h"
 #include "postmaster/autovacuum.h"
+#if PG_VERSION_NUM >= 170000
+#include "replication/slotsync.h"
+#endif
 #include "storage/ipc.h"
 #include "utils/guc.h"
 #if PG_VERSION_NUM >= 140000
@@ -45,6 +48,16 @@ pgk_am_autovacuum_worker(void)
 	return AmAutoVacuumWorkerProcess();
 #else
 	return IsAutoVacuumWorkerProcess();
+#endif
+}
+
+bool
+pgk_sync_slots(void)
+{
+#if PG_VERSION_NUM >= 170000
+	return sync_replication_slots;
+#else
+	return false;
 #endif
 }
 

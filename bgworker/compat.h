@@ -42,6 +42,9 @@ extern TimeLineID pgk_insert_timeline(void);
 /* Whether this process is an autovacuum worker (17 renamed the test). */
 extern bool pgk_am_autovacuum_worker(void);
 
+/* Whether the server copies failover slots from its primary (17+). */
+extern bool pgk_sync_slots(void);
+
 /* Warn of pg_keeper.* settings that do not exist, and keep them out. */
 extern void pgk_reserve_guc_prefix(void);
 

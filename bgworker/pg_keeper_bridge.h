@@ -16,7 +16,7 @@
 #ifndef PG_KEEPER_BRIDGE_H
 #define PG_KEEPER_BRIDGE_H
 
-#define PGK_BRIDGE_VERSION 7
+#define PGK_BRIDGE_VERSION 8
 
 /* Name of the Go library inside $libdir and of its entry point. */
 #define PGK_GO_LIBRARY "pg_keeper_go.so"
@@ -123,6 +123,9 @@ typedef struct PgkConfig
 	int			wal_log_hints;
 	int			data_checksums;
 	int			postmaster_pid;
+
+	/* 1: the server copies failover slots from its primary (17+, sync_replication_slots). */
+	int			sync_slots;
 } PgkConfig;
 
 typedef struct PgkBridge

@@ -175,6 +175,7 @@ func (b *Bridge) Settings() (settings.Raw, error) {
 		WalLogHints:         c.wal_log_hints != 0,
 		DataChecksums:       c.data_checksums != 0,
 		PostmasterPID:       int(c.postmaster_pid),
+		SyncSlots:           c.sync_slots != 0,
 	}, nil
 }
 

@@ -37,6 +37,7 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 
+since() { awk -v now="$(date +%s.%N)" -v then="$1" 'BEGIN { print now - then }'; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 as_pg() { runuser -u postgres -- "$@"; }
 
@@ -135,7 +136,7 @@ switchover() { # from port, to port, from name, to name
 	wait_for 60 "$4 to take over" sh -c "psql -X -At -h 127.0.0.1 -p $2 -U postgres -d postgres -c 'SELECT NOT pg_is_in_recovery()' | grep -q t"
 	wait_for 60 "$3 to be $4's synchronous standby" sh -c "psql -X -At -h 127.0.0.1 -p $2 -U postgres -d postgres -c \"SELECT sync_state FROM pg_stat_replication WHERE application_name = '$3'\" | grep -q sync"
 	wait_for 60 "both keepers connected" sh -c "ps -eo args | grep -q '[p]g_keeper (master mode:connected)' && ps -eo args | grep -q '[p]g_keeper (standby mode:connected)'"
-	printf '%s is the master, %s its synchronous standby, %.1f s after the call\n' "$4" "$3" "$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo 0)"
+	printf '%s is the master, %s its synchronous standby, %.1f s after the call\n' "$4" "$3" "$(since "$start")"
 	psql -X -At -h 127.0.0.1 -p "$2" -U postgres -d postgres -c "INSERT INTO drill (id) SELECT max(id) + 1 FROM drill" >/dev/null
 	echo "$4 takes writes: $(psql -X -At -h 127.0.0.1 -p "$2" -U postgres -d postgres -c 'SELECT count(*) FROM drill') rows, $3 has $(psql -X -At -h 127.0.0.1 -p "$1" -U postgres -d postgres -c 'SELECT count(*) FROM drill')"
 	titles
@@ -156,7 +157,7 @@ pm=$(head -1 "$BASE/node1/postmaster.pid")
 kill -9 "$pm"
 start=$(date +%s.%N)
 wait_for 60 "node2 to promote" sh -c "psql -X -At -h 127.0.0.1 -p $P2 -U postgres -d postgres -c 'SELECT NOT pg_is_in_recovery()' | grep -q t"
-printf 'node2 promoted %.1f s after the kill\n' "$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo 0)"
+printf 'node2 promoted %.1f s after the kill\n' "$(since "$start")"
 wait_for 30 "after_command" grep -q 'after_command finished' "$BASE/node2.log"
 titles
 psql2 "INSERT INTO drill (id) SELECT max(id) + 1 FROM drill" >/dev/null
@@ -187,7 +188,7 @@ for _ in $(seq 100); do
 done
 echo "node1 refused the write: $(echo "$out" | grep -m1 -E 'FATAL|ERROR' || echo "$out" | head -1)"
 wait_for 120 "node1 to rejoin as node2's synchronous standby" sh -c "psql -X -At -h 127.0.0.1 -p $P2 -U postgres -d postgres -c \"SELECT sync_state FROM pg_stat_replication WHERE application_name = 'node1'\" | grep -q sync"
-printf 'node1 is node2'"'"'s synchronous standby again, %.1f s after pg_ctl start, rewound with pg_rewind (pg_keeper.auto_rejoin)\n' "$(echo "$(date +%s.%N) - $started" | bc 2>/dev/null || echo 0)"
+printf 'node1 is node2'"'"'s synchronous standby again, %.1f s after pg_ctl start, rewound with pg_rewind (pg_keeper.auto_rejoin)\n' "$(since "$started")"
 echo "node1 has $(psql1 "SELECT count(*) FROM drill") rows, node2 $(psql2 "SELECT count(*) FROM drill")"
 titles
 echo "node1's log:"

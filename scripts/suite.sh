@@ -35,7 +35,7 @@ if [ "$(id -u)" = 0 ]; then
 		echo "the demo failed on PostgreSQL $major: results/demo-pg$major.log" >&2
 		exit 1
 	}
-	grep -E 'promoted|refused the write|synchronous standby again' "results/demo-pg$major.log" | sed 's/^/  demo: /'
+	grep -E '^(node2 promoted|node2 takes writes|node1 refused|node1 is node2)' "results/demo-pg$major.log" | sed 's/^/  demo: /'
 else
 	echo "not root: testing the pg_keeper already installed in $(pg_config --pkglibdir)"
 fi

@@ -52,7 +52,7 @@ func TestRejoinAfterMasterKill(t *testing.T) {
 // Without wal_log_hints or checksums, auto_rejoin says at start that it
 // cannot work, and a superseded old master stays fenced and down.
 func TestRejoinImpossibleStaysFenced(t *testing.T) {
-	c := newPair(t, map[string]string{"pg_keeper.auto_rejoin": "on"})
+	c := startPair(t, cluster.Options{NoChecksums: true}, map[string]string{"pg_keeper.auto_rejoin": "on"})
 	master, standby := c.Master, c.Standby
 	master.WaitForLog(t, 0, logLine("pg_keeper.auto_rejoin is on, but a superseded server here would stay fenced: "+
 		"pg_rewind needs wal_log_hints = on or data checksums"), startTimeout)

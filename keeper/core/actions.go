@@ -56,6 +56,7 @@ var actionInfo = [NumActions]actionDesc{
 	FenceMaster:    {name: "fence_command", follow: Tracked},
 	ClaimTerm:      {name: "claim-term", follow: Tracked},
 	LeaveSync:      {name: "leave-sync", follow: Tracked},
+	DropStaleSlots: {name: "drop-stale-slots", follow: Reported},
 }
 
 // Follow says how the core follows a's result.

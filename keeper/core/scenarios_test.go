@@ -50,7 +50,7 @@ func TestScenarioStandbyPromotesAfterThreshold(t *testing.T) {
 	c := NewCore(StandbyMode, 4)
 	require.Equal(t, standbyReady, c.State().Title())
 	replay(t, c, []step{
-		{okProbe(), StandbyConnected, standbyConnected, nil, []LogLine{info("connected to master")}},
+		{okProbe(), StandbyConnected, standbyConnected, []ActionKind{DropStaleSlots}, []LogLine{info("connected to master")}},
 		{refused("dial error"), StandbyConnected, standbyConnected, nil,
 			[]LogLine{warn("heartbeat to master failed (1/4): refused: dial error")}},
 		{refused("dial error"), StandbyConnected, standbyConnected, nil,
@@ -74,7 +74,7 @@ func TestScenarioStandbyPromotesAfterThreshold(t *testing.T) {
 func TestScenarioSuccessResetsCount(t *testing.T) {
 	c := NewCore(StandbyMode, 4)
 	replay(t, c, []step{
-		{okProbe(), StandbyConnected, standbyConnected, nil, []LogLine{info("connected to master")}},
+		{okProbe(), StandbyConnected, standbyConnected, []ActionKind{DropStaleSlots}, []LogLine{info("connected to master")}},
 		{refused("x"), StandbyConnected, standbyConnected, nil, []LogLine{warn("heartbeat to master failed (1/4): refused: x")}},
 		{refused("x"), StandbyConnected, standbyConnected, nil, []LogLine{warn("heartbeat to master failed (2/4): refused: x")}},
 		{refused("x"), StandbyConnected, standbyConnected, nil, []LogLine{warn("heartbeat to master failed (3/4): refused: x")}},
@@ -103,7 +103,7 @@ func TestScenarioStandbyThatNeverConnectedDoesNotPromote(t *testing.T) {
 		{timedOut("y"), StandbyReady, standbyReady, nil, []LogLine{warn("heartbeat to master failed (5/2): timeout: y")}},
 		{timedOut("y"), StandbyReady, standbyReady, nil, nil},
 		// The master shows up: from now on, losing it promotes.
-		{okProbe(), StandbyConnected, standbyConnected, nil, []LogLine{
+		{okProbe(), StandbyConnected, standbyConnected, []ActionKind{DropStaleSlots}, []LogLine{
 			info("heartbeat to master succeeded after 6 failed"),
 			info("connected to master"),
 		}},
@@ -119,7 +119,7 @@ func TestScenarioHeartbeatLostThenReplicationDies(t *testing.T) {
 	c := NewCore(StandbyMode, 3)
 	alive := func() Input { e := refused("x"); e.Probe.ReplicationAlive = true; return e }
 	replay(t, c, []step{
-		{okProbe(), StandbyConnected, standbyConnected, nil, []LogLine{info("connected to master")}},
+		{okProbe(), StandbyConnected, standbyConnected, []ActionKind{DropStaleSlots}, []LogLine{info("connected to master")}},
 		{refused("x"), StandbyConnected, standbyConnected, nil, []LogLine{warn("heartbeat to master failed (1/3): refused: x")}},
 		{refused("x"), StandbyConnected, standbyConnected, nil, []LogLine{warn("heartbeat to master failed (2/3): refused: x")}},
 		{alive(), StandbyHeartbeatLost, standbyHBLost, nil, []LogLine{
@@ -311,7 +311,7 @@ func TestScenarioSetThreshold(t *testing.T) {
 func TestScenarioServerLeftRecoveryOnItsOwn(t *testing.T) {
 	c := NewCore(StandbyMode, 3)
 	replay(t, c, []step{
-		{okProbe(), StandbyConnected, standbyConnected, nil, []LogLine{info("connected to master")}},
+		{okProbe(), StandbyConnected, standbyConnected, []ActionKind{DropStaleSlots}, []LogLine{info("connected to master")}},
 		{recoveryEnded(), MasterReady, masterReady, nil, []LogLine{
 			warn("server left recovery without pg_keeper: switching to master mode")}},
 		{okProbe(), MasterConnected, masterConnected, nil, []LogLine{info("connected to standby")}},
@@ -356,7 +356,7 @@ func TestScenarioStandbyNotPromotingPromotesOnceMaxLagAllows(t *testing.T) {
 	c := NewCore(StandbyMode, 2)
 	behind := func() Input { return failWith(FailRefused, "x", 0x3000000) }
 	replay(t, c, []step{
-		{okWith(asyncMaster), StandbyConnected, standbyConnected, nil, []LogLine{info("connected to master")}},
+		{okWith(asyncMaster), StandbyConnected, standbyConnected, []ActionKind{DropStaleSlots}, []LogLine{info("connected to master")}},
 		{behind(), StandbyConnected, standbyConnected, nil, []LogLine{warn("heartbeat to master failed (1/2): refused: x")}},
 		{behind(), StandbyNotPromoting, standbyHolding, nil, []LogLine{
 			warn("heartbeat to master failed (2/2): refused: x"),
@@ -383,7 +383,7 @@ func TestScenarioStandbyNotPromotingPromotesOnceMaxLagAllows(t *testing.T) {
 func TestScenarioStandbyNotPromotingPromotesOnACertainFailure(t *testing.T) {
 	c := NewCore(StandbyMode, 2) // on_partner_timeout = keep_master
 	replay(t, c, []step{
-		{okProbe(), StandbyConnected, standbyConnected, nil, []LogLine{info("connected to master")}},
+		{okProbe(), StandbyConnected, standbyConnected, []ActionKind{DropStaleSlots}, []LogLine{info("connected to master")}},
 		{timedOut("t"), StandbyConnected, standbyConnected, nil, []LogLine{warn("heartbeat to master failed (1/2): timeout: t")}},
 		{timedOut("t"), StandbyNotPromoting, standbyHolding, nil, []LogLine{
 			warn("heartbeat to master failed (2/2): timeout: t"),
@@ -402,7 +402,7 @@ func TestScenarioStandbyNotPromotingPromotesOnACertainFailure(t *testing.T) {
 func TestScenarioStandbyNotPromotingUnderFailoverPolicyChange(t *testing.T) {
 	c := NewCore(StandbyMode, 2)
 	replay(t, c, []step{
-		{okProbe(), StandbyConnected, standbyConnected, nil, []LogLine{info("connected to master")}},
+		{okProbe(), StandbyConnected, standbyConnected, []ActionKind{DropStaleSlots}, []LogLine{info("connected to master")}},
 		{timedOut("t"), StandbyConnected, standbyConnected, nil, []LogLine{warn("heartbeat to master failed (1/2): timeout: t")}},
 		{timedOut("t"), StandbyNotPromoting, standbyHolding, nil, []LogLine{
 			warn("heartbeat to master failed (2/2): timeout: t"),
@@ -528,7 +528,7 @@ func TestScenarioMasterKeepingSyncLeaves(t *testing.T) {
 func TestScenarioLastGoodHeartbeatDecides(t *testing.T) {
 	c := NewCore(StandbyMode, 2)
 	replay(t, c, []step{
-		{okWith(syncMaster), StandbyConnected, standbyConnected, nil, []LogLine{info("connected to master")}},
+		{okWith(syncMaster), StandbyConnected, standbyConnected, []ActionKind{DropStaleSlots}, []LogLine{info("connected to master")}},
 		// The master switched to asynchronous replication since.
 		{okWith(asyncMaster), StandbyConnected, standbyConnected, nil, nil},
 		{refused("x"), StandbyConnected, standbyConnected, nil, []LogLine{warn("heartbeat to master failed (1/2): refused: x")}},

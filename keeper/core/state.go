@@ -237,6 +237,11 @@ const (
 	// replication (Output.WitnessAct says with what).
 	ClaimTerm
 	LeaveSync
+	// DropStaleSlots drops, on a standby of PostgreSQL 17 or later that
+	// synchronizes slots, the failover slots of its own: left from when it
+	// was the primary, they keep the slot sync worker from copying the
+	// primary's (a standby cannot create one).
+	DropStaleSlots
 	NumActions
 )
 

@@ -70,12 +70,12 @@ func TestTriggerActionAndFailureNames(t *testing.T) {
 	}
 	require.Equal(t, []string{"none", "promote", "switch-async", "after_command", "restore-sync", "fence", "open-fence",
 		"prepare-switchover", "hand-over", "rejoin", "set-maintenance", "clear-maintenance", "state_change_command",
-		"fence_command", "claim-term", "leave-sync"},
+		"fence_command", "claim-term", "leave-sync", "drop-stale-slots"},
 		[]string{NoAction.String(), Promote.String(), SwitchAsync.String(), RunAfterCommand.String(), RestoreSync.String(),
 			FenceSelf.String(), OpenFence.String(), PrepareSwitchover.String(), HandOver.String(), Rejoin.String(),
 			SetMaintenance.String(), ClearMaintenance.String(), RunStateChange.String(), FenceMaster.String(),
-			ClaimTerm.String(), LeaveSync.String()})
-	require.Len(t, actionInfo, int(LeaveSync)+1)
+			ClaimTerm.String(), LeaveSync.String(), DropStaleSlots.String()})
+	require.Len(t, actionInfo, int(DropStaleSlots)+1)
 }
 
 // TestKnowsPrimary: which node each state knows to be the primary, for the

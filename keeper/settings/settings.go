@@ -57,6 +57,7 @@ type Raw struct {
 	WalLogHints   bool   // wal_log_hints
 	DataChecksums bool   // data checksums are on
 	PostmasterPID int
+	SyncSlots     bool // the server copies failover slots from its primary (17+, sync_replication_slots)
 }
 
 // Settings are the GUCs, checked and ready to use.
@@ -97,6 +98,8 @@ type Settings struct {
 	WalLogHints   bool
 	DataChecksums bool
 	PostmasterPID int
+	// SyncSlots: a standby drops failover slots of its own (DropStaleSlots).
+	SyncSlots bool
 }
 
 // ReceiverName is the application_name this server's WAL receiver streams
@@ -134,6 +137,7 @@ func Parse(raw Raw) (*Settings, []error) {
 		WalLogHints:        raw.WalLogHints,
 		DataChecksums:      raw.DataChecksums,
 		PostmasterPID:      raw.PostmasterPID,
+		SyncSlots:          raw.SyncSlots,
 	}
 	// The server enforces the GUCs' ranges; these guard a host that does not.
 	if s.Interval < 10*time.Millisecond {

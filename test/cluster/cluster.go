@@ -41,6 +41,9 @@ type Options struct {
 	// joined through a bridge in a fourth namespace, so that a test can cut
 	// any one path (Cluster.Cut). Needs Netns, and a standby.
 	Witness bool
+	// NoChecksums makes data directories without data checksums, which
+	// initdb enables by default from PostgreSQL 18 on.
+	NoChecksums bool
 	// Encoding and Locale are initdb's -E and --locale ("": UTF8 and C).
 	Encoding, Locale string
 	// Names are the application_names node1 and node2 stream with as
@@ -234,6 +237,9 @@ func (o Options) initdbArgs() []string {
 	}
 	if o.Locale != "" {
 		args[7] = "--locale=" + o.Locale
+	}
+	if m, err := Major(); o.NoChecksums && err == nil && m >= 18 {
+		args = append(args, "--no-data-checksums")
 	}
 	return args
 }

@@ -44,6 +44,38 @@ func pgBinDir() (string, error) {
 	return binDir, binDirErr
 }
 
+var (
+	majorOnce sync.Once
+	major     int
+	majorErr  error
+)
+
+// Major is the major version of the PostgreSQL the tests run (13, 18...),
+// from pg_config --version.
+func Major() (int, error) {
+	majorOnce.Do(func() {
+		pgConfig := os.Getenv("PG_CONFIG")
+		if pgConfig == "" {
+			pgConfig = "pg_config"
+		}
+		out, err := exec.Command(pgConfig, "--version").Output()
+		if err != nil {
+			majorErr = fmt.Errorf("%s --version: %w", pgConfig, err)
+			return
+		}
+		// "PostgreSQL 17.12 (Debian 17.12-0+deb13u1)", "PostgreSQL 18beta1"
+		v := strings.TrimPrefix(strings.TrimSpace(string(out)), "PostgreSQL ")
+		end := strings.IndexFunc(v, func(r rune) bool { return r < '0' || r > '9' })
+		if end < 0 {
+			end = len(v)
+		}
+		if major, majorErr = strconv.Atoi(v[:end]); majorErr != nil {
+			majorErr = fmt.Errorf("%s --version: %q: %w", pgConfig, out, majorErr)
+		}
+	})
+	return major, majorErr
+}
+
 func isRoot() bool { return os.Geteuid() == 0 }
 
 var (

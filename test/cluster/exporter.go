@@ -36,11 +36,17 @@ func StartExporter(t testing.TB, n *Node, queryFile string) *Exporter {
 		t.Fatal(err)
 	}
 	e := &Exporter{Port: port}
-	e.cmd = exec.Command(ExporterBin,
-		"--web.listen-address=127.0.0.1:"+strconv.Itoa(port),
-		"--extend.query-path="+queryFile,
-		"--disable-default-metrics", "--disable-settings-metrics",
-		"--no-collector.database", "--no-collector.bgwriter")
+	args := []string{"--web.listen-address=127.0.0.1:" + strconv.Itoa(port),
+		"--extend.query-path=" + queryFile,
+		"--disable-default-metrics", "--disable-settings-metrics"}
+	collectors, err := exporterCollectors()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range collectors {
+		args = append(args, "--no-collector."+c)
+	}
+	e.cmd = exec.Command(ExporterBin, args...)
 	// lib/pq, which the exporter uses, defaults to sslmode=require.
 	e.cmd.Env = []string{"PATH=/usr/bin:/bin", "DATA_SOURCE_NAME=" + n.Conninfo("sslmode=disable")}
 	e.cmd.Stdout, e.cmd.Stderr = e, e
@@ -58,6 +64,28 @@ func StartExporter(t testing.TB, n *Node, queryFile string) *Exporter {
 		return portOpen("127.0.0.1", port)
 	}, "postgres_exporter did not start listening; its log:\n"+e.Log())
 	return e
+}
+
+// collectorFlag is a built-in collector's switch in the exporter's help.
+var collectorFlag = regexp.MustCompile(`--(?:\[no-\])?collector\.([a-z_]+)\s`)
+
+// exporterCollectors names the exporter's built-in collectors, to switch
+// them all off: only the query file's metrics matter here, and the set
+// changes between releases (0.11 has bgwriter, 0.19 stat_bgwriter).
+func exporterCollectors() ([]string, error) {
+	out, err := exec.Command(ExporterBin, "--help-long").CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("%s --help-long: %v: %s", ExporterBin, err, out)
+	}
+	seen := map[string]bool{}
+	var names []string
+	for _, m := range collectorFlag.FindAllStringSubmatch(string(out), -1) {
+		if !seen[m[1]] {
+			seen[m[1]] = true
+			names = append(names, m[1])
+		}
+	}
+	return names, nil
 }
 
 // Write collects the exporter's output (io.Writer, for exec.Cmd).
