@@ -18,10 +18,13 @@ fi
 src=$(pwd)
 goroot=$(PATH=$PATH:/usr/local/go/bin go env GOROOT)
 gomodcache=$(PATH=$PATH:/usr/local/go/bin go env GOMODCACHE)
+# Go as this machine has it set up (the module proxy, toolchain choice).
+goenv=$(PATH=$PATH:/usr/local/go/bin go env GOPROXY GOSUMDB GOTOOLCHAIN | paste -sd' ')
+read -r goproxy gosumdb gotoolchain <<<"$goenv"
 mkdir -p "$gomodcache"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 
-export root src goroot gomodcache
+export root src goroot gomodcache goproxy gosumdb gotoolchain
 exec unshare --mount --propagation private -- bash -euo pipefail -c '
 	mkdir -p "$root/src" "$root/usr/local/go" "$root/gomodcache" "$root/.oldroot"
 	mount --bind "$root" "$root"
@@ -41,6 +44,7 @@ exec unshare --mount --propagation private -- bash -euo pipefail -c '
 	exec /usr/bin/env -i \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/go/bin \
 		HOME=/root LANG=C.UTF-8 GOMODCACHE=/gomodcache GOFLAGS=-buildvcs=false \
+		GOPROXY="$goproxy" GOSUMDB="$gosumdb" GOTOOLCHAIN="$gotoolchain" \
 		PG_KEEPER_IN_ROOT="'"$major"'" \
 		bash -c "umount -l /.oldroot && cd /src && exec \"\$@\"" bash "$@"
 ' bash "$@"

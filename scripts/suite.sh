@@ -46,7 +46,7 @@ echo "== PostgreSQL $major: tests against real servers${pattern:+ matching $patt
 # "|| true" it would hold true's status, and a failed test would pass.
 set +e
 go test -count=1 -p 1 -timeout 60m -v ${pattern:+-run "$pattern"} ./test/... 2>&1 | tee "$log" |
-	grep -E '^(=== RUN|--- |ok|FAIL|PASS)|^\s+--- |_test\.go:[0-9]+:'
+	grep --line-buffered -E '^(=== RUN|--- |ok|FAIL|PASS)|^\s+--- |_test\.go:[0-9]+:'
 status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -cE '^\s*--- PASS' "$log" || true)

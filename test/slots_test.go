@@ -32,10 +32,13 @@ var slotSettings = map[string]string{
 // test before PostgreSQL 17.
 func startSlotPair(t *testing.T) *cluster.Cluster {
 	t.Helper()
-	c := newPair(t, slotSettings)
-	if m := serverMajor(t, c.Master); m < 17 {
+	// Before the pair: an older server refuses to start with these settings.
+	m, err := cluster.Major()
+	require.NoError(t, err)
+	if m < 17 {
 		t.Skipf("PostgreSQL %d has no failover slots (17+)", m)
 	}
+	c := newPair(t, slotSettings)
 	// The slot sync worker needs a dbname in primary_conninfo, which
 	// neither the harness's (as conf/ has it) nor pg_basebackup -R's has.
 	for _, n := range c.Nodes() {

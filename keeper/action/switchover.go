@@ -204,7 +204,7 @@ func waitFlushed(ctx context.Context, conn *pgx.Conn, partnerName string, last i
 	deadline := time.Now().Add(flushWait)
 	for {
 		var flushed bool
-		err := conn.QueryRow(ctx, `SELECT coalesce(bool_or(flush_lsn >= '0/0'::pg_lsn + $2::numeric), false)
+		err := conn.QueryRow(ctx, `SELECT coalesce(bool_or(flush_lsn - '0/0'::pg_lsn >= $2::numeric), false)
 			FROM pg_stat_replication WHERE state = 'streaming' AND ($1 = '' OR application_name = $1)`,
 			partnerName, last).Scan(&flushed)
 		if err != nil {
