@@ -29,6 +29,9 @@ func (r *runner) statusOf(now time.Time) publish.Status {
 		Witness:          v.Witness,
 		Term:             v.Term,
 	}
+	if !v.LeaseEnds.IsZero() {
+		s.LeaseEnds, s.LeaseHolder = publish.Ptr(v.LeaseEnds), v.LeaseHolder
+	}
 	if !v.LastSuccess.IsZero() {
 		s.LastSuccess = publish.Ptr(v.LastSuccess)
 	}

@@ -25,7 +25,7 @@ var statusKeys = []string{"worker_pid", "started_at", "updated_at", "mode", "sta
 	"consecutive_failures", "keepalives_count", "keepalives_time", "on_partner_timeout", "max_failover_lag",
 	"last_success", "last_failure", "last_failure_class", "last_failure_reason", "master_sync", "partner_lsn",
 	"action_running", "next_heartbeat_at", "next_action", "next_action_at", "next_action_blocked",
-	"maintenance", "auto_rejoin", "witness", "term"}
+	"maintenance", "auto_rejoin", "witness", "term", "lease_ends", "lease_holder"}
 
 func hostStatuses(h *fakeHost) [][]byte {
 	h.mu.Lock()
@@ -47,7 +47,8 @@ func TestStatusJSONHasTheKeysTheSQLReads(t *testing.T) {
 		Fence: "open", Failures: 1, KeepalivesCount: 3, KeepalivesTime: 0.5, OnPartnerTimeout: "failover", MaxFailoverLag: 1,
 		LastSuccess: &now, LastFailure: &now, FailureClass: "timeout", FailureWhy: "timeout: x", MasterSync: publish.Ptr(false),
 		PartnerLSN: "0/1", ActionRunning: "promote", NextHeartbeatAt: &now, NextAction: "promote", NextActionAt: &now,
-		Blocked: "b", Maintenance: true, AutoRejoin: true, Witness: "term 5 held by x", Term: 5}
+		Blocked: "b", Maintenance: true, AutoRejoin: true, Witness: "term 5 held by x", Term: 5,
+		LeaseEnds: &now, LeaseHolder: "x:5432"}
 	require.Equal(t, sorted(statusKeys), jsonKeys(t, publish.EncodeStatus(full)))
 	require.True(t, decodeStatus(t, publish.EncodeStatus(full)).Maintenance)
 	require.True(t, decodeStatus(t, publish.EncodeStatus(full)).AutoRejoin)

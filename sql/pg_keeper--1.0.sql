@@ -58,6 +58,8 @@ CREATE FUNCTION pg_keeper.status(
 	OUT auto_rejoin boolean,		-- pg_keeper.auto_rejoin
 	OUT witness text,				-- what the witness last answered (pg_keeper.witness_conninfo); NULL: none set
 	OUT term bigint,				-- the highest term of the witness this node knows
+	OUT lease_ends timestamptz,		-- when the lease of the witness's holder ends, as of its last answer; NULL: unknown
+	OUT lease_holder text,			-- host:port of the node holding the witness's lease
 	OUT action_running text,		-- promote, switch-async, restore-sync while under way
 	OUT next_heartbeat_in interval,
 	OUT next_action text,			-- what happens if the partner stays unreachable...
@@ -101,6 +103,8 @@ SELECT
 	(j->>'auto_rejoin')::boolean,
 	j->>'witness',
 	(j->>'term')::bigint,
+	(j->>'lease_ends')::timestamptz,
+	j->>'lease_holder',
 	j->>'action_running',
 	greatest((j->>'next_heartbeat_at')::timestamptz - clock_timestamp(), interval '0'),
 	j->>'next_action',

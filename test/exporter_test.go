@@ -74,15 +74,28 @@ func TestExporter(t *testing.T) {
 	waitMetric(t, mExp, failoverTimeout, "pg_up", nil, 0)
 }
 
-// With a witness, both nodes say it answers, and the term it gave.
+// With a witness, both nodes say it answers, the term it gave, and the
+// master's lease (in pg_keeper.status too).
 func TestExporterWitness(t *testing.T) {
 	queries := exporterQueries(t)
 	c := newWitnessPair(t, nil)
 	createExtension(t, c)
+	master := holderOf(t, c.Master)
+	for _, n := range c.Nodes() {
+		waitFor(t, n.Name+"'s status to name the lease's holder", func() bool {
+			s, err := n.TryQueryString(bg(), "SELECT lease_holder || ' ' || (lease_ends IS NOT NULL) FROM pg_keeper.status")
+			return err == nil && s == master+" true"
+		})
+	}
 	for _, n := range c.Nodes() {
 		s := waitMetric(t, cluster.StartExporter(t, n, queries), startTimeout,
 			"pg_keeper_witness_answering", map[string]string{"answer": "answers"}, 1)
 		require.Equal(t, 1.0, metric(t, s, "pg_keeper_term", nil), n.Name)
+		// The master renews a lease of count x time (3 x 200 ms) each
+		// heartbeat: some of it is left at any scrape, never more.
+		left := metric(t, s, "pg_keeper_witness_lease_remaining_seconds", map[string]string{"answer": "answers"})
+		require.Greater(t, left, -1.0, n.Name)
+		require.LessOrEqual(t, left, 0.6, n.Name)
 	}
 }
 

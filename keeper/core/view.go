@@ -37,6 +37,11 @@ type View struct {
 	// the highest term of it this node knows.
 	Witness string
 	Term    int64
+	// LeaseEnds is when the lease of the witness's holder ends, on this
+	// node's clock, as of the witness's last answer (zero: unknown);
+	// LeaseHolder names the holder (host:port).
+	LeaseEnds   time.Time
+	LeaseHolder string
 }
 
 // View reports the core's state without changing it.
@@ -46,6 +51,11 @@ func (c *Core) View() View {
 		LastClass: c.lastClass, LastReason: c.lastReason, NextProbe: c.nextProbe, Probing: c.probing,
 		Policy: c.policy, Interval: c.interval, PartnerSet: c.partnerSet, PartnerUsable: c.partnerUsable,
 		AliveWhileFailing: c.aliveWhileFailing, Witness: c.witnessView(), Term: c.term}
+	if c.witnessAnswered() && c.witness.Found {
+		// The age was read at witnessAt: what is left then, from then on.
+		v.LeaseEnds = c.witnessAt.Add(c.witness.Lease - c.witness.LeaseAge)
+		v.LeaseHolder = c.witness.Holder
+	}
 	if c.lastFacts != nil {
 		v.PartnerLSN = c.lastFacts.LSN
 	}

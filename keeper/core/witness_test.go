@@ -173,3 +173,20 @@ func TestDeposedMasterNeedsNoWitness(t *testing.T) {
 	require.Equal(t, MasterSwitching, c.State(), "the witness does not answer, and need not")
 	require.Equal(t, []ActionKind{SwitchAsync}, out.Actions)
 }
+
+// pg_keeper.status shows when the holder's lease ends, from the witness's
+// last answer on this node's clock: the age read then is gone already.
+func TestViewLeaseEnds(t *testing.T) {
+	c := witnessCore(StandbyConnected)
+	v := c.View()
+	require.Equal(t, t0.Add(3*time.Second), v.LeaseEnds)
+	require.Equal(t, "master:5432", v.LeaseHolder)
+
+	c.Step(Input{Kind: WitnessInput, At: t0.Add(time.Second), Witness: WitnessResult{Op: WitnessRead, Start: t0,
+		Row: WitnessRow{Found: true, Term: 4, Holder: "master:5432", Sync: true, Lease: 3 * time.Second, LeaseAge: 2 * time.Second}}})
+	require.Equal(t, t0.Add(2*time.Second), c.View().LeaseEnds)
+
+	c.Step(Input{Kind: WitnessInput, At: t0.Add(2 * time.Second), Witness: WitnessResult{Op: WitnessRead, Err: "timeout"}})
+	require.True(t, c.View().LeaseEnds.IsZero(), "unknown once the witness does not answer")
+	require.Empty(t, c.View().LeaseHolder)
+}

@@ -26,6 +26,10 @@ type Status struct {
 	// Term the highest term of it this node knows.
 	Witness string `json:"witness,omitempty"`
 	Term    int64  `json:"term,omitempty"`
+	// LeaseEnds is when the witness's holder's lease ends, as of the
+	// witness's last answer, on this node's clock; LeaseHolder the holder.
+	LeaseEnds   *time.Time `json:"lease_ends,omitempty"`
+	LeaseHolder string     `json:"lease_holder,omitempty"`
 
 	Failures         int     `json:"consecutive_failures"`
 	KeepalivesCount  int     `json:"keepalives_count"`
