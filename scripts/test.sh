@@ -19,12 +19,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
-full=("$@")
-short=()
-if [ ${#full[@]} = 0 ]; then
-	full=(15 18)
-	short=(13 17)
-fi
 # What runs on the majors tested in short: start, failover, switchover,
 # rejoin, status, shutdowns, the package, wait events and slots.
 short_run='^(TestBothKeepersConnect|TestMasterKilledStandbyPromotes|TestStandbyKilledMasterGoesAsync|TestSwitchoverUnderLoad|TestRejoinAfterMasterKill|TestStatusAndEvents|TestShutdownsFinish|TestDebPackage|TestWaitEventsAndBackendType|TestFailoverSlots.*)$'
@@ -33,6 +27,14 @@ if [ "$(id -u)" = 0 ]; then
 	scripts/install-deps.sh
 fi
 host=$(pg_config --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
+full=("$@")
+short=()
+if [ ${#full[@]} = 0 ] && [ "$(id -u)" = 0 ]; then
+	full=(15 18)
+	short=(13 17)
+elif [ ${#full[@]} = 0 ]; then
+	full=("$host") # roots need root
+fi
 
 echo "== gofmt, go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
