@@ -26,21 +26,23 @@ var (
 	binDirErr  error
 )
 
-// pgBinDir returns the PostgreSQL binary directory from pg_config (or from
-// the pg_config named by $PG_CONFIG, to test against another installation).
+// pgConfig answers one question of pg_config (or of the pg_config named by
+// $PG_CONFIG, to test against another installation).
+func pgConfig(option string) (string, error) {
+	cmd := os.Getenv("PG_CONFIG")
+	if cmd == "" {
+		cmd = "pg_config"
+	}
+	out, err := exec.Command(cmd, option).Output()
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w", cmd, option, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// pgBinDir returns the PostgreSQL binary directory.
 func pgBinDir() (string, error) {
-	binDirOnce.Do(func() {
-		pgConfig := os.Getenv("PG_CONFIG")
-		if pgConfig == "" {
-			pgConfig = "pg_config"
-		}
-		out, err := exec.Command(pgConfig, "--bindir").Output()
-		if err != nil {
-			binDirErr = fmt.Errorf("%s --bindir: %w", pgConfig, err)
-			return
-		}
-		binDir = strings.TrimSpace(string(out))
-	})
+	binDirOnce.Do(func() { binDir, binDirErr = pgConfig("--bindir") })
 	return binDir, binDirErr
 }
 
@@ -54,23 +56,19 @@ var (
 // from pg_config --version.
 func Major() (int, error) {
 	majorOnce.Do(func() {
-		pgConfig := os.Getenv("PG_CONFIG")
-		if pgConfig == "" {
-			pgConfig = "pg_config"
-		}
-		out, err := exec.Command(pgConfig, "--version").Output()
+		out, err := pgConfig("--version")
 		if err != nil {
-			majorErr = fmt.Errorf("%s --version: %w", pgConfig, err)
+			majorErr = err
 			return
 		}
 		// "PostgreSQL 17.12 (Debian 17.12-0+deb13u1)", "PostgreSQL 18beta1"
-		v := strings.TrimPrefix(strings.TrimSpace(string(out)), "PostgreSQL ")
+		v := strings.TrimPrefix(out, "PostgreSQL ")
 		end := strings.IndexFunc(v, func(r rune) bool { return r < '0' || r > '9' })
 		if end < 0 {
 			end = len(v)
 		}
 		if major, majorErr = strconv.Atoi(v[:end]); majorErr != nil {
-			majorErr = fmt.Errorf("%s --version: %q: %w", pgConfig, out, majorErr)
+			majorErr = fmt.Errorf("pg_config --version: %q: %w", out, majorErr)
 		}
 	})
 	return major, majorErr
