@@ -64,3 +64,28 @@ func TestBothPrimaries(t *testing.T) {
 	require.False(t, standby.InRecovery(t))
 	standby.Exec(t, "CREATE TABLE after_split (x int)")
 }
+
+// The standby is promoted by hand while the master's keeper is inactive
+// (pg_keeper.partner_conninfo cleared), so nothing fences the old master:
+// it stays a primary on the older timeline. Such a partner is no standby
+// and never becomes one: the new master must not keep its commits waiting
+// for it. It leaves synchronous replication after keepalives_count
+// heartbeats and its commits go on. An old master restarted before the new
+// one has let go of it is the same, until its own keeper fences it.
+func TestOlderPrimaryDoesNotHoldCommits(t *testing.T) {
+	c := newPair(t, nil)
+	master, standby := c.Master, c.Standby
+	master.SetConf("pg_keeper.partner_conninfo", "''")
+	master.Reload(t)
+	smark := standby.LogMark()
+	standby.Exec(t, "SELECT pg_promote()")
+
+	standby.WaitForLog(t, smark, transitionLine(core.StandbyConnected, core.RecoveryEnded), failoverTimeout)
+	standby.WaitForLog(t, smark, regexp.MustCompile(`heartbeat to standby failed \(3/3\): older primary: `), failoverTimeout)
+	ctx, cancel := ctxTimeout(20 * time.Second) // the fast settings' count × time is under a second
+	defer cancel()
+	require.NoError(t, standby.TryExec(ctx, "CREATE TABLE after_split (x int); INSERT INTO after_split VALUES (1)"),
+		"the new master's commit waited for an old master that is no standby")
+	require.Equal(t, "", standby.QueryString(t, "SHOW synchronous_standby_names"))
+	require.Positive(t, master.PostmasterPID(), "the old master is still up: nothing fenced it")
+}

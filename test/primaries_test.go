@@ -77,6 +77,14 @@ func (p *primaries) requireOne(t *testing.T, first, second *cluster.Node) {
 		first.Name, a[len(a)-1].Format(time.RFC3339Nano), second.Name, b[0].Format(time.RFC3339Nano))
 }
 
+// requireAcked waits until n, the new master, has acknowledged a commit
+// while polled: a fault test whose new master takes none proves nothing.
+func (p *primaries) requireAcked(t *testing.T, n *cluster.Node) {
+	t.Helper()
+	cluster.Eventually(t, failoverTimeout, 50*time.Millisecond, func() bool { return p.acked(n) > 0 },
+		"the new master acknowledged nothing while polled")
+}
+
 // acked is how many commits n acknowledged while polled.
 func (p *primaries) acked(n *cluster.Node) int {
 	p.mu.Lock()

@@ -54,17 +54,18 @@ func (f FailureClass) String() string { return failureNames[f] }
 // switch to asynchronous replication.
 func (f FailureClass) Answered() bool {
 	switch f {
-	case FailAuth, FailRecovery, FailRejected, FailWrongCluster, FailSelf, FailBothPrimary, FailSuperseded, FailOlderPrimary:
+	case FailAuth, FailRecovery, FailRejected, FailWrongCluster, FailSelf, FailBothPrimary, FailSuperseded:
 		return true
 	}
 	return false
 }
 
 // Certain: the partner's server is down for sure, though its host answered;
-// or, for a master, its standby answers but does not stream, so it is not
-// about to promote itself and commits would wait for it in vain.
+// or, for a master, its standby answers but does not stream, or is an old
+// master back on an older timeline: either way it is not about to promote
+// itself and commits would wait for it in vain.
 func (f FailureClass) Certain() bool {
-	return f == FailRefused || f == FailStarting || f == FailNotStreaming
+	return f == FailRefused || f == FailStarting || f == FailNotStreaming || f == FailOlderPrimary
 }
 
 // Misconfigured: an operator has to fix something; logged as ERROR.

@@ -25,7 +25,7 @@ func TestFailureClasses(t *testing.T) {
 		FailBothPrimary:  {"two primaries", true, false, true},
 		FailSuperseded:   {"superseded", true, false, true},
 		FailNotStreaming: {"not streaming", false, true, false},
-		FailOlderPrimary: {"older primary", true, false, false},
+		FailOlderPrimary: {"older primary", false, true, false},
 	}
 	require.Len(t, want, int(NumFailureClasses))
 	require.Equal(t, 14, int(NumFailureClasses))

@@ -190,3 +190,41 @@ func TestViewLeaseEnds(t *testing.T) {
 	require.True(t, c.View().LeaseEnds.IsZero(), "unknown once the witness does not answer")
 	require.Empty(t, c.View().LeaseHolder)
 }
+
+// An old master back on an older timeline is no standby and never becomes
+// one: it counts as lost for sure, as a standby that does not stream does.
+// The new master, just promoted and still synchronous, lets go of it
+// (with a witness, recording it there first; when the witness does not
+// answer, at once, as on a refusal), and its writes are not fenced for
+// want of a lease meanwhile.
+func TestOlderPrimaryIsNoStandby(t *testing.T) {
+	older := failWith(FailOlderPrimary, "timeline 1", -1)
+	c := coreAt(MasterReady, 3, 0)
+	c.SetPolicy(Policy{FailoverOnTimeout: true})
+	var out Output
+	for range 3 {
+		out = c.Step(older)
+	}
+	require.Equal(t, MasterSwitching, c.State())
+	require.Equal(t, []ActionKind{SwitchAsync}, out.Actions)
+
+	for _, answers := range []bool{true, false} {
+		c = witnessCore(MasterReady)
+		if !answers {
+			c.Step(Input{Kind: WitnessInput, At: t0, Witness: WitnessResult{Op: WitnessRead, Err: "timeout"}})
+		}
+		for i := 1; i <= 3; i++ {
+			in := older
+			in.At = t0.Add(time.Duration(i) * time.Second)
+			out = c.Step(in)
+			require.False(t, c.leaseFence(in.At), "answers %v, failure %d", answers, i)
+		}
+		if answers {
+			require.Equal(t, MasterLeavingSync, c.State())
+			require.Equal(t, WitnessLeaveSync, out.WitnessAct.Op)
+		} else {
+			require.Equal(t, MasterSwitching, c.State())
+			require.Equal(t, []ActionKind{SwitchAsync}, out.Actions)
+		}
+	}
+}
