@@ -6,7 +6,7 @@
 # PG_CONFIG=/path/to/pg_config selects another PostgreSQL installation.
 
 MODULE_big = pg_keeper
-OBJS = bgworker/pg_keeper.o bgworker/guc.o bgworker/worker.o bgworker/bridge.o bgworker/shared.o bgworker/fence.o bgworker/sqlfuncs.o bgworker/request.o bgworker/compat.o
+OBJS = bgworker/pg_keeper.o bgworker/guc.o bgworker/worker.o bgworker/bridge.o bgworker/shared.o bgworker/fence.o bgworker/sqlfuncs.o bgworker/request.o bgworker/compat.o bgworker/stopping.o
 PGFILEDESC = "pg_keeper - two-node failover inside PostgreSQL"
 
 EXTENSION = pg_keeper

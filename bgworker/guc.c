@@ -195,6 +195,8 @@ pgk_define_gucs(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	pgk_define_server_state();
+
 	/* Report typos such as pg_keeper.keepalive_time in postgresql.conf. */
 	pgk_reserve_guc_prefix();
 }

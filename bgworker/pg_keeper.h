@@ -36,6 +36,7 @@ extern int	pgk_fence_command_timeout;
 #define PGK_TIMEOUT_FAILOVER 1
 
 extern void pgk_define_gucs(void);
+extern void pgk_define_server_state(void);
 
 /*
  * Shared memory (shared.c).  The worker writes status and events under lock;

@@ -1024,8 +1024,12 @@ func TestRunStandbyHoldsWithTheLSNs(t *testing.T) {
 	done := startRun(t, h)
 	waitForLog(t, h, func(l core.LogLine) bool { return l == ct.Info("pg_keeper: connected to master") })
 
-	// The master is shutting down: it refuses new sessions with 57P03.
+	// The master is shutting down: it says so on the kept session
+	// (pg_keeper.server_state), and refuses new sessions with 57P03.
+	stopping := fakepg.Facts{SysID: "7300000000000000001", StartTime: fakepg.StartText, LSN: "50331744", Timeline: "1",
+		KV: fakepg.Null, URI: fakepg.Null, Stopping: true}
 	partner.Set(func(s *fakepg.Server) {
+		s.Columns = stopping.Columns()
 		s.StartupErr = &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P03", Message: "the database system is shutting down"}
 	})
 	i := waitForLog(t, h, hasPrefix("pg_keeper: heartbeat to master failed (1/2): "))

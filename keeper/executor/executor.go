@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/pg-keeper/pg_keeper/keeper/conninfo"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
+	"github.com/pg-keeper/pg_keeper/keeper/probe"
 	"github.com/pg-keeper/pg_keeper/keeper/settings"
 )
 
@@ -56,6 +57,12 @@ type Executor struct {
 	partnerName string
 	timeline    int
 
+	// The heartbeat's sessions with the partner and with this server, kept
+	// open from one heartbeat to the next (probe.Session); one heartbeat
+	// runs at a time.
+	partner probe.Session
+	local   probe.Local
+
 	// plain is the partner setting tried without TLS first
 	// (conninfo.PlainFirst), made once for the settings plainOf.
 	plain   *pgx.ConnConfig
@@ -79,6 +86,8 @@ const lingerMax = 5 * time.Second
 // STONITH half done is worse than one that finishes.
 func (e *Executor) Close() {
 	e.cancel()
+	e.partner.Close()
+	e.local.Close()
 	done := make(chan struct{})
 	go func() { e.lingering.Wait(); close(done) }()
 	select {

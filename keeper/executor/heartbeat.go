@@ -10,7 +10,8 @@ import (
 
 // heartbeat runs the heartbeat the core asked for, with the local checks it
 // asked for; the result comes back as a ProbeInput. Each step has the
-// interval as its deadline.
+// interval as its deadline. The sessions it runs on stay open for the next
+// heartbeat (probe.Session).
 func (e *Executor) heartbeat(req core.ProbeRequest, env Env) {
 	s := env.Settings
 	partner, local := e.partnerConfig(s, req.PlainFirst), s.Local.Config
@@ -26,13 +27,15 @@ func (e *Executor) heartbeat(req core.ProbeRequest, env Env) {
 		_, _ = env.Keepalive()
 	}
 	fallback := core.Input{Kind: core.ProbeInput, Probe: core.ProbeResult{Class: core.FailOther, LocalLSN: -1, Gen: req.Gen}}
+	dataDir := s.DataDir
 	e.spawn(fallback, func() core.Input {
+		e.local.DataDir = dataDir
 		var res core.ProbeResult
 		if partner == nil {
 			res = core.ProbeResult{Class: core.FailConfig, Detail: "pg_keeper.partner_conninfo is unusable", LocalLSN: -1}
 		} else {
 			ctx, cancel := context.WithTimeout(e.ctx, interval)
-			res = probe.Probe(ctx, partner, self, req.Mode, receiverName)
+			res = probe.ProbeOn(ctx, &e.partner, partner, self, req.Mode, receiverName)
 			cancel()
 		}
 		res.Gen = req.Gen
@@ -41,7 +44,7 @@ func (e *Executor) heartbeat(req core.ProbeRequest, env Env) {
 		}
 		if !res.OK && req.Replication {
 			ctx, cancel := localCtx()
-			repl, err := probe.ReplicationAlive(ctx, local, req.Mode, partnerName, req.Window)
+			repl, err := e.local.ReplicationAlive(ctx, local, req.Mode, partnerName, req.Window)
 			cancel()
 			res.ReplicationAlive = repl.Alive
 			if req.Mode == core.MasterMode {
@@ -53,7 +56,7 @@ func (e *Executor) heartbeat(req core.ProbeRequest, env Env) {
 		}
 		if res.OK && req.Streaming {
 			ctx, cancel := localCtx()
-			streaming, flush, err := probe.StandbyCaughtUp(ctx, local, res.Partner.ReceiverName)
+			streaming, flush, err := e.local.StandbyCaughtUp(ctx, local, res.Partner.ReceiverName)
 			cancel()
 			// An error: this server cannot tell, and the heartbeat stands.
 			res.StreamingChecked, res.CaughtUp = err == nil, streaming

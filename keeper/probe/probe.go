@@ -41,41 +41,69 @@ var FactsSQL = `SELECT pg_is_in_recovery(),
 	(regexp_match(r.conninfo, ` + sqlRegexp(conninfo.AppNameURI) + `))[1],
 	r.cluster_name,
 	coalesce(current_setting('pg_keeper.maintenance', true), 'off') = 'on',
-	current_setting('pg_keeper.fence_command_timeout', true) IS NOT NULL
+	current_setting('pg_keeper.fence_command_timeout', true) IS NOT NULL,
+	coalesce(current_setting('pg_keeper.server_state', true), '') = 'stopping'
 FROM (SELECT count(*) FILTER (WHERE application_name = $1) AS mine,
 	count(*) FILTER (WHERE application_name = $1 AND sync_state = 'sync') AS mine_sync,
 	count(*) FILTER (WHERE application_name = $1 AND sync_state = 'quorum') AS mine_quorum,
 	count(*) FILTER (WHERE application_name <> $1 AND sync_state = 'potential') AS others_potential,
 	count(*) FILTER (WHERE application_name <> $1 AND sync_state IN ('sync', 'quorum')) AS others_sync,
 	count(*) FILTER (WHERE sync_state = 'quorum') AS quorum
-	FROM pg_stat_replication) w,
+	FROM ` + WalSenders + `) w,
 	(SELECT CASE WHEN pg_is_in_recovery() AND pg_has_role('pg_read_all_settings', 'USAGE')
 		THEN current_setting('primary_conninfo') END AS conninfo,
 		CASE WHEN pg_has_role('pg_read_all_settings', 'USAGE')
 		THEN current_setting('cluster_name') END AS cluster_name) r`
 
+// WalSenders is pg_stat_replication with the columns the heartbeat reads:
+// the view joins more than it needs (pg_authid, every column of every
+// backend), and its planning alone made it most of what a heartbeat cost
+// the partner at short intervals. The functions check the caller's
+// privileges as the view does.
+const WalSenders = `(SELECT a.application_name, w.state, w.sync_state, w.flush_lsn, w.reply_time
+	FROM pg_stat_get_wal_senders() w JOIN pg_stat_get_activity(NULL) a ON a.pid = w.pid) r`
+
 // sqlRegexp quotes a pattern as a SQL string literal.
 func sqlRegexp(p string) string { return "'" + strings.ReplaceAll(p, "'", "''") + "'" }
 
-// Probe runs one heartbeat within ctx's deadline. A fresh session each
-// time tests the whole path and leaves nothing open that would hold up the
-// partner's smart shutdown. A partner that answers but is not the partner
+// Probe runs one heartbeat within ctx's deadline on a fresh session, which
+// it closes.
+func Probe(ctx context.Context, partner *pgx.ConnConfig, self core.Identity, mode core.Mode, receiverName string) core.ProbeResult {
+	return ProbeOn(ctx, nil, partner, self, mode, receiverName)
+}
+
+// ProbeOn runs one heartbeat within ctx's deadline on sess, kept open from
+// one heartbeat to the next (nil: a fresh session). A kept session that
+// fails is replaced by a fresh one within the deadline (Session.run), so a
+// heartbeat fails only where a fresh session would. It is closed when the
+// partner says it is shutting down (pg_keeper.server_state), and the next
+// heartbeats open fresh sessions, which a stopping server refuses: what the
+// core weighs is unchanged. A partner that answers but is not the partner
 // this node needs (another cluster, this server, a second primary) is a
 // failure too, of a class that says the partner answered.
-func Probe(ctx context.Context, partner *pgx.ConnConfig, self core.Identity, mode core.Mode, receiverName string) core.ProbeResult {
-	conn, err := pgx.ConnectConfig(ctx, partner)
+func ProbeOn(ctx context.Context, sess *Session, partner *pgx.ConnConfig, self core.Identity, mode core.Mode, receiverName string) core.ProbeResult {
+	var res core.ProbeResult
+	err := sess.run(ctx, partner, pgx.ConnectConfig, func(conn *pgx.Conn) (bool, error) {
+		f, stopping, err := queryFacts(ctx, conn, mode, receiverName)
+		if err != nil {
+			return false, err
+		}
+		res = core.ProbeResult{OK: true, Partner: f, LocalLSN: -1}
+		if class, detail := checkPartner(f, self, mode); class != core.FailOther {
+			res = core.ProbeResult{Class: class, Detail: detail, LocalLSN: -1}
+		}
+		_, encrypted := conn.PgConn().Conn().(*tls.Conn)
+		res.TLSRefused = partner.TLSConfig != nil && !encrypted
+		return res.OK && !stopping, nil
+	})
 	if err != nil {
 		return failed(ctx, err, partner)
 	}
-	defer conninfo.Close(conn)
-	_, encrypted := conn.PgConn().Conn().(*tls.Conn)
-	res := probeFacts(ctx, conn, partner, self, mode, receiverName)
-	res.TLSRefused = partner.TLSConfig != nil && !encrypted
 	return res
 }
 
-func probeFacts(ctx context.Context, conn *pgx.Conn, partner *pgx.ConnConfig, self core.Identity, mode core.Mode, receiverName string) core.ProbeResult {
-	var f core.PartnerFacts
+// queryFacts runs FactsSQL; stopping: the partner is shutting down.
+func queryFacts(ctx context.Context, conn *pgx.Conn, mode core.Mode, receiverName string) (f core.PartnerFacts, stopping bool, err error) {
 	var sysid int64
 	var names string
 	var w walsenderCounts
@@ -84,11 +112,11 @@ func probeFacts(ctx context.Context, conn *pgx.Conn, partner *pgx.ConnConfig, se
 	if mode == core.MasterMode {
 		receiverName = "" // a master has no WAL receiver; its partner's name comes back
 	}
-	err := conn.QueryRow(ctx, FactsSQL, receiverName).Scan(&f.InRecovery, &sysid, &f.Identity.StartTime, &names,
+	err = conn.QueryRow(ctx, FactsSQL, receiverName).Scan(&f.InRecovery, &sysid, &f.Identity.StartTime, &names,
 		&w.Mine, &w.MineSync, &w.MineQuorum, &w.OthersPotential, &w.OthersSync, &w.Quorum,
-		&f.LSN, &f.Timeline, &kv, &uri, &cluster, &f.Maintenance, &f.Keepalives)
+		&f.LSN, &f.Timeline, &kv, &uri, &cluster, &f.Maintenance, &f.Keepalives, &stopping)
 	if err != nil {
-		return failed(ctx, err, partner)
+		return f, false, err
 	}
 	f.Identity.SystemID = uint64(sysid)
 	f.SyncMode = strings.TrimSpace(names) != ""
@@ -98,10 +126,7 @@ func probeFacts(ctx context.Context, conn *pgx.Conn, partner *pgx.ConnConfig, se
 	if f.InRecovery && cluster != nil {
 		f.ReceiverName = conninfo.ReceiverName(kv, uri, *cluster)
 	}
-	if class, detail := checkPartner(f, self, mode); class != core.FailOther {
-		return core.ProbeResult{Class: class, Detail: detail, LocalLSN: -1}
-	}
-	return core.ProbeResult{OK: true, Partner: f, LocalLSN: -1}
+	return f, stopping, nil
 }
 
 // checkPartner refuses a partner that answers but cannot be this node's
@@ -151,7 +176,7 @@ var ReplicationAliveSQL = map[core.Mode]string{
 		WHERE status = 'streaming' AND last_msg_receipt_time > now() - make_interval(secs => $1::float8))`,
 	core.MasterMode: `SELECT coalesce(bool_or(current_setting('wal_sender_timeout')::interval > '0' OR reply_time > now() - '1min'::interval), false),
 		coalesce(max((flush_lsn - '0/0'::pg_lsn)::bigint), -1), false
-		FROM pg_stat_replication WHERE state = 'streaming' AND ($1 = '' OR application_name = $1)`,
+		FROM ` + WalSenders + ` WHERE state = 'streaming' AND ($1 = '' OR application_name = $1)`,
 }
 
 // Replication is what ReplicationAlive finds.
@@ -169,18 +194,50 @@ type Replication struct {
 // partner (see ReplicationAliveSQL; window applies on a standby). An error
 // counts as not alive, as the C pg_keeper assumed.
 func ReplicationAlive(ctx context.Context, local *pgx.ConnConfig, mode core.Mode, partnerName string, window time.Duration) (Replication, error) {
-	none := Replication{LSN: -1}
-	conn, err := conninfo.ConnectLocal(ctx, local)
-	if err != nil {
-		return none, err
+	return (*Local)(nil).ReplicationAlive(ctx, local, mode, partnerName, window)
+}
+
+// Local is the keeper's session with its own server, kept open from one
+// heartbeat to the next like the partner's (Session), and closed once the
+// server is shutting down (DataDir's postmaster.pid says so): a smart
+// shutdown waits for it.
+type Local struct {
+	Session
+	DataDir string
+}
+
+// query runs q on the kept local session (nil: a fresh one).
+func (l *Local) query(ctx context.Context, local *pgx.ConnConfig, q func(*pgx.Conn) error) error {
+	var sess *Session
+	if l != nil {
+		sess = &l.Session
 	}
-	defer conninfo.Close(conn)
+	connect := func(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
+		return conninfo.ConnectLocal(ctx, cfg)
+	}
+	return sess.run(ctx, local, connect, func(conn *pgx.Conn) (bool, error) {
+		if err := q(conn); err != nil {
+			return false, err
+		}
+		return l != nil && !ServerStopping(l.DataDir), nil
+	})
+}
+
+// ReplicationAlive is the package's ReplicationAlive on the kept session.
+func (l *Local) ReplicationAlive(ctx context.Context, local *pgx.ConnConfig, mode core.Mode, partnerName string, window time.Duration) (Replication, error) {
+	none := Replication{LSN: -1}
+	if local == nil {
+		return none, errors.New("pg_keeper.my_conninfo is unusable")
+	}
 	arg := any(window.Seconds())
 	if mode == core.MasterMode {
 		arg = partnerName
 	}
 	var r Replication
-	if err := conn.QueryRow(ctx, ReplicationAliveSQL[mode], arg).Scan(&r.Alive, &r.LSN, &r.Fresh); err != nil {
+	err := l.query(ctx, local, func(conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, ReplicationAliveSQL[mode], arg).Scan(&r.Alive, &r.LSN, &r.Fresh)
+	})
+	if err != nil {
 		return none, err
 	}
 	return r, nil
@@ -192,17 +249,25 @@ func ReplicationAlive(ctx context.Context, local *pgx.ConnConfig, mode core.Mode
 // and only then can it be synchronous. flush is the position it reported
 // (-1: none streams), for the core's freshness mark.
 func StandbyCaughtUp(ctx context.Context, local *pgx.ConnConfig, partnerName string) (caughtUp bool, flush int64, err error) {
-	conn, err := conninfo.ConnectLocal(ctx, local)
+	return (*Local)(nil).StandbyCaughtUp(ctx, local, partnerName)
+}
+
+// StandbyCaughtUp is the package's StandbyCaughtUp on the kept session.
+func (l *Local) StandbyCaughtUp(ctx context.Context, local *pgx.ConnConfig, partnerName string) (caughtUp bool, flush int64, err error) {
+	if local == nil {
+		return false, -1, errors.New("pg_keeper.my_conninfo is unusable")
+	}
+	err = l.query(ctx, local, func(conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, CaughtUpSQL, partnerName).Scan(&caughtUp, &flush)
+	})
 	if err != nil {
 		return false, -1, err
 	}
-	defer conninfo.Close(conn)
-	err = conn.QueryRow(ctx, CaughtUpSQL, partnerName).Scan(&caughtUp, &flush)
-	return caughtUp, flush, err
+	return caughtUp, flush, nil
 }
 
 const CaughtUpSQL = `SELECT count(*) > 0, coalesce(max((flush_lsn - '0/0'::pg_lsn)::bigint), -1)
-	FROM pg_stat_replication WHERE state = 'streaming' AND ($1 = '' OR application_name = $1)`
+	FROM ` + WalSenders + ` WHERE state = 'streaming' AND ($1 = '' OR application_name = $1)`
 
 func failed(ctx context.Context, err error, cfg *pgx.ConnConfig) core.ProbeResult {
 	return core.ProbeResult{Class: Classify(ctx, err), Detail: conninfo.ErrorText(err, cfg), LocalLSN: -1}

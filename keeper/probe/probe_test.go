@@ -347,7 +347,7 @@ func TestReplicationAliveSQL(t *testing.T) {
 	require.Len(t, ReplicationAliveSQL, 2)
 	require.Contains(t, ReplicationAliveSQL[core.StandbyMode], "pg_stat_wal_receiver")
 	require.Contains(t, ReplicationAliveSQL[core.StandbyMode], "coalesce((pg_last_wal_receive_lsn() - '0/0'::pg_lsn)::bigint, -1)")
-	require.Contains(t, ReplicationAliveSQL[core.MasterMode], "pg_stat_replication")
+	require.Contains(t, ReplicationAliveSQL[core.MasterMode], "pg_stat_get_wal_senders()")
 	require.Contains(t, ReplicationAliveSQL[core.MasterMode], "coalesce(max((flush_lsn - '0/0'::pg_lsn)::bigint), -1)")
 	// The window applies on a standby only, as a third column; 0 asks nothing.
 	require.Contains(t, ReplicationAliveSQL[core.StandbyMode], "$1::float8 > 0 AND EXISTS")
@@ -463,7 +463,7 @@ func TestProbeTimelineColumn(t *testing.T) {
 		})
 		res := probeFake(t, srv, self, core.MasterMode)
 		require.Equal(t, core.ProbeResult{Class: core.FailOther, LocalLSN: -1,
-			Detail: fmt.Sprintf("number of field descriptions must equal number of destinations, got %d and 17", n)}, res)
+			Detail: fmt.Sprintf("number of field descriptions must equal number of destinations, got %d and 18", n)}, res)
 	}
 }
 

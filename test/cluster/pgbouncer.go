@@ -24,6 +24,13 @@ type PgBouncer struct {
 // DBsFile, which starts with dbs, and starts PgBouncer; cleanup stops it.
 func StartPgBouncer(t testing.TB, dbs string) *PgBouncer {
 	t.Helper()
+	return StartPgBouncerWith(t, dbs, "")
+}
+
+// StartPgBouncerWith is StartPgBouncer with more lines for its [pgbouncer]
+// section.
+func StartPgBouncerWith(t testing.TB, dbs, extra string) *PgBouncer {
+	t.Helper()
 	bin, err := exec.LookPath("pgbouncer")
 	if err != nil {
 		bin = "/usr/sbin/pgbouncer" // Debian's, outside a user's PATH
@@ -49,7 +56,8 @@ auth_file = %s/users.txt
 admin_users = postgres
 pool_mode = session
 logfile = %s/pgbouncer.log
-`, b.DBsFile, port, dir, dir)
+%s
+`, b.DBsFile, port, dir, dir, extra)
 	files := map[string]string{"pgbouncer.ini": ini, "users.txt": `"postgres" ""` + "\n", "databases.ini": dbs}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {

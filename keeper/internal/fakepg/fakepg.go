@@ -97,6 +97,16 @@ func (s *Server) Stop() {
 	}
 }
 
+// DropConnections closes every connection the server has, as a restart or
+// pg_terminate_backend() would, and goes on accepting new ones.
+func (s *Server) DropConnections() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		_ = c.Close()
+	}
+}
+
 func (s *Server) accept() {
 	for {
 		c, err := s.l.Accept()
@@ -253,15 +263,16 @@ type Facts struct {
 	ClusterName   string
 	Maintenance   bool // pg_keeper.maintenance is on at the partner
 	Keepalives    bool // the partner's keeper writes keepalive records
+	Stopping      bool // the partner is shutting down (pg_keeper.server_state)
 }
 
-// Columns is the row in factsSQL's order: seventeen columns.
+// Columns is the row in factsSQL's order: eighteen columns.
 func (f Facts) Columns() []Column {
 	n := func(i int) Column { return Col(OIDInt8, strconv.Itoa(i)) }
 	return []Column{Col(OIDBool, Bool(f.InRecovery)), Col(OIDInt8, f.SysID), Col(OIDTimestamptz, f.StartTime), Col(OIDText, f.Names),
 		n(f.W.Mine), n(f.W.MineSync), n(f.W.MineQuorum), n(f.W.OthersPotential), n(f.W.OthersSync), n(f.W.Quorum),
 		{OIDInt8, f.LSN}, Col(OIDInt4, f.Timeline), Col(OIDText, f.KV), Col(OIDText, f.URI), Col(OIDText, f.ClusterName),
-		Col(OIDBool, Bool(f.Maintenance)), Col(OIDBool, Bool(f.Keepalives))}
+		Col(OIDBool, Bool(f.Maintenance)), Col(OIDBool, Bool(f.Keepalives)), Col(OIDBool, Bool(f.Stopping))}
 }
 
 // Bool is b in PostgreSQL's text format: "t" or "f".
