@@ -18,6 +18,7 @@ import (
 	"github.com/pg-keeper/pg_keeper/keeper/action"
 	"github.com/pg-keeper/pg_keeper/keeper/core"
 	"github.com/pg-keeper/pg_keeper/keeper/executor"
+	"github.com/pg-keeper/pg_keeper/keeper/probe"
 	"github.com/pg-keeper/pg_keeper/keeper/publish"
 	"github.com/pg-keeper/pg_keeper/keeper/settings"
 )
@@ -150,6 +151,7 @@ func (r *runner) loop() int {
 		}
 		r.step(core.Input{Kind: core.TickInput, At: now})
 		r.publishStatus(now)
+		r.exec.TidySessions(probe.ServerStopping(r.settings.DataDir), 2*r.settings.Interval+time.Second)
 
 		timeout := min(time.Until(r.core.NextTick()), replicationPoll)
 		wake, err := r.host.Wait(r.box.Fd(), max(timeout, 0))

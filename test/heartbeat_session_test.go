@@ -117,3 +117,30 @@ func TestHeartbeatThroughPgBouncerTransactionMode(t *testing.T) {
 	require.NotRegexp(t, heartbeatFailed, c.Standby.LogSince(mark))
 	c.Standby.WaitForTitle(t, title(core.StandbyConnected), startTimeout)
 }
+
+// A standby whose heartbeats failed once has used its session with its own
+// server (to look at replication), and good heartbeats do not use it:
+// idle, it is closed, and the standby's smart shutdown does not wait for it.
+func TestSmartShutdownAfterFailedHeartbeats(t *testing.T) {
+	c := newPair(t, map[string]string{"pg_keeper.keepalives_time": "'1s'"})
+	s := c.Standby
+	good := c.Master.KeeperConninfo()
+	mark := s.LogMark()
+	s.SetConf("pg_keeper.partner_conninfo", cluster.ConfString("host=127.0.0.1 port=1 user=postgres dbname=postgres"))
+	s.Reload(t)
+	s.WaitForLog(t, mark, regexp.MustCompile(`heartbeat to master failed \(1/3\)`), startTimeout)
+	s.SetConf("pg_keeper.partner_conninfo", cluster.ConfString(good))
+	s.Reload(t)
+	s.WaitForLog(t, mark, logLine("heartbeat to master succeeded after"), startTimeout)
+	require.NoError(t, s.StopWithTimeout("smart", stopBound), "standby smart shutdown")
+}
+
+// A master whose partner setting was cleared runs no heartbeat: its kept
+// sessions are closed once idle, and its smart shutdown does not wait.
+func TestSmartShutdownWithoutHeartbeats(t *testing.T) {
+	c := newPair(t, map[string]string{"pg_keeper.keepalives_time": "'1s'"})
+	c.Master.SetConf("pg_keeper.partner_conninfo", "''")
+	c.Master.Reload(t)
+	require.NoError(t, c.Standby.StopWithTimeout("fast", stopBound))
+	require.NoError(t, c.Master.StopWithTimeout("smart", stopBound), "master smart shutdown")
+}

@@ -96,6 +96,18 @@ func (e *Executor) Close() {
 	}
 }
 
+// TidySessions closes the heartbeat's kept sessions that no heartbeat used
+// for idle, and the one with this server at once when it is stopping (a
+// smart shutdown waits for it). It returns at once: a session in use is
+// left to its heartbeat, which checks the same after its query.
+func (e *Executor) TidySessions(stopping bool, idle time.Duration) {
+	e.partner.CloseIdle(idle)
+	if stopping {
+		idle = 0
+	}
+	e.local.CloseIdle(idle)
+}
+
 // Apply starts what out asks for: the state-change command for its change,
 // its heartbeat, its actions. It returns at once, with the lines to log
 // about what it started. It must run on the main thread (env.Timeline).

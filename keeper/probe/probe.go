@@ -42,7 +42,8 @@ var FactsSQL = `SELECT pg_is_in_recovery(),
 	r.cluster_name,
 	coalesce(current_setting('pg_keeper.maintenance', true), 'off') = 'on',
 	current_setting('pg_keeper.fence_command_timeout', true) IS NOT NULL,
-	coalesce(current_setting('pg_keeper.server_state', true), '') = 'stopping'
+	coalesce(current_setting('pg_keeper.server_state', true), '') = 'stopping',
+	pg_conf_load_time()
 FROM (SELECT count(*) FILTER (WHERE application_name = $1) AS mine,
 	count(*) FILTER (WHERE application_name = $1 AND sync_state = 'sync') AS mine_sync,
 	count(*) FILTER (WHERE application_name = $1 AND sync_state = 'quorum') AS mine_quorum,
@@ -78,23 +79,26 @@ func Probe(ctx context.Context, partner *pgx.ConnConfig, self core.Identity, mod
 // heartbeat fails only where a fresh session would. It is closed when the
 // partner says it is shutting down (pg_keeper.server_state), and the next
 // heartbeats open fresh sessions, which a stopping server refuses: what the
-// core weighs is unchanged. A partner that answers but is not the partner
+// core weighs is unchanged. It is closed too when the partner reloaded its
+// configuration since the session began: pg_hba.conf applies to new
+// sessions only, and the next heartbeat must meet what it now says. A partner that answers but is not the partner
 // this node needs (another cluster, this server, a second primary) is a
 // failure too, of a class that says the partner answered.
 func ProbeOn(ctx context.Context, sess *Session, partner *pgx.ConnConfig, self core.Identity, mode core.Mode, receiverName string) core.ProbeResult {
 	var res core.ProbeResult
 	err := sess.run(ctx, partner, pgx.ConnectConfig, func(conn *pgx.Conn) (bool, error) {
-		f, stopping, err := queryFacts(ctx, conn, mode, receiverName)
+		f, stopping, confLoaded, err := queryFacts(ctx, conn, mode, receiverName)
 		if err != nil {
 			return false, err
 		}
+		reloaded := sess.reloaded(confLoaded)
 		res = core.ProbeResult{OK: true, Partner: f, LocalLSN: -1}
 		if class, detail := checkPartner(f, self, mode); class != core.FailOther {
 			res = core.ProbeResult{Class: class, Detail: detail, LocalLSN: -1}
 		}
 		_, encrypted := conn.PgConn().Conn().(*tls.Conn)
 		res.TLSRefused = partner.TLSConfig != nil && !encrypted
-		return res.OK && !stopping, nil
+		return res.OK && !stopping && !reloaded, nil
 	})
 	if err != nil {
 		return failed(ctx, err, partner)
@@ -102,8 +106,9 @@ func ProbeOn(ctx context.Context, sess *Session, partner *pgx.ConnConfig, self c
 	return res
 }
 
-// queryFacts runs FactsSQL; stopping: the partner is shutting down.
-func queryFacts(ctx context.Context, conn *pgx.Conn, mode core.Mode, receiverName string) (f core.PartnerFacts, stopping bool, err error) {
+// queryFacts runs FactsSQL; stopping: the partner is shutting down;
+// confLoaded: when it last loaded its configuration files.
+func queryFacts(ctx context.Context, conn *pgx.Conn, mode core.Mode, receiverName string) (f core.PartnerFacts, stopping bool, confLoaded time.Time, err error) {
 	var sysid int64
 	var names string
 	var w walsenderCounts
@@ -114,9 +119,9 @@ func queryFacts(ctx context.Context, conn *pgx.Conn, mode core.Mode, receiverNam
 	}
 	err = conn.QueryRow(ctx, FactsSQL, receiverName).Scan(&f.InRecovery, &sysid, &f.Identity.StartTime, &names,
 		&w.Mine, &w.MineSync, &w.MineQuorum, &w.OthersPotential, &w.OthersSync, &w.Quorum,
-		&f.LSN, &f.Timeline, &kv, &uri, &cluster, &f.Maintenance, &f.Keepalives, &stopping)
+		&f.LSN, &f.Timeline, &kv, &uri, &cluster, &f.Maintenance, &f.Keepalives, &stopping, &confLoaded)
 	if err != nil {
-		return f, false, err
+		return f, false, confLoaded, err
 	}
 	f.Identity.SystemID = uint64(sysid)
 	f.SyncMode = strings.TrimSpace(names) != ""
@@ -126,7 +131,7 @@ func queryFacts(ctx context.Context, conn *pgx.Conn, mode core.Mode, receiverNam
 	if f.InRecovery && cluster != nil {
 		f.ReceiverName = conninfo.ReceiverName(kv, uri, *cluster)
 	}
-	return f, stopping, nil
+	return f, stopping, confLoaded, nil
 }
 
 // checkPartner refuses a partner that answers but cannot be this node's

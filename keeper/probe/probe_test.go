@@ -463,7 +463,7 @@ func TestProbeTimelineColumn(t *testing.T) {
 		})
 		res := probeFake(t, srv, self, core.MasterMode)
 		require.Equal(t, core.ProbeResult{Class: core.FailOther, LocalLSN: -1,
-			Detail: fmt.Sprintf("number of field descriptions must equal number of destinations, got %d and 18", n)}, res)
+			Detail: fmt.Sprintf("number of field descriptions must equal number of destinations, got %d and 19", n)}, res)
 	}
 }
 

@@ -28,6 +28,23 @@ type Session struct {
 	conn   *pgx.Conn
 	cfg    *pgx.ConnConfig // the setting it was opened with (a reload makes a new one)
 	opened time.Time
+	used   time.Time // when a heartbeat last ran on it
+	// confLoaded is when the partner had loaded its configuration when the
+	// session was first used (pg_conf_load_time()).
+	confLoaded time.Time
+}
+
+// reloaded tells whether the partner has loaded its configuration files
+// since the session's first heartbeat. It runs within run, locked; a nil
+// Session (a fresh session each time) has nothing to compare.
+func (s *Session) reloaded(at time.Time) bool {
+	if s == nil {
+		return false
+	}
+	if s.confLoaded.IsZero() {
+		s.confLoaded = at
+	}
+	return !at.Equal(s.confLoaded)
 }
 
 // connectFunc opens a session.
@@ -46,7 +63,7 @@ func (s *Session) get(ctx context.Context, cfg *pgx.ConnConfig, connect connectF
 	if err != nil {
 		return nil, false, err
 	}
-	s.conn, s.cfg, s.opened = conn, cfg, time.Now()
+	s.conn, s.cfg, s.opened, s.confLoaded = conn, cfg, time.Now(), time.Time{}
 	return conn, false, nil
 }
 
@@ -59,6 +76,20 @@ func (s *Session) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closeLocked()
+}
+
+// CloseIdle ends the session if no heartbeat has run on it for idle: one
+// that no heartbeat uses any more (the partner setting was cleared, a
+// standby's local check ran once) would hold a smart shutdown up for ever.
+// A session in use is left to its heartbeat.
+func (s *Session) CloseIdle(idle time.Duration) {
+	if !s.mu.TryLock() {
+		return
+	}
+	defer s.mu.Unlock()
+	if s.conn != nil && time.Since(s.used) >= idle {
+		s.closeLocked()
+	}
 }
 
 func (s *Session) closeLocked() {
@@ -87,6 +118,7 @@ func (s *Session) run(ctx context.Context, cfg *pgx.ConnConfig, connect connectF
 			return err
 		}
 		keep, err := q(conn)
+		s.used = time.Now()
 		if err == nil && keep {
 			return nil
 		}

@@ -128,3 +128,58 @@ func TestServerStopping(t *testing.T) {
 	write("stopping")
 	require.True(t, ServerStopping(dir))
 }
+
+// A session no heartbeat uses any more is closed once idle that long; one
+// in use is left alone.
+func TestSessionCloseIdle(t *testing.T) {
+	fakepg.CleanEnv(t)
+	srv := fakepg.Start(t, masterFacts().Columns()...)
+	sess := &Session{}
+	defer sess.Close()
+	cfg := fakepg.Config(t, srv.Port)
+	probe := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		require.True(t, ProbeOn(ctx, sess, cfg, sessionSelf, core.StandbyMode, testReceiver).OK)
+	}
+	probe()
+	sess.CloseIdle(time.Hour)
+	probe()
+	require.Equal(t, 1, srv.ConnCount(), "not idle for an hour")
+	sess.CloseIdle(0)
+	probe()
+	require.Equal(t, 2, srv.ConnCount(), "closed when idle")
+	sess.mu.Lock()
+	sess.CloseIdle(0) // in use: left alone, and does not wait
+	sess.mu.Unlock()
+	probe()
+	require.Equal(t, 2, srv.ConnCount())
+}
+
+// A partner that reloaded its configuration (pg_hba.conf among it) gets a
+// fresh session at the next heartbeat: the new rules apply to new sessions
+// only.
+func TestSessionRenewedAfterPartnerReload(t *testing.T) {
+	fakepg.CleanEnv(t)
+	srv := fakepg.Start(t, masterFacts().Columns()...)
+	sess := &Session{}
+	defer sess.Close()
+	cfg := fakepg.Config(t, srv.Port)
+	probe := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		require.True(t, ProbeOn(ctx, sess, cfg, sessionSelf, core.StandbyMode, testReceiver).OK)
+	}
+	probe()
+	probe()
+	require.Equal(t, 1, srv.ConnCount())
+	f := masterFacts()
+	f.ConfLoaded = "2024-05-01 11:30:00+00"
+	srv.Set(func(s *fakepg.Server) { s.Columns = f.Columns() })
+	probe() // sees the reload, gives the session back
+	require.Equal(t, 1, srv.ConnCount())
+	probe()
+	probe()
+	require.Equal(t, 2, srv.ConnCount(), "one fresh session, then kept")
+	require.Contains(t, FactsSQL, "pg_conf_load_time()")
+}

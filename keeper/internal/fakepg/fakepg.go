@@ -261,18 +261,23 @@ type Facts struct {
 	LSN, Timeline string
 	KV, URI       string // the application_name tokens of primary_conninfo; Null: none
 	ClusterName   string
-	Maintenance   bool // pg_keeper.maintenance is on at the partner
-	Keepalives    bool // the partner's keeper writes keepalive records
-	Stopping      bool // the partner is shutting down (pg_keeper.server_state)
+	Maintenance   bool   // pg_keeper.maintenance is on at the partner
+	Keepalives    bool   // the partner's keeper writes keepalive records
+	Stopping      bool   // the partner is shutting down (pg_keeper.server_state)
+	ConfLoaded    string // pg_conf_load_time(); "": StartText
 }
 
-// Columns is the row in factsSQL's order: eighteen columns.
+// Columns is the row in factsSQL's order: nineteen columns.
 func (f Facts) Columns() []Column {
+	if f.ConfLoaded == "" {
+		f.ConfLoaded = StartText
+	}
 	n := func(i int) Column { return Col(OIDInt8, strconv.Itoa(i)) }
 	return []Column{Col(OIDBool, Bool(f.InRecovery)), Col(OIDInt8, f.SysID), Col(OIDTimestamptz, f.StartTime), Col(OIDText, f.Names),
 		n(f.W.Mine), n(f.W.MineSync), n(f.W.MineQuorum), n(f.W.OthersPotential), n(f.W.OthersSync), n(f.W.Quorum),
 		{OIDInt8, f.LSN}, Col(OIDInt4, f.Timeline), Col(OIDText, f.KV), Col(OIDText, f.URI), Col(OIDText, f.ClusterName),
-		Col(OIDBool, Bool(f.Maintenance)), Col(OIDBool, Bool(f.Keepalives)), Col(OIDBool, Bool(f.Stopping))}
+		Col(OIDBool, Bool(f.Maintenance)), Col(OIDBool, Bool(f.Keepalives)), Col(OIDBool, Bool(f.Stopping)),
+		Col(OIDTimestamptz, f.ConfLoaded)}
 }
 
 // Bool is b in PostgreSQL's text format: "t" or "f".
