@@ -14,7 +14,7 @@ import (
 
 // SessionMaxAge is how long a kept session serves before a fresh one
 // replaces it: once a minute the heartbeat tests the whole way in again
-// (pg_hba.conf, authentication, a free connection slot), and a partner
+// (authentication, a free connection slot), and a partner
 // that cannot say it is stopping (pg_keeper.server_state) waits that long
 // at most in a smart shutdown.
 const SessionMaxAge = time.Minute
@@ -22,7 +22,8 @@ const SessionMaxAge = time.Minute
 // Session is one connection kept open from heartbeat to heartbeat: a fresh
 // session each time costs the server a fork and an authentication, which at
 // sub-second intervals is most of what the keeper costs. It is used by one
-// heartbeat at a time (it is locked meanwhile); any error closes it, and the next use connects anew.
+// heartbeat at a time (it is locked meanwhile); any error closes it, and
+// the next use connects anew.
 type Session struct {
 	mu     sync.Mutex
 	conn   *pgx.Conn
