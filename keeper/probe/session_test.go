@@ -20,24 +20,27 @@ func masterFacts() fakepg.Facts {
 		W: fakepg.Counts{Mine: 1, MineSync: 1}, LSN: "50331744", Timeline: "3", KV: fakepg.Null, URI: fakepg.Null}
 }
 
-func probeOn(t *testing.T, sess *Session, srv *fakepg.Server) core.ProbeResult {
+// keptProbe is a kept session with srv, and a heartbeat on it. The setting
+// is made once: another one would open another session.
+func keptProbe(t *testing.T, srv *fakepg.Server) (*Session, func() core.ProbeResult) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return ProbeOn(ctx, sess, fakepg.Config(t, srv.Port), sessionSelf, core.StandbyMode, testReceiver)
+	sess := &Session{}
+	t.Cleanup(sess.Close)
+	cfg := fakepg.Config(t, srv.Port)
+	return sess, func() core.ProbeResult {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return ProbeOn(ctx, sess, cfg, sessionSelf, core.StandbyMode, testReceiver)
+	}
 }
 
 // One session serves every heartbeat while it works.
 func TestSessionKept(t *testing.T) {
 	fakepg.CleanEnv(t)
 	srv := fakepg.Start(t, masterFacts().Columns()...)
-	sess := &Session{}
-	defer sess.Close()
-	cfg := fakepg.Config(t, srv.Port)
+	_, probe := keptProbe(t, srv)
 	for i := 0; i < 5; i++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		res := ProbeOn(ctx, sess, cfg, sessionSelf, core.StandbyMode, testReceiver)
-		cancel()
+		res := probe()
 		require.True(t, res.OK, "%+v", res)
 	}
 	require.Equal(t, 1, srv.ConnCount())
@@ -49,14 +52,7 @@ func TestSessionKept(t *testing.T) {
 func TestSessionDroppedIsReplaced(t *testing.T) {
 	fakepg.CleanEnv(t)
 	srv := fakepg.Start(t, masterFacts().Columns()...)
-	sess := &Session{}
-	defer sess.Close()
-	cfg := fakepg.Config(t, srv.Port)
-	probe := func() core.ProbeResult {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		return ProbeOn(ctx, sess, cfg, sessionSelf, core.StandbyMode, testReceiver)
-	}
+	_, probe := keptProbe(t, srv)
 	require.True(t, probe().OK)
 	srv.DropConnections()
 	res := probe()
@@ -72,16 +68,15 @@ func TestSessionDroppedIsReplaced(t *testing.T) {
 func TestSessionErrorRetriedOnce(t *testing.T) {
 	fakepg.CleanEnv(t)
 	srv := fakepg.Start(t, masterFacts().Columns()...)
-	sess := &Session{}
-	defer sess.Close()
-	require.True(t, probeOn(t, sess, srv).OK)
+	_, probe := keptProbe(t, srv)
+	require.True(t, probe().OK)
 	srv.Set(func(s *fakepg.Server) {
 		s.QueryErr = &pgproto3.ErrorResponse{Severity: "ERROR", Code: "53300", Message: "too many connections"}
 	})
-	res := probeOn(t, sess, srv)
+	res := probe()
 	require.Equal(t, core.FailRejected, res.Class, "%+v", res)
 	require.Equal(t, 2, srv.ConnCount(), "one fresh session")
-	res = probeOn(t, sess, srv)
+	res = probe()
 	require.Equal(t, core.FailRejected, res.Class)
 	require.Equal(t, 3, srv.ConnCount(), "the failed one was not kept, and a fresh one is not retried")
 }
@@ -94,10 +89,9 @@ func TestSessionClosedWhenPartnerStops(t *testing.T) {
 	f := masterFacts()
 	f.Stopping = true
 	srv := fakepg.Start(t, f.Columns()...)
-	sess := &Session{}
-	defer sess.Close()
+	_, probe := keptProbe(t, srv)
 	for i := 1; i <= 3; i++ {
-		require.True(t, probeOn(t, sess, srv).OK)
+		require.True(t, probe().OK)
 		require.Equal(t, i, srv.ConnCount(), "a session each time")
 	}
 	require.Contains(t, FactsSQL, "current_setting('pg_keeper.server_state', true)")
@@ -109,10 +103,9 @@ func TestSessionNotKeptForAWrongPartner(t *testing.T) {
 	f := masterFacts()
 	f.SysID = "7300000000000000002"
 	srv := fakepg.Start(t, f.Columns()...)
-	sess := &Session{}
-	defer sess.Close()
-	require.Equal(t, core.FailWrongCluster, probeOn(t, sess, srv).Class)
-	require.Equal(t, core.FailWrongCluster, probeOn(t, sess, srv).Class)
+	_, probe := keptProbe(t, srv)
+	require.Equal(t, core.FailWrongCluster, probe().Class)
+	require.Equal(t, core.FailWrongCluster, probe().Class)
 	require.Equal(t, 2, srv.ConnCount())
 }
 
@@ -134,14 +127,8 @@ func TestServerStopping(t *testing.T) {
 func TestSessionCloseIdle(t *testing.T) {
 	fakepg.CleanEnv(t)
 	srv := fakepg.Start(t, masterFacts().Columns()...)
-	sess := &Session{}
-	defer sess.Close()
-	cfg := fakepg.Config(t, srv.Port)
-	probe := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		require.True(t, ProbeOn(ctx, sess, cfg, sessionSelf, core.StandbyMode, testReceiver).OK)
-	}
+	sess, heartbeat := keptProbe(t, srv)
+	probe := func() { require.True(t, heartbeat().OK) }
 	probe()
 	sess.CloseIdle(time.Hour)
 	probe()
@@ -162,14 +149,8 @@ func TestSessionCloseIdle(t *testing.T) {
 func TestSessionRenewedAfterPartnerReload(t *testing.T) {
 	fakepg.CleanEnv(t)
 	srv := fakepg.Start(t, masterFacts().Columns()...)
-	sess := &Session{}
-	defer sess.Close()
-	cfg := fakepg.Config(t, srv.Port)
-	probe := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		require.True(t, ProbeOn(ctx, sess, cfg, sessionSelf, core.StandbyMode, testReceiver).OK)
-	}
+	_, heartbeat := keptProbe(t, srv)
+	probe := func() { require.True(t, heartbeat().OK) }
 	probe()
 	probe()
 	require.Equal(t, 1, srv.ConnCount())
