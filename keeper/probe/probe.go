@@ -81,9 +81,10 @@ func Probe(ctx context.Context, partner *pgx.ConnConfig, self core.Identity, mod
 // heartbeats open fresh sessions, which a stopping server refuses: what the
 // core weighs is unchanged. It is closed too when the partner reloaded its
 // configuration since the session began: pg_hba.conf applies to new
-// sessions only, and the next heartbeat must meet what it now says. A partner that answers but is not the partner
-// this node needs (another cluster, this server, a second primary) is a
-// failure too, of a class that says the partner answered.
+// sessions only, and the next heartbeat must meet what it now says. A
+// partner that answers but is not the partner this node needs (another
+// cluster, this server, a second primary) is a failure too, of a class
+// that says the partner answered.
 func ProbeOn(ctx context.Context, sess *Session, partner *pgx.ConnConfig, self core.Identity, mode core.Mode, receiverName string) core.ProbeResult {
 	var res core.ProbeResult
 	err := sess.run(ctx, partner, pgx.ConnectConfig, func(conn *pgx.Conn) (bool, error) {
@@ -217,10 +218,7 @@ func (l *Local) query(ctx context.Context, local *pgx.ConnConfig, q func(*pgx.Co
 	if l != nil {
 		sess = &l.Session
 	}
-	connect := func(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
-		return conninfo.ConnectLocal(ctx, cfg)
-	}
-	return sess.run(ctx, local, connect, func(conn *pgx.Conn) (bool, error) {
+	return sess.run(ctx, local, conninfo.ConnectLocal, func(conn *pgx.Conn) (bool, error) {
 		if err := q(conn); err != nil {
 			return false, err
 		}
@@ -231,9 +229,6 @@ func (l *Local) query(ctx context.Context, local *pgx.ConnConfig, q func(*pgx.Co
 // ReplicationAlive is the package's ReplicationAlive on the kept session.
 func (l *Local) ReplicationAlive(ctx context.Context, local *pgx.ConnConfig, mode core.Mode, partnerName string, window time.Duration) (Replication, error) {
 	none := Replication{LSN: -1}
-	if local == nil {
-		return none, errors.New("pg_keeper.my_conninfo is unusable")
-	}
 	arg := any(window.Seconds())
 	if mode == core.MasterMode {
 		arg = partnerName
@@ -259,9 +254,6 @@ func StandbyCaughtUp(ctx context.Context, local *pgx.ConnConfig, partnerName str
 
 // StandbyCaughtUp is the package's StandbyCaughtUp on the kept session.
 func (l *Local) StandbyCaughtUp(ctx context.Context, local *pgx.ConnConfig, partnerName string) (caughtUp bool, flush int64, err error) {
-	if local == nil {
-		return false, -1, errors.New("pg_keeper.my_conninfo is unusable")
-	}
 	err = l.query(ctx, local, func(conn *pgx.Conn) error {
 		return conn.QueryRow(ctx, CaughtUpSQL, partnerName).Scan(&caughtUp, &flush)
 	})
