@@ -67,8 +67,8 @@ func TestExporter(t *testing.T) {
 	// Each namespace is its own query, run in no fixed order: one scrape
 	// may read the events before the switch and the state after it.
 	waitMetric(t, sExp, failoverTimeout, "pg_keeper_state_info", map[string]string{"mode": "master", "state": "async", "fence": "open"}, 1)
+	waitMetric(t, sExp, failoverTimeout, "pg_keeper_replication_sync", map[string]string{"replication": "async"}, 0)
 	s = waitMetric(t, sExp, failoverTimeout, "pg_keeper_events_async_switches", nil, 1)
-	require.Equal(t, 0.0, metric(t, s, "pg_keeper_replication_sync", map[string]string{"replication": "async"}))
 	require.Equal(t, 0.0, metric(t, s, "pg_keeper_events_failed_actions", nil))
 	require.Equal(t, 0.0, metric(t, s, "pg_exporter_last_scrape_error", nil))
 	waitMetric(t, mExp, failoverTimeout, "pg_up", nil, 0)
