@@ -98,8 +98,63 @@ bridge_set_title(const char *title)
 	return PGK_OK;
 }
 
+static int	replication_state(void);
+
+/*
+ * The keeper's wait set, made once: WaitLatchOrSocket would make and free
+ * one per wait (an epoll instance and its registrations, five system calls
+ * a time), and the keeper waits ten times a second.  Made again only for
+ * another fd.
+ */
+static WaitEventSet *keeper_set;
+static int	keeper_set_fd = -1;
+
+static WaitEventSet *
+keeper_wait_set(int fd)
+{
+	WaitEventSet *set;
+
+	if (keeper_set != NULL && keeper_set_fd == fd)
+		return keeper_set;
+	if (keeper_set != NULL)
+		FreeWaitEventSet(keeper_set);
+	keeper_set = NULL;
+	set = pgk_process_wait_set(3);
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_POSTMASTER_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	if (fd >= 0)
+		AddWaitEventToSet(set, WL_SOCKET_READABLE, fd, NULL, NULL);
+	keeper_set = set;
+	keeper_set_fd = fd;
+	return set;
+}
+
+/* One wait on the keeper's set: a WL_* mask, WL_TIMEOUT if nothing came. */
 static int
-bridge_wait(int fd, long timeout_ms)
+keeper_wait(int fd, long timeout_ms)
+{
+	WaitEvent	occurred[3];
+	int			n;
+	int			rc = 0;
+
+	n = WaitEventSetWait(keeper_wait_set(fd), timeout_ms, occurred, lengthof(occurred),
+						 pgk_wait_event(PGK_WAIT_MAIN));
+	for (int i = 0; i < n; i++)
+		rc |= occurred[i].events & (WL_LATCH_SET | WL_POSTMASTER_DEATH | WL_SOCKET_READABLE);
+	return rc != 0 ? rc : WL_TIMEOUT;
+}
+
+/* Whether what the keeper asked a wait to watch has happened. */
+static bool
+watch_changed(int replication_was, int until_promoted)
+{
+	if (until_promoted && !RecoveryInProgress())
+		return true;
+	return replication_was >= 0 && replication_state() != replication_was;
+}
+
+static int
+bridge_wait(int fd, long timeout_ms, long poll_ms, int replication_was, int until_promoted)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	volatile int result = 0;
@@ -108,13 +163,28 @@ bridge_wait(int fd, long timeout_ms)
 
 	PG_TRY();
 	{
-		int			events = WL_LATCH_SET | WL_TIMEOUT | WL_POSTMASTER_DEATH;
+		bool		watch = poll_ms > 0 && (replication_was >= 0 || until_promoted);
+		TimestampTz end = GetCurrentTimestamp() + (TimestampTz) Max(timeout_ms, 0) * 1000;
 		int			rc;
 
-		if (fd >= 0)
-			events |= WL_SOCKET_READABLE;
-		rc = WaitLatchOrSocket(MyLatch, events, fd, Max(timeout_ms, 0),
-							   pgk_wait_event(PGK_WAIT_MAIN));
+		for (;;)
+		{
+			long		left = Max(timeout_ms, 0);
+
+			if (watch)
+			{
+				left = Max((end - GetCurrentTimestamp() + 999) / 1000, 0);
+				left = Min(left, poll_ms);
+			}
+			rc = keeper_wait(fd, left);
+			if (rc != WL_TIMEOUT || !watch || GetCurrentTimestamp() >= end)
+				break;
+			if (watch_changed(replication_was, until_promoted))
+			{
+				result |= PGK_WAKE_WATCH;
+				break;
+			}
+		}
 		ResetLatch(MyLatch);
 
 		/*
@@ -130,7 +200,7 @@ bridge_wait(int fd, long timeout_ms)
 			result |= PGK_WAKE_LATCH;
 		if (rc & WL_SOCKET_READABLE)
 			result |= PGK_WAKE_SOCKET;
-		if (rc & WL_TIMEOUT)
+		if ((rc & WL_TIMEOUT) && !(result & PGK_WAKE_WATCH))
 			result |= PGK_WAKE_TIMEOUT;
 		if ((rc & WL_POSTMASTER_DEATH) || ShutdownRequestPending)
 			result |= PGK_WAKE_SHUTDOWN;
@@ -248,9 +318,15 @@ bridge_set_fence(int state)
 static int
 bridge_replication_state(void)
 {
+	REQUIRE_MAIN_THREAD();
+	return replication_state();
+}
+
+static int
+replication_state(void)
+{
 	int			n = 0;
 
-	REQUIRE_MAIN_THREAD();
 	if (RecoveryInProgress())
 	{
 		SpinLockAcquire(&WalRcv->mutex);

@@ -11,7 +11,9 @@
 #include "replication/slotsync.h"
 #endif
 #include "storage/ipc.h"
+#include "storage/latch.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #if PG_VERSION_NUM >= 140000
 #include "utils/wait_event.h"
 #else
@@ -114,5 +116,15 @@ pgk_wait_event(PgkWait which)
 #else
 	(void) which;
 	return PG_WAIT_EXTENSION;
+#endif
+}
+
+struct WaitEventSet *
+pgk_process_wait_set(int nevents)
+{
+#if PG_VERSION_NUM >= 170000
+	return CreateWaitEventSet(NULL, nevents);
+#else
+	return CreateWaitEventSet(TopMemoryContext, nevents);
 #endif
 }

@@ -69,4 +69,11 @@ typedef enum PgkWait
 
 extern uint32 pgk_wait_event(PgkWait which);
 
+/*
+ * A wait event set that lives as long as the process (17 made its owner a
+ * resource owner, where it was a memory context).
+ */
+struct WaitEventSet;
+extern struct WaitEventSet *pgk_process_wait_set(int nevents);
+
 #endif							/* PGK_COMPAT_H */

@@ -16,7 +16,7 @@
 #ifndef PG_KEEPER_BRIDGE_H
 #define PG_KEEPER_BRIDGE_H
 
-#define PGK_BRIDGE_VERSION 8
+#define PGK_BRIDGE_VERSION 9
 
 /* Name of the Go library inside $libdir and of its entry point. */
 #define PGK_GO_LIBRARY "pg_keeper_go.so"
@@ -77,6 +77,7 @@
 #define PGK_WAKE_TIMEOUT 0x04
 #define PGK_WAKE_SHUTDOWN 0x08	/* SIGTERM, or the postmaster died */
 #define PGK_WAKE_RELOAD 0x10	/* SIGHUP: settings were re-read */
+#define PGK_WAKE_WATCH 0x20		/* what the wait watched happened */
 
 /*
  * A snapshot of the settings.  The strings point into the server's GUC
@@ -137,9 +138,13 @@ typedef struct PgkBridge
 	/*
 	 * Wait for the latch, for fd to become readable (fd < 0: no socket), or
 	 * for timeout_ms.  Handles SIGHUP itself (re-reads the configuration) and
-	 * reports what happened as a PGK_WAKE_* mask.
+	 * reports what happened as a PGK_WAKE_* mask.  Meanwhile it watches, in
+	 * shared memory and every poll_ms (0: not at all), for
+	 * replication_state() to differ from replication_was (-1: not watched)
+	 * and, if until_promoted, for the end of recovery, and returns
+	 * PGK_WAKE_WATCH when either happens.
 	 */
-	int			(*wait) (int fd, long timeout_ms);
+	int			(*wait) (int fd, long timeout_ms, long poll_ms, int replication_was, int until_promoted);
 	int			(*config) (PgkConfig *out);
 	int			(*in_recovery) (void);	/* 1, 0, or an error code */
 	int			(*timeline) (void);	/* WAL insertion timeline; 0 in recovery */

@@ -426,7 +426,7 @@ func TestRunnerMasterWithoutPartnerOpensTheFence(t *testing.T) {
 func aSecondLater(r *runner) { r.fence.failedAt = r.fence.failedAt.Add(-time.Second) }
 
 // A fence that cannot be set is said once, tried again at most once a
-// second (the loop turns up to ten times a second), and set once it works.
+// second (the loop turns at least once a second), and set once it works.
 func TestRunnerFenceOpenErrorIsLoggedAndRetried(t *testing.T) {
 	fakepg.CleanEnv(t)
 	const failed = "pg_keeper: could not set the fence to open: no shared memory"

@@ -16,7 +16,23 @@ const (
 	WakeTimeout  Wake = 0x04
 	WakeShutdown Wake = 0x08 // SIGTERM, or the postmaster died
 	WakeReload   Wake = 0x10 // SIGHUP: the settings were re-read
+	WakeWatch    Wake = 0x20 // what the Watch named happened
 )
+
+// Watch is what a Host.Wait looks for in shared memory while it waits
+// (every Poll, without returning to Go): a replication connection that ends
+// must start a heartbeat well before the interval is over, and the end of
+// recovery must be seen soon, whatever the interval.
+type Watch struct {
+	// Poll is how often the wait looks (0: it does not).
+	Poll time.Duration
+	// Replication: return once ReplicationState differs from it (-1: not
+	// watched). A rise returns too, so that the loop's count stays current
+	// and the next drop is seen.
+	Replication int
+	// Promoted: return once the server is out of recovery.
+	Promoted bool
+}
 
 // Request is what a SQL session asks the keeper for (bgworker/request.c);
 // Seq names it in the answer.
@@ -34,8 +50,9 @@ type Host interface {
 	Log(level core.Level, msg string)
 	SetTitle(title string)
 	// Wait returns when the latch is set, fd is readable, timeout passed, a
-	// shutdown was requested or the settings were reloaded.
-	Wait(fd int, timeout time.Duration) (Wake, error)
+	// shutdown was requested, the settings were reloaded or what w watches
+	// happened.
+	Wait(fd int, timeout time.Duration, w Watch) (Wake, error)
 	Settings() (settings.Raw, error)
 	InRecovery() (bool, error)
 	// Timeline is the timeline the server writes WAL on; 0 in recovery.

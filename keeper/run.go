@@ -26,10 +26,22 @@ import (
 // logPrefix starts every line the keeper writes to the server log.
 const logPrefix = "pg_keeper: "
 
-// replicationPoll is how often the runner looks at the server's own
-// replication connections (shared memory, no session) between heartbeats:
-// a drop there starts the next heartbeat at once.
-const replicationPoll = 100 * time.Millisecond
+// maxTurn is the longest the loop waits between two turns when nothing
+// happens: the status is republished (updated_at) and an operator's
+// confirmation file is looked for at least this often. What must be seen
+// sooner, the end of a replication connection (it starts the next heartbeat
+// at once) and of recovery, the wait watches for itself (Watch), in shared
+// memory and without a turn of this loop, so an idle keeper turns once a
+// heartbeat and once a second.
+const maxTurn = time.Second
+
+// watchPoll is how often a wait looks at the server's replication and
+// recovery: a tenth of the interval, so a drop starts the next heartbeat
+// that much sooner than the interval would; no more often than ten times
+// a second, which a 100 ms interval needs, and no less often than twice.
+func watchPoll(interval time.Duration) time.Duration {
+	return min(max(interval/10, 100*time.Millisecond), 500*time.Millisecond)
+}
 
 // Run is the keeper's main loop. It must run on the goroutine that owns
 // host (the worker's main thread) and returns the worker's exit code. It
@@ -153,8 +165,10 @@ func (r *runner) loop() int {
 		r.publishStatus(now)
 		r.exec.TidySessions(probe.ServerStopping(r.settings.DataDir), 2*r.settings.Interval+time.Second)
 
-		timeout := min(time.Until(r.core.NextTick()), replicationPoll)
-		wake, err := r.host.Wait(r.box.Fd(), max(timeout, 0))
+		timeout := min(time.Until(r.core.NextTick()), maxTurn)
+		watch := Watch{Poll: watchPoll(r.settings.Interval), Replication: r.replication,
+			Promoted: r.core.State().Mode() == core.StandbyMode}
+		wake, err := r.host.Wait(r.box.Fd(), max(timeout, 0), watch)
 		if err != nil {
 			r.log(core.Error, "waiting failed, the worker restarts: "+err.Error())
 			return 1

@@ -56,6 +56,7 @@ type fakeHost struct {
 	logs         []core.LogLine
 	titles       []string
 	waits        []time.Duration
+	watches      []Watch
 	goroutine    uint64 // the goroutine of the first call
 	strayCalls   []string
 	statuses     [][]byte  // what PublishStatus got, in order
@@ -276,11 +277,13 @@ func (h *fakeHost) fenceCalls() []core.Fence {
 }
 
 // Wait polls fd for at most timeout, in short slices so that a shutdown
-// is noticed at once.
-func (h *fakeHost) Wait(fd int, timeout time.Duration) (Wake, error) {
+// is noticed at once, and looks at what w watches between the slices, as
+// the C shim does.
+func (h *fakeHost) Wait(fd int, timeout time.Duration, w Watch) (Wake, error) {
 	h.mu.Lock()
 	h.called("Wait")
 	h.waits = append(h.waits, timeout)
+	h.watches = append(h.watches, w)
 	err := h.waitErr
 	reload := h.reload
 	h.reload = false
@@ -315,6 +318,12 @@ func (h *fakeHost) Wait(fd int, timeout time.Duration) (Wake, error) {
 		}
 		if left <= 0 {
 			return WakeTimeout, nil
+		}
+		h.mu.Lock()
+		changed := w.Poll > 0 && ((w.Promoted && !h.inRecovery) || (w.Replication >= 0 && h.replication != w.Replication))
+		h.mu.Unlock()
+		if changed {
+			return WakeWatch, nil
 		}
 	}
 }
@@ -451,10 +460,10 @@ func TestRunMasterLosesStandby(t *testing.T) {
 	defer h.mu.Unlock()
 	require.Nil(t, h.strayCalls, "the host is used from Run's goroutine only")
 	// The loop waits until the next heartbeat is due, or, while one is
-	// under way (its result wakes it), until its next look at the server.
+	// under way (its result wakes it), for maxTurn at most.
 	for _, w := range h.waits {
 		require.Greater(t, w, time.Duration(0))
-		require.LessOrEqual(t, w, replicationPoll)
+		require.LessOrEqual(t, w, maxTurn)
 	}
 	// A heartbeat wakes the loop a few times (timeout, its result, an
 	// action's result); a loop that spins would wake thousands of times.
@@ -495,6 +504,44 @@ func TestRunStandbyLeavesRecovery(t *testing.T) {
 	for _, l := range logs[left+1:] {
 		require.False(t, strings.Contains(l.Msg, "to master"), l.Msg)
 	}
+}
+
+// TestRunIdleTurnsRarely: between heartbeats an idle keeper turns about
+// once in maxTurn, not ten times a second, and its waits watch the server's
+// replication (and, on a standby, its recovery) in its stead: the end of
+// recovery is seen at once, not at the next turn.
+func TestRunIdleTurnsRarely(t *testing.T) {
+	fakepg.CleanEnv(t)
+	srv := fakepg.Start(t, fakepg.FactsRow(false, "7300000000000000001", fakepg.StartText, true, "50331744", "1")...)
+	raw := replicationRaw(t, srv.Port)
+	raw.KeepalivesTime = 30
+	h := confirmedHost(raw)
+	h.inRecovery = true
+	h.replication = 1
+	done := startRun(t, h)
+	waitForLog(t, h, func(l core.LogLine) bool { return l == ct.Info("pg_keeper: connected to master") })
+	h.set(func(h *fakeHost) { h.waits, h.watches = nil, nil })
+	time.Sleep(2500 * time.Millisecond)
+	h.mu.Lock()
+	waits, watches := len(h.waits), append([]Watch(nil), h.watches...)
+	h.mu.Unlock()
+	require.LessOrEqual(t, waits, 4, "Wait calls in 2.5 s")
+	require.NotEmpty(t, watches)
+	for _, w := range watches {
+		require.Equal(t, Watch{Poll: 500 * time.Millisecond, Replication: 1, Promoted: true}, w)
+	}
+
+	ended := time.Now()
+	h.set(func(h *fakeHost) { h.inRecovery = false })
+	waitForLog(t, h, func(l core.LogLine) bool {
+		return l == ct.Warn("pg_keeper: server left recovery without pg_keeper: switching to master mode")
+	})
+	require.Less(t, time.Since(ended), maxTurn/2, "seen by the wait, not at the next turn")
+	require.Equal(t, 0, stopAndWait(t, h, done))
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	last := h.watches[len(h.watches)-1]
+	require.False(t, last.Promoted, "a master has no recovery to watch")
 }
 
 func TestRunReload(t *testing.T) {
@@ -614,7 +661,8 @@ func TestRunSettingsErrorDoesNotSpin(t *testing.T) {
 }
 
 // Without a usable partner there is no heartbeat to wait for: the loop
-// wakes to look at the server (replicationPoll), and no more often.
+// turns once in maxTurn (the status, the confirmation file), and no more
+// often.
 func TestRunWithoutUsablePartnerDoesNotSpin(t *testing.T) {
 	fakepg.CleanEnv(t)
 	for _, tc := range []struct{ name, conninfo string }{{"not set", ""}, {"unusable", "port=notaport"}} {
@@ -631,7 +679,7 @@ func TestRunWithoutUsablePartnerDoesNotSpin(t *testing.T) {
 			require.LessOrEqual(t, len(h.waits), 6, "Wait calls in 300ms")
 			for _, w := range h.waits {
 				require.Greater(t, w, time.Duration(0))
-				require.LessOrEqual(t, w, replicationPoll)
+				require.LessOrEqual(t, w, maxTurn)
 			}
 		})
 	}
@@ -699,7 +747,7 @@ func TestRunReplicationDropProbesAtOnce(t *testing.T) {
 			// Replication comes up (a second walsender, a WAL receiver that
 			// reconnects): nothing to check early.
 			h.set(func(h *fakeHost) { h.replication = tc.before + 1 })
-			time.Sleep(3 * replicationPoll)
+			time.Sleep(300 * time.Millisecond)
 			require.Len(t, srv.Received(), 1, "a rise starts no heartbeat")
 
 			// It drops: the next heartbeat starts at the next look.
@@ -708,7 +756,7 @@ func TestRunReplicationDropProbesAtOnce(t *testing.T) {
 			waitFor(t, "the second heartbeat", func() bool { return len(srv.Received()) >= 2 })
 			took := time.Since(dropped)
 			require.Less(t, took, time.Second, "well before the interval of 2s")
-			time.Sleep(3 * replicationPoll)
+			time.Sleep(300 * time.Millisecond)
 			require.Len(t, srv.Received(), 2, "one heartbeat per drop")
 
 			// A drop to zero, from a count read at start, is one too.
@@ -1102,4 +1150,15 @@ func TestRunnerProbePanicLeavesLocalLSNUnknown(t *testing.T) {
 			"(1 failed heartbeats in a row; " + ct.RiskLSN("0/3000060", "unknown") + ")"),
 	}, logs[len(before):])
 	require.Equal(t, core.StandbyNotPromoting, r.core.State())
+}
+
+// watchPoll: a tenth of the interval, between 100 ms and 500 ms.
+func TestWatchPoll(t *testing.T) {
+	for iv, want := range map[time.Duration]time.Duration{
+		50 * time.Millisecond: 100 * time.Millisecond, 100 * time.Millisecond: 100 * time.Millisecond,
+		time.Second: 100 * time.Millisecond, 2 * time.Second: 200 * time.Millisecond,
+		5 * time.Second: 500 * time.Millisecond, time.Minute: 500 * time.Millisecond,
+	} {
+		require.Equal(t, want, watchPoll(iv), "%s", iv)
+	}
 }

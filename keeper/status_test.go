@@ -376,8 +376,8 @@ func TestRunnerPublishesStatusWithAnUnknownFence(t *testing.T) {
 	require.Len(t, hostStatuses(h), 1)
 }
 
-// The loop turns up to ten times a second: the status is written when what
-// it shows changed, and at least once a second (for updated_at).
+// The loop turns at each heartbeat and event: the status is written when
+// what it shows changed, and at least once a second (for updated_at).
 func TestRunnerPublishesStatusOnChangeOrEverySecond(t *testing.T) {
 	fakepg.CleanEnv(t)
 	h := newFakeHost(runRaw(t, fakepg.ClosedPort(t), fakepg.ClosedPort(t)))

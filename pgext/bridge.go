@@ -15,7 +15,7 @@ package pgext
 // cgo cannot call C function pointers: these small helpers do.
 static int pgk_call_log(const PgkBridge *b, int level, const char *msg) { return b->log(level, msg); }
 static int pgk_call_set_title(const PgkBridge *b, const char *t) { return b->set_title(t); }
-static int pgk_call_wait(const PgkBridge *b, int fd, long ms) { return b->wait(fd, ms); }
+static int pgk_call_wait(const PgkBridge *b, int fd, long ms, long poll, int was, int promoted) { return b->wait(fd, ms, poll, was, promoted); }
 static int pgk_call_config(const PgkBridge *b, PgkConfig *c) { return b->config(c); }
 static int pgk_call_in_recovery(const PgkBridge *b) { return b->in_recovery(); }
 static int pgk_call_timeline(const PgkBridge *b) { return b->timeline(); }
@@ -82,7 +82,7 @@ func constantsMatch() bool {
 		C.PGK_LEVEL_WARNING == int(core.Warning) && C.PGK_LEVEL_ERROR == int(core.Error) &&
 		C.PGK_WAKE_LATCH == int(keeper.WakeLatch) && C.PGK_WAKE_SOCKET == int(keeper.WakeSocket) &&
 		C.PGK_WAKE_TIMEOUT == int(keeper.WakeTimeout) && C.PGK_WAKE_SHUTDOWN == int(keeper.WakeShutdown) &&
-		C.PGK_WAKE_RELOAD == int(keeper.WakeReload) &&
+		C.PGK_WAKE_RELOAD == int(keeper.WakeReload) && C.PGK_WAKE_WATCH == int(keeper.WakeWatch) &&
 		C.PGK_FENCE_UNCONFIRMED == int(core.FenceUnconfirmed) && C.PGK_FENCE_OPEN == int(core.FenceOpen) &&
 		C.PGK_FENCE_FENCED == int(core.FenceFenced) &&
 		C.PGK_FENCE_SWITCHING == int(core.FenceSwitching) && C.PGK_FENCE_STOPPING == int(core.FenceStopping) &&
@@ -123,13 +123,18 @@ func (b *Bridge) SetTitle(title string) {
 	C.pgk_call_set_title(b.b, cs)
 }
 
-func (b *Bridge) Wait(fd int, timeout time.Duration) (keeper.Wake, error) {
+func (b *Bridge) Wait(fd int, timeout time.Duration, w keeper.Watch) (keeper.Wake, error) {
 	if !b.onMainThread() {
 		return 0, errThread
 	}
 	// Round up: a 0 ms wait for a 0.4 ms remainder would spin.
 	ms := (timeout + time.Millisecond - 1) / time.Millisecond
-	rc := C.pgk_call_wait(b.b, C.int(fd), C.long(ms))
+	promoted := 0
+	if w.Promoted {
+		promoted = 1
+	}
+	poll := (w.Poll + time.Millisecond - 1) / time.Millisecond
+	rc := C.pgk_call_wait(b.b, C.int(fd), C.long(ms), C.long(poll), C.int(max(w.Replication, -1)), C.int(promoted))
 	if rc < 0 {
 		return 0, b.check(rc)
 	}

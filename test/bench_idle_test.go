@@ -24,13 +24,36 @@ var idleWindow = func() time.Duration {
 	return 30 * time.Second
 }()
 
+// benchIntervals are the keepalives_time figures BenchmarkServerCPU
+// measures, "" for a pair without the keeper; PGK_BENCH_INTERVALS (a comma
+// list, "none" for the bare pair) picks some.
+var benchIntervals = func() []string {
+	v := os.Getenv("PGK_BENCH_INTERVALS")
+	if v == "" {
+		return []string{"", "5s", "1s", "100ms"}
+	}
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f == "none" {
+			f = ""
+		}
+		out = append(out, f)
+	}
+	return out
+}()
+
 // BenchmarkServerCPU: whole-server CPU of each node, idle and under a paced
-// insert load, without the keeper and with it at 5 s, 1 s and 100 ms.
+// insert load, without the keeper and with it at 5 s, 1 s and 100 ms, and
+// the keeper process's own share of it. PGK_BENCH_LOAD=idle or =load
+// measures one of the two.
 func BenchmarkServerCPU(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		for _, load := range []bool{false, true} {
-			for _, interval := range []string{"", "5s", "1s", "100ms"} {
-				m, s := serverCPU(b, interval, load)
+			if l := os.Getenv("PGK_BENCH_LOAD"); (l == "idle" && load) || (l == "load" && !load) {
+				continue
+			}
+			for _, interval := range benchIntervals {
+				f := serverCPU(b, interval, load)
 				what := "no keeper"
 				if interval != "" {
 					what = "keepalives_time " + interval
@@ -40,15 +63,22 @@ func BenchmarkServerCPU(b *testing.B) {
 					state = "paced load"
 				}
 				fmt.Printf("%-48s master %.2f %%  standby %.2f %% of a core (%s)\n",
-					"server CPU, "+state+", "+what, m, s, idleWindow)
+					"server CPU, "+state+", "+what, f.master, f.standby, idleWindow)
+				if interval != "" {
+					fmt.Printf("%-48s master %.2f %%  standby %.2f %%\n",
+						"  of which the keeper process", f.masterKeeper, f.standbyKeeper)
+				}
 			}
 		}
 	}
 }
 
+// cpuFigures are one pair's figures, in % of a core.
+type cpuFigures struct{ master, standby, masterKeeper, standbyKeeper float64 }
+
 // serverCPU measures one pair, after it has settled: interval "" is a pair
 // without the keeper.
-func serverCPU(b *testing.B, interval string, load bool) (master, standby float64) {
+func serverCPU(b *testing.B, interval string, load bool) cpuFigures {
 	var c *cluster.Cluster
 	if interval == "" {
 		c = cluster.New(b, cluster.Options{Sync: true, Settings: map[string]string{
@@ -64,10 +94,29 @@ func serverCPU(b *testing.B, interval string, load bool) (master, standby float6
 	}
 	time.Sleep(3 * time.Second)
 	m0, s0 := serverTicks(b, c.Master), serverTicks(b, c.Standby)
+	mk0, sk0 := keeperTicks(c.Master), keeperTicks(c.Standby)
 	time.Sleep(idleWindow)
 	m1, s1 := serverTicks(b, c.Master), serverTicks(b, c.Standby)
+	mk1, sk1 := keeperTicks(c.Master), keeperTicks(c.Standby)
 	pct := func(d int) float64 { return float64(d) / 100 / idleWindow.Seconds() * 100 } // USER_HZ 100
-	return pct(m1 - m0), pct(s1 - s0)
+	return cpuFigures{pct(m1 - m0), pct(s1 - s0), pct(mk1 - mk0), pct(sk1 - sk0)}
+}
+
+// keeperTicks is the CPU (user and system, in USER_HZ ticks) of n's keeper
+// process, 0 if there is none.
+func keeperTicks(n *cluster.Node) int {
+	pids := n.ProcessPIDs("postgres: bgworker: pg_keeper")
+	if len(pids) != 1 {
+		return 0
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pids[0]))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	u, _ := strconv.Atoi(f[11])
+	st, _ := strconv.Atoi(f[12])
+	return u + st
 }
 
 // serverTicks is the CPU (user and system, in USER_HZ ticks) of n's

@@ -210,6 +210,9 @@ type Core struct {
 	// not possible here ("" when it is).
 	autoRejoin    bool
 	rejoinBlocked string
+	// lastTick is the time of the latest tick: NextTick leaves out what is
+	// not after it, as that tick has decided it.
+	lastTick time.Time
 	// The switchover: on a standby taking over, the master's announced
 	// last WAL position and when the takeover is called off; on the
 	// master, whether pg_keeper.switchover()'s caller awaits the outcome.
@@ -349,7 +352,35 @@ func (c *Core) NextTick() time.Time {
 	if c.Fence() == FenceStopping && c.fenceWish != FenceStopping {
 		next = minTime(next, c.answeredAt.Add(answerGrace))
 	}
+	// The runner turns only at NextTick or an event: every time at which a
+	// tick decides something must be here, or it would be decided late
+	// (while a heartbeat is under way, an interval late).
+	if c.state == StandbyTakingOver {
+		next = c.soonest(next, c.takeoverDeadline, c.takeoverDeadline.Add(2*takeoverTimeout))
+	}
+	if c.witnessSet && c.state.Mode() == MasterMode && !c.renewedStart.IsZero() {
+		// leaseFence: the lease is over once strictly past this.
+		next = c.soonest(next, c.renewedStart.Add(c.lease()-c.interval+time.Millisecond))
+	}
 	return next
+}
+
+// soonest is the earliest of next and those of ts still ahead of the last
+// tick: one already past has been decided by it.
+func (c *Core) soonest(next time.Time, ts ...time.Time) time.Time {
+	for _, t := range ts {
+		if t.After(c.lastTick) {
+			next = minTime(next, t)
+		}
+	}
+	return next
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -374,6 +405,7 @@ func (c *Core) SetPolicy(p Policy)   { c.policy = p }
 func (c *Core) Step(in Input) Output {
 	var out Output
 	if in.Kind == TickInput {
+		c.lastTick = maxTime(c.lastTick, in.At)
 		c.tick(in.At, &out)
 	} else if trig, extra, ok := c.triggerOf(in, &out); ok {
 		c.fire(trig, extra, in.At, &out)

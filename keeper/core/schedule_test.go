@@ -492,3 +492,35 @@ func TestFencePerState(t *testing.T) {
 	c.Step(okWith(standbyFacts))
 	require.Equal(t, FenceFenced, c.Fence(), "for good")
 }
+
+// The runner turns only at NextTick or an event, so every time at which a
+// tick decides something is in NextTick, even while a heartbeat is under
+// way or with no usable partner: the takeover's expiry (and the longer one
+// for a master seen stopping), and the end of a master's lease.
+func TestNextTickHasEveryTimer(t *testing.T) {
+	c := takingOver(t, 3)
+	c.SetPartner(true, false)
+	tickAt(c, t0.Add(time.Second))
+	require.Equal(t, t0.Add(takeoverTimeout), c.NextTick(), "the takeover's expiry, with no heartbeat due")
+	tickAt(c, t0.Add(takeoverTimeout))
+	require.Equal(t, StandbyConnected, c.State())
+	require.Equal(t, Never, c.NextTick(), "expired: no timer left")
+
+	c = takingOver(t, 3)
+	require.NotNil(t, tickAt(c, t0.Add(takeoverTimeout-time.Second)).Probe)
+	require.Equal(t, t0.Add(takeoverTimeout), c.NextTick(), "under way: the expiry, not the heartbeat")
+	c.Step(stoppingFail(FailRefused, t0.Add(takeoverTimeout-time.Millisecond), false, -1))
+	require.NotNil(t, tickAt(c, t0.Add(takeoverTimeout)).Probe)
+	require.Equal(t, StandbyTakingOver, c.State(), "a master seen stopping is waited for")
+	require.Equal(t, t0.Add(3*takeoverTimeout), c.NextTick(), "under way: the longer expiry")
+
+	m := witnessCore(MasterConnected)
+	m.Step(Input{Kind: WitnessInput, At: t0, Witness: WitnessResult{Op: WitnessRenew, Start: t0, Changed: true,
+		Row: WitnessRow{Found: true, Term: 4, Mine: true, Sync: true}}})
+	m.Step(timeoutAt(t0.Add(time.Second)))
+	require.NotNil(t, tickAt(m, t0.Add(1100*time.Millisecond)).Probe)
+	end := t0.Add(2*time.Second + time.Millisecond) // lease 3 s, less an interval of 1 s
+	require.Equal(t, end, m.NextTick(), "under way: the end of the lease")
+	require.Equal(t, fenceOut(FenceNoLease), tickAt(m, end).Fence, "the tick at that time fences")
+	require.Equal(t, Never, m.NextTick(), "past: no timer left")
+}

@@ -123,6 +123,21 @@ func (n *Node) ProcessTitles(prefix string) []string {
 	return out
 }
 
+// ProcessPIDs is ProcessTitles' processes, by PID.
+func (n *Node) ProcessPIDs(prefix string) []int {
+	pm := n.PostmasterPID()
+	if pm == 0 {
+		return nil
+	}
+	var out []int
+	for _, c := range childrenOf(pm) {
+		if strings.HasPrefix(c.cmdline, prefix) {
+			out = append(out, c.pid)
+		}
+	}
+	return out
+}
+
 // WaitForTitle polls the postmaster's children until one title matches re
 // and returns it; it fails the test with the titles seen on timeout.
 func (n *Node) WaitForTitle(t testing.TB, re *regexp.Regexp, timeout time.Duration) string {
