@@ -103,8 +103,8 @@ static int	replication_state(void);
 /*
  * The keeper's wait set, made once: WaitLatchOrSocket would make and free
  * one per wait (an epoll instance and its registrations, five system calls
- * a time), and the keeper waits ten times a second.  Made again only for
- * another fd.
+ * a time), and the keeper's wait wakes up to ten times a second to look at
+ * replication.  Made again only for another fd.
  */
 static WaitEventSet *keeper_set;
 static int	keeper_set_fd = -1;

@@ -110,29 +110,32 @@ func waitGone(pids []int, timeout time.Duration) []int {
 // ProcessTitles returns the process titles (cmdlines) of the postmaster's
 // direct children that start with prefix, e.g. "postgres: walsender".
 func (n *Node) ProcessTitles(prefix string) []string {
-	pm := n.PostmasterPID()
-	if pm == 0 {
-		return nil
-	}
 	var out []string
-	for _, c := range childrenOf(pm) {
-		if strings.HasPrefix(c.cmdline, prefix) {
-			out = append(out, c.cmdline)
-		}
+	for _, c := range n.children(prefix) {
+		out = append(out, c.cmdline)
 	}
 	return out
 }
 
 // ProcessPIDs is ProcessTitles' processes, by PID.
 func (n *Node) ProcessPIDs(prefix string) []int {
+	var out []int
+	for _, c := range n.children(prefix) {
+		out = append(out, c.pid)
+	}
+	return out
+}
+
+// children are the postmaster's live children whose title starts with prefix.
+func (n *Node) children(prefix string) []proc {
 	pm := n.PostmasterPID()
 	if pm == 0 {
 		return nil
 	}
-	var out []int
+	var out []proc
 	for _, c := range childrenOf(pm) {
 		if strings.HasPrefix(c.cmdline, prefix) {
-			out = append(out, c.pid)
+			out = append(out, c)
 		}
 	}
 	return out
