@@ -79,7 +79,7 @@ type statusPublisher struct {
 // publishStatus updates pg_keeper.status(); a failure is logged once. The
 // loop turns at each heartbeat and event, and at least once a second
 // (maxTurn): the status is written when it changed, and at least once a
-// second for next_heartbeat_in and updated_at.
+// second for updated_at (next_heartbeat_in is computed when it is read).
 func (r *runner) publishStatus(now time.Time) {
 	v := r.core.View()
 	p := &r.status

@@ -109,14 +109,21 @@ func keeperTicks(n *cluster.Node) int {
 	if len(pids) != 1 {
 		return 0
 	}
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pids[0]))
+	_, own, _ := procTicks(pids[0])
+	return own
+}
+
+// procTicks reads /proc/pid/stat: the parent, the process's own CPU (utime
+// and stime) and that of its reaped children (cutime and cstime), in
+// USER_HZ ticks; ppid 0 if it is gone.
+func procTicks(pid int) (ppid, own, reaped int) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return 0, 0, 0
 	}
 	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
-	u, _ := strconv.Atoi(f[11])
-	st, _ := strconv.Atoi(f[12])
-	return u + st
+	n := func(k int) int { v, _ := strconv.Atoi(f[k]); return v }
+	return n(1), n(11) + n(12), n(13) + n(14)
 }
 
 // serverTicks is the CPU (user and system, in USER_HZ ticks) of n's
@@ -133,18 +140,9 @@ func serverTicks(b *testing.B, n *cluster.Node) int {
 		if err != nil {
 			continue
 		}
-		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
-		ppid, _ := strconv.Atoi(f[1])
-		if pid != pm && ppid != pm {
-			continue
-		}
-		for _, k := range []int{11, 12, 13, 14} { // utime, stime, cutime, cstime
-			v, _ := strconv.Atoi(f[k])
-			total += v
+		ppid, own, reaped := procTicks(pid)
+		if pid == pm || ppid == pm {
+			total += own + reaped
 		}
 	}
 	return total
