@@ -258,6 +258,7 @@ func (r *runner) applySettings(now time.Time) {
 	r.core.SetInterval(s.Interval, now)
 	r.core.SetPartner(s.Partner.Set(), s.Partner.Usable())
 	r.core.SetMaintenance(s.Maintenance)
+	r.core.SetSyncSlots(s.SyncSlots)
 	if r.restartFailed != "" {
 		if res, err := action.ReadResult(s.DataDir); err == nil && !res.Found {
 			r.restartFailed = "" // the operator removed it: rejoining is allowed again

@@ -52,5 +52,12 @@ set -e
 passed=$(grep -cE '^\s*--- PASS' "$log" || true)
 failed=$(grep -cE '^\s*--- FAIL' "$log" || true)
 skipped=$(grep -cE '^\s*--- SKIP' "$log" || true)
+# The console shows only the tests' own lines; for a failed scenario, also
+# what it printed in full (the servers' log tails, from the cleanup): a CI
+# run may keep nothing but the console.
+for name in $(grep -oE '^--- FAIL: [^ ]+' "$log" | cut -d' ' -f3); do
+	echo "== PostgreSQL $major: output of $name (last 250 lines)"
+	awk -v n="$name" '$0 == "=== RUN   " n { p = 1 } p { print } index($0, "--- FAIL: " n " ") == 1 { p = 0 }' "$log" | tail -250
+done
 echo "PostgreSQL $major: scenarios: $passed passed, $failed failed, $skipped skipped (full output: $log)"
 exit "$status"

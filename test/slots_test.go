@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -169,4 +170,52 @@ func TestFailoverSlotsSwitchover(t *testing.T) {
 		next += 10
 		a, b = b, a
 	}
+}
+
+// An old master that comes back as a standby drops its own "cdc" however
+// its keeper first reaches the master: here its heartbeats are refused at
+// first (a heartbeat-only failure, replication streams), so it is connected
+// only from "heartbeat lost", not from its start state; and a client is
+// decoding from the slot then. Until the keeper drops the slot, the slot
+// sync worker refuses to copy the new master's.
+func TestFailoverSlotsStaleAfterHeartbeatLost(t *testing.T) {
+	c := startSlotPair(t)
+	oldMaster, newMaster := c.Master, c.Standby
+	oldMaster.Exec(t, "CREATE ROLE keeper LOGIN SUPERUSER")
+	for _, n := range c.Nodes() {
+		n.SetConf("pg_keeper.partner_conninfo", "'host=127.0.0.1 port="+itoa(c.Other(n).Port)+" user=keeper dbname=postgres'")
+		n.Reload(t)
+	}
+	oldMaster.WaitForTitle(t, title(core.MasterConnected), startTimeout)
+	newMaster.WaitForTitle(t, title(core.StandbyConnected), startTimeout)
+	cdcInsert(t, oldMaster, 1, 10)
+	require.Equal(t, span(1, 10), cdcConsume(t, oldMaster))
+	cdcInsert(t, oldMaster, 11, 20)
+	waitSlotSynced(t, oldMaster, newMaster)
+
+	// A clean stop: the standby has all WAL, promotes, and the old master
+	// can follow it without a rewind, keeping its own "cdc".
+	oldMaster.Stop(t, "fast")
+	waitPromoted(t, newMaster)
+	require.Equal(t, span(11, 20), cdcConsume(t, newMaster))
+	newMaster.SetHBA(t, "host all keeper 127.0.0.1/32 reject")
+	oldMaster.AddStandbySignal(t)
+	mark := oldMaster.LogMark()
+	oldMaster.Start(t)
+	oldMaster.WaitForLog(t, mark, transitionLine(core.StandbyReady, core.HeartbeatLost), failoverTimeout)
+	require.Equal(t, "f", oldMaster.QueryString(t, "SELECT synced FROM pg_replication_slots WHERE slot_name = 'cdc'"),
+		"the old master still has its own cdc")
+	// A client decodes from it here: the keeper leaves it, says so, and
+	// drops it at a later look once the client has gone.
+	stopClient := oldMaster.StartRecvLogical(t, "cdc")
+	newMaster.SetHBA(t, "")
+	oldMaster.WaitForLog(t, mark, transitionLine(core.StandbyHeartbeatLost, core.PartnerUp), failoverTimeout)
+	oldMaster.WaitForLog(t, mark, regexp.MustCompile(`WARNING:  pg_keeper: drop-stale-slots failed: the failover slot\(s\) "cdc" \(PID \d+\), left from when this server was the primary, are in use here`), failoverTimeout)
+	stopClient()
+	oldMaster.WaitForLog(t, mark, logLine(`drop-stale-slots finished: dropped the failover slot(s) "cdc"`), time.Minute)
+
+	waitSlotKept(t, newMaster, oldMaster)
+	cdcInsert(t, newMaster, 21, 25)
+	waitSlotSynced(t, newMaster, oldMaster)
+	require.Equal(t, span(21, 25), cdcConsume(t, newMaster))
 }

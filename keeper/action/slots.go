@@ -20,11 +20,12 @@ const staleSlotsApplySQL = `SELECT current_setting('server_version_num')::int >=
 // copies of the primary's. A standby cannot create one, so each is left
 // from when this server was the primary (a switchover restarts it as a
 // standby with its slots as they were), and while it is there the slot sync
-// worker refuses to copy the primary's slot of that name. One in use is
-// left alone.
-const dropStaleSlotsSQL = `SELECT slot_name, pg_drop_replication_slot(slot_name) IS NULL
+// worker refuses to copy the primary's slot of that name. One in use (a
+// client decoding from it here) is left alone and named, with its user.
+const dropStaleSlotsSQL = `SELECT slot_name, coalesce(active_pid, 0), active,
+	CASE WHEN NOT active THEN pg_drop_replication_slot(slot_name) IS NULL END
 	FROM pg_replication_slots
-	WHERE slot_type = 'logical' AND failover AND NOT synced AND NOT active`
+	WHERE slot_type = 'logical' AND failover AND NOT synced`
 
 // DropStaleSlots drops the failover slots this standby kept from its time
 // as the primary (PostgreSQL 17+, sync_replication_slots on) and says
@@ -47,22 +48,37 @@ func DropStaleSlots(ctx context.Context, local *pgx.ConnConfig) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	var names []string
+	var dropped, inUse []string
 	for rows.Next() {
 		var name string
-		var ignored bool
-		if err := rows.Scan(&name, &ignored); err != nil {
+		var pid int
+		var kept bool
+		var ignored *bool
+		if err := rows.Scan(&name, &pid, &kept, &ignored); err != nil {
 			rows.Close()
 			return "", err
 		}
-		names = append(names, fmt.Sprintf("%q", name))
+		if kept {
+			inUse = append(inUse, fmt.Sprintf("%q (PID %d)", name, pid))
+		} else {
+			dropped = append(dropped, fmt.Sprintf("%q", name))
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return "", fmt.Errorf("could not drop the failover slots left from when this server was the primary: %w", err)
 	}
-	if len(names) == 0 {
-		return "", nil
+	done := ""
+	if len(dropped) > 0 {
+		done = fmt.Sprintf("dropped the failover slot(s) %s, left from when this server was the primary, "+
+			"so that the slot sync worker copies the primary's", strings.Join(dropped, ", "))
 	}
-	return fmt.Sprintf("dropped the failover slot(s) %s, left from when this server was the primary, "+
-		"so that the slot sync worker copies the primary's", strings.Join(names, ", ")), nil
+	if len(inUse) > 0 {
+		err := fmt.Errorf("the failover slot(s) %s, left from when this server was the primary, are in use here "+
+			"and were not dropped: the slot sync worker cannot copy the primary's until they are", strings.Join(inUse, ", "))
+		if done != "" {
+			err = fmt.Errorf("%s; %w", done, err)
+		}
+		return "", err
+	}
+	return done, nil
 }

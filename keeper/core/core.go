@@ -265,6 +265,13 @@ type Core struct {
 	renewedStart time.Time
 	claimed      bool
 
+	// Failover slots (slots.go): this server synchronizes them; as a
+	// standby, it has yet to drop those of its own, not before
+	// slotsNotBefore.
+	syncSlots      bool
+	slotsPending   bool
+	slotsNotBefore time.Time
+
 	// walFlush is, on a master, the standby's walsender flush position at
 	// the last sample, and walFlushAt when it last changed (see fresh).
 	walFlush   int64
@@ -288,7 +295,8 @@ type Policy struct {
 // NewCore starts in the ready state of mode.
 func NewCore(mode Mode, threshold int) *Core {
 	c := &Core{state: StandbyReady, threshold: max(threshold, 1), lastTrigger: -1,
-		interval: 5 * time.Second, partnerUsable: true, partnerSet: true}
+		interval: 5 * time.Second, partnerUsable: true, partnerSet: true,
+		syncSlots: true, slotsPending: mode == StandbyMode}
 	if mode == MasterMode {
 		c.state = MasterReady
 	}
@@ -442,16 +450,20 @@ func (c *Core) fire(trig Trigger, extra string, at time.Time, out *Output) {
 		// One more failed heartbeat retries the action; a good one cancels it.
 		c.failures = c.threshold - 1
 	}
-	if t.Do != NoAction {
-		out.Actions = append(out.Actions, t.Do)
-		if req := c.witnessAct(t.Do); req != nil {
+	do := t.Do
+	if c.staleSlotsDue(t, at) {
+		do, c.slotsNotBefore = DropStaleSlots, at.Add(slotsRetry)
+	}
+	if do != NoAction {
+		out.Actions = append(out.Actions, do)
+		if req := c.witnessAct(do); req != nil {
 			out.WitnessAct = req
 		}
-		if t.Do.Follow() == Tracked {
-			c.inFlight, c.inFlightSince = t.Do, at
+		if do.Follow() == Tracked {
+			c.inFlight, c.inFlightSince = do, at
 		}
-		if t.Do.Follow() == Answers {
-			c.answerer = t.Do
+		if do.Follow() == Answers {
+			c.answerer = do
 		}
 	}
 	if t.Deposes {

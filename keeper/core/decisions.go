@@ -22,6 +22,7 @@ var Decisions = []Decision{
 	{"fenceFirst", "a loss that does not prove the master down, otherwise safe, goes through fence_command first (partner-lost-fence), not again within 10 s of a failed run"},
 	{"certain", "whether a failure proves the partner's server down (a refusal only while replication did not outlive the failures)"},
 	{"confirms", "which heartbeat confirms an unconfirmed primary (the partner answered as a standby, or is an older primary)"},
+	{"staleSlotsDue", "a standby that synchronizes failover slots drops those of its own (drop-stale-slots) at its first heartbeat to reach the master since it started, from whatever state, and again 30 s after a drop that failed or found one in use"},
 	{"actionResult", "an action's result as its kind's follow rule says: tracked results become action-done or action-failed, reported ones are logged, answering ones answer"},
 	{"request", "a request's trigger, unless a request rule refuses it (request-refused)"},
 	{"takeoverExpired", "the takeover's time is up and the master does not look like a server that stops (or twice the time has passed)"},

@@ -119,6 +119,9 @@ func (c *Core) reportCommand(in Input, out *Output) {
 		oc = *in.Command
 	}
 	name := in.Action.String()
+	if in.Action == DropStaleSlots {
+		c.staleSlotsResult(in)
+	}
 	if in.Action == DropStaleSlots && in.Err == "" && in.Detail == "" {
 		return // nothing to drop: the usual case, not worth a line
 	}

@@ -61,7 +61,7 @@ func unexpected(s State, on Trigger) Transition {
 // switch to asynchronous replication and back, fencing, confirmation.
 var failoverRows = []Transition{
 	// Standby mode: poll the master, promote when it is gone for good.
-	{From: StandbyReady, On: PartnerUp, To: StandbyConnected, Do: DropStaleSlots, Why: "connected to master"},
+	{From: StandbyReady, On: PartnerUp, To: StandbyConnected, Why: "connected to master"},
 	unexpected(StandbyReady, PartnerCaughtUp),
 	stay(StandbyReady, PartnerDown),
 	{From: StandbyReady, On: HeartbeatLost, To: StandbyHeartbeatLost, Level: Warning,

@@ -117,9 +117,6 @@ func TestActionRows(t *testing.T) {
 		"standby:not-promoting --partner-lost-fence--> standby:fencing-partner do fence_command",
 		"standby:not-promoting --partner-lost-witness--> standby:claiming do claim-term",
 		"standby:promoting --action-done--> master:ready do after_command",
-		// Once per start in standby mode (PostgreSQL 17+: what a
-		// switchover's restart left of its time as the primary).
-		"standby:ready --partner-up--> standby:connected do drop-stale-slots",
 		"standby:switchover-promoting --action-done--> master:switching do switch-async",
 		"standby:taking-over --takeover-ready--> standby:switchover-promoting do promote",
 	}, got)
@@ -149,7 +146,7 @@ func TestActionRows(t *testing.T) {
 		// this server, or rejoining it, is an error an operator must see.
 		wantLevel := Warning
 		switch {
-		case r.Do == RunAfterCommand, r.Do == RestoreSync, r.Do == OpenFence, r.Do == PrepareSwitchover, r.Do == HandOver, r.Do == DropStaleSlots,
+		case r.Do == RunAfterCommand, r.Do == RestoreSync, r.Do == OpenFence, r.Do == PrepareSwitchover, r.Do == HandOver,
 			r.From == StandbyTakingOver, r.From == StandbyTakeoverPromoting:
 			wantLevel = Info
 		case r.Do == FenceSelf, r.Do == Rejoin:
@@ -472,7 +469,7 @@ func TestPrintTable(t *testing.T) {
 	lines := strings.Split(strings.TrimSuffix(table, "\n"), "\n")
 	require.Len(t, lines, 2+int(NumStates)*int(NumTriggers))
 	require.Equal(t, "| State | Event | Next state | Action | Log |", lines[0])
-	require.Equal(t, "| standby:ready | partner-up | standby:connected | `drop-stale-slots` | LOG: connected to master |", lines[2])
+	require.Equal(t, "| standby:ready | partner-up | standby:connected |  | LOG: connected to master |", lines[2])
 	promote := slices.IndexFunc(Transitions, func(r Transition) bool { return r.From == StandbyConnected && r.On == PartnerLost })
 	require.Equal(t, "| standby:connected | partner-lost | standby:promoting | `promote` | "+
 		"WARNING: master lost: promoting this standby |", lines[2+promote])

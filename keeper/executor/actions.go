@@ -41,11 +41,7 @@ func (e *Executor) start(a core.ActionKind, env Env) []core.LogLine {
 	case core.RunAfterCommand:
 		return e.afterCommand(env)
 	case core.DropStaleSlots:
-		if !s.SyncSlots {
-			// Before 17, or without slot synchronization: nothing to do,
-			// and the core waits for no result of a reported action.
-			return nil
-		}
+		// The core asks only where slots are synchronized (SetSyncSlots).
 		e.run(a, 30*time.Second, func(ctx context.Context) core.Input {
 			detail, err := action.DropStaleSlots(ctx, local)
 			return done(a, detail, err)

@@ -410,6 +410,19 @@ func (n *Node) WaitStreaming(t testing.TB, timeout time.Duration) {
 	}, n.Name+": standby not streaming")
 }
 
+// AddStandbySignal creates standby.signal, so that n starts as a standby
+// of whatever its primary_conninfo names. n must be stopped.
+func (n *Node) AddStandbySignal(t testing.TB) {
+	t.Helper()
+	path := filepath.Join(n.DataDir, "standby.signal")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := chownPG(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // RemoveStandbySignal deletes standby.signal, so that n starts as a primary
 // (for tests of misconfigured pairs). n must be stopped.
 func (n *Node) RemoveStandbySignal(t testing.TB) {
