@@ -21,7 +21,7 @@ const staleSlotsApplySQL = `SELECT current_setting('server_version_num')::int >=
 // from when this server was the primary (a switchover restarts it as a
 // standby with its slots as they were), and while it is there the slot sync
 // worker refuses to copy the primary's slot of that name. One in use (a
-// client decoding from it here) is left alone and named, with its user.
+// client decoding from it here) is left alone and named, with its PID.
 const dropStaleSlotsSQL = `SELECT slot_name, coalesce(active_pid, 0), active,
 	CASE WHEN NOT active THEN pg_drop_replication_slot(slot_name) IS NULL END
 	FROM pg_replication_slots
